@@ -4,7 +4,6 @@
 # algorithm is its own method (canonical_request, string_to_sign, signature) so a
 # "signature does not match" can be debugged by printing the steps; the signing path
 # itself streams each step straight into SHA-256 instead of building the strings.
-import binascii
 import hashlib
 import time
 
@@ -14,9 +13,11 @@ EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 MAX_EXPIRES = 604800  # presigned URLs live at most 7 days (AWS's limit)
 READ_CHUNK = 512  # bytes hashed at a time from a stream body
 
-# Proxies and HTTP stacks may add, change or drop these, so they are never signed
-# (the same list as botocore).
-_UNSIGNED_HEADERS = ("authorization", "expect", "transfer-encoding", "user-agent", "x-amzn-trace-id")
+# Hop-by-hop headers and others that proxies and HTTP stacks may add, change or drop are
+# never signed (the same list as botocore), nor the Authorization header itself.
+_UNSIGNED_HEADERS = ("authorization", "connection", "expect", "keep-alive", "proxy-authenticate",
+                     "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "user-agent",
+                     "x-amzn-trace-id")
 _HEX = "0123456789ABCDEF"
 _HEX_LOWER = b"0123456789abcdef"
 # RFC 7230 "tchar": what a header name may contain besides letters and digits.
@@ -115,6 +116,8 @@ def remove_dot_segments(path):
     that AWS services other than S3 apply before signing."""
     if not path:
         return "/"
+    if "//" not in path and "/." not in path:
+        return path  # nothing to normalise: no allocation
     out = []
     for segment in path.split("/"):
         if segment == "..":
@@ -135,19 +138,24 @@ def amz_date(seconds=None):
     return "%04d%02d%02dT%02d%02d%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5])
 
 
+def _digits(text, start, end):
+    # The number written in text[start:end], or -1: no slice, no allocation.
+    n = 0
+    for i in range(start, end):
+        d = ord(text[i]) - 48
+        if not 0 <= d <= 9:
+            return -1
+        n = n * 10 + d
+    return n
+
+
 def check_amz_date(date):
     """Raises ValueError unless date is a plausible 'YYYYMMDDTHHMMSSZ'."""
-    ok = isinstance(date, str) and len(date) == 16 and date[8] == "T" and date[15] == "Z"
-    if ok:
-        for i in (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14):
-            if not "0" <= date[i] <= "9":
-                ok = False
-                break
-    if ok:
-        month = int(date[4:6])
-        day = int(date[6:8])
-        ok = 1 <= month <= 12 and 1 <= day <= 31 and date[9:11] < "24" and date[11:13] < "60" and date[13:15] < "61"
-    if not ok:
+    if not (
+        isinstance(date, str) and len(date) == 16 and date[8] == "T" and date[15] == "Z"
+        and _digits(date, 0, 4) >= 0 and 1 <= _digits(date, 4, 6) <= 12 and 1 <= _digits(date, 6, 8) <= 31
+        and 0 <= _digits(date, 9, 11) <= 23 and 0 <= _digits(date, 11, 13) <= 59 and 0 <= _digits(date, 13, 15) <= 60
+    ):
         raise ValueError("date: expected YYYYMMDDTHHMMSSZ (UTC), e.g. 20150830T123600Z, got %r" % (date,))
 
 
@@ -205,6 +213,14 @@ def _hex_into(buf, digest):
     return buf
 
 
+_HEX_SCRATCH = bytearray(64)
+
+
+def _hex(digest):
+    # Hex digits into a scratch buffer, then one str: hexlify().decode() makes two objects.
+    return str(_hex_into(_HEX_SCRATCH, digest), "ascii")
+
+
 def _hmac_pads(key):
     """The inner and outer pads of an HMAC-SHA256 key (RFC 2104): the ESP32 has no hmac."""
     if len(key) > 64:
@@ -248,7 +264,7 @@ def _payload_hash(body):
         _hash_stream(h, body)
     else:
         raise ValueError("body: expected bytes, str, a list of pieces, or a stream with readinto()/read()")
-    return binascii.hexlify(h.digest()).decode()
+    return _hex(h.digest())
 
 
 def _hash_stream(h, stream):
@@ -335,6 +351,8 @@ class Signer:
         self._key_pads = None  # its HMAC pads: a cached-key signature costs one HMAC
         self._scope = None
         self._hex = bytearray(64)  # scratch for hex digests, reused by every signature
+        self._signed = None  # the last signed-headers list, and the Authorization prefix made
+        self._auth_prefix = None  # from it: a device sends the same headers every time
 
     def __repr__(self):
         return "<Signer %s %s/%s>" % (self.access_key, self.region, self.service)
@@ -348,15 +366,18 @@ class Signer:
         key = hmac_sha256(key, self.service)
         return hmac_sha256(key, "aws4_request")
 
-    def _pads_for(self, date8):
-        if self._key_date != date8:
+    def _pads_for(self, date):
+        # date: YYYYMMDD... ; startswith() compares without slicing out a new string.
+        if self._key_date is None or not date.startswith(self._key_date):
+            date8 = date[:8]
             self._key_pads = _hmac_pads(self.signing_key(date8))
             self._scope = "%s/%s/%s/aws4_request" % (date8, self.region, self.service)
             self._key_date = date8
+            self._auth_prefix = None
         return self._key_pads
 
     def credential_scope(self, date):
-        self._pads_for(date[:8])
+        self._pads_for(date)
         return self._scope
 
     def canonical_request(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None,
@@ -378,16 +399,17 @@ class Signer:
 
     def signature(self, string_to_sign, date):
         """Hex HMAC of a string to sign under the (cached) signing key."""
-        inner_pad, outer_pad = self._pads_for(date[:8])
+        inner_pad, outer_pad = self._pads_for(date)
         inner = _sha256(inner_pad)
         inner.update(string_to_sign)
-        return binascii.hexlify(_hmac_finish(outer_pad, inner)).decode()
+        return _hex(_hmac_finish(outer_pad, inner))
 
     def explain(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None,
                 content_sha256=False):
         """(canonical request, string to sign, signature) as text: what to print when AWS
         answers 'The request signature we calculated does not match'."""
         date = self._date(date)
+        content_sha256 = content_sha256 or self.service == "s3"  # as sign() does
         creq = self.canonical_request(method, path, query, headers, body, payload_hash, date, content_sha256)
         sts = self.string_to_sign(creq, date)
         return creq, sts, self.signature(sts, date)
@@ -409,10 +431,10 @@ class Signer:
             added.append(("X-Amz-Security-Token", self.session_token))
         if content_sha256:
             added.append(("X-Amz-Content-SHA256", payload))
-        added.append(
-            ("Authorization", "%s Credential=%s/%s, SignedHeaders=%s, Signature=%s"
-             % (ALGORITHM, self.access_key, self._scope, signed_headers, signature))
-        )
+        if self._auth_prefix is None:
+            self._auth_prefix = "%s Credential=%s/%s, SignedHeaders=%s, Signature=" % (
+                ALGORITHM, self.access_key, self._scope, signed_headers)
+        added.append(("Authorization", self._auth_prefix + signature))
         if self.session_token is not None and not self.sign_session_token:
             # Some services want the token added after signing (AWS's post-sts-header-after).
             added.append(("X-Amz-Security-Token", self.session_token))
@@ -429,7 +451,7 @@ class Signer:
         if payload_hash is None and body is None and self.service == "s3":
             payload_hash = UNSIGNED_PAYLOAD
         payload = self._payload(body, payload_hash)
-        self._pads_for(date[:8])
+        self._pads_for(date)
         auth = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", self.access_key + "/" + self._scope),
@@ -447,12 +469,12 @@ class Signer:
                         body=None):
         """(canonical request, string to sign, signature) of a presigned request."""
         date = self._date(date)
-        auth = self.presign(method, path, query, headers, expires, date, payload_hash, body)[:-1]
         if payload_hash is None and body is None and self.service == "s3":
             payload_hash = UNSIGNED_PAYLOAD
+        payload = self._payload(body, payload_hash)  # a stream body is read once
+        auth = self.presign(method, path, query, headers, expires, date, payload)[:-1]
         out = _Text()
-        self._write_canonical_request(out, method, path, query, headers, self._payload(body, payload_hash), date,
-                                      False, auth)
+        self._write_canonical_request(out, method, path, query, headers, payload, date, False, auth)
         creq = out.text()
         sts = self.string_to_sign(creq, date)
         return creq, sts, self.signature(sts, date)
@@ -474,17 +496,17 @@ class Signer:
         return payload_hash
 
     def _sign(self, method, path, query, headers, payload, date, content_sha256, auth_query):
-        inner_pad, outer_pad = self._pads_for(date[:8])
+        inner_pad, outer_pad = self._pads_for(date)
         h = _sha256()
         signed_headers = self._write_canonical_request(h, method, path, query, headers, payload, date,
                                                        content_sha256, auth_query)
         # The string to sign goes straight into the HMAC: it is never built as a string.
         inner = _sha256(inner_pad)
         self._write_string_to_sign(inner, date, h.digest())
-        return binascii.hexlify(_hmac_finish(outer_pad, inner)).decode(), signed_headers
+        return _hex(_hmac_finish(outer_pad, inner)), signed_headers
 
     def _write_string_to_sign(self, out, date, canonical_digest):
-        self._pads_for(date[:8])
+        self._pads_for(date)
         out.update(ALGORITHM)
         out.update("\n")
         out.update(date)
@@ -534,6 +556,21 @@ class Signer:
                 best = lname
         return best
 
+    def _same_signed_headers(self, headers, added, content_sha256, auth_query):
+        # Whether the names to sign are the cached list, compared in place (no new string).
+        cached = self._signed
+        if cached is None or auth_query is not None:
+            return False
+        pos = 0
+        name = ""
+        while True:
+            name = self._next_name(headers, added, name, content_sha256, auth_query)
+            if name is None:
+                return pos == len(cached) + 1
+            if not cached.startswith(name, pos) or (pos + len(name) < len(cached) and cached[pos + len(name)] != ";"):
+                return False
+            pos += len(name) + 1
+
     def _signed_headers(self, headers, added, content_sha256, auth_query):
         names = []
         name = ""
@@ -577,10 +614,15 @@ class Signer:
                     first = False
             for given, value in added:
                 if given == name:
-                    out.update(value)
+                    out.update(_trimall(value))
             out.update("\n")
         out.update("\n")
-        signed_headers = self._signed_headers(headers, added, content_sha256, auth_query)
+        signed_headers = self._signed
+        if not self._same_signed_headers(headers, added, content_sha256, auth_query):
+            signed_headers = self._signed_headers(headers, added, content_sha256, auth_query)
+            if auth_query is None:
+                self._signed = signed_headers
+                self._auth_prefix = None
         out.update(signed_headers)
         out.update("\n")
         out.update(payload)

@@ -1,0 +1,271 @@
+"""tools/sign_request.py as a command: the same bytes on stdout and stderr under CPython
+and under the MicroPython unix port, usage errors that say what is wrong, and the secret
+key printed nowhere."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TOOLS, run_micropython
+
+from test_sigv4_vectors import CASE_NAMES, CASES, case_opts
+
+TOOL = os.path.join(TOOLS, "sign_request.py")
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SEED_BODY = (
+    b'{"topic": "arn:aws:sns:ap-southeast-1:773510983687:FT900SNStopic", "subject": "subject", '
+    b'"body": "body of message"}'
+)
+SEED_HEAD = (
+    "POST /2015-03-31/functions/FT900LambdaToSNS/invocations HTTP/1.1\r\n"
+    "Host:lambda.ap-southeast-1.amazonaws.com\r\n"
+    "Content-Type:application/json\r\n"
+    "X-Amz-Date:20190611T055819Z\r\n"
+    "Content-Length:%d\r\n"
+    "\r\n"
+)
+SEED_OPTS = ["--region", "ap-southeast-1", "--service", "lambda", "--date", "20190611T055819Z"]
+MODES = {
+    "plain": [],
+    "sign-body": ["--sign-body"],
+    "presign": ["--presign", "3600"],
+    "session-token": ["--session-token", "X"],
+    "token-after": ["--session-token", "X", "--token-after"],
+    "no-normalize": ["--no-normalize"],
+    "crlf": ["--crlf"],
+}
+# Cases that between them exercise folded and duplicate headers, UTF-8 paths and queries,
+# query ordering, path normalisation, a body, and a token header already in the request.
+REPRESENTATIVE = (
+    "get-header-value-multiline",
+    "get-header-key-duplicate",
+    "get-utf8",
+    "get-vanilla-utf8-query",
+    "get-vanilla-query-order-encoded",
+    "normalize-path/get-slash-dot-slash",
+    "normalize-path/get-space",
+    "post-sts-token/post-sts-header-before",
+    "post-x-www-form-urlencoded-parameters",
+)
+# The MicroPython unix port interns each command-line argument as a qstr, which may be
+# at most 255 bytes: a longer argument aborts the interpreter ("FATAL: uncaught NLR")
+# before the script runs. The suite's STS token (and any real one) is longer.
+LONG_ARGV_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="micropython aborts on a command-line argument over 255 bytes (the STS token); "
+           "sign_request.py has no other way to take a session token",
+)
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory):
+    path = tmp_path_factory.mktemp("seed") / "seed.req"
+    path.write_bytes((SEED_HEAD % len(SEED_BODY)).encode() + SEED_BODY)
+    assert len(SEED_BODY) == 115
+    return str(path)
+
+
+def run_cpython(args):
+    return subprocess.run([sys.executable, TOOL] + args, cwd=REPO, capture_output=True, timeout=60)
+
+
+def run_mpy(micropython, args):
+    return subprocess.run([micropython, TOOL] + args, cwd=REPO, capture_output=True, timeout=60)
+
+
+def assert_no_secret(*procs):
+    for proc in procs:
+        for stream in (proc.stdout, proc.stderr):
+            assert SECRET_KEY.encode() not in stream
+            # Nor a recognisable part of it (e.g. a truncated or escaped copy).
+            assert SECRET_KEY[:16].encode() not in stream and SECRET_KEY[-16:].encode() not in stream
+
+
+def run_both(micropython, args):
+    """Runs the tool under both interpreters; asserts identical exit code, stdout and stderr."""
+    cp = run_cpython(args)
+    mp = run_mpy(micropython, args)
+    assert_no_secret(cp, mp)
+    assert mp.returncode == cp.returncode, (cp.stderr, mp.stderr)
+    assert mp.stderr == cp.stderr
+    assert mp.stdout == cp.stdout
+    return cp
+
+
+def credentials():
+    return ["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]
+
+
+def vector_args(name, mode):
+    """The case's request file and options (its own session token unless the mode sets one)."""
+    opts = case_opts(name)
+    if "--session-token" in MODES[mode]:
+        opts.pop("--session-token", None)
+        opts.pop("--token-after", None)
+    args = [os.path.join(CASES[name], name.rsplit("/", 1)[-1] + ".req")]
+    for key, value in opts.items():
+        args += [key] if value is True else [key, value]
+    return args + MODES[mode] + ["--explain"]
+
+
+def vector_params():
+    params = []
+    for name in CASE_NAMES:
+        marks = LONG_ARGV_XFAIL if name == "post-sts-token/post-sts-header-after" else ()
+        params.append(pytest.param(name, "plain", marks=marks, id="plain-" + name))
+    for mode in MODES:
+        if mode != "plain":
+            params += [pytest.param(name, mode, id=mode + "-" + name) for name in REPRESENTATIVE]
+    return params
+
+
+@pytest.mark.parametrize("name,mode", vector_params())
+def test_same_output_on_vectors(micropython, name, mode):
+    cp = run_both(micropython, vector_args(name, mode))
+    assert cp.returncode == 0, cp.stderr
+    assert b"--- canonical request\n" in cp.stderr and b"--- signature\n" in cp.stderr
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_same_output_on_seed(micropython, seed, mode):
+    cp = run_both(micropython, [seed] + credentials() + SEED_OPTS + MODES[mode] + ["--explain"])
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.endswith(b"\r\n\r\n" + SEED_BODY)
+    creq = cp.stderr.decode().split("--- canonical request\n", 1)[1].split("\n--- string to sign\n")[0]
+    assert creq.split("\n")[1] == "/2015-03-31/functions/FT900LambdaToSNS/invocations"
+    assert "\ncontent-length:115\n" in creq
+
+
+def test_crlf_output(micropython):
+    name = "post-x-www-form-urlencoded"
+    cp = run_both(micropython, vector_args(name, "crlf"))
+    head, body = cp.stdout.split(b"\r\n\r\n", 1)
+    assert b"\n" not in head.replace(b"\r\n", b"")
+    assert head.count(b"\r\n") == 4  # request line, 3 headers, Authorization
+    assert body == b"Param1=value1"
+
+
+def test_token_after_prints_an_unsigned_token(micropython):
+    cp = run_both(micropython, vector_args("get-vanilla", "token-after"))
+    out = cp.stdout.decode()
+    assert "\nX-Amz-Security-Token:X\n" in out
+    assert "SignedHeaders=host;x-amz-date," in out
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_presign(micropython, seed, interpreter):
+    args = [seed] + credentials() + SEED_OPTS + ["--presign", "3600"]
+    proc = run_cpython(args) if interpreter == "cpython" else run_mpy(micropython, args)
+    assert_no_secret(proc)
+    assert proc.returncode == 0, proc.stderr
+    head = proc.stdout.split(b"\r\n\r\n", 1)[0].decode()
+    request_line, headers = head.split("\r\n", 1)
+    method, target, version = request_line.split(" ")
+    assert (method, version) == ("POST", "HTTP/1.1")
+    path, query = target.split("?", 1)
+    assert path == "/2015-03-31/functions/FT900LambdaToSNS/invocations"
+    params = dict(pair.split("=", 1) for pair in query.split("&"))
+    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert params["X-Amz-Credential"] == ACCESS_KEY + "%2F20190611%2Fap-southeast-1%2Flambda%2Faws4_request"
+    assert params["X-Amz-Date"] == "20190611T055819Z"
+    assert params["X-Amz-Expires"] == "3600"
+    assert params["X-Amz-SignedHeaders"] == "content-length%3Bcontent-type%3Bhost%3Bx-amz-date"
+    assert re.fullmatch("[0-9a-f]{64}", params["X-Amz-Signature"])
+    assert list(params)[-1] == "X-Amz-Signature"
+    assert "authorization" not in headers.lower()
+    assert "X-Amz-Security-Token" not in params
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def usage_error(micropython, args):
+    """Runs a failing command under both interpreters: same output, exit status 2, and the
+    message (on stderr, nothing on stdout); returns the message."""
+    cp = run_both(micropython, args)
+    assert cp.returncode == 2
+    assert cp.stdout == b""
+    return cp.stderr.decode()
+
+
+def test_missing_region(micropython, seed):
+    err = usage_error(micropython, [seed] + credentials() + ["--service", "lambda", "--date", "20190611T055819Z"])
+    assert "error: --region is required" in err
+
+
+def test_wrong_content_length(micropython, tmp_path):
+    path = write(tmp_path, "seed.req", (SEED_HEAD % (len(SEED_BODY) + 1)).encode() + SEED_BODY)
+    err = usage_error(micropython, [path] + credentials() + SEED_OPTS)
+    assert "error: Content-Length is 116 but the body has 115 bytes" in err
+
+
+def test_invalid_header_name(micropython, tmp_path):
+    path = write(tmp_path, "bad.req", b"GET / HTTP/1.1\nHost:example.amazonaws.com\nBad Header:x\n")
+    err = usage_error(micropython, [path] + credentials() + SEED_OPTS)
+    assert err.startswith("error: ") and "'Bad Header'" in err
+
+
+@pytest.mark.parametrize("value", [b"a\rX-Injected: 1", b"a\x00b", b"a\x1bb"], ids=["bare-cr", "nul", "esc"])
+def test_header_value_injection(micropython, tmp_path, value):
+    # In a file with LF line ends a bare CR stays in the value: the signer must refuse it.
+    path = write(tmp_path, "bad.req", b"GET / HTTP/1.1\nHost:example.amazonaws.com\nMy-Header:" + value + b"\n")
+    err = usage_error(micropython, [path] + credentials() + SEED_OPTS)
+    assert "'My-Header'" in err
+
+
+def test_folded_header_is_accepted(micropython, tmp_path):
+    path = write(tmp_path, "folded.req", b"GET / HTTP/1.1\nHost:example.amazonaws.com\nMy-Header:a\n  b\n")
+    cp = run_both(micropython, [path] + credentials() + SEED_OPTS + ["--explain"])
+    assert cp.returncode == 0
+    assert b"\nmy-header:a b\n" in cp.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--presign", "0"], "expires"),
+        (["--presign", "604801"], "expires"),
+        (["--presign", "soon"], "--presign"),
+        (["--date", "2019-06-11T05:58:19Z"], "date"),
+        (["--region", "Ap Southeast 1"], "region"),
+        (["--access-key", "AKID EXAMPLE"], "access_key"),
+        (["--bogus"], "unknown option --bogus"),
+        (["--date"], "--date needs a value"),
+    ],
+    ids=["presign-0", "presign-too-long", "presign-text", "date", "region", "access-key", "unknown", "no-value"],
+)
+def test_bad_options(micropython, seed, args, message):
+    # The last of a repeated option wins, so these override the good ones.
+    err = usage_error(micropython, [seed] + credentials() + SEED_OPTS + args)
+    assert message in err
+
+
+def test_missing_file(micropython, tmp_path):
+    # The OSError's own text differs between the interpreters; the tool's part does not.
+    path = str(tmp_path / "nope.req")
+    args = [path] + credentials() + SEED_OPTS
+    for proc in (run_cpython(args), run_mpy(micropython, args)):
+        assert_no_secret(proc)
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert proc.stderr.decode().startswith("error: cannot read %s: " % path)
+
+
+def test_help(micropython):
+    cp = run_both(micropython, ["--help"])
+    assert cp.returncode == 0
+    assert cp.stderr.startswith(b"usage: sign_request.py")
+
+
+def test_micropython_argv_limit_is_the_port_not_the_tool(micropython):
+    """Pins the cause of the xfail above (plain-post-sts-header-after): any argument of
+    256 bytes or more, with any script. A real STS session token is longer than that."""
+    ok = run_micropython(micropython, ["-c", "print('ok')", "A" * 255])
+    assert ok.returncode == 0 and ok.stdout == "ok\n"
+    bad = run_micropython(micropython, ["-c", "print('ok')", "A" * 256])
+    assert bad.returncode != 0 and "ok" not in bad.stdout

@@ -1,0 +1,108 @@
+"""AWS's SigV4 test suite under the MicroPython unix port, with the firmware's signer
+loaded (a) from its source (firmware/lib) and (b) as .mpy files compiled by mpy-cross,
+the way it goes onto the ESP32; and (c) compiled, within a 64 KB heap."""
+import glob
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import FIRMWARE_LIB, REPO, TOOLS, VECTORS, run_micropython
+
+from test_sigv4_vectors import CASE_NAMES, EXPECTED_CASES
+
+RUNNER = os.path.join(REPO, "host_tests", "mpy", "run_vectors.py")
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SMALL_HEAP = "64k"
+
+
+def mpy_compile(mpy_cross, source, target):
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    proc = subprocess.run([mpy_cross, "-o", target, source], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.isfile(target)
+
+
+@pytest.fixture(scope="module")
+def compiled_lib(mpy_cross, tmp_path_factory):
+    """A directory holding only mpaws/*.mpy, compiled from firmware/lib/mpaws/*.py."""
+    lib = tmp_path_factory.mktemp("mpy_lib")
+    sources = sorted(glob.glob(os.path.join(FIRMWARE_LIB, "mpaws", "*.py")))
+    assert any(s.endswith(os.sep + "sigv4.py") for s in sources)
+    for source in sources:
+        name = os.path.splitext(os.path.basename(source))[0]
+        mpy_compile(mpy_cross, source, str(lib / "mpaws" / (name + ".mpy")))
+    assert not glob.glob(str(lib / "**" / "*.py"), recursive=True)
+    return str(lib)
+
+
+def check_report(proc, lib):
+    """Asserts the runner's output: its signer came from `lib`, and every case passed."""
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert proc.stderr == ""
+    assert SECRET_KEY not in out
+    lines = out.splitlines()
+    assert lines[0].startswith("MODULE "), out
+    module = lines[0][len("MODULE "):]
+    assert os.path.realpath(os.path.dirname(os.path.dirname(module))) == os.path.realpath(lib), module
+    assert not [line for line in lines if line.startswith("FAIL")], out
+    passed = [line[len("PASS "):] for line in lines if line.startswith("PASS ")]
+    assert len(passed) == EXPECTED_CASES, out
+    # The same cases the CPython run discovered (os.walk there, os.listdir here).
+    assert sorted(passed) == CASE_NAMES
+    assert lines[-1] == "SUMMARY %d passed 0 failed" % EXPECTED_CASES
+    return module
+
+
+def test_vectors_from_source(micropython):
+    proc = run_micropython(micropython, [RUNNER, VECTORS, FIRMWARE_LIB])
+    module = check_report(proc, FIRMWARE_LIB)
+    assert module.endswith("sigv4.py")
+
+
+def test_vectors_from_mpy(micropython, compiled_lib):
+    proc = run_micropython(micropython, [RUNNER, VECTORS, compiled_lib, TOOLS], cwd=compiled_lib)
+    module = check_report(proc, compiled_lib)
+    assert module.endswith(".mpy"), module
+
+
+def test_vectors_in_small_heap(micropython, mpy_cross, compiled_lib, tmp_path):
+    """On the ESP32 the code is compiled, not parsed on the device (compiling sigv4.py
+    from source needs more heap than this); the runner and the request parser are
+    compiled too, so the heap holds the loaded bytecode and the signing itself."""
+    mpy_compile(mpy_cross, RUNNER, str(tmp_path / "run_vectors.mpy"))
+    mpy_compile(mpy_cross, os.path.join(TOOLS, "sign_request.py"), str(tmp_path / "sign_request.mpy"))
+    code = (
+        "import sys\n"
+        "sys.path[:] = [%r]\n"
+        "import run_vectors\n"
+        "sys.exit(run_vectors.main([%r, %r, %r]))\n" % (str(tmp_path), VECTORS, compiled_lib, str(tmp_path))
+    )
+    proc = run_micropython(micropython, ["-c", code], heapsize=SMALL_HEAP, cwd=str(tmp_path))
+    module = check_report(proc, compiled_lib)
+    assert module.endswith(".mpy"), module
+
+
+def test_runner_reports_failures(micropython, tmp_path):
+    """The runner can fail: a copy of a case with a wrong .creq/.authz is reported."""
+    case = tmp_path / "vectors" / "get-vanilla"
+    case.mkdir(parents=True)
+    source = os.path.join(VECTORS, "get-vanilla")
+    for ext in (".req", ".creq", ".sts", ".authz", ".sreq"):
+        with open(os.path.join(source, "get-vanilla" + ext), "rb") as f:
+            data = f.read()
+        if ext == ".creq":
+            data = data.replace(b"host;x-amz-date", b"host;x-amz-datE")
+        if ext == ".authz":
+            data = re.sub(rb"Signature=[0-9a-f]{64}", b"Signature=" + b"0" * 64, data)
+        (case / ("get-vanilla" + ext)).write_bytes(data)
+    post_sts = tmp_path / "vectors" / "post-sts-token"
+    post_sts.mkdir()
+    with open(os.path.join(VECTORS, "post-sts-token", "readme.txt"), "rb") as f:
+        (post_sts / "readme.txt").write_bytes(f.read())
+    proc = run_micropython(micropython, [RUNNER, str(tmp_path / "vectors"), FIRMWARE_LIB])
+    assert proc.returncode == 1
+    assert "FAIL get-vanilla creq,authz" in proc.stdout.splitlines()
+    assert proc.stdout.splitlines()[-1] == "SUMMARY 0 passed 1 failed"
