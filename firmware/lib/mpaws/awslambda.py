@@ -1,0 +1,148 @@
+# AWS Lambda Invoke: POST /2015-03-31/functions/{FunctionName}/invocations
+#
+# The function name goes into the path URI-encoded, so an ARN's ':' is sent as '%3A'
+# (and, by the signer, signed as '%253A': every service but S3 encodes the path twice).
+import binascii
+import json
+
+from mpaws import errors, sigv4
+
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+MAX_CLIENT_CONTEXT = 3583  # bytes of base64, Lambda's limit
+
+
+def _is_name_char(c):
+    return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") or c in "-_"
+
+
+def check_function(function):
+    """Raises ValueError unless function is a name (1-64 of A-Z a-z 0-9 - _), name:qualifier,
+    or a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])."""
+    if not isinstance(function, str) or not function:
+        raise ValueError("function name must be a non-empty string")
+    parts = function.split(":")
+    if parts[0] == "arn":
+        if len(parts) not in (7, 8) or not parts[1].startswith("aws") or parts[2] != "lambda" or parts[5] != "function":
+            raise ValueError("function ARN %r: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
+                             % function)
+        if len(parts[4]) != 12 or not parts[4].isdigit():
+            raise ValueError("function ARN %r: the account id must be 12 digits" % function)
+        name, qualifier = parts[6], (parts[7] if len(parts) == 8 else None)
+    elif len(parts) <= 2:
+        name, qualifier = parts[0], (parts[1] if len(parts) == 2 else None)
+    else:
+        raise ValueError("function %r: expected NAME, NAME:QUALIFIER or a function ARN" % function)
+    if not 1 <= len(name) <= 64 or not all(_is_name_char(c) for c in name):
+        raise ValueError("function name %r: 1 to 64 letters, digits, '-' or '_'" % name)
+    if qualifier is not None and (not qualifier or len(qualifier) > 128 or not all(
+            _is_name_char(c) or c == "$" for c in qualifier)):
+        raise ValueError("function qualifier %r: a version number, an alias or $LATEST" % qualifier)
+
+
+def invocation_path(function):
+    return "/2015-03-31/functions/" + sigv4.uri_encode(function) + "/invocations"
+
+
+class InvokeResult:
+    """What Invoke returned: status (200, 202 for Event, 204 for DryRun), payload (bytes),
+    executed_version, log_tail (text, with log_tail=True), request_id."""
+
+    def __init__(self, status, payload, executed_version, log_tail, request_id):
+        self.status = status
+        self.payload = payload
+        self.executed_version = executed_version
+        self.log_tail = log_tail
+        self.request_id = request_id
+
+    def json(self):
+        """The payload decoded as JSON (None when empty)."""
+        return json.loads(self.payload) if self.payload else None
+
+    def __repr__(self):
+        return "<InvokeResult %d, %d bytes, version %s>" % (self.status, len(self.payload), self.executed_version)
+
+
+def _log_tail(response):
+    encoded = response.header("x-amz-log-result")
+    if not encoded:
+        return None
+    try:
+        return binascii.a2b_base64(encoded).decode()
+    except (ValueError, UnicodeError):
+        return None
+
+
+class Lambda:
+    """Invokes Lambda functions through an mpaws.client.Client for service 'lambda'."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def invoke(self, function, payload=None, qualifier=None, invocation_type="RequestResponse", log_tail=False,
+               client_context=None):
+        """Invokes a function. payload: JSON as bytes, str or a list/tuple of pieces.
+        Returns an InvokeResult; a function that failed raises errors.FunctionError with
+        its error payload; AWS errors raise the matching errors.AWSError."""
+        check_function(function)
+        if invocation_type not in INVOCATION_TYPES:
+            raise ValueError("invocation_type must be one of %s" % (INVOCATION_TYPES,))
+        headers = [("content-type", "application/json")]
+        if invocation_type != "RequestResponse":
+            headers.append(("x-amz-invocation-type", invocation_type))
+        if log_tail:
+            headers.append(("x-amz-log-type", "Tail"))
+        if client_context is not None:
+            text = client_context if isinstance(client_context, str) else json.dumps(client_context)
+            encoded = binascii.b2a_base64(text.encode()).decode().strip()
+            if len(encoded) > MAX_CLIENT_CONTEXT:
+                raise ValueError("client_context is %d bytes as base64, over Lambda's %d" % (len(encoded),
+                                                                                             MAX_CLIENT_CONTEXT))
+            headers.append(("x-amz-client-context", encoded))
+        query = (("Qualifier", qualifier),) if qualifier else None
+        response = self.client.request("POST", invocation_path(function), query, headers,
+                                       payload if payload is not None else "")
+        tail = _log_tail(response)
+        kind = response.header("x-amz-function-error")
+        request_id = response.header("x-amzn-requestid")
+        if kind:
+            message = errors._json_field(bytes(response.body[:4096]).decode(), "errorMessage", "message")
+            raise errors.FunctionError(
+                "function %s failed (%s): %s" % (function, kind, message or bytes(response.body[:200])),
+                kind, bytes(response.body), response.status, request_id, tail)
+        return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
+                            request_id)
+
+
+def json_string(text):
+    """text as a JSON string literal, non-ASCII kept as UTF-8 (identical on MicroPython and
+    CPython, whose json.dumps differ). Returns pieces: no copy when nothing needs escaping."""
+    for c in text:
+        if c == '"' or c == "\\" or c < " ":
+            break
+    else:
+        return ('"', text, '"')
+    out = ['"']
+    for c in text:
+        if c == '"' or c == "\\":
+            out.append("\\" + c)
+        elif c < " ":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}.get(c) or
+                       "\\u%04x" % ord(c))
+        else:
+            out.append(c)
+    out.append('"')
+    return ("".join(out),)
+
+
+def json_object(pairs):
+    """A flat JSON object of string values as a list of pieces, formatted like Python's
+    json.dumps ({"a": "b", "c": "d"}), for hashing and sending without joining."""
+    pieces = ["{"]
+    for key, value in pairs:
+        if len(pieces) > 1:
+            pieces.append(", ")
+        pieces.extend(json_string(key))
+        pieces.append(": ")
+        pieces.extend(json_string(value))
+    pieces.append("}")
+    return pieces

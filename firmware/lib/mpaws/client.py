@@ -1,0 +1,134 @@
+# A signed AWS request with retries: the layer between the signer/transport and the
+# service modules (awslambda, sns, iot).
+#
+# Retries: network errors, throttling (429) and 500/502/503/504, with exponential backoff
+# and full jitter, bounded by max_attempts and a total time budget; never other 4xx.
+# Clock: a "Signature expired / not yet current" reply sets clock.offset from the reply's
+# Date header, and the request is signed again and sent once more.
+import random
+import time
+
+from mpaws import clock, errors, http, sigv4
+
+try:
+    _ticks_ms = time.ticks_ms
+    _ticks_diff = time.ticks_diff
+    _sleep_ms = time.sleep_ms
+except AttributeError:  # CPython
+
+    def _ticks_ms():
+        return int(time.time() * 1000)
+
+    def _ticks_diff(a, b):
+        return a - b
+
+    def _sleep_ms(ms):
+        time.sleep(ms / 1000)
+
+
+def backoff_ms(attempt, base_ms, cap_ms):
+    """Full jitter: a random delay in [0, min(cap, base * 2**attempt)] milliseconds."""
+    ceiling = min(cap_ms, base_ms << min(attempt, 16))
+    return (random.getrandbits(16) * ceiling) >> 16
+
+
+def _host_header(host, port):
+    return host if port == 443 else "%s:%d" % (host, port)
+
+
+class Client:
+    """Sends signed requests to one AWS endpoint over one kept-alive TLS connection."""
+
+    def __init__(self, signer, connection, max_attempts=4, budget_ms=30000, base_delay_ms=200, max_delay_ms=5000,
+                 log=None):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.signer = signer
+        self.connection = connection
+        self.max_attempts = max_attempts
+        self.budget_ms = budget_ms
+        self.base_delay_ms = base_delay_ms
+        self.max_delay_ms = max_delay_ms
+        self.log = log
+        self.host_header = _host_header(connection.host, connection.port)
+        self.attempts = 0  # attempts made by the last request (for logs and tests)
+
+    def close(self):
+        self.connection.close()
+
+    def request(self, method, path, query=None, headers=(), body=None, max_body=None):
+        """Signs and sends a request; returns the http.Response of a 2xx reply, raises the
+        matching errors.AWSError otherwise. path: as on the wire (see sigv4.uri_encode);
+        query: decoded (key, value) pairs; headers: (lower-case name, value) pairs;
+        body: bytes, str, or a list/tuple of pieces (hashed and sent piece by piece)."""
+        target = path + "?" + sigv4.query_string(query) if query else path
+        base = [("host", self.host_header)]
+        for header in headers:
+            base.append(header)
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            length = 0
+            if isinstance(body, (list, tuple)):
+                for piece in body:
+                    length += http.byte_length(piece)
+            elif body is not None:
+                length = http.byte_length(body)
+            base.append(("content-length", str(length)))
+        payload = sigv4.payload_hash(body)  # once, not on every retry
+        started = _ticks_ms()
+        attempt = 0
+        corrected = False
+        while True:
+            attempt += 1
+            self.attempts = attempt
+            signed = self.signer.sign(method, path, query, base, payload_hash=payload, date=clock.amz_date())
+            try:
+                response = self.connection.request(method, target, base + signed, body, max_body)
+            except errors.NetworkError as e:
+                error = e
+                retry_after = None
+            else:
+                if response.status < 300:
+                    return response
+                error = errors.from_response(response.status, response.header("x-amzn-errortype"), response.body,
+                                             response.header("x-amzn-requestid"))
+                retry_after = response.header("retry-after")
+                if isinstance(error, errors.ClockSkew) and not corrected:
+                    corrected = True
+                    date = response.header("date")
+                    if date is not None and clock.correct_from_http_date(date) is not None:
+                        if self.log:
+                            self.log("mpaws: device clock is off by %d s (AWS said: %s); corrected, signing again"
+                                     % (clock.offset, error.message))
+                        attempt -= 1  # the clock fix is not a retry
+                        continue
+            if not error.retryable or attempt >= self.max_attempts:
+                if attempt > 1 and error.retryable:
+                    error.message = "%s (gave up after %d attempts)" % (error.message, attempt)
+                raise error
+            delay = backoff_ms(attempt - 1, self.base_delay_ms, self.max_delay_ms)
+            if retry_after is not None:
+                try:
+                    delay = max(delay, min(int(retry_after) * 1000, self.max_delay_ms))
+                except ValueError:
+                    pass
+            if _ticks_diff(_ticks_ms(), started) + delay > self.budget_ms:
+                error.message = "%s (gave up: retry budget of %d ms spent)" % (error.message, self.budget_ms)
+                raise error
+            if self.log:
+                self.log("mpaws: %s; retry %d of %d in %d ms" % (error, attempt, self.max_attempts - 1, delay))
+            _sleep_ms(delay)
+
+
+def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
+            timeout=10, max_attempts=4, budget_ms=30000, log=None):
+    """A Client for one service endpoint. ca: path of a CA file or folder (default: the
+    bundled Amazon roots) or a list of certificate bytes; verify=False: no TLS
+    verification (a warning is logged on every connection)."""
+    signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
+    if verify:
+        certificates = ca if isinstance(ca, (list, tuple)) else http.load_certificates(ca)
+        context = http.tls_context(certificates)
+    else:
+        context = http.tls_context(verify=False)
+    connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
+    return Client(signer, connection, max_attempts=max_attempts, budget_ms=budget_ms, log=log)

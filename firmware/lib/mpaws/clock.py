@@ -1,0 +1,101 @@
+# The time AWS sees. SigV4 requests more than 5 minutes off AWS's clock are refused, and a
+# board's clock starts at 2000-01-01 until NTP sets it. `offset` (seconds) is learnt from
+# the Date header of a "Signature expired" reply and kept for later requests.
+#
+# Dates are computed from time.gmtime() tuples with a calendar formula, never from the
+# port's epoch (2000 on the ESP32, 1970 on unix), so the same code is right on both.
+import time
+
+from mpaws import sigv4
+
+offset = 0  # seconds added to the local clock
+MIN_VALID_YEAR = 2024  # a clock before this has not been set
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def days_from_civil(year, month, day):
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def unix_seconds(t):
+    """Seconds since 1970 of a (year, month, day, hour, minute, second, ...) UTC tuple."""
+    return days_from_civil(t[0], t[1], t[2]) * 86400 + t[3] * 3600 + t[4] * 60 + t[5]
+
+
+def local_seconds():
+    """The local clock, as seconds since 1970, whatever the port's epoch."""
+    return unix_seconds(time.gmtime(int(time.time())))
+
+
+def now():
+    """Local clock + learnt offset, in the port's own epoch (for time.gmtime())."""
+    return int(time.time()) + offset
+
+
+def amz_date():
+    """X-Amz-Date for a request sent now."""
+    return sigv4.amz_date(now())
+
+
+def is_set():
+    """Whether the clock looks set (NTP, RTC or a learnt offset), not at its power-on value."""
+    return time.gmtime(now())[0] >= MIN_VALID_YEAR
+
+
+def parse_http_date(text):
+    """Seconds since 1970 of an HTTP date ('Tue, 11 Jun 2019 05:58:19 GMT'), or None."""
+    parts = text.replace(",", " ").split()
+    # [weekday] day month year hh:mm:ss GMT
+    if len(parts) >= 5 and parts[1] in _MONTHS:
+        pass
+    elif len(parts) >= 6 and parts[2] in _MONTHS:
+        parts = parts[1:]
+    else:
+        return None
+    try:
+        day = int(parts[0])
+        month = _MONTHS.index(parts[1]) + 1
+        year = int(parts[2])
+        hms = parts[3].split(":")
+        return unix_seconds((year, month, day, int(hms[0]), int(hms[1]), int(hms[2])))
+    except (ValueError, IndexError):
+        return None
+
+
+def correct_from_http_date(text):
+    """Sets `offset` so that now() matches the server's Date header. Returns the new offset
+    in seconds, or None when the header could not be read."""
+    global offset
+    server = parse_http_date(text)
+    if server is None:
+        return None
+    offset = server - local_seconds()
+    return offset
+
+
+def sync_ntp(hosts, attempts=3, log=None):
+    """Sets the board's clock with NTP, trying each host in turn, `attempts` rounds.
+    Returns the host that answered; raises OSError when none did."""
+    import ntptime  # the board's module; the host never calls this
+
+    global offset
+    error = None
+    for _ in range(attempts):
+        for host in hosts:
+            try:
+                ntptime.host = host
+                ntptime.settime()
+                offset = 0
+                return host
+            except (OSError, OverflowError, IndexError) as e:
+                error = e
+                if log:
+                    log("mpaws: NTP from %s failed: %s" % (host, e))
+            time.sleep(1)
+    raise OSError("no NTP server answered (%s): check the WiFi and CONFIG_NTP_HOSTS" % (error,))

@@ -1,0 +1,227 @@
+# What can go wrong talking to AWS, as a small set of exceptions a device can act on.
+#
+# Every failure is an AWSError. `retryable` says whether sending the same request again
+# later can succeed (throttling, 5xx, a dropped connection); `status`, `code`, `message`
+# and `request_id` carry what AWS said, for the log line and for AWS support.
+
+
+class AWSError(Exception):
+    retryable = False
+
+    def __init__(self, message, status=None, code=None, request_id=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self):
+        parts = []
+        if self.status is not None:
+            parts.append("HTTP %d" % self.status)
+        if self.code:
+            parts.append(self.code)
+        if self.request_id:
+            parts.append("request id " + self.request_id)
+        return self.message + (" (" + ", ".join(parts) + ")" if parts else "")
+
+
+class ConfigError(AWSError):
+    """A config key is missing or malformed; the message names the key and the fix."""
+
+
+class NetworkError(AWSError):
+    """No answer from AWS: DNS, refused or reset connection. Worth retrying."""
+
+    retryable = True
+
+
+class DNSError(NetworkError):
+    pass
+
+
+class Timeout(NetworkError):
+    """AWS did not answer within the socket timeout."""
+
+
+class TLSError(NetworkError):
+    """The TLS handshake failed: certificate not trusted, wrong host name, not a TLS port.
+    Retrying does not help: the configuration (CONFIG_TLS_CA, CONFIG_AWS_HOST) is wrong."""
+
+    retryable = False
+
+
+class ProtocolError(NetworkError):
+    """The server's reply was not valid HTTP/1.1."""
+
+
+class ResponseTooLarge(AWSError):
+    """The reply body was larger than the configured limit."""
+
+
+class AccessDenied(AWSError):
+    """The key is unknown, disabled, or its policy does not allow this action."""
+
+
+class InvalidSignature(AWSError):
+    """AWS computed another signature: wrong secret key, or a request changed after signing.
+    `python3 tools/sign_request.py ... --explain` prints what was signed."""
+
+
+class ClockSkew(InvalidSignature):
+    """The request's time is more than 5 minutes from AWS's: the device clock is wrong."""
+
+
+class ExpiredToken(AccessDenied):
+    """The session token (temporary credentials) has expired."""
+
+
+class NotFound(AWSError):
+    """The function, topic or endpoint does not exist (in this region, for this account)."""
+
+
+class Throttled(AWSError):
+    """Too many requests (HTTP 429 or a throttling error): retry later."""
+
+    retryable = True
+
+
+class PayloadTooLarge(AWSError):
+    """The request body is over the service's limit (HTTP 413)."""
+
+
+class BadRequest(AWSError):
+    """AWS rejected the request's content (another 4xx)."""
+
+
+class ServiceError(AWSError):
+    """AWS failed (5xx). 500, 502, 503 and 504 are worth retrying."""
+
+    def __init__(self, message, status=None, code=None, request_id=None):
+        super().__init__(message, status, code, request_id)
+        self.retryable = status in (500, 502, 503, 504)
+
+
+class FunctionError(AWSError):
+    """The Lambda function ran and failed. `kind` is 'Handled' or 'Unhandled'; `payload`
+    is the function's error document (bytes), `error_message` its message when known."""
+
+    def __init__(self, message, kind, payload, status=200, request_id=None, log_tail=None):
+        super().__init__(message, status, kind, request_id)
+        self.kind = kind
+        self.payload = payload
+        self.log_tail = log_tail
+
+
+_CLOCK_WORDS = ("Signature expired", "not yet current", "RequestTimeTooSkewed", "RequestExpired")
+_THROTTLE_CODES = (
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "EC2ThrottledException",
+)
+_SIGNATURE_CODES = ("InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
+                    "IncompleteSignatureException")
+_DENIED_CODES = (
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthorizationError",
+    "AuthFailure",
+    "ForbiddenException",
+    "MissingAuthenticationTokenException",
+    "KMSAccessDeniedException",
+)
+_EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired")
+_NOT_FOUND_CODES = ("ResourceNotFoundException", "NotFound", "NotFoundException", "NoSuchEntity")
+
+
+def _between(text, start, end):
+    i = text.find(start)
+    if i < 0:
+        return None
+    i += len(start)
+    j = text.find(end, i)
+    return text[i:j] if j >= 0 else None
+
+
+def _json_field(text, *names):
+    # A targeted look-up instead of json.loads: error bodies can be large or not JSON.
+    for name in names:
+        i = text.find('"' + name + '"')
+        if i < 0:
+            continue
+        i = text.find(":", i + len(name) + 2)
+        if i < 0:
+            continue
+        i += 1
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        if i < len(text) and text[i] == '"':
+            out = []
+            i += 1
+            while i < len(text) and text[i] != '"':
+                if text[i] == "\\" and i + 1 < len(text):
+                    i += 1
+                    out.append({"n": "\n", "t": "\t", "r": "\r"}.get(text[i], text[i]))
+                else:
+                    out.append(text[i])
+                i += 1
+            return "".join(out)
+    return None
+
+
+def _clean_code(code):
+    # 'InvalidSignatureException:http://internal.amazon.com/...' or 'aws.x#Code' → 'Code'
+    if not code:
+        return None
+    code = code.strip()
+    i = code.find(":")
+    if i > 0:
+        code = code[:i]
+    i = code.rfind("#")
+    if i >= 0:
+        code = code[i + 1 :]
+    return code or None
+
+
+def from_response(status, error_type, body, request_id=None):
+    """Maps an AWS error reply to an AWSError subclass, keeping the server's message.
+    error_type: the x-amzn-ErrorType header (or None); body: bytes (JSON or XML)."""
+    try:
+        text = bytes(body[:4096]).decode() if body else ""
+    except UnicodeError:
+        text = ""
+    code = _clean_code(error_type)
+    message = None
+    if text.lstrip().startswith("<"):
+        code = code or _between(text, "<Code>", "</Code>")
+        message = _between(text, "<Message>", "</Message>")
+        request_id = request_id or _between(text, "<RequestId>", "</RequestId>")
+    elif text:
+        code = code or _clean_code(_json_field(text, "__type", "code", "Code"))
+        message = _json_field(text, "message", "Message", "errorMessage")
+    if not message:
+        message = text.strip()[:200] or "HTTP %d with no message" % status
+    for word in _CLOCK_WORDS:
+        if word in message or (code and word in code):
+            return ClockSkew(message, status, code, request_id)
+    if code in _THROTTLE_CODES or status == 429:
+        return Throttled(message, status, code, request_id)
+    if code in _SIGNATURE_CODES:
+        return InvalidSignature(message, status, code, request_id)
+    if code in _EXPIRED_CODES:
+        return ExpiredToken(message, status, code, request_id)
+    if code in _DENIED_CODES or status in (401, 403):
+        return AccessDenied(message, status, code, request_id)
+    if code in _NOT_FOUND_CODES or status == 404:
+        return NotFound(message, status, code, request_id)
+    if status == 413 or code == "RequestEntityTooLargeException":
+        return PayloadTooLarge(message, status, code, request_id)
+    if status >= 500:
+        return ServiceError(message, status, code, request_id)
+    return BadRequest(message, status, code, request_id)
