@@ -1,0 +1,167 @@
+"""Runs the device firmware (firmware/app.py, firmware/lib/mpaws) in a subprocess, under
+MicroPython (the unix port) or CPython, with a config.py written for the test.
+
+    dev = Device("micropython", tmp_path, micropython_path)
+    dev.write_config(CONFIG_AWS_HOST="localhost:%d" % port, CONFIG_TLS_CA=ca_file)
+    run = dev.run([{"op": "notify", "subject": "s", "body": "b"}])
+    run.results[0]  ->  {"ok": True, "status": 200, "payload": "...", "attempts": 1, ...}
+
+Each step of the driver (host_tests/drivers/device_driver.py) gives one result dict; a
+failed step gives {"error": "ClassName", "message": ..., "status": ..., "classes": [...]}.
+Every run checks that no secret (the secret key, the session token) shows in its output.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIRMWARE
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drivers", "device_driver.py")
+RUNTIMES = ("cpython", "micropython")
+
+ACCESS_KEY = "AKIAMPAWSTESTDEVICE1"
+SECRET_KEY = "mpawsTestSecretKey/DoNotLeak+0123456789ab"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FUNCTION = "mpaws-notify"
+TOPIC_ARN = "arn:aws:sns:%s:%s:mpaws-topic" % (REGION, ACCOUNT)
+
+
+def default_config():
+    return {
+        "CONFIG_AWS_ACCESS_KEY": ACCESS_KEY,
+        "CONFIG_AWS_SECRET_KEY": SECRET_KEY,
+        "CONFIG_AWS_SESSION_TOKEN": None,
+        "CONFIG_AWS_REGION": REGION,
+        "CONFIG_AWS_LAMBDA_FUNCTION": FUNCTION,
+        "CONFIG_AWS_SNS_TOPIC_ARN": TOPIC_ARN,
+        "CONFIG_AWS_HOST": None,
+        "CONFIG_TLS_CA": None,
+        "CONFIG_TLS_VERIFY": True,
+        "CONFIG_TIMEOUT": 5,
+    }
+
+
+class Run:
+    """One driver run: results (one dict per step), stdout (without RESULT lines), stderr."""
+
+    def __init__(self, results, log, stderr, returncode):
+        self.results = results
+        self.log = log
+        self.stderr = stderr
+        self.returncode = returncode
+
+    @property
+    def result(self):
+        assert len(self.results) == 1, self.results
+        return self.results[0]
+
+    def __repr__(self):
+        return "<Run rc=%s results=%r\nlog:\n%s\nstderr:\n%s>" % (self.returncode, self.results, self.log,
+                                                                  self.stderr)
+
+
+class Device:
+    def __init__(self, runtime, tmp_path, micropython=None):
+        assert runtime in RUNTIMES
+        self.runtime = runtime
+        self.dir = str(tmp_path)
+        self.executable = sys.executable if runtime == "cpython" else micropython
+        assert self.executable, "micropython path needed"
+        self.config = default_config()
+        self.secrets = [SECRET_KEY]
+        self.runs = []
+
+    def write_config(self, **keys):
+        """Writes config.py: the default test config updated with keys."""
+        self.config = dict(default_config(), **keys)
+        for key in ("CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SESSION_TOKEN"):
+            value = self.config.get(key)
+            if isinstance(value, str) and len(value) >= 8 and value not in self.secrets:
+                self.secrets.append(value)
+        lines = ["# written by host_tests/device.py"]
+        for key, value in self.config.items():
+            if value is not None:
+                lines.append("%s = %r" % (key, value))
+        with open(os.path.join(self.dir, "config.py"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def run(self, steps, timeout=30, check_secrets=True, write_default=True):
+        """Runs the steps in a fresh process; returns a Run. Without a config.py, the
+        default test config is written first (unless write_default is False)."""
+        if write_default and not os.path.exists(os.path.join(self.dir, "config.py")):
+            self.write_config()
+        steps_file = os.path.join(self.dir, "steps.json")
+        with open(steps_file, "w", encoding="utf-8") as f:
+            json.dump(steps, f, ensure_ascii=False)
+        env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
+        proc = subprocess.run([self.executable, DRIVER, self.dir, FIRMWARE, steps_file], cwd=self.dir,
+                              capture_output=True, timeout=timeout, env=env)
+        stdout = proc.stdout.decode("utf-8", "replace")
+        stderr = proc.stderr.decode("utf-8", "replace")
+        results, log = [], []
+        for line in stdout.splitlines():
+            if line.startswith("RESULT "):
+                results.append(json.loads(line[7:]))
+            else:
+                log.append(line)
+        run = Run(results, "\n".join(log), stderr, proc.returncode)
+        self.runs.append(run)
+        if check_secrets:
+            self.check_no_secret(stdout + stderr)
+        assert proc.returncode == 0 and len(results) == len(steps), run
+        return run
+
+    def check_no_secret(self, text):
+        for secret in self.secrets:
+            assert secret not in text, "a secret is in the %s driver's output" % self.runtime
+
+    def one(self, step, **kwargs):
+        return self.run([step], **kwargs).result
+
+    def use_server(self, server, **keys):
+        """Writes a config.py for an aws_server.AwsServer: its key pair, region, host:port
+        and CA (DER, as on a board), function "notify"; keys override."""
+        config = dict(
+            CONFIG_AWS_ACCESS_KEY=server.access_key,
+            CONFIG_AWS_SECRET_KEY=server.secret_key,
+            CONFIG_AWS_REGION=server.region,
+            CONFIG_AWS_LAMBDA_FUNCTION="notify",
+            CONFIG_AWS_SNS_TOPIC_ARN="arn:aws:sns:%s:%s:mpaws-topic" % (server.region, server.account_id),
+            CONFIG_AWS_HOST="localhost:%d" % server.port,
+            CONFIG_TLS_CA=server.ca_der,
+        )
+        config.update(keys)
+        self.write_config(**config)
+        return self
+
+
+def notify(subject="subject", body="body"):
+    """The step app.notify(subject, body)."""
+    return {"op": "notify", "subject": subject, "body": body}
+
+
+def assert_error(result, name, *words):
+    """result is a failed step that raised errors.<name>, with each word in its message."""
+    assert result.get("error") == name, result
+    for word in words:
+        assert word in result["message"], (word, result["message"])
+
+
+# Client knobs for fast tests: retries after a few milliseconds instead of 200 ms and more.
+FAST = {"op": "tune", "base_delay_ms": 5, "max_delay_ms": 20}
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request):
+    return request.param
+
+
+@pytest.fixture
+def device(runtime, tmp_path, request):
+    """A Device for the test's runtime (cpython, micropython) in tmp_path."""
+    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
+    return Device(runtime, tmp_path, micropython)

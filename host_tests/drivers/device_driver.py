@@ -1,0 +1,246 @@
+"""Runs the device firmware against a server and reports what happened, one JSON line per
+step. The same script runs under MicroPython (the unix port) and CPython.
+
+    micropython device_driver.py CONFIG_DIR FIRMWARE_DIR STEPS_FILE
+
+CONFIG_DIR holds the config.py written for the test; FIRMWARE_DIR is firmware/ (app.py),
+with the mpaws package in FIRMWARE_DIR/lib. STEPS_FILE is a JSON list of steps, each a
+dict with "op" and its arguments (see STEPS below). Every step prints one line
+`RESULT {...}`: {"ok": true, ...} or {"error": "ClassName", "message": ..., ...}.
+Anything else on stdout is the firmware's own log.
+"""
+import sys
+
+_CPYTHON = sys.implementation.name != "micropython"
+
+
+def _set_path(config_dir, firmware):
+    paths = [config_dir, firmware, firmware + "/lib"]
+    if _CPYTHON:
+        here = sys.path[0]
+        sys.path[:] = paths + [p for p in sys.path if p != here]
+    else:
+        sys.path[:] = paths + [".frozen"]  # .frozen: ssl, and the rest of the frozen stdlib
+
+
+def _text(data):
+    if data is None:
+        return None
+    try:
+        return bytes(data).decode()
+    except UnicodeError:
+        return repr(bytes(data))
+
+
+def _classes(e):
+    # The exception's class and its bases, up to Exception, for checks like isinstance.
+    names = []
+    cls = type(e)
+    while cls is not None and cls is not object:
+        names.append(cls.__name__)
+        bases = getattr(cls, "__bases__", ())
+        cls = bases[0] if bases else None
+    return names
+
+
+def _error(e):
+    out = {"error": type(e).__name__, "message": str(e), "classes": _classes(e)}
+    for name in ("status", "code", "kind", "retryable"):
+        value = getattr(e, name, None)
+        if value is not None:
+            out[name] = value
+    if hasattr(e, "payload"):
+        out["payload"] = _text(e.payload)
+    if getattr(e, "log_tail", None) is not None:
+        out["log_tail"] = e.log_tail
+    return out
+
+
+class _Config:
+    pass
+
+
+_last = {}  # "client": the Client the last step used
+
+
+def _client_stats(out):
+    from mpaws import clock
+
+    out["offset"] = clock.offset
+    c = _last.get("client")
+    if c is not None:
+        out["attempts"] = c.attempts
+        out["handshakes"] = c.connection.handshakes
+    return out
+
+
+def _app_client():
+    import app
+
+    lam = app._function()
+    _last["client"] = lam.client
+    return lam
+
+
+def _result(result):
+    return {"ok": True, "status": result.status, "payload": _text(result.payload),
+            "executed_version": result.executed_version, "log_tail": result.log_tail,
+            "request_id": result.request_id}
+
+
+def op_tune(step):
+    """Client knobs of the app's client (fast retries for the tests)."""
+    c = _app_client().client
+    for name in ("base_delay_ms", "max_delay_ms", "max_attempts", "budget_ms"):
+        if name in step:
+            setattr(c, name, step[name])
+    return {"ok": True}
+
+
+def op_notify(step):
+    import app
+
+    _app_client()
+    return _result(app.notify(step["subject"], step["body"]))
+
+
+def op_invoke(step):
+    import app
+
+    lam = _app_client()
+    kwargs = {}
+    for name in ("qualifier", "invocation_type", "log_tail", "client_context"):
+        if name in step:
+            kwargs[name] = step[name]
+    function = step.get("function") or app.config().function
+    return _result(lam.invoke(function, step.get("payload"), **kwargs))
+
+
+def op_payload(step):
+    import app
+
+    return {"ok": True, "payload": "".join(app.payload(step["subject"], step["body"]))}
+
+
+def op_settings(step):
+    """Loads settings from the given keys (not from config.py); returns repr and fields."""
+    from mpaws import settings
+
+    module = _Config()
+    for key, value in step["config"].items():
+        setattr(module, key, value)
+    s = settings.load(module)
+    return {"ok": True, "repr": repr(s), "host": s.host, "port": s.port, "region": s.region,
+            "function": s.function, "verify_tls": s.verify_tls, "timeout": s.timeout}
+
+
+def op_config(step):
+    """Loads config.py through the app."""
+    import app
+
+    s = app.config()
+    return {"ok": True, "repr": repr(s), "host": s.host, "port": s.port}
+
+
+def op_sleep(step):
+    import time
+
+    time.sleep(step["seconds"])
+    return {"ok": True}
+
+
+def op_reset(step):
+    import app
+
+    app.reset()
+    return {"ok": True}
+
+
+def _service_client(step):
+    import app
+    from mpaws import client
+
+    s = app.config()
+    c = client.connect(step["service"], s.region, s.access_key, s.secret_key, step.get("host", s.host),
+                       step.get("port", s.port), s.session_token, step.get("ca", s.ca), s.verify_tls, s.timeout,
+                       max_attempts=step.get("max_attempts", 4), log=app.log)
+    c.base_delay_ms = step.get("base_delay_ms", 10)
+    _last["client"] = c
+    return c
+
+
+def op_sns_publish(step):
+    from mpaws import sns
+
+    c = _service_client(dict(step, service="sns"))
+    try:
+        message_id = sns.publish(c, step["topic_arn"], step["message"], step.get("subject"),
+                                 step.get("attributes"))
+        return {"ok": True, "message_id": message_id}
+    finally:
+        c.close()
+
+
+def op_iot_publish(step):
+    from mpaws import iot
+
+    c = _service_client(dict(step, service="iotdata"))
+    try:
+        body = iot.publish(c, step["topic"], step["payload"], step.get("qos", 1))
+        return {"ok": True, "body": _text(body)}
+    finally:
+        c.close()
+
+
+def op_connect(step):
+    """A bare client.connect + request (e.g. a Lambda Invoke with custom retry knobs)."""
+    import app
+    from mpaws import awslambda, client
+
+    s = app.config()
+    c = client.connect("lambda", s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
+                       s.verify_tls, step.get("timeout", s.timeout), max_attempts=step.get("max_attempts", 1),
+                       budget_ms=step.get("budget_ms", 30000), log=app.log)
+    c.base_delay_ms = step.get("base_delay_ms", 10)
+    _last["client"] = c
+    try:
+        return _result(awslambda.Lambda(c).invoke(step.get("function") or s.function, step.get("payload")))
+    finally:
+        c.close()
+
+
+STEPS = {
+    "tune": op_tune,
+    "notify": op_notify,
+    "invoke": op_invoke,
+    "payload": op_payload,
+    "settings": op_settings,
+    "config": op_config,
+    "reset": op_reset,
+    "sleep": op_sleep,
+    "sns_publish": op_sns_publish,
+    "iot_publish": op_iot_publish,
+    "connect": op_connect,
+}
+
+
+def main(argv):
+    import json
+
+    config_dir, firmware, steps_file = argv[1], argv[2], argv[3]
+    _set_path(config_dir, firmware)
+    with open(steps_file) as f:
+        steps = json.loads(f.read())
+    for step in steps:
+        _last.clear()
+        try:
+            out = STEPS[step["op"]](step)
+        except Exception as e:  # every failure is reported, the next step still runs
+            out = _error(e)
+        if "mpaws.clock" in sys.modules:
+            _client_stats(out)
+        out["op"] = step["op"]
+        print("RESULT " + json.dumps(out))
+
+
+main(sys.argv)
