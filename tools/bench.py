@@ -1,0 +1,660 @@
+"""Benchmarks for mpaws: `make bench` runs `python tools/bench.py`.
+
+    python tools/bench.py [--only GROUP[,GROUP...]] [--quick] [--json PATH] [--strict] [--list]
+
+Prints a table (group, name, value, unit, target, met?) and writes bench/latest.json:
+  {"schema": 1, "environment": {date, python, micropython, botocore, mpy_cross, cpu,
+   loadavg_start, loadavg_end, git_commit, ...}, "seed_request": {...},
+   "reference_signature": ..., "groups_run": [...], "groups_failed": [...],
+   "results": [{"group", "key", "name", "value", "unit",
+                "target": {"op": "<=" or ">=", "value"} or null, "met": true/false/null,
+                "note"?}, ...]}
+Compare runs by (group, key); name is only what the table shows.
+
+Each benchmark group is one function below, listed in GROUPS: it takes the Bench and
+adds figures with bench.add(group, key, name, value, unit, target). A new group (say,
+TLS notify heap, or ms per notify against boto3) is one more function and one more
+GROUPS entry; its figures land in the same table and the same JSON list. A group raises
+BenchError when a measurement cannot be made or gives a wrong answer: the other groups
+still run, and the exit status is 2.
+
+Timing is wall-clock on a machine that may be busy: the load average at the start and
+the end of the run is printed and recorded with the figures.
+
+Groups:
+  sigv4_cpython       us per signature of the seed request on CPython: mpaws (cold and
+                      cached signing key) and botocore's SigV4Auth.add_auth; ratios.
+  sigv4_micropython   us and bytes allocated per signature inside the MicroPython unix
+                      port (tools/bench_micropython.py); ratio against botocore on CPython.
+  sigv4_heap          smallest `micropython -X heapsize=N` that imports the signer from
+                      .mpy and signs the seed request (binary search).
+  mpy_size            .mpy size of sigv4 and of every firmware module.
+
+--strict exits 1 when a figure misses its target (by default only a failed measurement,
+such as a wrong signature, makes the exit status non-zero).
+"""
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(REPO, "tools")
+FIRMWARE = os.path.join(REPO, "firmware")
+FIRMWARE_LIB = os.path.join(FIRMWARE, "lib")
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+DEFAULT_JSON = os.path.join(REPO, "bench", "latest.json")
+SCHEMA = 1
+
+for _path in (FIRMWARE_LIB, TOOLS):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from bench_micropython import SEED, new_signer, sign, signature_of  # noqa: E402  (the seed request, shared)
+
+
+class BenchError(Exception):
+    """A measurement that could not be made or gave a wrong answer."""
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+class Bench:
+    """Collects results; also caches figures that several groups need (e.g. botocore's us)."""
+
+    def __init__(self, quick=False, tmp=None):
+        self.quick = quick
+        self.tmp = tmp
+        self.results = []
+        self.environment = {}
+        self._memo = {}
+
+    def add(self, group, key, name, value, unit, target=None, note=None):
+        """One figure. key: stable id within the group (compare runs by group + key);
+        name: what the table shows; target: None (for information) or (op, bound), op
+        '<=' or '>='. Floats are kept to 4 significant digits."""
+        met = None
+        if target is not None:
+            op, bound = target
+            met = value <= bound if op == "<=" else value >= bound
+        if isinstance(value, float):
+            value = float("%.4g" % value)
+        entry = {
+            "group": group,
+            "key": key,
+            "name": name,
+            "value": value,
+            "unit": unit,
+            "target": None if target is None else {"op": target[0], "value": target[1]},
+            "met": met,
+        }
+        if note:
+            entry["note"] = note
+        self.results.append(entry)
+        return entry
+
+    def once(self, key, compute):
+        """compute() the first time key is asked for, then its stored value."""
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]
+
+
+def tool(name):
+    local = os.path.join(VENV_BIN, name)
+    if os.path.exists(local):
+        return local
+    found = shutil.which(name)
+    if found is None:
+        raise BenchError("%s not found: run `make setup`" % name)
+    return found
+
+
+# -- timing on CPython ----------------------------------------------------------------------
+
+
+def per_call_us(runs, quick, min_repeat_s=0.15):
+    """Median us per call of each case. runs maps a case name to run(n), which makes n
+    calls and returns the seconds they took (timing only the calls: set-up such as
+    building n requests stays outside). Each case's n is doubled until one repeat lasts
+    about min_repeat_s; then the cases are timed in interleaved rounds (7, or 5 with
+    --quick), so that a change in machine load hits every case alike. The garbage
+    collector is off while timing, as in timeit. Returns {case: (us, n, rounds)}."""
+    rounds = 5 if quick else 7
+    if quick:
+        min_repeat_s /= 3
+    sizes = {}
+    for case, run in runs.items():
+        n = 1
+        while run(n) < min_repeat_s / 4:
+            n *= 2
+        sizes[case] = n * 4
+    samples = {case: [] for case in runs}
+    for _ in range(rounds):
+        for case, run in runs.items():
+            samples[case].append(run(sizes[case]) / sizes[case] * 1e6)
+    return {case: (statistics.median(samples[case]), sizes[case], rounds) for case in runs}
+
+
+def _timed(loop):
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        loop()
+        return time.perf_counter() - start
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def reference_signature(bench):
+    """The seed request's signature from botocore: the oracle every run is checked against."""
+    req = _botocore_request()
+    with _frozen_botocore_clock():
+        _botocore_auth().add_auth(req)
+    return req.headers["Authorization"][-64:]
+
+
+def _botocore_auth():
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
+
+    return SigV4Auth(Credentials(SEED["access_key"], SEED["secret_key"]), SEED["service"], SEED["region"])
+
+
+def _botocore_request():
+    from botocore.awsrequest import AWSRequest
+
+    return AWSRequest(
+        method=SEED["method"],
+        url="https://%s%s" % (SEED["host"], SEED["path"]),
+        data=SEED["body"],
+        headers=dict(SEED["headers"]),
+    )
+
+
+class _frozen_botocore_clock:
+    """botocore.auth reads the time through get_current_datetime(): pin it to SEED's date."""
+
+    def __enter__(self):
+        import botocore.auth
+
+        fixed = datetime.datetime.strptime(SEED["date"], "%Y%m%dT%H%M%SZ")
+        self._saved = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda *args, **kwargs: fixed
+        return self
+
+    def __exit__(self, *exc):
+        import botocore.auth
+
+        botocore.auth.get_current_datetime = self._saved
+
+
+def botocore_runner(bench):
+    """run(n) for botocore SigV4Auth.add_auth on the seed request. Each call signs a fresh
+    AWSRequest built before the timed loop, so request construction is not counted."""
+    auth = _botocore_auth()
+    expected = bench.once("reference_signature", reference_signature)
+
+    def run(n):
+        requests = [_botocore_request() for _ in range(n)]
+
+        def loop():
+            for req in requests:
+                auth.add_auth(req)
+
+        with _frozen_botocore_clock():
+            elapsed = _timed(loop)
+        if requests[-1].headers["Authorization"][-64:] != expected:
+            raise BenchError("botocore signed the seed request differently from the reference")
+        return elapsed
+
+    return run
+
+
+def botocore_request_runner(bench):
+    """run(n) building n AWSRequests for the seed request (not part of add_auth's figure)."""
+
+    def run(n):
+        def loop():
+            for _ in range(n):
+                _botocore_request()
+
+        return _timed(loop)
+
+    return run
+
+
+def mpaws_runner(bench, case):
+    """run(n) for n mpaws signatures of the seed request on CPython. case: 'cached' (same
+    Signer, same day), 'cold' (a new Signer each time), 'cold_date' (same Signer, the day
+    alternates, so the signing key is derived every time)."""
+    from mpaws import sigv4  # pyright: ignore[reportMissingImports]  (firmware/lib, on sys.path above)
+
+    expected = bench.once("reference_signature", reference_signature)
+    if signature_of(sign(new_signer(sigv4), SEED["date"])) != expected:
+        raise BenchError("mpaws on CPython signed the seed request differently from botocore")
+    signer = new_signer(sigv4)
+    date = SEED["date"]
+    dates = (date, SEED["other_date"]) if case == "cold_date" else (date, date)
+    sign(signer, date)
+    # The request's parts as locals: the loop costs what a caller's loop would.
+    method, path, headers, body = SEED["method"], SEED["path"], SEED["headers"], SEED["body"]
+    credentials = (SEED["access_key"], SEED["secret_key"], SEED["region"], SEED["service"])
+    new = sigv4.Signer
+
+    def run(n):
+        if case == "cold":
+
+            def loop():
+                for i in range(n):
+                    new(*credentials).sign(method, path, None, headers, body=body, date=dates[i & 1])
+
+        else:
+
+            def loop():
+                for i in range(n):
+                    signer.sign(method, path, None, headers, body=body, date=dates[i & 1])
+
+        return _timed(loop)
+
+    return run
+
+
+def cpython_us(bench):
+    """{case: (us, n, rounds)} for mpaws and botocore on CPython, timed in the same rounds."""
+    runs = {
+        "mpaws_cached": mpaws_runner(bench, "cached"),
+        "mpaws_cold": mpaws_runner(bench, "cold"),
+        "mpaws_cold_date": mpaws_runner(bench, "cold_date"),
+        "botocore": botocore_runner(bench),
+        "botocore_request": botocore_request_runner(bench),
+    }
+    return per_call_us(runs, bench.quick)
+
+
+# -- MicroPython ----------------------------------------------------------------------------
+
+
+def run_micropython(args, heapsize=None, env=None, cwd=None, timeout=60):
+    cmd = [tool("micropython")]
+    if heapsize is not None:
+        cmd += ["-X", "heapsize=%d" % heapsize]
+    full_env = dict(os.environ)
+    full_env.pop("MICROPYPATH", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=cwd or REPO)
+
+
+SIGV4_REL = os.path.join("lib", "mpaws", "sigv4.py")
+
+
+def compile_firmware(bench):
+    """Compiles every .py under firmware/ as `make build` does (mpy-cross -s REL -o OUT),
+    into a temporary tree. Returns ({relative .py path: .mpy path}, {relative path: error});
+    raises BenchError only if sigv4.py itself does not compile."""
+    out_root = os.path.join(bench.tmp, "mpy")
+    compiled = {}
+    errors = {}
+    for root, dirs, files in os.walk(FIRMWARE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            rel = os.path.relpath(os.path.join(root, name), FIRMWARE)
+            out = os.path.join(out_root, rel[:-3] + ".mpy")
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            proc = subprocess.run([tool("mpy-cross"), "-s", rel, "-o", out, os.path.join(FIRMWARE, rel)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                errors[rel] = proc.stderr.strip()
+            else:
+                compiled[rel] = out
+    if SIGV4_REL not in compiled:
+        raise BenchError("mpy-cross %s failed: %s" % (SIGV4_REL, errors.get(SIGV4_REL, "not found")))
+    return compiled, errors
+
+
+def _mpy_lib(bench):
+    """The directory of compiled .mpy modules that holds mpaws/ (the device's /lib)."""
+    compiled, _ = bench.once("mpy", compile_firmware)
+    return os.path.dirname(os.path.dirname(compiled[SIGV4_REL]))
+
+
+def micropython_figures(bench):
+    """Runs tools/bench_micropython.py on the signer compiled to .mpy; returns its figures."""
+    lib = _mpy_lib(bench)
+    args = [os.path.join(TOOLS, "bench_micropython.py"), lib] + (["--quick"] if bench.quick else [])
+    proc = run_micropython(args, timeout=110)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            figures = json.loads(line[len("BENCH_JSON "):])
+            break
+    else:
+        raise BenchError("tools/bench_micropython.py gave no figures (exit %d):\n%s%s"
+                         % (proc.returncode, proc.stdout, proc.stderr))
+    expected = bench.once("reference_signature", reference_signature)
+    if figures["signature"] != expected:
+        raise BenchError("MicroPython signed the seed request differently from botocore: %s" % figures["signature"])
+    return figures
+
+
+# The heap-size probes: modules compiled to .mpy and run with `micropython -m`, so that no
+# source is compiled in the heap being measured. The start-up probe measures what the
+# interpreter itself needs to run a module at all.
+_HEAP_DRIVER_SIGNER = """\
+from mpaws import sigv4
+print(sigv4.Signer(%(access_key)r, %(secret_key)r, %(region)r, %(service)r).sign(
+    %(method)r, %(path)r, None, %(headers)r, body=%(body)r, date=%(date)r)[-1][1][-64:])
+"""
+_HEAP_DRIVER_STARTUP = 'print("ok")\n'
+
+
+def _heap_probe(bench, name, source):
+    """Compiles a driver module into its own directory; returns (driver_dir, module name)."""
+    driver_dir = os.path.join(bench.tmp, "driver_" + name)
+    os.makedirs(driver_dir, exist_ok=True)
+    src = os.path.join(bench.tmp, name + ".py")
+    with open(src, "w") as f:
+        f.write(source)
+    proc = subprocess.run([tool("mpy-cross"), "-s", name + ".py", "-o", os.path.join(driver_dir, name + ".mpy"), src],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError("mpy-cross %s failed:\n%s" % (name, proc.stderr))
+    return driver_dir, name
+
+
+def smallest_heap(ok, lo, hi, check_above=(16, 32, 64, 128, 256, 512, 1024, 2048)):
+    """Smallest n in (lo, hi] with ok(n), by bisection, then checked at n + check_above:
+    a failure there (the heap's layout can make success non-monotonic near the edge)
+    moves the search above it. Returns (n, runs) or (None, runs) if ok(hi) fails."""
+    runs = 0
+    if not ok(hi):
+        return None, 1
+    runs += 1
+    while True:
+        a, b = lo, hi  # ok(a) unknown or false, ok(b) true
+        while b - a > 1:
+            mid = (a + b) // 2
+            runs += 1
+            if ok(mid):
+                b = mid
+            else:
+                a = mid
+        bad = None
+        for step in check_above:
+            if b + step >= hi:
+                break
+            runs += 1
+            if not ok(b + step):
+                bad = b + step
+        if bad is None:
+            return b, runs
+        lo = bad
+
+
+def heap_figures(bench):
+    lib = _mpy_lib(bench)
+    expected = bench.once("reference_signature", reference_signature)
+    fields = dict(SEED)
+    signer_dir, signer_mod = _heap_probe(bench, "heap_signer", _HEAP_DRIVER_SIGNER % fields)
+    startup_dir, startup_mod = _heap_probe(bench, "heap_startup", _HEAP_DRIVER_STARTUP)
+
+    def prober(driver_dir, module, want, path):
+        def ok(heapsize):
+            # cwd is the driver's directory (sys.path[0] is ''); MICROPYPATH is the only
+            # other entry: the .mpy tree, or an empty directory for the start-up probe.
+            proc = run_micropython(["-m", module], heapsize=heapsize, env={"MICROPYPATH": path},
+                                   cwd=driver_dir, timeout=30)
+            return proc.returncode == 0 and proc.stdout.strip() == want
+
+        return ok
+
+    empty = os.path.join(bench.tmp, "empty")
+    os.makedirs(empty, exist_ok=True)
+    lo, hi = 512, 256 * 1024
+    startup, startup_runs = smallest_heap(prober(startup_dir, startup_mod, "ok", empty), lo, hi)
+    signer, signer_runs = smallest_heap(prober(signer_dir, signer_mod, expected, lib), lo, hi)
+    if signer is None:
+        raise BenchError("signing the seed request from .mpy fails even with heapsize=%d" % hi)
+    return {"startup": startup, "signer": signer, "runs": startup_runs + signer_runs}
+
+
+# -- the groups ---------------------------------------------------------------------------
+
+
+def group_sigv4_cpython(bench):
+    g = "sigv4_cpython"
+    us = bench.once("cpython_us", cpython_us)
+    cached, n, rounds = us["mpaws_cached"]
+    cold, boto = us["mpaws_cold"][0], us["botocore"][0]
+    bench.add(g, "mpaws_cached_us", "mpaws sign, cached key", cached, "us",
+              note="same Signer, same day; median of %d rounds of %d" % (rounds, n))
+    bench.add(g, "mpaws_cold_us", "mpaws sign, cold key (new Signer)", cold, "us",
+              note="Signer() + sign: the key is derived every time")
+    bench.add(g, "mpaws_cold_date_us", "mpaws sign, cold key (day change)", us["mpaws_cold_date"][0], "us",
+              note="same Signer, the day alternates")
+    bench.add(g, "botocore_us", "botocore SigV4Auth.add_auth", boto, "us",
+              note="a fresh AWSRequest per call, built outside the timed loop; clock frozen")
+    bench.add(g, "botocore_request_us", "botocore AWSRequest construction", us["botocore_request"][0], "us",
+              note="not in the add_auth figure")
+    bench.add(g, "botocore_over_mpaws_cached", "botocore / mpaws cached", boto / cached, "x", (">=", 7.0))
+    bench.add(g, "botocore_over_mpaws_cold", "botocore / mpaws cold (new Signer)", boto / cold, "x",
+              note="botocore derives the signing key on every call")
+
+
+def group_sigv4_micropython(bench):
+    g = "sigv4_micropython"
+    fig = bench.once("micropython", micropython_figures)
+    boto = bench.once("cpython_us", cpython_us)["botocore"][0]
+    us, alloc = fig["us"], fig["bytes"]
+    bench.add(g, "cached_us", "micropython sign, cached key", us["cached"], "us",
+              note="signer from .mpy; ticks_us, median of %d runs of %d" % (fig["repeats"], fig["iterations"]["cached"]))
+    bench.add(g, "cold_us", "micropython sign, cold key (new Signer)", us["cold"], "us")
+    bench.add(g, "cold_date_us", "micropython sign, cold key (day change)", us["cold_date"], "us")
+    bench.add(g, "botocore_over_cached", "botocore(CPython) / micropython cached", boto / us["cached"], "x",
+              (">=", 1.0), note=">= 1: MicroPython no slower than botocore on CPython")
+    bench.add(g, "botocore_over_cold", "botocore(CPython) / micropython cold", boto / us["cold"], "x", (">=", 1.0))
+    bench.add(g, "cached_alloc", "micropython alloc per sign, cached key", alloc["cached"], "bytes", ("<=", 1500),
+              note="gc.mem_alloc() delta with the GC off; median of %d; unix port (64-bit)" % fig["repeats"])
+    bench.add(g, "cold_alloc", "micropython alloc per sign, cold (new Signer)", alloc["cold"], "bytes")
+    bench.add(g, "cold_date_alloc", "micropython alloc per sign, cold (day change)", alloc["cold_date"], "bytes")
+
+
+def group_sigv4_heap(bench):
+    g = "sigv4_heap"
+    fig = bench.once("heap", heap_figures)
+    if fig["startup"] is not None:
+        bench.add(g, "startup_heap", "min heapsize, interpreter start only", fig["startup"], "bytes",
+                  note="micropython -X heapsize=N -m <a .mpy printing ok>")
+    bench.add(g, "sign_heap", "min heapsize, import sigv4 .mpy + sign", fig["signer"], "bytes", ("<=", 8192),
+              note="unix port (64-bit objects); bisection, %d runs" % fig["runs"])
+    if fig["startup"] is not None:
+        bench.add(g, "sign_heap_over_startup", "  of which the signer (difference)", fig["signer"] - fig["startup"],
+                  "bytes")
+
+
+def group_mpy_size(bench):
+    g = "mpy_size"
+    compiled, errors = bench.once("mpy", compile_firmware)
+    bench.add(g, "lib/mpaws/sigv4.mpy", "lib/mpaws/sigv4.mpy", os.path.getsize(compiled[SIGV4_REL]), "bytes",
+              ("<=", 3072), note="mpy-cross -s %s, as make build" % SIGV4_REL)
+    total = 0
+    for rel in sorted(compiled):
+        size = os.path.getsize(compiled[rel])
+        total += size
+        if rel != SIGV4_REL:
+            mpy = rel[:-3] + ".mpy"
+            source = rel in ("boot.py", "main.py")
+            bench.add(g, mpy, mpy, size, "bytes", note="ships as .py source" if source else None)
+    bench.add(g, "total", "total .mpy, every firmware/*.py", total, "bytes",
+              note="%d modules%s" % (len(compiled), "; %d did not compile" % len(errors) if errors else ""))
+    if errors:
+        raise BenchError("mpy-cross failed on %s" % "; ".join("%s: %s" % item for item in sorted(errors.items())))
+
+
+GROUPS = [
+    ("sigv4_cpython", group_sigv4_cpython),
+    ("sigv4_micropython", group_sigv4_micropython),
+    ("sigv4_heap", group_sigv4_heap),
+    ("mpy_size", group_mpy_size),
+]
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return "%.0f" % value
+        if abs(value) >= 10:
+            return "%.1f" % value
+        return "%.2f" % value
+    return str(value)
+
+
+def print_table(results, out=sys.stdout):
+    rows = [("group", "name", "value", "unit", "target", "met?")]
+    for r in results:
+        target = "" if r["target"] is None else "%s %s" % (r["target"]["op"], _fmt(r["target"]["value"]))
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        rows.append((r["group"], r["name"], _fmt(r["value"]), r["unit"], target, met))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    align = ["<", "<", ">", "<", "<", "<"]
+    for k, row in enumerate(rows):
+        out.write("  ".join("%-*s" % (widths[i], c) if align[i] == "<" else "%*s" % (widths[i], c)
+                            for i, c in enumerate(row)).rstrip() + "\n")
+        if k == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+
+
+def _version_of(cmd):
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (proc.stdout or proc.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment():
+    env = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    env["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import botocore
+
+        env["botocore"] = botocore.__version__
+    except ImportError:
+        env["botocore"] = None
+    try:
+        env["micropython"] = _version_of([tool("micropython"), "-c", "import sys; print(sys.version, "
+                                          "'.'.join([str(v) for v in sys.implementation.version]))"])
+        env["mpy_cross"] = _version_of([tool("mpy-cross"), "--version"])
+    except BenchError:
+        pass
+    commit = _version_of(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = _version_of(["git", "-C", REPO, "status", "--porcelain", "--", "firmware", "tools"])
+    if commit:
+        env["git_commit"] = commit + ("+dirty" if dirty else "")
+    return env
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description="mpaws benchmarks", add_help=True)
+    parser.add_argument("--only", help="comma-separated groups to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats: a smoke test, not figures to quote")
+    parser.add_argument("--json", default=DEFAULT_JSON, help="where to write the results (default: bench/latest.json)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
+    parser.add_argument("--list", action="store_true", help="list the groups and exit")
+    args = parser.parse_args(argv)
+    names = [name for name, _ in GROUPS]
+    if args.list:
+        print("\n".join(names))
+        return 0
+    chosen = names if not args.only else [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        parser.error("unknown group(s): %s (groups: %s)" % (", ".join(unknown), ", ".join(names)))
+
+    started = time.perf_counter()
+    tmp = tempfile.mkdtemp(prefix="mpaws-bench-")
+    bench = Bench(quick=args.quick, tmp=tmp)
+    bench.environment = environment()
+    failed = []
+    try:
+        for name, run in GROUPS:
+            if name not in chosen:
+                continue
+            t0 = time.perf_counter()
+            try:
+                run(bench)
+            except BenchError as e:
+                failed.append(name)
+                sys.stderr.write("bench %s: FAILED: %s\n" % (name, e))
+            sys.stderr.write("bench %s: %.1f s\n" % (name, time.perf_counter() - t0))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    bench.environment["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+
+    print_table(bench.results)
+    missed = [r for r in bench.results if r["met"] is False]
+    print("\n%d figures, %d with a target, %d missed; %.1f s%s; load average %.2f at start, %.2f at end (%s CPUs)"
+          % (len(bench.results), sum(r["met"] is not None for r in bench.results), len(missed), elapsed,
+             " (--quick)" if args.quick else "", bench.environment["loadavg_start"][0],
+             bench.environment["loadavg_end"][0], bench.environment["cpus"]))
+
+    report = {
+        "schema": SCHEMA,
+        "environment": bench.environment,
+        "seed_request": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in SEED.items()},
+        "reference_signature": bench._memo.get("reference_signature"),
+        "quick": args.quick,
+        "groups_run": [n for n in names if n in chosen],
+        "groups_failed": failed,
+        "elapsed_s": round(elapsed, 1),
+        "results": bench.results,
+    }
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        print("wrote %s" % os.path.relpath(args.json, os.getcwd()))
+    if failed:
+        return 2
+    if args.strict and missed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
