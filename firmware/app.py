@@ -50,7 +50,7 @@ def notify(subject, body):
     except errors.AWSError as e:
         log("mpaws: notify failed: %s: %s" % (type(e).__name__, e))
         raise
-    log("mpaws: notified (%d): %s" % (result.status, bytes(result.payload[:200]).decode()))
+    log("mpaws: notified (%d): %s" % (result.status, errors.preview(result.payload)))
     return result
 
 

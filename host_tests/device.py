@@ -26,7 +26,7 @@ ACCESS_KEY = "AKIAMPAWSTESTDEVICE1"
 SECRET_KEY = "mpawsTestSecretKey/DoNotLeak+0123456789ab"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-FUNCTION = "mpaws-notify"
+FUNCTION = "mpaws-notify"  # the default config's; use_server() sets "notify"
 TOPIC_ARN = "arn:aws:sns:%s:%s:mpaws-topic" % (REGION, ACCOUNT)
 
 
@@ -65,6 +65,8 @@ class Run:
 
 
 class Device:
+    """The firmware in one runtime ("cpython" or "micropython"), with its config.py in tmp_path."""
+
     def __init__(self, runtime, tmp_path, micropython=None):
         assert runtime in RUNTIMES
         self.runtime = runtime
@@ -72,8 +74,7 @@ class Device:
         self.executable = sys.executable if runtime == "cpython" else micropython
         assert self.executable, "micropython path needed"
         self.config = default_config()
-        self.secrets = [SECRET_KEY]
-        self.runs = []
+        self.secrets = [SECRET_KEY]  # strings no run may print
 
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""
@@ -109,7 +110,6 @@ class Device:
             else:
                 log.append(line)
         run = Run(results, "\n".join(log), stderr, proc.returncode)
-        self.runs.append(run)
         if check_secrets:
             self.check_no_secret(stdout + stderr)
         assert proc.returncode == 0 and len(results) == len(steps), run
@@ -118,9 +118,6 @@ class Device:
     def check_no_secret(self, text):
         for secret in self.secrets:
             assert secret not in text, "a secret is in the %s driver's output" % self.runtime
-
-    def one(self, step, **kwargs):
-        return self.run([step], **kwargs).result
 
     def use_server(self, server, **keys):
         """Writes a config.py for an aws_server.AwsServer: its key pair, region, host:port

@@ -83,6 +83,12 @@ class MotoTLS:
 
         return list(iotdata_backends[self.account_id][self.region].published_payloads)
 
+    def queue_lambda_results(self, *results):
+        """The next Invokes answer these strings instead of echoing the payload."""
+        from moto.awslambda_simple.models import lambda_simple_backends
+
+        lambda_simple_backends[self.account_id][self.region].lambda_simple_results_queue.extend(results)
+
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self):

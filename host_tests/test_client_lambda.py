@@ -379,13 +379,12 @@ def test_timeout_mid_reply_is_retried_so_the_function_can_run_twice(device, aws_
     assert len(aws_server.invocations("notify")) == 2
 
 
-# -- firmware bugs: a reply cut inside a UTF-8 character ------------------------------------
+# -- a reply cut inside a UTF-8 character (for a log line or an error message) ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="firmware bug: app.notify logs bytes(result.payload[:200]).decode(), "
-                   "which raises UnicodeError when byte 200 falls inside a multi-byte character, after the "
-                   "notification was delivered")
-def test_bug_notify_fails_after_delivery_when_the_log_preview_cuts_a_character(device, aws_server):
+def test_notify_log_preview_cut_inside_a_character(device, aws_server):
+    """app.notify logs the first 200 bytes of the reply: a character cut there must not
+    turn a delivered notification into an exception."""
     # '{"msg": "' is 9 bytes, then 2-byte characters: byte 199 starts one.
     aws_server.register_function("notify", lambda e: ('{"msg": "' + "é" * 150 + '"}').encode())
     device.use_server(aws_server)
@@ -394,10 +393,8 @@ def test_bug_notify_fails_after_delivery_when_the_log_preview_cuts_a_character(d
     assert result.get("ok"), result
 
 
-@pytest.mark.xfail(strict=True, reason="firmware bug: awslambda.invoke decodes response.body[:4096] for a "
-                   "function error's message, which raises UnicodeError instead of errors.FunctionError "
-                   "when byte 4096 falls inside a multi-byte character")
-def test_bug_function_error_payload_cut_inside_a_character(device, aws_server):
+def test_function_error_payload_cut_inside_a_character(device, aws_server):
+    """The message of errors.FunctionError comes from the first 4096 bytes of the payload."""
     body = ('{"errorMessage":  "' + "é" * 3000 + '"}').encode()  # 19 bytes, then 2-byte characters
     aws_server.fail_next(200, body=body, headers=[("X-Amz-Function-Error", "Unhandled")])
     device.use_server(aws_server)
@@ -406,10 +403,8 @@ def test_bug_function_error_payload_cut_inside_a_character(device, aws_server):
     assert result["payload"] == body.decode()
 
 
-@pytest.mark.xfail(strict=True, reason="firmware bug: errors.from_response decodes body[:4096] and, when byte "
-                   "4096 falls inside a multi-byte character, drops the whole text: AWS's message is lost "
-                   "('HTTP 400 with no message')")
-def test_bug_error_message_lost_when_the_body_is_cut_inside_a_character(device, aws_server):
+def test_error_message_kept_when_the_body_is_cut_inside_a_character(device, aws_server):
+    """errors.from_response reads AWS's message from the first 4096 bytes of the body."""
     body = '{"message": "' + "é" * 3000 + '"}'  # 13 bytes, then 2-byte characters: byte 4095 starts one
     aws_server.fail_next(400, body=body, headers=[("x-amzn-ErrorType", "ValidationException")])
     device.use_server(aws_server)

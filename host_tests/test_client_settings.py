@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from device import SECRET_KEY, assert_error, default_config, device, runtime  # noqa: F401
+from device import SECRET_KEY, Device, assert_error, default_config, device, runtime  # noqa: F401
 from mpaws import errors, settings
 
 MISSING_CA = "/nonexistent/mpaws/ca.der"
@@ -97,3 +97,11 @@ def test_secret_not_in_repr_in_process():
     assert s.secret_key == SECRET_KEY
     for text in (repr(s), str(s)):
         assert SECRET_KEY not in text and "FQoGZXIvYXdzEXAMPLETOKEN" not in text
+
+
+def test_a_leaked_secret_fails_the_run(tmp_path):
+    """The output check every run makes does catch a secret (here, put where a message
+    quotes the value: the region)."""
+    dev = Device("cpython", tmp_path)
+    with pytest.raises(AssertionError, match="a secret is in the cpython driver's output"):
+        dev.run([{"op": "settings", "config": dict(default_config(), CONFIG_AWS_REGION=SECRET_KEY)}])

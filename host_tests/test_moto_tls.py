@@ -29,6 +29,9 @@ def test_lambda_invoke(moto_tls):
     assert json.loads(reply["Payload"].read()) == {"msg": "hi"}  # the docker-free backend echoes the payload
     reply = moto_tls.client("lambda").invoke(FunctionName=moto_tls.function_arn, Payload=b"[1]")
     assert reply["Payload"].read() == b"[1]"
+    moto_tls.queue_lambda_results('{"ok": true}')
+    reply = moto_tls.client("lambda").invoke(FunctionName="notify", Payload=b"{}")
+    assert json.loads(reply["Payload"].read()) == {"ok": True}
 
 
 def test_sns_publish(moto_tls):

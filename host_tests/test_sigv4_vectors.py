@@ -145,12 +145,7 @@ def tool_args(name, opts):
     return args
 
 
-SREQ_XFAIL = {
-    "post-sts-token/post-sts-header-after": (
-        "tool prints X-Amz-Security-Token after the Authorization line with --token-after; "
-        "AWS's .sreq has it before (the signature itself matches .authz)"
-    ),
-}
+SREQ_XFAIL = {}  # case name -> reason, for a printed request known to differ from its .sreq
 
 
 @pytest.mark.parametrize(

@@ -167,8 +167,12 @@ def sign(raw, opts, sigv4):
                 value = pending.pop(i)[1]  # the signer's value replaces the given one, in place
                 break
         lines.append(name + separator + value)
+    for name, value in pending:  # Authorization last, as in AWS's .sreq files
+        if name != "Authorization":
+            lines.append(name + ":" + value)
     for name, value in pending:
-        lines.append(name + (": " if name == "Authorization" else ":") + value)
+        if name == "Authorization":
+            lines.append(name + ": " + value)
     return lines, explanation
 
 

@@ -113,6 +113,18 @@ class FunctionError(AWSError):
         self.log_tail = log_tail
 
 
+def preview(data, limit=200):
+    """The first `limit` bytes of a reply as text, for messages and logs: a multi-byte
+    character cut at the limit is dropped rather than failing the decode."""
+    data = bytes(data[:limit])
+    for cut in range(4):
+        try:
+            return data[: len(data) - cut].decode()
+        except UnicodeError:
+            pass
+    return repr(data)
+
+
 _CLOCK_WORDS = ("Signature expired", "not yet current", "RequestTimeTooSkewed", "RequestExpired")
 _THROTTLE_CODES = (
     "TooManyRequestsException",
@@ -192,10 +204,7 @@ def _clean_code(code):
 def from_response(status, error_type, body, request_id=None):
     """Maps an AWS error reply to an AWSError subclass, keeping the server's message.
     error_type: the x-amzn-ErrorType header (or None); body: bytes (JSON or XML)."""
-    try:
-        text = bytes(body[:4096]).decode() if body else ""
-    except UnicodeError:
-        text = ""
+    text = preview(body, 4096) if body else ""
     code = _clean_code(error_type)
     message = None
     if text.lstrip().startswith("<"):

@@ -70,8 +70,35 @@ def load_certificates(path=None):
     certificates = []
     for name in names:
         with open(name, "rb") as f:
-            certificates.append(f.read())
+            data = f.read()
+        if data[:5] == b"-----" or b"-----BEGIN CERTIFICATE-----" in data[:200]:
+            certificates.extend(pem_to_der(data, name))
+        else:
+            certificates.append(data)
     return certificates
+
+
+def pem_to_der(data, name="PEM"):
+    """The DER certificates in PEM text (bytes). DER everywhere: some mbedTLS builds (the
+    MicroPython unix port's) have no PEM parser."""
+    import binascii
+
+    out = []
+    begin = b"-----BEGIN CERTIFICATE-----"
+    end = b"-----END CERTIFICATE-----"
+    i = data.find(begin)
+    while i >= 0:
+        j = data.find(end, i)
+        if j < 0:
+            break
+        try:
+            out.append(binascii.a2b_base64(data[i + len(begin) : j].replace(b"\r", b"").replace(b"\n", b"")))
+        except ValueError:
+            raise errors.ConfigError("%s: a certificate is not valid base64: check CONFIG_TLS_CA" % name)
+        i = data.find(begin, j)
+    if not out:
+        raise errors.ConfigError("%s has no PEM certificate: check CONFIG_TLS_CA" % name)
+    return out
 
 
 def _exists(path):

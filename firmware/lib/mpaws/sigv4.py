@@ -86,16 +86,17 @@ def _percent_decode(text):
     n = len(raw)
     while i < n:
         b = raw[i]
-        if b == 37 and i + 2 < n:
-            try:
-                out.append(int(raw[i + 1 : i + 3], 16))
-                i += 3
-                continue
-            except ValueError:
-                pass
+        if b == 37 and i + 2 < n and _is_hex(raw[i + 1]) and _is_hex(raw[i + 2]):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+            continue
         out.append(b)
         i += 1
     return bytes(out).decode()
+
+
+def _is_hex(b):
+    return 48 <= b <= 57 or 65 <= b <= 70 or 97 <= b <= 102
 
 
 def parse_query(query_string):
@@ -268,7 +269,12 @@ def _payload_hash(body):
 
 
 def _hash_stream(h, stream):
-    start = stream.tell() if hasattr(stream, "tell") and hasattr(stream, "seek") else None
+    start = None
+    if hasattr(stream, "tell") and hasattr(stream, "seek"):
+        try:
+            start = stream.tell()
+        except (OSError, ValueError):
+            start = None  # a stream that cannot seek is hashed without a rewind
     if hasattr(stream, "readinto"):
         # One small buffer, refilled: a large body is never held in memory.
         buf = bytearray(READ_CHUNK)
@@ -300,7 +306,8 @@ def _check_name(field, value, allowed_punct):
         raise ValueError("%s must be a non-empty string" % field)
     for c in value:
         if not (("a" <= c <= "z") or ("0" <= c <= "9") or c in allowed_punct or ("A" <= c <= "Z" and field == "access_key")):
-            raise ValueError("%s %r: only lower-case letters, digits and %r are allowed" % (field, value, allowed_punct))
+            # The value is not echoed: a secret key passed in the wrong place must not be printed.
+            raise ValueError("%s: only lower-case letters, digits and %r are allowed" % (field, allowed_punct))
 
 
 class Signer:
@@ -345,8 +352,9 @@ class Signer:
         self.sign_session_token = sign_session_token
         self.normalize_path = not s3 if normalize_path is None else normalize_path
         self.double_encode = not s3 if double_encode is None else double_encode
-        # Only the derived "AWS4" + secret is kept; __repr__ and errors never show it.
-        self._secret = ("AWS4" + secret_key).encode()
+        # Only the HMAC pads of "AWS4" + secret are kept (never the text); __repr__ and errors
+        # never show it.
+        self._secret_pads = _hmac_pads(("AWS4" + secret_key).encode())
         self._key_date = None  # date of the cached signing key
         self._key_pads = None  # its HMAC pads: a cached-key signature costs one HMAC
         self._scope = None
@@ -361,7 +369,9 @@ class Signer:
 
     def signing_key(self, date8):
         """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")."""
-        key = hmac_sha256(self._secret, date8)
+        inner = _sha256(self._secret_pads[0])
+        inner.update(date8)
+        key = _hmac_finish(self._secret_pads[1], inner)
         key = hmac_sha256(key, self.region)
         key = hmac_sha256(key, self.service)
         return hmac_sha256(key, "aws4_request")
