@@ -119,21 +119,13 @@ SECRETS = st.one_of(
 )
 # Session tokens: printable words (real STS tokens are base64), sometimes with blanks around
 # or between them: as a header the token is trimmed like any value, in a query it is not.
-# No tab in a token that is also presigned: see test_token_accepted_by_signer_presigns.
-
-
-def _tokens(tab):
-    return st.builds(
-        lambda lead, words, sep, trail: lead + sep.join(words) + trail,
-        st.sampled_from(["", "", "", " "] + ["\t"] * tab),
-        st.lists(st.text(PRINTABLE_NO_WS, min_size=1, max_size=40), min_size=1, max_size=3),
-        st.sampled_from([" ", " ", "  "] + ["\t", " \t "] * tab),
-        st.sampled_from(["", "", "", " ", "  "]),
-    )
-
-
-TOKENS = _tokens(tab=True)
-PRESIGN_TOKENS = _tokens(tab=False)
+TOKENS = st.builds(
+    lambda lead, words, sep, trail: lead + sep.join(words) + trail,
+    st.sampled_from(["", "", "", " ", "\t"]),
+    st.lists(st.text(PRINTABLE_NO_WS, min_size=1, max_size=40), min_size=1, max_size=3),
+    st.sampled_from([" ", " ", "  ", "\t", " \t "]),
+    st.sampled_from(["", "", "", " ", "  "]),
+)
 DATES = st.datetimes(
     min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2099, 12, 31, 23, 59, 59)
 ).map(lambda d: d.strftime("%Y%m%dT%H%M%SZ"))
@@ -505,7 +497,7 @@ def presign_cases(draw):
         secret_key=draw(SECRETS),
         region=draw(REGIONS),
         service="s3" if s3 else draw(SERVICES),
-        token=draw(st.one_of(st.none(), PRESIGN_TOKENS)),
+        token=draw(st.one_of(st.none(), TOKENS)),
         method=draw(METHODS),
         netloc=netloc,
         path=draw(S3_PATHS if s3 else PATHS),
@@ -715,7 +707,7 @@ def signer_sessions(draw):
             date=draw(st.sampled_from(later)).strftime("%Y%m%dT%H%M%SZ"),
         ))
     return dict(s3=s3, netloc=netloc, service="s3" if s3 else draw(SERVICES), region=draw(REGIONS),
-                token=draw(st.one_of(st.none(), PRESIGN_TOKENS)), requests=requests)
+                token=draw(st.one_of(st.none(), TOKENS)), requests=requests)
 
 
 @FUZZ
@@ -840,21 +832,3 @@ def test_presign_explain_reads_a_stream_once():
     presigned = dict(signer.presign(*args, date=date, body=_ReadOnly(b"payload")))
     assert creq.endswith("\n" + hashlib.sha256(b"payload").hexdigest())
     assert presigned["X-Amz-Signature"] == signature
-
-
-@pytest.mark.parametrize("token", ["to\tken", "\ttoken", "to\r\n ken"])
-def test_token_accepted_by_signer_presigns(token):
-    """A session token the Signer accepts must work for presign() as for sign() (or be
-    refused when the Signer is made): today a tab or a fold passes the constructor (it is
-    checked as a header value) and sign(), but presign() then fails with "query parameter
-    'X-Amz-Security-Token' contains a control character". botocore encodes it (%09)."""
-    try:
-        signer = sigv4.Signer("AKIDEXAMPLE", "secret", "us-east-1", "sns", session_token=token)
-    except ValueError:
-        return  # refused up front: consistent
-    args = ("GET", "/", [], [("Host", "sns.us-east-1.amazonaws.com")])
-    date = "20240101T000000Z"
-    pairs = signer.presign(*args, date=date)
-    request = _boto_request("GET", "sns.us-east-1.amazonaws.com", "/", [], args[3])
-    boto_presign(botoauth.SigV4QueryAuth(Credentials("AKIDEXAMPLE", "secret", token), "sns", "us-east-1"), request, date)
-    assert "https://sns.us-east-1.amazonaws.com/?" + sigv4.query_string(pairs) == request.url

@@ -366,7 +366,6 @@ def test_secret_not_in_error_messages():
         lambda: sign(signer, date="2015-08-30T12:36:00Z"),
         lambda: sign(signer, method="get"),
         lambda: sign(signer, path="x"),
-        lambda: sign(signer, query=[("a", "\x00")]),
         lambda: sign(signer, query=[("a", 1)]),
         lambda: sign(signer, body=object()),
         lambda: sign(signer, payload_hash="xyz"),

@@ -666,9 +666,7 @@ def _write_canonical_query(out, query, auth_query):
         for key, value in source:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ValueError("query: keys and values must be strings, got %r=%r" % (key, value))
-            for c in key + value:
-                if c < " " or c == "\x7f":
-                    raise ValueError("query parameter %r contains a control character" % (key,))
+            # No character check: every query character is percent-encoded, so none can inject.
             pairs.append((uri_encode(key), uri_encode(value)))
     pairs.sort()  # by encoded key, then encoded value: duplicates keep both
     first = True
