@@ -31,7 +31,11 @@ Inputs where the two differ on purpose are left out of the generators, each with
     body into the query, drops a `content-type: application/x-www-form-urlencoded;
     charset=utf-8`, and signs an Authorization header; so presign queries have unique
     keys, the body is given to botocore after that step, and neither header is drawn.
-  * Controls (< 0x20, 0x7f) in query pairs and header values: mpaws rejects them.
+  * Controls (< 0x20, 0x7f) in header values: mpaws rejects them (header injection).
+    In query pairs both signers percent-encode and sign them.
+
+Divergences these properties found are pinned at the end as plain tests (hop-by-hop
+headers, trimming of the session token, explain() for S3, presign_explain() of a stream).
 """
 
 import datetime
@@ -78,7 +82,6 @@ UNRESERVED = string.ascii_letters + string.digits + "-._~"
 SUB_DELIMS = "!$&'()*+,;="
 HEXDIG = string.digits + "ABCDEFabcdef"
 TOKEN = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
-CONTROLS = "".join(chr(c) for c in range(0x20)) + "\x7f"
 # Every character str.split() splits on (all are <= U+3000).
 UNICODE_WS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 PRINTABLE_NO_WS = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -88,10 +91,10 @@ ANY_CHAR = st.one_of(
     st.sampled_from(list(" +%/?#[]:@" + SUB_DELIMS + "~._-")),
     st.characters(codec="utf-8", exclude_categories=("Cs",)),
 )
-# Query keys and values: no controls (mpaws rejects them), otherwise anything.
+# Query keys and values: anything but surrogates, controls included (they are encoded).
 QUERY_CHAR = st.one_of(
-    st.sampled_from(list(" +=&%/?#;,:@$!*'()~._-")),
-    st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters=CONTROLS),
+    st.sampled_from(list(" +=&%/?#;,:@$!*'()~._-\t\r\n\x00\x7f")),
+    st.characters(codec="utf-8", exclude_categories=("Cs",)),
 )
 # Header value "words": printable ASCII and Unicode that is not whitespace to str.split().
 VALUE_CHAR = st.one_of(
