@@ -117,7 +117,7 @@ def remove_dot_segments(path):
     that AWS services other than S3 apply before signing."""
     if not path:
         return "/"
-    if "//" not in path and "/." not in path:
+    if path[0] == "/" and "//" not in path and "/." not in path:
         return path  # nothing to normalise: no allocation
     out = []
     for segment in path.split("/"):
@@ -204,9 +204,8 @@ def _lower(name):
     return name
 
 
-def _hex_into(buf, digest):
-    # Lower-case hex into a reused buffer: no new object per digest.
-    i = 0
+def _hex_into(buf, digest, i=0):
+    # Lower-case hex into a reused buffer (from index i): no new object per digest.
     for b in digest:
         buf[i] = _HEX_LOWER[b >> 4]
         buf[i + 1] = _HEX_LOWER[b & 15]
@@ -249,15 +248,19 @@ def hmac_sha256(key, message):
     return _hmac_finish(outer_pad, inner)
 
 
-def _payload_hash(body):
+_BUFFER_TYPES = (str, bytes, bytearray, memoryview)  # a tuple of globals is built per call
+_PIECES_TYPES = (list, tuple)
+
+
+def _payload_hash(body, buf=None):
     if body is None:
         return EMPTY_SHA256
     h = _sha256()
-    if isinstance(body, (str, bytes, bytearray, memoryview)):
+    if isinstance(body, _BUFFER_TYPES):
         if not len(body):
             return EMPTY_SHA256
         h.update(body)
-    elif isinstance(body, (list, tuple)):
+    elif isinstance(body, _PIECES_TYPES):
         # A body given as pieces is hashed piece by piece, never joined.
         for piece in body:
             h.update(piece)
@@ -265,6 +268,8 @@ def _payload_hash(body):
         _hash_stream(h, body)
     else:
         raise ValueError("body: expected bytes, str, a list of pieces, or a stream with readinto()/read()")
+    if buf is not None:
+        return _hex_into(buf, h.digest())  # hashed as is, never made a str
     return _hex(h.digest())
 
 
@@ -359,8 +364,12 @@ class Signer:
         self._key_pads = None  # its HMAC pads: a cached-key signature costs one HMAC
         self._scope = None
         self._hex = bytearray(64)  # scratch for hex digests, reused by every signature
+        self._phex = bytearray(64)  # the payload hash, when no header carries it
         self._signed = None  # the last signed-headers list, and the Authorization prefix made
         self._auth_prefix = None  # from it: a device sends the same headers every time
+        self._lnames_given = None  # see _lnames()
+        self._checked = []  # see _write_canonical_request()
+        self._uri = None  # see _write_canonical_uri()
 
     def __repr__(self):
         return "<Signer %s %s/%s>" % (self.access_key, self.region, self.service)
@@ -434,17 +443,22 @@ class Signer:
         body: see payload_hash(); or give payload_hash (hex, or UNSIGNED_PAYLOAD)."""
         date = self._date(date)
         content_sha256 = content_sha256 or self.service == "s3"
-        payload = self._payload(body, payload_hash)
-        signature, signed_headers = self._sign(method, path, query, headers, payload, date, content_sha256, None)
+        # The payload hash is needed as text only when a header carries it.
+        payload = self._payload(body, payload_hash, None if content_sha256 else self._phex)
+        digest, signed_headers = self._sign(method, path, query, headers, payload, date, content_sha256, None)
         added = [("X-Amz-Date", date)]
         if self.session_token is not None and self.sign_session_token:
             added.append(("X-Amz-Security-Token", self.session_token))
         if content_sha256:
             added.append(("X-Amz-Content-SHA256", payload))
         if self._auth_prefix is None:
-            self._auth_prefix = "%s Credential=%s/%s, SignedHeaders=%s, Signature=" % (
+            # The header in a buffer, kept with the signed headers and scope: only the
+            # signature's hex changes, and one str is made from it.
+            prefix = "%s Credential=%s/%s, SignedHeaders=%s, Signature=" % (
                 ALGORITHM, self.access_key, self._scope, signed_headers)
-        added.append(("Authorization", self._auth_prefix + signature))
+            self._auth_prefix = bytearray(prefix.encode() + bytes(64))
+        buf = self._auth_prefix
+        added.append(("Authorization", _hex_into(buf, digest, len(buf) - 64).decode()))
         if self.session_token is not None and not self.sign_session_token:
             # Some services want the token added after signing (AWS's post-sts-header-after).
             added.append(("X-Amz-Security-Token", self.session_token))
@@ -467,12 +481,12 @@ class Signer:
             ("X-Amz-Credential", self.access_key + "/" + self._scope),
             ("X-Amz-Date", date),
             ("X-Amz-Expires", str(expires)),
-            ("X-Amz-SignedHeaders", self._signed_headers(headers, (), False, auth_query=())),
+            ("X-Amz-SignedHeaders", self._signed_headers(self._lnames(headers), (), False, auth_query=())),
         ]
         if self.session_token is not None:
             auth.append(("X-Amz-Security-Token", self.session_token))
-        signature, _ = self._sign(method, path, query, headers, payload, date, False, auth)
-        auth.append(("X-Amz-Signature", signature))
+        digest, _ = self._sign(method, path, query, headers, payload, date, False, auth)
+        auth.append(("X-Amz-Signature", _hex(digest)))
         return auth
 
     def presign_explain(self, method, path, query=None, headers=(), expires=3600, date=None, payload_hash=None,
@@ -497,9 +511,9 @@ class Signer:
         check_amz_date(date)
         return date
 
-    def _payload(self, body, payload_hash):
+    def _payload(self, body, payload_hash, buf=None):
         if payload_hash is None:
-            return _payload_hash(body)
+            return _payload_hash(body, buf)
         if payload_hash != UNSIGNED_PAYLOAD:
             if len(payload_hash) != 64 or not all(c in "0123456789abcdef" for c in payload_hash):
                 raise ValueError("payload_hash: 64 lower-case hex digits or UNSIGNED_PAYLOAD")
@@ -513,7 +527,7 @@ class Signer:
         # The string to sign goes straight into the HMAC: it is never built as a string.
         inner = _sha256(inner_pad)
         self._write_string_to_sign(inner, date, h.digest())
-        return _hex(_hmac_finish(outer_pad, inner)), signed_headers
+        return _hmac_finish(outer_pad, inner), signed_headers
 
     def _write_string_to_sign(self, out, date, canonical_digest):
         self._pads_for(date)
@@ -552,12 +566,28 @@ class Signer:
             return (("x-amz-content-sha256", payload), ("x-amz-date", date))
         return (("x-amz-date", date),)
 
-    def _next_name(self, headers, added, after, content_sha256, auth_query):
+    def _lnames(self, headers):
+        # The given names in lower case, kept while requests carry the same names in the
+        # same order (as a device's do): lower() is not called, nor a list made, again.
+        given = self._lnames_given
+        if given is not None:
+            i = 0
+            for name, _ in headers:
+                if i == len(given) or name != given[i]:
+                    break
+                i += 1
+            else:
+                if i == len(given):
+                    return self._lnames_lower
+        self._lnames_given = [name for name, _ in headers]
+        self._lnames_lower = [_lower(name) for name in self._lnames_given]
+        return self._lnames_lower
+
+    def _next_name(self, lnames, added, after, content_sha256, auth_query):
         # The smallest signed lower-case header name greater than `after`. Picking names one
         # at a time (there are few) sorts without building a sorted copy of the headers.
         best = None
-        for name, _ in headers:
-            lname = _lower(name)
+        for lname in lnames:
             if lname > after and (best is None or lname < best) and self._signs_given(lname, content_sha256,
                                                                                       auth_query):
                 best = lname
@@ -566,7 +596,7 @@ class Signer:
                 best = lname
         return best
 
-    def _same_signed_headers(self, headers, added, content_sha256, auth_query):
+    def _same_signed_headers(self, lnames, added, content_sha256, auth_query):
         # Whether the names to sign are the cached list, compared in place (no new string).
         cached = self._signed
         if cached is None or auth_query is not None:
@@ -574,18 +604,18 @@ class Signer:
         pos = 0
         name = ""
         while True:
-            name = self._next_name(headers, added, name, content_sha256, auth_query)
+            name = self._next_name(lnames, added, name, content_sha256, auth_query)
             if name is None:
                 return pos == len(cached) + 1
             if not cached.startswith(name, pos) or (pos + len(name) < len(cached) and cached[pos + len(name)] != ";"):
                 return False
             pos += len(name) + 1
 
-    def _signed_headers(self, headers, added, content_sha256, auth_query):
+    def _signed_headers(self, lnames, added, content_sha256, auth_query):
         names = []
         name = ""
         while True:
-            name = self._next_name(headers, added, name, content_sha256, auth_query)
+            name = self._next_name(lnames, added, name, content_sha256, auth_query)
             if name is None:
                 return ";".join(names)
             names.append(name)
@@ -601,23 +631,35 @@ class Signer:
         added = self._added(date, payload, content_sha256, auth_query)
         # Canonical headers: lower-case names in order, duplicate values joined by ',' in
         # the order given, each value trimmed.
-        have_host = False
+        # Headers equal to the last request's, at the same place, were checked then.
+        checked = self._checked  # [name, value, name, value, ...]
+        i = 0
         for name, value in headers:
-            check_header(name, value)
-            if not have_host and _lower(name) == "host":
-                have_host = True
-        if not have_host:
+            if i + 1 >= len(checked) or value != checked[i + 1] or name != checked[i]:
+                check_header(name, value)
+            i += 2
+        if len(checked) != i:
+            checked = self._checked = [None] * i
+        i = 0
+        for name, value in headers:
+            checked[i] = name
+            checked[i + 1] = value
+            i += 2
+        lnames = self._lnames(headers)
+        if "host" not in lnames:
             raise ValueError("header 'Host' is required (the endpoint's host name, with :port if not 443)")
         name = ""
         while True:
-            name = self._next_name(headers, added, name, content_sha256, auth_query)
+            name = self._next_name(lnames, added, name, content_sha256, auth_query)
             if name is None:
                 break
             out.update(name)
             out.update(":")
             first = True
-            for given, value in headers:
-                if _lower(given) == name and self._signs_given(name, content_sha256, auth_query):
+            i = 0
+            for _, value in headers:
+                i += 1
+                if lnames[i - 1] == name and self._signs_given(name, content_sha256, auth_query):
                     if not first:
                         out.update(",")
                     out.update(_trimall(value))
@@ -628,8 +670,8 @@ class Signer:
             out.update("\n")
         out.update("\n")
         signed_headers = self._signed
-        if not self._same_signed_headers(headers, added, content_sha256, auth_query):
-            signed_headers = self._signed_headers(headers, added, content_sha256, auth_query)
+        if not self._same_signed_headers(lnames, added, content_sha256, auth_query):
+            signed_headers = self._signed_headers(lnames, added, content_sha256, auth_query)
             if auth_query is None:
                 self._signed = signed_headers
                 self._auth_prefix = None
@@ -639,15 +681,22 @@ class Signer:
         return signed_headers
 
     def _write_canonical_uri(self, out, path):
+        if self._uri is not None and path == self._uri_path:
+            out.update(self._uri)  # the last path again: checked and encoded already
+            return
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("path must be a string starting with '/', got %r" % (path,))
         for c in path:
             if c < " " or c == "\x7f":
                 raise ValueError("path contains a control character (CR/LF injection?)")
+        given = path
         if self.normalize_path:
             path = remove_dot_segments(path)
         # Everything but S3 encodes the wire path once more: '%' itself becomes '%25'.
-        out.update(uri_encode(path, keep_slash=True, keep_percent=not self.double_encode))
+        uri = uri_encode(path, keep_slash=True, keep_percent=not self.double_encode)
+        self._uri_path = given
+        self._uri = uri
+        out.update(uri)
 
 
 def _check_method(method):
