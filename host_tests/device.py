@@ -71,8 +71,9 @@ class Device:
         assert runtime in RUNTIMES
         self.runtime = runtime
         self.dir = str(tmp_path)
-        self.executable = sys.executable if runtime == "cpython" else micropython
-        assert self.executable, "micropython path needed"
+        executable = sys.executable if runtime == "cpython" else micropython
+        assert executable, "micropython path needed"
+        self.executable = executable
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
 

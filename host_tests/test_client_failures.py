@@ -97,10 +97,7 @@ def test_pem_ca_file(device, aws_server):
     assert len(aws_server.invocations("notify")) == 1
 
 
-@pytest.mark.parametrize("comment_bytes", [0, pytest.param(1000, marks=pytest.mark.xfail(
-    strict=True, reason="firmware bug: http.load_certificates looks for '-----BEGIN CERTIFICATE-----' only in "
-    "the first 200 bytes, so a PEM bundle with a longer comment header (certifi's cacert.pem has ~400 bytes) "
-    "is passed on as DER and refused on both runtimes"))])
+@pytest.mark.parametrize("comment_bytes", [0, 1000])
 def test_pem_bundle(device, aws_server, other_ca, tmp_path, comment_bytes):
     """A PEM bundle like certifi's cacert.pem: comment lines, then several certificates;
     the server's CA is the last one."""

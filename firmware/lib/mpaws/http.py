@@ -71,7 +71,7 @@ def load_certificates(path=None):
     for name in names:
         with open(name, "rb") as f:
             data = f.read()
-        if data[:5] == b"-----" or b"-----BEGIN CERTIFICATE-----" in data[:200]:
+        if b"-----BEGIN CERTIFICATE-----" in data:  # PEM, possibly after comment lines
             certificates.extend(pem_to_der(data, name))
         else:
             certificates.append(data)
@@ -249,7 +249,8 @@ class Connection:
             except (OSError, ValueError) as e:
                 sock.close()
                 if isinstance(e, ValueError):
-                    raise errors.TLSError("TLS with %s:%d failed: %s" % (self.host, self.port, e))
+                    raise errors.TLSError("TLS with %s:%d failed: %s%s" % (self.host, self.port, str(e).strip(),
+                                                                           _tls_hint(-0x2700)))
                 raise network_error(e, self.host, self.port, "during the TLS handshake")
             self.sock = sock
             self.handshakes += 1

@@ -113,7 +113,7 @@ class Settings:
 
         timeout = _get(module, "CONFIG_TIMEOUT", required=False, default=10)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 120:
-            _fail("CONFIG_TIMEOUT", "seconds, a number from 1 to 120")
+            _fail("CONFIG_TIMEOUT", "seconds, a number above 0 and at most 120")
         self.timeout = timeout
 
         # Board-only keys: optional here, checked for type when present.
