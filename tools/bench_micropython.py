@@ -10,9 +10,10 @@ Prints the figures as one line, `BENCH_JSON {...}`, which tools/bench.py reads:
   us      microseconds per signature (time.ticks_us over many signatures, median of repeats)
   bytes   bytes allocated per signature (gc.mem_alloc() around one signature with the
           GC disabled, median of repeats, after a warm-up signature)
-for three cases: cached (same Signer, same day: the signing key is cached), cold (a new
+for four cases: cached (same Signer, same day: the signing key is cached), cold (a new
 Signer for each signature: key derived), cold_date (same Signer, the day changes on every
-signature: key derived, no new Signer).
+signature: key derived, no new Signer), changed (same Signer and day; the time, the body
+and so Content-Length change on every signature, as from one device message to the next).
 
 Under CPython this file is only imported, for SEED and sign(): the seed request is defined
 here once, for both halves of the benchmark.
@@ -38,6 +39,14 @@ SEED = {
     # Another day: signing with it forces the signing key to be derived again.
     "other_date": "20190612T055819Z",
 }
+
+
+def changed_requests():
+    """The seed request, and the same a second later with a body one byte longer:
+    (headers, body, date) twice."""
+    longer = SEED["body"] + b" "
+    headers = tuple([(n, str(len(longer)) if n == "Content-Length" else v) for n, v in SEED["headers"]])
+    return (SEED["headers"], SEED["body"], SEED["date"]), (headers, longer, SEED["date"][:-3] + "20Z")
 
 
 def new_signer(sigv4):
@@ -70,10 +79,17 @@ def _time_us(sigv4, case, n, repeats):
     method, path, headers, body = SEED["method"], SEED["path"], SEED["headers"], SEED["body"]
     ak, sk, region, service = SEED["access_key"], SEED["secret_key"], SEED["region"], SEED["service"]
     new = sigv4.Signer
+    changed = changed_requests()
     results = []
     for _ in range(repeats):
         gc.collect()
-        if case == "cold":
+        if case == "changed":
+            start = time.ticks_us()
+            for i in range(n):
+                headers, body, when = changed[i & 1]
+                signer.sign(method, path, None, headers, body=body, date=when)
+            elapsed = time.ticks_diff(time.ticks_us(), start)
+        elif case == "cold":
             start = time.ticks_us()
             for i in range(n):
                 new(ak, sk, region, service).sign(method, path, None, headers, body=body, date=dates[i & 1])
@@ -94,13 +110,17 @@ def _alloc_bytes(sigv4, case, repeats):
     other = SEED["other_date"]
     signer = new_signer(sigv4)
     sign(signer, date)  # warm-up: the first call may intern strings, grow tables...
+    changed = changed_requests()
     results = []
     for i in range(repeats):
         when = other if (case == "cold_date" and i % 2 == 0) else date
+        headers, body, changed_date = changed[1 - i % 2]
         gc.collect()
         gc.disable()
         before = gc.mem_alloc()
-        if case == "cold":
+        if case == "changed":
+            signer.sign(SEED["method"], SEED["path"], None, headers, body=body, date=changed_date)
+        elif case == "cold":
             sign(new_signer(sigv4), when)
         else:
             sign(signer, when)
@@ -125,7 +145,7 @@ def main(argv):
 
     repeats = 5 if quick else 9
     scale = 1 if quick else 3
-    iterations = {"cached": 400 * scale, "cold": 150 * scale, "cold_date": 200 * scale}
+    iterations = {"cached": 400 * scale, "cold": 150 * scale, "cold_date": 200 * scale, "changed": 400 * scale}
     out = {
         "version": sys.version,
         "implementation": "%s %s" % (sys.implementation.name, ".".join([str(v) for v in sys.implementation.version[:3]])),
@@ -136,7 +156,7 @@ def main(argv):
         "us": {},
         "bytes": {},
     }
-    for case in ("cached", "cold", "cold_date"):
+    for case in ("cached", "cold", "cold_date", "changed"):
         out["us"][case] = _time_us(sigv4, case, iterations[case], repeats)
         out["bytes"][case] = _alloc_bytes(sigv4, case, repeats)
     print("BENCH_JSON " + json.dumps(out))

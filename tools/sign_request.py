@@ -3,7 +3,7 @@
     python3 tools/sign_request.py REQUEST_FILE --access-key AK --secret-key SK [--session-token TOKEN]
             --region REGION --service SERVICE --date 20150830T123600Z
             [--no-normalize] [--sign-body] [--presign EXPIRES_SECONDS] [--explain]
-            [--token-after] [--crlf]
+            [--token-after] [--crlf] [--session-token-file PATH]
 
 REQUEST_FILE is in the form of AWS's SigV4 test suite (.req): request line, headers
 (folded continuation lines allowed), a blank line, the body. The output is the request
@@ -12,9 +12,11 @@ with X-Amz-Date, X-Amz-Security-Token (with --session-token) and Authorization s
 X-Amz-Content-SHA256. --token-after adds the token after signing, unsigned. --explain
 prints the canonical request and the string to sign to stderr. --crlf ends lines with
 CRLF, byte for byte as on the wire (default: the line endings of REQUEST_FILE).
+--session-token-file reads the token from a file (a trailing newline is dropped): a real
+STS token is longer than the 255 bytes the MicroPython unix port takes in one argument.
 
 Runs unchanged under CPython and MicroPython (`micropython tools/sign_request.py ...`),
-with the firmware's own signer (firmware/lib/mpaws/sigv4.py).
+with the firmware's own signer (firmware/lib/mpaws/sigv4.py, through sigv4_full.py).
 """
 import sys
 
@@ -28,8 +30,10 @@ USAGE = (
     "usage: sign_request.py REQUEST_FILE --access-key AK --secret-key SK [--session-token TOKEN]\n"
     "       --region REGION --service SERVICE --date YYYYMMDDTHHMMSSZ\n"
     "       [--no-normalize] [--sign-body] [--presign EXPIRES_SECONDS] [--explain] [--token-after] [--crlf]\n"
+    "       [--session-token-file PATH]  (the token read from PATH, trailing newline dropped)\n"
 )
-_VALUED = ("--access-key", "--secret-key", "--session-token", "--region", "--service", "--date", "--presign")
+_VALUED = ("--access-key", "--secret-key", "--session-token", "--session-token-file", "--region", "--service",
+           "--date", "--presign")
 _FLAGS = ("--no-normalize", "--sign-body", "--explain", "--token-after", "--crlf")
 
 
@@ -63,7 +67,15 @@ def parse_args(argv):
     for required in ("--access-key", "--secret-key", "--region", "--service", "--date"):
         if required not in opts:
             raise UsageError("%s is required" % required)
+    if "--session-token" in opts and "--session-token-file" in opts:
+        raise UsageError("give --session-token or --session-token-file, not both")
     return files[0], opts
+
+
+def read_token(path):
+    """The session token in the file at path, without its trailing line break."""
+    with open(path, "rb") as f:
+        return f.read().decode().rstrip("\r\n")
 
 
 class RawRequest:
@@ -186,12 +198,19 @@ def main(argv):
             return 2
         return 0
     _add_firmware_lib()
-    from mpaws import sigv4
+    from mpaws import sigv4_full
 
+    if "--session-token-file" in opts:
+        token_file = opts.pop("--session-token-file")
+        try:
+            opts["--session-token"] = read_token(token_file)
+        except (OSError, UnicodeError) as e:
+            sys.stderr.write("error: cannot read %s: %s\n" % (token_file, e))
+            return 2
     try:
         with open(path, "rb") as f:
             raw = parse_request(f.read())
-        lines, explanation = sign(raw, opts, sigv4)
+        lines, explanation = sign(raw, opts, sigv4_full)
     except OSError as e:
         sys.stderr.write("error: cannot read %s: %s\n" % (path, e))
         return 2

@@ -6,9 +6,14 @@ LIB_DIR holds the package mpaws: firmware/lib (the source) or a directory of .mp
 compiled by mpy-cross. It alone (with TOOLS_DIR, for the request-file parser of
 tools/sign_request.py) is put on sys.path, so the signer can come from nowhere else.
 
-Prints `MODULE <file of mpaws.sigv4>`, then one line per case, `PASS name` or
-`FAIL name <what differs: creq,sts,authz, or error ...>`, then a summary line
-`SUMMARY <passed> passed <failed> failed`. Exits 1 if any case fails.
+Each case is signed by mpaws.sigv4_full.Signer (explain() and sign()) and by the device
+core, mpaws.sigv4.Signer, which must give the same Authorization, or refuse a path with
+'.' or '//' segments (the normalize-path cases that have them) with a ValueError.
+
+Prints `MODULE <file of mpaws.sigv4>` and `MODULE <file of mpaws.sigv4_full>`, then one
+line per case, `PASS name` or `FAIL name <what differs: creq,sts,authz,core, or error
+...>`, then a summary line `SUMMARY <passed> passed <failed> failed`. Exits 1 if any case
+fails.
 
 Uses only what the MicroPython unix port has (os.listdir, os.stat; no os.walk, no
 pathlib); runs under CPython as well.
@@ -81,19 +86,32 @@ def case_options(name, sts_example_token):
     return None, True
 
 
-def run_case(sigv4, parse_request, name, directory, sts_example_token):
+def core_authorization(sigv4, raw, query, headers, token, sign_token):
+    """The device core's Authorization for the case, or None if it refuses the path."""
+    signer = sigv4.Signer(ACCESS_KEY, SECRET_KEY, REGION, SERVICE, session_token=token if sign_token else None)
+    try:
+        added = signer.sign(raw.method, raw.path, query, headers, body=raw.body, date=DATE)
+    except ValueError as e:
+        if "path" in str(e) and ("//" in raw.path or "/." in raw.path):
+            return None
+        raise
+    return [value for key, value in added if key == "Authorization"]
+
+
+def run_case(sigv4, sigv4_full, parse_request, name, directory, sts_example_token):
     """Returns the list of parts that differ from AWS's files ([] when the case passes)."""
     base = name.rsplit("/", 1)[-1]
     stem = directory + "/" + base
     raw = parse_request(read(stem + ".req"))
     token, sign_token = case_options(name, sts_example_token)
-    signer = sigv4.Signer(ACCESS_KEY, SECRET_KEY, REGION, SERVICE, session_token=token,
-                          sign_session_token=sign_token)
+    signer = sigv4_full.Signer(ACCESS_KEY, SECRET_KEY, REGION, SERVICE, session_token=token,
+                               sign_session_token=sign_token)
     headers = [(h[0], h[1]) for h in raw.headers]
-    query = sigv4.parse_query(raw.query_string)
+    query = sigv4_full.parse_query(raw.query_string)
     creq, sts, signature = signer.explain(raw.method, raw.path, query, headers, body=raw.body, date=DATE)
     added = signer.sign(raw.method, raw.path, query, headers, body=raw.body, date=DATE)
     authz = [value for key, value in added if key == "Authorization"]
+    core = core_authorization(sigv4, raw, query, headers, token, sign_token)
     bad = []
     if creq != read(stem + ".creq").decode():
         bad.append("creq")
@@ -102,6 +120,8 @@ def run_case(sigv4, parse_request, name, directory, sts_example_token):
     expected_authz = read(stem + ".authz").decode()
     if authz != [expected_authz] or not expected_authz.endswith("Signature=" + signature):
         bad.append("authz")
+    if core is not None and core != [expected_authz]:
+        bad.append("core")
     return bad
 
 
@@ -124,17 +144,18 @@ def main(argv):
     else:
         here = sys.path[0]
         sys.path[:] = [lib, tools] + [p for p in sys.path if p and p != "." and p != here]
-    from mpaws import sigv4
+    from mpaws import sigv4, sigv4_full
     from sign_request import parse_request
 
     print("MODULE %s" % sigv4.__file__)
+    print("MODULE %s" % sigv4_full.__file__)
     token = sts_token(vectors)
     gc.collect()
     passed = 0
     failed = 0
     for name, directory in discover(vectors):
         try:
-            bad = run_case(sigv4, parse_request, name, directory, token)
+            bad = run_case(sigv4, sigv4_full, parse_request, name, directory, token)
         except Exception as e:  # one broken case must not hide the others
             bad = ["error %s: %s" % (type(e).__name__, e)]
         if bad:
