@@ -38,6 +38,33 @@ def test_make_certs_is_deterministic_and_up_to_date(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
+def test_make_certs_target_from_a_fresh_directory(tmp_path):
+    """`make certs` into a directory that does not exist yet writes exactly the committed
+    firmware/certs/ (same names, same bytes): what is on the board is reproducible."""
+    out = tmp_path / "fresh" / "certs"
+    proc = subprocess.run(["make", "--no-print-directory", "-C", REPO, "certs", "CERTS_OUT=%s" % out],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(os.listdir(out)) == sorted(os.listdir(CERTS)) == sorted(ROOTS + ["README.md"])
+    for name in ROOTS + ["README.md"]:
+        with open(os.path.join(CERTS, name), "rb") as f:
+            assert (out / name).read_bytes() == f.read(), name
+
+
+def test_make_certs_check_finds_a_changed_or_missing_file(tmp_path):
+    tool = os.path.join(REPO, "tools", "make_certs.py")
+    subprocess.run([sys.executable, tool, "--out", str(tmp_path)], check=True, capture_output=True)
+    assert subprocess.run([sys.executable, tool, "--check", "--out", str(tmp_path)]).returncode == 0
+    data = bytearray((tmp_path / "AmazonRootCA3.der").read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "AmazonRootCA3.der").write_bytes(bytes(data))
+    (tmp_path / "SFSRootCAG2.der").unlink()
+    check = subprocess.run([sys.executable, tool, "--check", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert check.returncode == 1
+    assert "AmazonRootCA3.der" in check.stderr and "SFSRootCAG2.der" in check.stderr
+    assert "AmazonRootCA1.der" not in check.stderr
+
+
 # One MicroPython run tries every way of giving cadata and reports what each did.
 MPY_CADATA = r"""
 import json, socket, ssl

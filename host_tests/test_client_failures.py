@@ -113,6 +113,26 @@ def test_pem_bundle(device, aws_server, other_ca, tmp_path, comment_bytes):
     assert result.get("ok"), result
 
 
+@pytest.mark.parametrize("files, words", [
+    ({"README.txt": b"not a certificate"}, "no .der or .pem certificate in"),
+    ({"garbage.der": b"not a certificate"}, "CA certificate not readable as DER or PEM"),
+    ({"empty.pem": b"# a PEM file with comments only\n"}, "CA certificate not readable as DER or PEM"),
+    ({"broken.pem": b"-----BEGIN CERTIFICATE-----\n" + b"A" * 64 + b"\n-----END CERTIFICATE-----\n"},
+     "CA certificate not readable as DER or PEM"),
+])
+def test_unusable_ca_folder_is_a_config_error(device, aws_server, tmp_path, files, words):
+    """CONFIG_TLS_CA names a folder without a usable certificate: errors.ConfigError that
+    names the key, before any connection (a board must not fall back to trusting anyone)."""
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    device.use_server(aws_server, CONFIG_TLS_CA=str(folder))
+    result = device.run([FAST, notify()]).results[1]
+    assert_error(result, "ConfigError", words, "CONFIG_TLS_CA")
+    assert aws_server.connections == 0
+
+
 def test_tls_verify_off_warns_on_every_connection(device, wrong_host_server):
     """CONFIG_TLS_VERIFY = False (no CA needed, any certificate accepted): one warning
     for each new connection, none for a request on a kept-alive one."""

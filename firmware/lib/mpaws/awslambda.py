@@ -105,7 +105,9 @@ class Lambda:
         kind = response.header("x-amz-function-error")
         request_id = response.header("x-amzn-requestid")
         if kind:
-            message = errors._json_field(errors.preview(response.body, 4096), "errorMessage", "message")
+            from mpaws import failures  # the failure path only
+
+            message = failures.json_field(errors.preview(response.body, 4096), "errorMessage", "message")
             raise errors.FunctionError(
                 "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
                 kind, bytes(response.body), response.status, request_id, tail)

@@ -126,7 +126,7 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
     verification (a warning is logged on every connection)."""
     signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
     if verify:
-        certificates = ca if isinstance(ca, (list, tuple)) else http.load_certificates(ca)
+        certificates = ca if isinstance(ca, (list, tuple)) else http.certificates_in(ca)
         context = http.tls_context(certificates)
     else:
         context = http.tls_context(verify=False)

@@ -15,6 +15,7 @@ BUFFER_SIZE = 512  # bytes: the request write buffer and the reply read buffer
 MAX_LINE = 8192  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
 MAX_HEADERS = 64  # most header lines accepted in a reply
 DEFAULT_MAX_BODY = 65536  # bytes of reply body accepted unless the caller says otherwise
+TLS_HINT_NOT_TRUSTED = " (certificate not trusted or issued for another host name: check CONFIG_TLS_CA and CONFIG_AWS_HOST)"
 
 _CPYTHON = sys.implementation.name != "micropython"
 
@@ -51,6 +52,12 @@ def _default_ca_dir():
 def load_certificates(path=None):
     """CA certificates (bytes) from a DER or PEM file, or from every .der/.pem file in a
     folder; path None: the bundled Amazon roots (firmware/certs, /certs on a board)."""
+    return list(certificates_in(path))
+
+
+def certificates_in(path=None):
+    """load_certificates() one certificate at a time: tls_context() parses each and lets go
+    of its bytes before the next file is read, so only one is ever in the heap."""
     import os
 
     if path is None:
@@ -67,15 +74,17 @@ def load_certificates(path=None):
         names = [path + "/" + n for n in sorted(os.listdir(path)) if n.endswith(".der") or n.endswith(".pem")]
         if not names:
             raise errors.ConfigError("no .der or .pem certificate in %r: fix CONFIG_TLS_CA" % path)
-    certificates = []
     for name in names:
         with open(name, "rb") as f:
             data = f.read()
         if b"-----BEGIN CERTIFICATE-----" in data:  # PEM, possibly after comment lines
-            certificates.extend(pem_to_der(data, name))
+            ders = pem_to_der(data, name)
+            data = None
+            while ders:
+                yield ders.pop(0)
         else:
-            certificates.append(data)
-    return certificates
+            yield data
+        data = None  # not held while the next file is read
 
 
 def pem_to_der(data, name="PEM"):
@@ -112,17 +121,21 @@ def _exists(path):
 
 
 def tls_context(certificates=(), verify=True):
-    """An ssl.SSLContext for a TLS client. certificates: CA certificates (bytes, DER or PEM)
-    the server's chain must end in. verify=False turns verification off: only for tests."""
+    """An ssl.SSLContext for a TLS client. certificates: CA certificates (bytes, DER or PEM;
+    a list or an iterator such as certificates_in()) the server's chain must end in.
+    verify=False turns verification off: only for tests."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
-        if not certificates:
-            raise errors.ConfigError("no CA certificate to verify the server with: set CONFIG_TLS_CA")
+        loaded = 0
         for data in certificates:
             try:
                 ctx.load_verify_locations(cadata=_cadata(data))
             except (ValueError, OSError) as e:
                 raise errors.ConfigError("CA certificate not readable as DER or PEM (%s): check CONFIG_TLS_CA" % e)
+            loaded += 1
+            data = None  # mbedTLS keeps its parsed copy: these bytes can go before the next are read
+        if not loaded:
+            raise errors.ConfigError("no CA certificate to verify the server with: set CONFIG_TLS_CA")
         ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE: set it explicitly
     else:
         if hasattr(ctx, "check_hostname"):
@@ -155,39 +168,11 @@ class _Stale(Exception):
     """A kept-alive connection turned out closed before any byte of the reply came."""
 
 
-def _tls_hint(code):
-    if code in (-17040, -0x7F00, -0x10):
-        return " (mbedTLS ran out of memory: free heap before connecting, e.g. gc.collect())"
-    if code == -0x2700:
-        return " (certificate not trusted or issued for another host name: check CONFIG_TLS_CA and CONFIG_AWS_HOST)"
-    if code in (-0x7200, -0x7280, -0x7780):
-        return " (is this a TLS port? check the port in CONFIG_AWS_HOST)"
-    return ""
-
-
 def network_error(e, host, port, during):
     """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
-    if isinstance(e, errors.AWSError):
-        return e
-    where = "%s:%d" % (host, port)
-    code = e.args[0] if e.args and isinstance(e.args[0], int) else None
-    text = str(e)
-    if _CPYTHON:
-        if isinstance(e, ssl.SSLError):
-            return errors.TLSError("TLS handshake with %s failed: %s" % (where, e.args[-1] if e.args else e))
-        if isinstance(e, socket.timeout):
-            return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
-    if code is not None and code < 0 or "MBEDTLS" in text or "SSL" in text:
-        return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, _tls_hint(code)))
-    if code in (110, 116, 11) or "timed out" in text or "ETIMEDOUT" in text:
-        return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
-    if code in (111, 61, 10061):
-        return errors.NetworkError("connection to %s refused: is the host and port right?" % where)
-    if code in (104, 32, 54, 103):
-        return errors.NetworkError("connection to %s reset or broken %s" % (where, during))
-    if code in (113, 101, 118):
-        return errors.NetworkError("%s unreachable: is the network up?" % where)
-    return errors.NetworkError("network error with %s %s: %s" % (where, during, text))
+    from mpaws import failures  # loaded on the first failure only
+
+    return failures.network_error(e, host, port, during)
 
 
 class Connection:
@@ -238,6 +223,7 @@ class Connection:
             sock = socket.socket(info[0], socket.SOCK_STREAM)
             try:
                 sock.settimeout(self.timeout)
+                _no_delay(sock)
                 sock.connect(info[-1])
             except OSError as e:
                 sock.close()
@@ -250,7 +236,7 @@ class Connection:
                 sock.close()
                 if isinstance(e, ValueError):
                     raise errors.TLSError("TLS with %s:%d failed: %s%s" % (self.host, self.port, str(e).strip(),
-                                                                           _tls_hint(-0x2700)))
+                                                                           TLS_HINT_NOT_TRUSTED))
                 raise network_error(e, self.host, self.port, "during the TLS handshake")
             self.sock = sock
             self.handshakes += 1
@@ -483,6 +469,17 @@ class Connection:
                 self.close()  # half a reply: the connection can't be reused
                 raise
         raise errors.NetworkError("no reply from %s:%d" % (self.host, self.port))
+
+
+def _no_delay(sock):
+    # A request larger than the buffer goes out in two writes. With Nagle's algorithm on,
+    # the second waits for the server's ACK of the first, which a server that delays its
+    # ACKs sends ~40 ms later: every such request would cost 40 ms. 6 and 1 are
+    # IPPROTO_TCP and TCP_NODELAY in lwIP and Linux, for ports that do not name them.
+    try:
+        sock.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
+    except (OSError, AttributeError):
+        pass
 
 
 def _is_timeout(e):

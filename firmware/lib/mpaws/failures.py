@@ -1,0 +1,155 @@
+# How a failure becomes an mpaws exception: AWS error replies (errors.from_response) and
+# socket/TLS errors (http.network_error). Imported on the first failure only, so that a
+# device whose requests succeed never holds this code in its heap.
+import socket
+import ssl
+import sys
+
+from mpaws import errors, http
+
+_CPYTHON = sys.implementation.name != "micropython"
+
+
+_CLOCK_WORDS = ("Signature expired", "not yet current", "RequestTimeTooSkewed", "RequestExpired")
+_THROTTLE_CODES = (
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "EC2ThrottledException",
+)
+_SIGNATURE_CODES = ("InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
+                    "IncompleteSignatureException")
+_DENIED_CODES = (
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthorizationError",
+    "AuthFailure",
+    "ForbiddenException",
+    "MissingAuthenticationTokenException",
+    "KMSAccessDeniedException",
+)
+_EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired")
+_NOT_FOUND_CODES = ("ResourceNotFoundException", "NotFound", "NotFoundException", "NoSuchEntity")
+
+
+def _between(text, start, end):
+    i = text.find(start)
+    if i < 0:
+        return None
+    i += len(start)
+    j = text.find(end, i)
+    return text[i:j] if j >= 0 else None
+
+
+def json_field(text, *names):
+    # A targeted look-up instead of json.loads: error bodies can be large or not JSON.
+    for name in names:
+        i = text.find('"' + name + '"')
+        if i < 0:
+            continue
+        i = text.find(":", i + len(name) + 2)
+        if i < 0:
+            continue
+        i += 1
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        if i < len(text) and text[i] == '"':
+            out = []
+            i += 1
+            while i < len(text) and text[i] != '"':
+                if text[i] == "\\" and i + 1 < len(text):
+                    i += 1
+                    out.append({"n": "\n", "t": "\t", "r": "\r"}.get(text[i], text[i]))
+                else:
+                    out.append(text[i])
+                i += 1
+            return "".join(out)
+    return None
+
+
+def _clean_code(code):
+    # 'InvalidSignatureException:http://internal.amazon.com/...' or 'aws.x#Code' → 'Code'
+    if not code:
+        return None
+    code = code.strip()
+    i = code.find(":")
+    if i > 0:
+        code = code[:i]
+    i = code.rfind("#")
+    if i >= 0:
+        code = code[i + 1 :]
+    return code or None
+
+
+def from_response(status, error_type, body, request_id=None):
+    """errors.from_response: an AWS error reply as an AWSError subclass."""
+    text = errors.preview(body, 4096) if body else ""
+    code = _clean_code(error_type)
+    message = None
+    if text.lstrip().startswith("<"):
+        code = code or _between(text, "<Code>", "</Code>")
+        message = _between(text, "<Message>", "</Message>")
+        request_id = request_id or _between(text, "<RequestId>", "</RequestId>")
+    elif text:
+        code = code or _clean_code(json_field(text, "__type", "code", "Code"))
+        message = json_field(text, "message", "Message", "errorMessage")
+    if not message:
+        message = text.strip()[:200] or "HTTP %d with no message" % status
+    for word in _CLOCK_WORDS:
+        if word in message or (code and word in code):
+            return errors.ClockSkew(message, status, code, request_id)
+    if code in _THROTTLE_CODES or status == 429:
+        return errors.Throttled(message, status, code, request_id)
+    if code in _SIGNATURE_CODES:
+        return errors.InvalidSignature(message, status, code, request_id)
+    if code in _EXPIRED_CODES:
+        return errors.ExpiredToken(message, status, code, request_id)
+    if code in _DENIED_CODES or status in (401, 403):
+        return errors.AccessDenied(message, status, code, request_id)
+    if code in _NOT_FOUND_CODES or status == 404:
+        return errors.NotFound(message, status, code, request_id)
+    if status == 413 or code == "RequestEntityTooLargeException":
+        return errors.PayloadTooLarge(message, status, code, request_id)
+    if status >= 500:
+        return errors.ServiceError(message, status, code, request_id)
+    return errors.BadRequest(message, status, code, request_id)
+
+
+def tls_hint(code):
+    if code in (-17040, -0x7F00, -0x10):
+        return " (mbedTLS ran out of memory: free heap before connecting, e.g. gc.collect())"
+    if code == -0x2700:
+        return http.TLS_HINT_NOT_TRUSTED
+    if code in (-0x7200, -0x7280, -0x7780):
+        return " (is this a TLS port? check the port in CONFIG_AWS_HOST)"
+    return ""
+
+
+def network_error(e, host, port, during):
+    """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
+    if isinstance(e, errors.AWSError):
+        return e
+    where = "%s:%d" % (host, port)
+    code = e.args[0] if e.args and isinstance(e.args[0], int) else None
+    text = str(e)
+    if _CPYTHON:
+        if isinstance(e, ssl.SSLError):
+            return errors.TLSError("TLS handshake with %s failed: %s" % (where, e.args[-1] if e.args else e))
+        if isinstance(e, socket.timeout):
+            return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
+    if code is not None and code < 0 or "MBEDTLS" in text or "SSL" in text:
+        return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, tls_hint(code)))
+    if code in (110, 116, 11) or "timed out" in text or "ETIMEDOUT" in text:
+        return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
+    if code in (111, 61, 10061):
+        return errors.NetworkError("connection to %s refused: is the host and port right?" % where)
+    if code in (104, 32, 54, 103):
+        return errors.NetworkError("connection to %s reset or broken %s" % (where, during))
+    if code in (113, 101, 118):
+        return errors.NetworkError("%s unreachable: is the network up?" % where)
+    return errors.NetworkError("network error with %s %s: %s" % (where, during, text))
