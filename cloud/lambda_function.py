@@ -1,0 +1,119 @@
+"""The mpaws Lambda function: a device's notification -> one SNS message.
+
+Event (the JSON the device sends with Invoke):
+    {"topic": "arn:aws:sns:REGION:ACCOUNT:NAME", "subject": "...", "body": "...", "id": "..."}
+"id" is optional: a message id the device adds so a receiver can drop duplicates (a
+retried Invoke may run the function twice); it travels as the SNS message attribute
+"mpaws-id". The function publishes only to topics listed in the environment variable
+ALLOWED_TOPIC_ARNS (comma-separated ARNs): a device key must not be able to publish
+anywhere else through it.
+
+Returns {"messageId": SNS MessageId} (plus "id" when one was given). Bad input raises
+ValueError naming the field, a topic outside the allow-list raises TopicNotAllowed; on
+Lambda both reach the device as a function error carrying the message. SNS failures
+propagate unchanged.
+
+Runs on the Python 3.12 Lambda runtime with only boto3 and the standard library. The SNS
+client takes its region, credentials and endpoint from the standard environment
+(AWS_REGION, AWS_ENDPOINT_URL_SNS, AWS_CA_BUNDLE, ...), as Lambda sets them.
+"""
+import os
+import re
+
+import boto3
+
+ALLOWED_TOPICS_VARIABLE = "ALLOWED_TOPIC_ARNS"
+ID_ATTRIBUTE = "mpaws-id"
+SUBJECT_MAX_CHARS = 100
+# SNS's limit for one message; its message attributes count towards it.
+MESSAGE_MAX_BYTES = 262144
+ID_MAX_CHARS = 64
+
+_REQUIRED_FIELDS = ("topic", "subject", "body")
+_FIELDS = _REQUIRED_FIELDS + ("id",)
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,%d}" % ID_MAX_CHARS)
+
+_sns = None  # created on first use, then reused by every invocation of a warm container
+
+
+class TopicNotAllowed(PermissionError):
+    """The topic is not in ALLOWED_TOPIC_ARNS (or that variable is not set)."""
+
+
+def lambda_handler(event, context):
+    topic, subject, body, message_id = _validated(event)
+    _check_allowed(topic)
+    request = {"TopicArn": topic, "Subject": subject, "Message": body}
+    if message_id is not None:
+        request["MessageAttributes"] = {ID_ATTRIBUTE: {"DataType": "String", "StringValue": message_id}}
+    reply = _sns_client().publish(**request)
+    result = {"messageId": reply["MessageId"]}
+    if message_id is not None:
+        result["id"] = message_id
+    return result
+
+
+def _sns_client():
+    global _sns
+    if _sns is None:
+        _sns = boto3.client("sns")
+    return _sns
+
+
+def _validated(event):
+    """(topic, subject, body, id or None) from the event, or ValueError naming the field."""
+    if not isinstance(event, dict):
+        raise ValueError("event: must be a JSON object with %s, not %s" % (", ".join(_REQUIRED_FIELDS),
+                                                                           type(event).__name__))
+    unknown = sorted(str(key) for key in event if key not in _FIELDS)
+    if unknown:
+        raise ValueError("event: unknown field(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(_FIELDS)))
+    for field in _REQUIRED_FIELDS:
+        if field not in event:
+            raise ValueError("%s: missing" % field)
+        if not isinstance(event[field], str):
+            raise ValueError("%s: must be a string, not %s" % (field, type(event[field]).__name__))
+    topic, subject, body = event["topic"], event["subject"], event["body"]
+
+    if not _TOPIC_ARN.fullmatch(topic):
+        raise ValueError("topic: %r is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)" % topic[:300])
+
+    if not 1 <= len(subject) <= SUBJECT_MAX_CHARS:
+        raise ValueError("subject: must be 1 to %d characters, got %d" % (SUBJECT_MAX_CHARS, len(subject)))
+    bad = [c for c in subject if not " " <= c <= "~"]
+    if bad:
+        raise ValueError("subject: SNS allows only printable ASCII (no line breaks or control characters); "
+                         "found %r" % bad[0])
+    if subject[0] == " ":
+        raise ValueError("subject: SNS requires it to begin with a letter, digit or punctuation mark, not a space")
+
+    message_id = event.get("id")
+    if message_id is not None:
+        if not isinstance(message_id, str):
+            raise ValueError("id: must be a string, not %s" % type(message_id).__name__)
+        if not _MESSAGE_ID.fullmatch(message_id):
+            raise ValueError("id: must be 1 to %d characters of A-Z a-z 0-9 . _ : -" % ID_MAX_CHARS)
+
+    if not body:
+        raise ValueError("body: is empty (SNS needs a message)")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("body: is not valid Unicode text (it holds a lone surrogate)") from None
+    if message_id is not None:
+        size += len(ID_ATTRIBUTE) + len("String") + len(message_id)
+    if size > MESSAGE_MAX_BYTES:
+        raise ValueError("body: %d bytes in UTF-8%s, SNS allows at most %d" % (
+            size, " (with the id attribute)" if message_id is not None else "", MESSAGE_MAX_BYTES))
+    return topic, subject, body, message_id
+
+
+def _check_allowed(topic):
+    allowed = [arn.strip() for arn in os.environ.get(ALLOWED_TOPICS_VARIABLE, "").split(",") if arn.strip()]
+    if not allowed:
+        raise TopicNotAllowed("%s is not set on the function: it refuses every topic until the variable lists the "
+                              "topic ARNs devices may publish to (comma-separated)" % ALLOWED_TOPICS_VARIABLE)
+    if topic not in allowed:
+        raise TopicNotAllowed("topic %s is not in the function's allow-list (environment variable %s)"
+                              % (topic, ALLOWED_TOPICS_VARIABLE))

@@ -1,0 +1,450 @@
+"""tools/cloud.py against moto (mock_aws): deploy, status, rotate-key, destroy, dry runs,
+foreign resources, and what the device key it writes may and may not do with moto's IAM
+enforcement on. What deploy made is read back with plain boto3 calls, not with cloud.py's
+own survey."""
+import base64
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import stat
+import sys
+import zipfile
+from unittest import mock
+from urllib.parse import unquote
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (os.path.join(REPO, "tools"), os.path.join(REPO, "cloud")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import cloud  # noqa: E402  (tools/cloud.py)
+import policies  # noqa: E402  (cloud/policies.py)
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+NAME = "doorbell"
+TOPIC_ARN = "arn:aws:sns:%s:%s:%s" % (REGION, ACCOUNT, NAME)
+FUNCTION_ARN = "arn:aws:lambda:%s:%s:function:%s" % (REGION, ACCOUNT, NAME)
+READ_ONLY = ("Get", "List", "Describe")
+
+
+class Cloud:
+    """Runs cloud.py in one moto account, recording every AWS operation it calls."""
+
+    def __init__(self, config_path):
+        self.config_path = str(config_path)
+        self.calls = []
+        self.session = boto3.session.Session()
+        self.session.events.register("before-call", self._record)
+
+    def _record(self, event_name, **kwargs):
+        self.calls.append(event_name.split(".")[-1])
+
+    def run(self, command, *options):
+        """(exit status, stdout, stderr) of `cloud.py COMMAND --region R --name N --config C OPTIONS`."""
+        self.calls = []
+        out, err = io.StringIO(), io.StringIO()
+        with mock.patch.object(sys, "stderr", err):
+            status = cloud.main([command, "--region", REGION, "--name", NAME, "--config", self.config_path]
+                                + list(options), session=self.session, out=out)
+        return status, out.getvalue(), err.getvalue()
+
+    def writes(self):
+        return [c for c in self.calls if not c.startswith(READ_ONLY)]
+
+    def config(self):
+        """config.py as the device imports it (executed by Python, not parsed by cloud.py)."""
+        spec = importlib.util.spec_from_file_location("deployed_config", self.config_path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.fixture
+def tool(aws, tmp_path):
+    return Cloud(tmp_path / "config.py")
+
+
+def client(service, **kwargs):
+    return boto3.client(service, region_name=REGION, **kwargs)
+
+
+def user_policy():
+    return client("iam").get_user_policy(UserName=NAME + "-device", PolicyName="device")["PolicyDocument"]
+
+
+def keys():
+    return [k["AccessKeyId"] for k in client("iam").list_access_keys(UserName=NAME + "-device")["AccessKeyMetadata"]]
+
+
+def nothing_exists():
+    iam, lam = client("iam"), client("lambda")
+    assert client("sns").list_topics()["Topics"] == []
+    assert lam.list_functions()["Functions"] == []
+    assert iam.list_users()["Users"] == [] and iam.list_roles()["Roles"] == []
+    assert client("logs").describe_log_groups()["logGroups"] == []
+
+
+# -- deploy ----------------------------------------------------------------------------------------
+
+
+def test_deploy_from_empty_creates_everything_least_privilege(tool):
+    status, out, err = tool.run("deploy", "--email", "me@example.com", "--sms", "+14155550100")
+    assert status == 0, err
+
+    sns = client("sns")
+    assert sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["TopicArn"] == TOPIC_ARN
+    assert {"Key": "mpaws:stack", "Value": NAME} in sns.list_tags_for_resource(ResourceArn=TOPIC_ARN)["Tags"]
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in subscriptions) == [
+        ("email", "me@example.com"), ("sms", "+14155550100")]
+
+    iam = client("iam")
+    role = iam.get_role(RoleName=NAME + "-function")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    role_policy = iam.get_role_policy(RoleName=NAME + "-function", PolicyName="publish-and-log")["PolicyDocument"]
+    granted = {(a, s["Resource"]) for s in role_policy["Statement"] for a in s["Action"]}
+    log_group = "arn:aws:logs:%s:%s:log-group:/aws/lambda/%s" % (REGION, ACCOUNT, NAME)
+    assert granted == {("sns:Publish", TOPIC_ARN), ("logs:CreateLogGroup", log_group),
+                       ("logs:CreateLogStream", log_group + ":*"), ("logs:PutLogEvents", log_group + ":*")}
+
+    function = client("lambda").get_function(FunctionName=NAME)
+    configuration = function["Configuration"]
+    assert configuration["Runtime"] == "python3.12"
+    assert configuration["Handler"] == "lambda_function.lambda_handler"
+    assert configuration["Role"] == role["Arn"]
+    assert configuration["Environment"]["Variables"] == {"ALLOWED_TOPIC_ARNS": TOPIC_ARN}
+    assert function["Tags"]["mpaws:stack"] == NAME
+    package = cloud.function_zip()
+    with zipfile.ZipFile(io.BytesIO(package)) as z, open(os.path.join(REPO, "cloud", "lambda_function.py"), "rb") as f:
+        assert z.namelist() == ["lambda_function.py"] and z.read("lambda_function.py") == f.read()
+    assert configuration["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+    logs = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/" + NAME)["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in logs] == [("/aws/lambda/" + NAME, 30)]
+
+    assert user_policy() == {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": FUNCTION_ARN}]}
+    assert iam.list_attached_user_policies(UserName=NAME + "-device")["AttachedPolicies"] == []
+    assert iam.list_groups_for_user(UserName=NAME + "-device")["Groups"] == []
+    [key] = keys()
+
+    config = tool.config()
+    assert config.CONFIG_AWS_ACCESS_KEY == key
+    assert (config.CONFIG_AWS_REGION, config.CONFIG_AWS_LAMBDA_FUNCTION, config.CONFIG_AWS_SNS_TOPIC_ARN) == (
+        REGION, NAME, TOPIC_ARN)
+    assert stat.S_IMODE(os.stat(tool.config_path).st_mode) == 0o600
+    assert config.CONFIG_AWS_SECRET_KEY not in out + err
+    assert key in out
+
+
+def test_written_config_validates_with_the_firmware_loader(tool):
+    from mpaws import settings
+
+    assert tool.run("deploy")[0] == 0
+    loaded = settings.load(tool.config())
+    assert (loaded.access_key, loaded.region, loaded.function, loaded.topic_arn) == (keys()[0], REGION, NAME,
+                                                                                     TOPIC_ARN)
+    assert (loaded.host, loaded.port, loaded.verify_tls, loaded.ca) == ("lambda.%s.amazonaws.com" % REGION, 443,
+                                                                        True, None)
+    assert loaded.secret_key == tool.config().CONFIG_AWS_SECRET_KEY
+
+
+def test_deploy_keeps_the_users_other_settings(tool):
+    with open(cloud.CONFIG_TEMPLATE) as f:
+        text = f.read().replace('"your-wifi"', '"home-net"')
+    with open(tool.config_path, "w") as f:
+        f.write(text)
+    os.chmod(tool.config_path, 0o644)
+    assert tool.run("deploy")[0] == 0
+    assert tool.config().CONFIG_WIFI_SSID == "home-net"
+    assert stat.S_IMODE(os.stat(tool.config_path).st_mode) == 0o600
+
+
+def test_second_deploy_changes_nothing(tool):
+    options = ("--email", "me@example.com", "--sms", "+14155550100")
+    assert tool.run("deploy", *options)[0] == 0
+    with open(tool.config_path, "rb") as f:
+        config_before = f.read()
+    status, out, _ = tool.run("deploy", *options)
+    assert status == 0
+    assert tool.writes() == []
+    assert "no changes" in out
+    with open(tool.config_path, "rb") as f:
+        assert f.read() == config_before
+    assert len(keys()) == 1
+
+
+def test_deploy_updates_what_drifted(tool):
+    assert tool.run("deploy")[0] == 0
+    lam = client("lambda")
+    lam.update_function_configuration(FunctionName=NAME, Timeout=300, Environment={"Variables": {}})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return 'not mpaws'\n")
+    lam.update_function_code(FunctionName=NAME, ZipFile=buf.getvalue())
+    client("iam").put_user_policy(UserName=NAME + "-device", PolicyName="device", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    status, out, _ = tool.run("deploy")
+    assert status == 0
+    assert set(tool.writes()) == {"UpdateFunctionCode", "UpdateFunctionConfiguration", "PutUserPolicy"}
+    configuration = lam.get_function_configuration(FunctionName=NAME)
+    assert configuration["CodeSha256"] == base64.b64encode(hashlib.sha256(cloud.function_zip()).digest()).decode()
+    assert configuration["Timeout"] == cloud.TIMEOUT_SECONDS
+    assert configuration["Environment"]["Variables"] == {"ALLOWED_TOPIC_ARNS": TOPIC_ARN}
+    assert user_policy()["Statement"] == [{"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                                           "Resource": FUNCTION_ARN}]
+
+
+def test_dry_run_from_empty_prints_the_plan_and_writes_nothing(tool):
+    status, out, _ = tool.run("deploy", "--dry-run", "--email", "me@example.com")
+    assert status == 0
+    assert tool.calls and tool.writes() == []
+    for planned in ("would create SNS topic", "would subscribe email me@example.com", "would create IAM role",
+                    "would create Lambda function", "would create IAM user", "would create an access key"):
+        assert planned in out
+    nothing_exists()
+    assert not os.path.exists(tool.config_path)
+
+
+def test_dry_runs_of_rotate_key_and_destroy_write_nothing(tool):
+    assert tool.run("deploy")[0] == 0
+    with open(tool.config_path, "rb") as f:
+        config_before = f.read()
+    for command, planned in (("rotate-key", "would create an access key"), ("destroy", "would delete IAM user")):
+        status, out, _ = tool.run(command, "--dry-run")
+        assert status == 0 and planned in out
+        assert tool.writes() == []
+    assert tool.run("status")[0] == 0
+    with open(tool.config_path, "rb") as f:
+        assert f.read() == config_before
+
+
+# -- status, rotate-key, destroy -------------------------------------------------------------------
+
+
+def test_status(tool):
+    status, out, _ = tool.run("status")
+    assert status == 1 and "missing" in out
+    assert tool.run("deploy", "--email", "me@example.com")[0] == 0
+    status, out, _ = tool.run("status")
+    assert status == 0 and "everything matches" in out
+    assert "subscription email me@example.com" in out
+    assert tool.writes() == []
+    client("lambda").update_function_configuration(FunctionName=NAME, Handler="other.handler")
+    status, out, _ = tool.run("status")
+    assert status == 1 and "Handler" in out
+
+
+def test_rotate_key_deletes_the_old_key_only_after_the_new_one_was_used(tool):
+    assert tool.run("deploy")[0] == 0
+    [old] = keys()
+
+    status, out, err = tool.run("rotate-key")
+    assert status == 0
+    new = tool.config().CONFIG_AWS_ACCESS_KEY
+    assert new != old and sorted(keys()) == sorted([old, new])
+    assert tool.config().CONFIG_AWS_SECRET_KEY not in out + err
+
+    status, out, _ = tool.run("rotate-key")  # the new key has not been used: the old one stays
+    assert status == 0 and "not been used" in out
+    assert sorted(keys()) == sorted([old, new]) and "DeleteAccessKey" not in tool.calls
+
+    device = client("lambda", aws_access_key_id=new, aws_secret_access_key=tool.config().CONFIG_AWS_SECRET_KEY)
+    device.invoke(FunctionName=NAME, Payload=b"{}")
+    status, out, _ = tool.run("rotate-key")
+    assert status == 0 and "delete the old access key %s" % old in out
+    assert keys() == [new]
+    assert tool.config().CONFIG_AWS_ACCESS_KEY == new
+
+
+def test_rotate_key_force_replaces_the_key_at_once(tool):
+    assert tool.run("deploy")[0] == 0
+    [old] = keys()
+    assert tool.run("rotate-key", "--force")[0] == 0
+    [new] = keys()
+    assert new != old and tool.config().CONFIG_AWS_ACCESS_KEY == new
+
+
+def test_deploy_without_the_key_in_config_says_to_rotate(tool):
+    assert tool.run("deploy")[0] == 0
+    os.remove(tool.config_path)
+    status, out, _ = tool.run("deploy")
+    assert status == 0 and "rotate-key" in out
+    assert tool.writes() == [] and not os.path.exists(tool.config_path)
+    assert tool.run("rotate-key")[0] == 0
+    assert tool.config().CONFIG_AWS_ACCESS_KEY in keys()
+
+
+def test_destroy_removes_everything(tool):
+    assert tool.run("deploy", "--email", "me@example.com")[0] == 0
+    client("lambda").invoke(FunctionName=NAME, Payload=b"{}")
+    status, out, _ = tool.run("destroy")
+    assert status == 0
+    nothing_exists()
+    assert client("sns").list_subscriptions()["Subscriptions"] == []
+    status, out, _ = tool.run("destroy")
+    assert status == 0 and "no changes" in out
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+
+def test_foreign_topic_of_the_same_name_is_left_alone(tool):
+    client("sns").create_topic(Name=NAME)
+    status, out, err = tool.run("deploy", "--email", "me@example.com")
+    assert status == 1
+    assert "SNS topic" in err and "mpaws:stack=%s" % NAME in err
+    assert tool.writes() == []
+    assert client("sns").list_tags_for_resource(ResourceArn=TOPIC_ARN)["Tags"] == []
+    assert client("sns").list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"] == []
+    status, _, err = tool.run("destroy")
+    assert status == 1 and "SNS topic" in err
+    assert client("sns").get_topic_attributes(TopicArn=TOPIC_ARN)
+
+
+def test_foreign_user_of_the_same_name_is_left_alone(tool):
+    client("iam").create_user(UserName=NAME + "-device", Tags=[{"Key": "mpaws:stack", "Value": "someone-else"}])
+    status, _, err = tool.run("deploy")
+    assert status == 1 and "IAM user %s-device" % NAME in err
+    assert tool.writes() == []
+    assert client("iam").list_user_policies(UserName=NAME + "-device")["PolicyNames"] == []
+
+
+def test_sms_in_a_region_without_sms_is_refused(tool, capsys):
+    arguments = ["deploy", "--region", "ap-east-1", "--name", NAME, "--sms", "+85212345678", "--config",
+                 tool.config_path]
+    assert cloud.main(arguments, session=tool.session, out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "SMS" in err and "ap-east-1" in err
+    assert tool.writes() == []
+    nothing_exists()
+
+
+@pytest.mark.parametrize("option", [("--sms", "0171 555"), ("--email", "not-an-address")])
+def test_bad_subscriber_is_refused(tool, option):
+    status, _, err = tool.run("deploy", *option)
+    assert status == 1 and option[0] in err
+    nothing_exists()
+
+
+def test_missing_credentials_are_a_clear_error(monkeypatch, tmp_path, capsys):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                     "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert cloud.main(["status", "--region", REGION, "--config", str(tmp_path / "c.py")], out=io.StringIO()) == 1
+    assert "no AWS credentials" in capsys.readouterr().err
+
+
+# -- the device key with IAM enforcement on --------------------------------------------------------
+
+
+def _lambda_resource(response):
+    # moto checks every Lambda and SNS action against Resource "*"; the function's or the
+    # topic's ARN makes it evaluate the policies' Resource element as AWS does.
+    if "/functions/" not in response.path:
+        return "*"
+    function = unquote(response.path.split("/functions/", 1)[1].split("/", 1)[0])
+    if function.startswith("arn:"):
+        return ":".join(function.split(":")[:7])
+    return "arn:aws:lambda:%s:%s:function:%s" % (response.region, response.current_account, function)
+
+
+def _sns_resource(response):
+    return response._get_param("TopicArn") or "*"
+
+
+# moto names the permission after the API operation; IAM's name for Invoke's is InvokeFunction.
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
+@pytest.fixture
+def enforced():
+    """A context manager that turns moto's IAM checks on (signatures and policies, with the
+    actions and resource ARNs IAM evaluates)."""
+    from moto.awslambda.responses import LambdaResponse
+    from moto.core.authorization import enable_iam_authentication
+    from moto.iam.access_control import IAMRequest
+    from moto.sns.responses import SNSResponse
+
+    check_action_permitted = IAMRequest.check_action_permitted
+
+    def check_iam_action(self, resource):
+        self._action = IAM_ACTIONS.get(self._action, self._action)
+        return check_action_permitted(self, resource)
+
+    with mock.patch.object(LambdaResponse, "_determine_resource", _lambda_resource, create=True), \
+            mock.patch.object(SNSResponse, "_determine_resource", _sns_resource, create=True), \
+            mock.patch.object(IAMRequest, "check_action_permitted", check_iam_action):
+        yield enable_iam_authentication
+
+
+def device_clients(tool, *services):
+    """boto3 clients signing with the key deploy wrote into config.py."""
+    config = tool.config()
+    return [client(service, aws_access_key_id=config.CONFIG_AWS_ACCESS_KEY,
+                   aws_secret_access_key=config.CONFIG_AWS_SECRET_KEY,
+                   config=botocore.config.Config(retries={"total_max_attempts": 1})) for service in services]
+
+
+def denied(call, **kwargs):
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    return info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_device_key_can_invoke_the_function_and_nothing_else(tool, enforced):
+    assert tool.run("deploy")[0] == 0
+    client("lambda").create_function(
+        FunctionName="other", Runtime="python3.12", Role="arn:aws:iam::%s:role/%s-function" % (ACCOUNT, NAME),
+        Handler="x.handler", Code={"ZipFile": cloud.function_zip()})
+    lam, sns, iam = device_clients(tool, "lambda", "sns", "iam")
+    with enforced():
+        reply = lam.invoke(FunctionName=NAME, Payload=b'{"subject": "s"}')
+        assert reply["StatusCode"] == 200 and json.loads(reply["Payload"].read()) == {"subject": "s"}
+        assert lam.invoke(FunctionName=FUNCTION_ARN, Payload=b"{}")["StatusCode"] == 200
+        assert denied(sns.publish, TopicArn=TOPIC_ARN, Message="direct")
+        assert denied(lam.invoke, FunctionName="other", Payload=b"{}")
+        assert denied(lam.get_function, FunctionName=NAME)
+        assert denied(iam.list_users)
+
+
+def test_direct_sns_key_can_publish_to_the_topic_and_nothing_else(tool, enforced):
+    assert tool.run("deploy", "--direct-sns")[0] == 0
+    other = client("sns").create_topic(Name="other")["TopicArn"]
+    lam, sns = device_clients(tool, "lambda", "sns")
+    with enforced():
+        assert sns.publish(TopicArn=TOPIC_ARN, Message="direct")["MessageId"]
+        assert denied(lam.invoke, FunctionName=NAME, Payload=b"{}")
+        assert denied(sns.publish, TopicArn=other, Message="elsewhere")
+
+
+def test_switching_access_mode_replaces_the_device_policy(tool):
+    assert tool.run("deploy", "--direct-sns")[0] == 0
+    assert user_policy()["Statement"] == [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": TOPIC_ARN}]
+    status, out, _ = tool.run("deploy")
+    assert status == 0 and set(tool.writes()) == {"PutUserPolicy", "TagUser"}
+    assert user_policy()["Statement"] == [{"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                                           "Resource": FUNCTION_ARN}]
+    assert tool.run("status")[0] == 0

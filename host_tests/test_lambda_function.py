@@ -1,0 +1,192 @@
+"""cloud/lambda_function.py with boto3 against moto (mock_aws).
+
+What the function published is read back through an SQS queue subscribed to the topic
+(moto delivers the SNS envelope with Subject, Message and MessageAttributes), so every
+check goes through moto's SNS, not through the function's own code.
+"""
+import json
+import os
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+CLOUD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cloud")
+if CLOUD not in sys.path:
+    sys.path.insert(0, CLOUD)
+
+import lambda_function  # noqa: E402
+
+REGION = "eu-west-1"
+
+
+class Topic:
+    """An SNS topic with an SQS queue subscribed to it; messages() reads what arrived."""
+
+    def __init__(self, name):
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.arn = self.sns.create_topic(Name=name)["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName=name + "-inbox")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=self.arn, Protocol="sqs", Endpoint=queue_arn)
+
+    def messages(self):
+        reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in reply.get("Messages", [])]
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # The module keeps its client between invocations; each test starts without one.
+    monkeypatch.setattr(lambda_function, "_sns", None)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def topic(aws, monkeypatch):
+    t = Topic("alerts")
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", t.arn)
+    return t
+
+
+def event(topic, subject="Door", body="opened", **extra):
+    return dict(topic=topic.arn, subject=subject, body=body, **extra)
+
+
+def test_publishes_subject_and_body_to_the_topic(topic):
+    result = lambda_function.lambda_handler(event(topic, "Door 3", "opened at 07:15"), None)
+    [message] = topic.messages()
+    assert message["Subject"] == "Door 3"
+    assert message["Message"] == "opened at 07:15"
+    assert message["TopicArn"] == topic.arn
+    assert result == {"messageId": message["MessageId"]}
+    assert "MessageAttributes" not in message or "mpaws-id" not in message["MessageAttributes"]
+
+
+def test_non_ascii_body_arrives_unchanged(topic):
+    body = "Température: 21,5 °C — Küche ✓ 🌡️"
+    lambda_function.lambda_handler(event(topic, body=body), None)
+    [message] = topic.messages()
+    assert message["Message"] == body
+
+
+def test_id_travels_as_message_attribute_and_is_returned(topic):
+    result = lambda_function.lambda_handler(event(topic, id="dev-7:000042"), None)
+    [message] = topic.messages()
+    assert message["MessageAttributes"]["mpaws-id"] == {"Type": "String", "Value": "dev-7:000042"}
+    assert result == {"messageId": message["MessageId"], "id": "dev-7:000042"}
+
+
+def test_limits_are_accepted(topic):
+    # 100 printable ASCII characters and a body of exactly 256 KiB are within SNS's limits.
+    subject = "".join(chr(0x21 + i % 94) for i in range(100))
+    body = "é" * (262144 // 2)
+    lambda_function.lambda_handler(event(topic, subject=subject, body=body), None)
+    [message] = topic.messages()
+    assert message["Subject"] == subject
+    assert message["Message"] == body
+
+
+def test_client_is_created_once_and_reused(topic):
+    lambda_function.lambda_handler(event(topic), None)
+    client = lambda_function._sns
+    lambda_function.lambda_handler(event(topic, body="second"), None)
+    assert lambda_function._sns is client
+    assert client.meta.region_name == REGION
+    assert sorted(m["Message"] for m in topic.messages()) == ["opened", "second"]
+
+
+def test_any_topic_of_a_comma_separated_allow_list(aws, monkeypatch):
+    first, second = Topic("first"), Topic("second")
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", " %s , %s ," % (first.arn, second.arn))
+    lambda_function.lambda_handler(event(second, body="to second"), None)
+    assert [m["Message"] for m in second.messages()] == ["to second"]
+    assert first.messages() == []
+
+
+BAD_EVENTS = [
+    # (change to a valid event, the field the error must name)
+    (lambda e: "not an object", "event"),
+    (lambda e: [e], "event"),
+    (lambda e: dict(e, extra="x"), "event"),
+    (lambda e: {k: v for k, v in e.items() if k != "topic"}, "topic"),
+    (lambda e: {k: v for k, v in e.items() if k != "subject"}, "subject"),
+    (lambda e: {k: v for k, v in e.items() if k != "body"}, "body"),
+    (lambda e: dict(e, topic=None), "topic"),
+    (lambda e: dict(e, topic="alerts"), "topic"),
+    (lambda e: dict(e, topic="arn:aws:sqs:eu-west-1:123456789012:alerts"), "topic"),
+    (lambda e: dict(e, topic=e["topic"] + "\n"), "topic"),
+    (lambda e: dict(e, subject=5), "subject"),
+    (lambda e: dict(e, subject=""), "subject"),
+    (lambda e: dict(e, subject="x" * 101), "subject"),
+    (lambda e: dict(e, subject="two\nlines"), "subject"),
+    (lambda e: dict(e, subject="tab\there"), "subject"),
+    (lambda e: dict(e, subject="caf\u00e9"), "subject"),
+    (lambda e: dict(e, subject=" leading space"), "subject"),
+    (lambda e: dict(e, body=""), "body"),
+    (lambda e: dict(e, body=b"bytes"), "body"),
+    (lambda e: dict(e, body={"nested": 1}), "body"),
+    (lambda e: dict(e, body="x" * 262145), "body"),
+    (lambda e: dict(e, body="é" * (262144 // 2) + "x"), "body"),
+    (lambda e: dict(e, body="\ud800"), "body"),
+    (lambda e: dict(e, id=""), "id"),
+    (lambda e: dict(e, id=42), "id"),
+    (lambda e: dict(e, id="x" * 65), "id"),
+    (lambda e: dict(e, id="has space"), "id"),
+    (lambda e: dict(e, id="slash/no"), "id"),
+    # the id attribute counts towards SNS's 256 KiB
+    (lambda e: dict(e, body="x" * 262144, id="a"), "body"),
+]
+
+
+@pytest.mark.parametrize("change, field", BAD_EVENTS)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_published(topic, change, field):
+    with pytest.raises(ValueError) as info:
+        lambda_function.lambda_handler(change(event(topic)), None)
+    assert str(info.value).startswith(field + ":")
+    assert topic.messages() == []
+
+
+def test_unknown_field_is_named(topic):
+    with pytest.raises(ValueError, match="unknown field.*priority"):
+        lambda_function.lambda_handler(event(topic, priority="high"), None)
+
+
+def test_topic_outside_the_allow_list_is_refused(aws, monkeypatch):
+    allowed, other = Topic("allowed"), Topic("other")
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", allowed.arn)
+    with pytest.raises(PermissionError) as info:
+        lambda_function.lambda_handler(event(other), None)
+    assert other.arn in str(info.value)
+    assert "ALLOWED_TOPIC_ARNS" in str(info.value)
+    assert other.messages() == [] and allowed.messages() == []
+
+
+@pytest.mark.parametrize("value", [None, "", " , "])
+def test_without_allow_list_every_topic_is_refused(topic, monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("ALLOWED_TOPIC_ARNS")
+    else:
+        monkeypatch.setenv("ALLOWED_TOPIC_ARNS", value)
+    with pytest.raises(lambda_function.TopicNotAllowed, match="ALLOWED_TOPIC_ARNS"):
+        lambda_function.lambda_handler(event(topic), None)
+    assert topic.messages() == []
+
+
+def test_sns_failure_propagates(aws, monkeypatch):
+    # Allowed and well-formed, but the topic does not exist: SNS's NotFound reaches the caller.
+    arn = "arn:aws:sns:%s:123456789012:gone" % REGION
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", arn)
+    client = boto3.client("sns", region_name=REGION)
+    with pytest.raises(client.exceptions.NotFoundException):
+        lambda_function.lambda_handler({"topic": arn, "subject": "s", "body": "b"}, None)
