@@ -43,6 +43,25 @@ def use_moto(device, moto, **keys):
     device.write_config(**config)
 
 
+def test_notify_through_moto_lambda(device, moto):
+    """app.notify() against moto's Lambda (signatures checked with the IAM user's key):
+    moto's docker-free backend answers with the payload it was sent."""
+    use_moto(device, moto, CONFIG_AWS_LAMBDA_FUNCTION=moto.function_arn)
+    run = device.run([{"op": "notify", "subject": "door_open", "body": "Temp\u00e9rature_21.5"}])
+    result = run.result
+    assert result["ok"] and result["status"] == 200 and result["attempts"] == 1, run
+    expected = {"topic": moto.topic_arn, "subject": "door_open", "body": "Temp\u00e9rature_21.5"}
+    echoed = json.loads(result["payload"])
+    assert {key: echoed.get(key) for key in expected} == expected  # the app may add fields (an id)
+
+
+def test_notify_through_moto_with_a_wrong_secret(device, moto):
+    use_moto(device, moto, CONFIG_AWS_SECRET_KEY=moto.secret_key[:-4] + "Xx9Z")
+    result = device.run([{"op": "notify", "subject": "s", "body": "b"}]).result
+    assert_error(result, "InvalidSignature")
+    assert result["status"] == 403 and result["attempts"] == 1
+
+
 def test_sns_publish(device, moto):
     use_moto(device, moto)
     before = len(moto.sns_messages())

@@ -1,0 +1,205 @@
+"""End to end: the firmware's app.notify() under MicroPython and CPython -> TLS -> the local
+AWS stand-in (tools/local_aws.py: moto with its signature check, plus AWS's clock and
+keep-alive behaviour) -> the Lambda function cloud/lambda_function.py -> moto's SNS.
+
+Every outcome is read back from moto's SNS topic (what was really published) and from the
+requests the stand-in recorded. One stand-in serves the whole module; each test marks
+where its requests start and sends bodies with a token of its own. A device of another
+clock is a stand-in whose clock is shifted the other way (the offset between the two is
+what the device sees and must learn).
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+from conftest import REPO
+from device import FAST, assert_error, device, notify, runtime  # noqa: F401
+from local_aws_fixtures import aws, stand_in  # noqa: F401
+
+
+def use(device, aws, **keys):
+    device.write_config(**aws.device_config(CONFIG_TIMEOUT=15, **keys))
+
+
+def token():
+    return uuid.uuid4().hex[:12]
+
+
+def delivered(aws, body):
+    return [m for m in aws.sns_messages() if m["message"] == body]
+
+
+def invokes(aws, since):
+    return [r for r in aws.client_requests(since) if r.is_invoke]
+
+
+def test_happy_path(device, stand_in):
+    aws = stand_in
+    use(device, aws)
+    subject = "Door open (%s)" % token()
+    body = "Température intérieure 21.5 °C ✓ — ünïcödé 门开了 🚪\nline 2 \"quoted\" \\ %s" % token()
+    mark = len(aws.requests)
+    result = device.run([notify(subject, body)]).result
+    assert result.get("ok") and result["status"] == 200, result
+    sent = delivered(aws, body)
+    assert [(m["topic"], m["subject"]) for m in sent] == [(aws.topic_arn, subject)]
+    assert json.loads(result["payload"])["messageId"] == sent[0]["message_id"]
+    [request] = invokes(aws, mark)
+    assert request.status == 200 and request.path == "/2015-03-31/functions/%s/invocations" % aws.function_name
+    event = json.loads(request.body)
+    assert (event["topic"], event["subject"], event["body"]) == (aws.topic_arn, subject, body)
+    assert request.raw.endswith(request.body) and request.header("Authorization").startswith("AWS4-HMAC-SHA256 ")
+
+
+def test_wrong_secret_is_an_invalid_signature(device, stand_in):
+    aws = stand_in
+    use(device, aws, CONFIG_AWS_SECRET_KEY=aws.secret_key[::-1])  # same length and alphabet
+    body = "never sent " + token()
+    mark = len(aws.requests)
+    result = device.run([notify("s", body)]).result
+    assert_error(result, "InvalidSignature", "signature we calculated does not match")
+    assert result["status"] == 403 and result["attempts"] == 1
+    assert [r.status for r in invokes(aws, mark)] == [403]
+    assert delivered(aws, body) == [] and aws.requests[mark:] == aws.client_requests(mark)  # the function never ran
+
+
+@pytest.mark.parametrize("device_clock", [3600, -3600], ids=["1h-fast", "1h-slow"])
+def test_device_clock_off_by_an_hour(device, stand_in, device_clock):
+    aws = stand_in
+    aws.clock_offset = -device_clock
+    use(device, aws)
+    body = "clock %+d %s" % (device_clock, token())
+    mark = len(aws.requests)
+    result = device.run([notify("clock", body)]).result
+    assert result.get("ok"), result
+    assert abs(result["offset"] + device_clock) <= 5  # learnt from the Date header
+    first, second = invokes(aws, mark)
+    words = b"Signature not yet current" if device_clock > 0 else b"Signature expired"
+    assert first.status == 403 and words in first.reply and b"\r\nDate: " in first.reply
+    assert second.status == 200
+    assert len(delivered(aws, body)) == 1
+
+
+def test_throttled_three_times_then_delivered_once(device, stand_in):
+    aws = stand_in
+    use(device, aws)
+    aws.throttle_next(3)
+    body = "throttled " + token()
+    mark = len(aws.requests)
+    run = device.run([FAST, notify("throttled", body)])
+    result = run.results[1]
+    assert result["ok"] and result["attempts"] == 4, run
+    assert [r.status for r in invokes(aws, mark)] == [429, 429, 429, 200]
+    assert len(delivered(aws, body)) == 1
+
+
+def test_stand_in_restarted_between_two_notifies(device, stand_in):
+    aws = stand_in
+    use(device, aws)
+    first_body, second_body = "before restart " + token(), "after restart " + token()
+    mark = len(aws.requests)
+    runs = []
+    steps = [notify("restart", first_body), {"op": "sleep", "seconds": 1.5}, notify("restart", second_body)]
+    thread = threading.Thread(target=lambda: runs.append(device.run(steps, timeout=60)))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not any(r.reply for r in invokes(aws, mark)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    aws.restart()  # while the device sleeps with its connection open
+    thread.join(90)
+    first, _, second = runs[0].results
+    assert first["ok"] and second["ok"], runs[0]
+    assert second["handshakes"] == 2  # it noticed the closed connection and connected again
+    requests = invokes(aws, mark)
+    assert [r.status for r in requests] == [200, 200] and requests[0].connection != requests[1].connection
+    assert len(delivered(aws, first_body)) == 1 and len(delivered(aws, second_body)) == 1
+
+
+@pytest.mark.parametrize("form", ["arn:alias", "name:version"])
+def test_function_with_a_qualifier(device, stand_in, form):
+    aws = stand_in
+    function = aws.function_arn + ":" + aws.function_alias if form == "arn:alias" else aws.function_name + ":1"
+    use(device, aws, CONFIG_AWS_LAMBDA_FUNCTION=function)
+    body = "qualified " + token()
+    mark = len(aws.requests)
+    result = device.run([notify("qualified", body)]).result
+    assert result["ok"] and result["executed_version"] == "1", result
+    [request] = invokes(aws, mark)
+    assert request.path == "/2015-03-31/functions/%s/invocations" % quote(function, safe="")
+    assert len(delivered(aws, body)) == 1
+
+
+def test_body_of_200_kb(device, stand_in):
+    aws = stand_in
+    use(device, aws)
+    body = (token() + " ") + ("0123456789abcdeé" * 13000)[:200 * 1024 - 14]
+    assert len(body) == 200 * 1024 - 1
+    result = device.run([notify("large", body)]).result
+    assert result["ok"], {k: v for k, v in result.items() if k != "payload"}
+    assert len(delivered(aws, body)) == 1
+
+
+def test_topic_outside_the_allow_list(device, stand_in):
+    from moto.sns.models import sns_backends
+
+    aws = stand_in
+    other = sns_backends[aws.account_id][aws.region].create_topic("mpaws-elsewhere").arn  # exists, not allowed
+    use(device, aws, CONFIG_AWS_SNS_TOPIC_ARN=other)
+    body = "not allowed " + token()
+    result = device.run([notify("elsewhere", body)]).result
+    assert_error(result, "FunctionError", other)
+    assert result["kind"] == "Unhandled" and result["status"] == 200
+    error = json.loads(result["payload"])
+    assert other in error["errorMessage"] and error["errorType"] and isinstance(error["stackTrace"], list)
+    assert delivered(aws, body) == [] and aws.sns_messages(other) == []
+
+
+def test_burst_of_50_notifies_on_one_connection(device, stand_in):
+    aws = stand_in
+    use(device, aws)
+    tag = token()
+    bodies = ["burst %s #%d" % (tag, i) for i in range(50)]
+    mark = len(aws.requests)
+    run = device.run([notify("burst", body) for body in bodies], timeout=180)
+    assert all(r["ok"] for r in run.results), run
+    assert run.results[-1]["handshakes"] == 1
+    requests = invokes(aws, mark)
+    assert len(requests) == 50 and len({r.connection for r in requests}) == 1
+    messages = [m["message"] for m in aws.sns_messages() if tag in m["message"]]
+    assert sorted(messages) == sorted(bodies)
+
+
+# -- make demo ---------------------------------------------------------------------------
+
+
+def run_demo(*args):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    for name in ("DEVICE", "SUBJECT", "BODY"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", "demo.py")] + list(args), cwd=REPO, env=env,
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+def test_demo(runtime):
+    subject, body = "Demo " + token(), "Body ✓ " + token()
+    proc = run_demo("--device", runtime, "--subject", subject, "--body", body)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    request = out.index("POST /2015-03-31/functions/mpaws-notify/invocations HTTP/1.1\n")
+    reply = out.index("HTTP/1.1 200 OK\n", request)
+    message = out.index("Subject:    %s\nMessage:    %s\n" % (subject, body), reply)
+    assert out.index("Authorization: AWS4-HMAC-SHA256 Credential=", request) < reply
+    assert out.index('"messageId": ', reply) < message and "OK: delivered once" in out
+
+
+def test_demo_fails_when_nothing_arrives():
+    proc = run_demo("--device", "cpython", "--subject", "Tür offen")  # SNS subjects are ASCII: the function refuses
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FunctionError" in proc.stdout and "FAILED" in proc.stdout

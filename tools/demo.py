@@ -1,0 +1,206 @@
+"""`make demo`: the whole chain on this machine, no AWS account and no board needed.
+
+    python tools/demo.py [--device micropython|cpython] [--subject TEXT] [--body TEXT]
+
+1. starts the local AWS stand-in (tools/local_aws.py: moto behind TLS, with the Lambda
+   function cloud/lambda_function.py and an SNS topic) as a separate process;
+2. runs the firmware's app.notify(subject, body) under the MicroPython unix port (or
+   CPython) with a config.py the stand-in wrote for it, in a temporary directory;
+3. prints the signed request as it went over the wire, the Lambda reply and the SNS
+   message as delivered, then stops the stand-in.
+Exits 1 if the message did not arrive in the topic. The environment variables DEVICE,
+SUBJECT and BODY are defaults for the options (what `make demo DEVICE=... SUBJECT=...
+BODY=...` sets).
+
+StandIn (the stand-in as a process, driven through its control port) and run_device()
+are also what tools/bench_demo.py measures.
+"""
+import argparse
+import base64
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(REPO, "firmware")
+LOCAL_AWS = os.path.join(REPO, "tools", "local_aws.py")
+DEVICE_SCRIPT = os.path.join(REPO, "tools", "demo_device.py")
+MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
+SUBJECT = "Door open"
+BODY = "The front door opened at 07:42. Température intérieure 21.5 °C ✓"
+SHOWN_BODY_BYTES = 1500  # longer bodies are cut in the printout (not on the wire)
+
+
+class StandIn:
+    """tools/local_aws.py as a subprocess in folder (ca.pem, ca.der, config.py, state.json)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.proc = None
+        self.state = None
+        self.banner = []
+
+    def start(self, timeout=60):
+        self.proc = subprocess.Popen([sys.executable, LOCAL_AWS, "--dir", self.folder], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        lines = queue.Queue()  # read in a thread, so that a stand-in that hangs cannot hang us
+        threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:  # the stand-in prints "ready" once it serves
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.stop()
+                raise RuntimeError("the local AWS stand-in did not start:\n" + "\n".join(self.banner))
+            if line.strip() == "ready":
+                break
+            self.banner.append(line.rstrip("\n"))
+        with open(os.path.join(self.folder, "state.json")) as f:
+            self.state = json.load(f)
+        return self
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.state["control"] + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())
+
+    def requests(self, since=0):
+        """The recorded exchanges from position since, with raw and reply decoded to bytes."""
+        out = self.call("GET", "/requests?since=%d" % since)
+        for r in out:
+            r["raw"] = base64.b64decode(r["raw"])
+            r["reply"] = base64.b64decode(r["reply"]) if r["reply"] is not None else None
+        return out
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                if self.state is None:
+                    raise OSError("no control port yet")
+                self.call("POST", "/stop")
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def _pump(stream, lines):
+    """Puts each line of stream in the queue lines, then None at its end."""
+    with stream:
+        for line in stream:
+            lines.put(line)
+    lines.put(None)
+
+
+def device_command(runtime, config_dir, subject, body, count=0):
+    executable = MICROPYTHON if runtime == "micropython" else sys.executable
+    command = [executable, DEVICE_SCRIPT, config_dir, FIRMWARE, subject, body]
+    return command + [str(count)] if count else command
+
+
+def run_device(runtime, config_dir, subject, body, cwd, count=0, timeout=120):
+    """Runs the firmware's notify (count times on one connection if count) in a fresh
+    process; returns (exit status, output, wall seconds)."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
+    started = time.perf_counter()
+    proc = subprocess.run(device_command(runtime, config_dir, subject, body, count), cwd=cwd, env=env,
+                          capture_output=True, timeout=timeout)
+    seconds = time.perf_counter() - started
+    return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace"), seconds
+
+
+def as_text(packet, limit=SHOWN_BODY_BYTES):
+    """An HTTP message as printable text: CRLF shown as line ends, a long body cut."""
+    head, sep, body = packet.partition(b"\r\n\r\n")
+    text = head.decode("latin-1").replace("\r\n", "\n") + ("\n\n" if sep else "")
+    shown = body[:limit].decode("utf-8", "replace")
+    if len(body) > limit:
+        shown += "... (%d more bytes)" % (len(body) - limit)
+    return text + shown
+
+
+def _section(title):
+    print("\n--- %s %s" % (title, "-" * max(3, 76 - len(title))))
+
+
+def demo(runtime, subject, body):
+    """The demo; returns the exit status."""
+    folder = tempfile.mkdtemp(prefix="mpaws-demo-")
+    stand_in = StandIn(os.path.join(folder, "aws"))
+    os.makedirs(stand_in.folder)
+    device_dir = os.path.join(folder, "device")  # the device's working directory (its flash)
+    os.makedirs(device_dir)
+    try:
+        stand_in.start()
+        state = stand_in.state
+        print("local AWS stand-in (moto) on %s: topic %s, function %s" % (state["endpoint"], state["topic_arn"],
+                                                                           state["function_name"]))
+        print("device config written for it: %s (CONFIG_TLS_CA = %s)" % (state["device_config"], state["ca_der"]))
+        before = stand_in.call("GET", "/state")["requests"]
+
+        print("\ndevice (%s, tools/demo_device.py): import app; app.notify(%r, %r)" % (runtime, subject, _short(body)))
+        status, output, seconds = run_device(runtime, os.path.dirname(state["device_config"]), subject, body,
+                                             device_dir)
+        print(output.rstrip())
+        print("(notify step: %.0f ms wall time, including the %s start-up)" % (seconds * 1000, runtime))
+
+        invokes = [r for r in stand_in.requests(before) if r["source"] == "client"]
+        for n, exchange in enumerate(invokes):
+            attempt = " (attempt %d of %d)" % (n + 1, len(invokes)) if len(invokes) > 1 else ""
+            _section("the signed request, as it went over the wire%s" % attempt)
+            print(as_text(exchange["raw"]))
+            _section("the Lambda reply%s" % attempt)
+            print(as_text(exchange["reply"]) if exchange["reply"] else "(none: the connection was dropped)")
+
+        delivered = [m for m in stand_in.call("GET", "/messages") if m["subject"] == subject and
+                     m["message"] == body]
+        _section("the SNS message, as delivered")
+        for message in delivered:
+            print("Topic:      %s" % message["topic"])
+            print("MessageId:  %s" % message["message_id"])
+            for name, value in sorted((message["attributes"] or {}).items()):
+                print("Attribute:  %s = %s" % (name, value.get("Value", value)))
+            print("Subject:    %s" % message["subject"])
+            print("Message:    %s" % _short(message["message"], SHOWN_BODY_BYTES))
+        if status != 0 or len(delivered) != 1:
+            print("FAILED: the device %s, %d matching message(s) in the topic"
+                  % ("exited with status %d" % status if status else "reported success", len(delivered)))
+            return 1
+        print("\nOK: delivered once, %d request(s) on the wire." % len(invokes))
+        return 0
+    finally:
+        stand_in.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _short(text, limit=60):
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("micropython", "cpython"),
+                        default=os.environ.get("DEVICE") or "micropython")
+    parser.add_argument("--subject", default=os.environ.get("SUBJECT") or SUBJECT)
+    parser.add_argument("--body", default=os.environ.get("BODY") or BODY)
+    args = parser.parse_args(argv)
+    if args.device == "micropython" and not os.path.exists(MICROPYTHON):
+        parser.error("%s not found: run `make setup`" % MICROPYTHON)
+    return demo(args.device, args.subject, args.body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
