@@ -31,3 +31,48 @@ CONFIG_TIMEOUT = 10  # seconds to wait for AWS
 CONFIG_WIFI_SSID = "your-wifi"
 CONFIG_WIFI_PASSWORD = "your-wifi-password"
 CONFIG_NTP_HOSTS = ["pool.ntp.org", "time.google.com"]
+CONFIG_WIFI_TIMEOUT_S = 20  # seconds to wait for the access point; then retried with backoff
+CONFIG_NTP_RESYNC_H = 6  # hours between clock syncs (the ESP32's clock drifts a few s a day)
+
+# -- The device application (main.py) -------------------------------------------------
+# Every notification goes through a small file on flash first and is removed only once
+# AWS accepted it, so nothing is lost while the WiFi is down or after a power cut.
+CONFIG_DEVICE_ID = None  # starts every message id; default: the chip's unique id (or "host")
+CONFIG_OUTBOX_PATH = "outbox.txt"  # relative: the current directory (/ on the board)
+CONFIG_OUTBOX_LIMIT = 50  # messages kept at most; when full, the oldest is dropped (and logged)
+# Status LED (GPIO 2 on most dev boards; None for none): fast blink (0.5 s) while the WiFi
+# is down, slow blink (2 s) while messages wait in the outbox, on while sending, else off.
+CONFIG_LED_PIN = 2
+CONFIG_LED_ACTIVE_LOW = False
+# The board restarts when the main loop stops for this long. It cannot be stopped once
+# started: after Ctrl-C at the REPL the board restarts this many seconds later.
+CONFIG_WATCHDOG_S = 120
+
+# Button: GPIO 0 is the BOOT button of ESP32 dev boards (to ground, internal pull-up).
+CONFIG_BUTTON_PIN = 0  # None: no button
+CONFIG_BUTTON_ACTIVE_LOW = True  # pressed reads 0 (wired to ground)
+CONFIG_BUTTON_DEBOUNCE_MS = 50  # the contact must be still this long (50 or more)
+CONFIG_BUTTON_LONG_PRESS_MS = 1500  # held this long: the long-press message
+CONFIG_BUTTON_MIN_INTERVAL_S = 10  # presses closer together than this are ignored
+CONFIG_BUTTON_SUBJECT = "Button"
+CONFIG_BUTTON_SHORT_MESSAGE = "The button was pressed."
+CONFIG_BUTTON_LONG_MESSAGE = "The button was held down."
+
+# Sensor: "adc" (a voltage on an ADC1 pin, GPIO 32-39), "ds18x20" (1-Wire, 4.7k pull-up
+# to 3.3 V) or "dht22"; None for none. A notification is sent when the reading crosses
+# the threshold; it must come back past THRESHOLD -/+ HYSTERESIS before the next one.
+CONFIG_SENSOR = None
+CONFIG_SENSOR_PIN = 4
+CONFIG_SENSOR_PERIOD_S = 60  # seconds between readings (2 or more for the DHT22)
+CONFIG_SENSOR_THRESHOLD = 30.0
+CONFIG_SENSOR_HYSTERESIS = 1.0
+CONFIG_SENSOR_ALERT_WHEN = "above"  # or "below"
+CONFIG_SENSOR_SUBJECT = "Temperature"
+CONFIG_SENSOR_UNIT = "C"
+CONFIG_SENSOR_SCALE = 1.0  # "adc" only: value = volts * SCALE + OFFSET
+CONFIG_SENSOR_OFFSET = 0.0
+
+# Deep sleep, for battery boards: the board wakes on the button (ext0: it must be an RTC
+# GPIO) or every CONFIG_SLEEP_S seconds (reads the sensor), sends, and sleeps again.
+CONFIG_DEEP_SLEEP = False
+CONFIG_SLEEP_S = 600

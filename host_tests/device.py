@@ -20,6 +20,7 @@ import pytest
 from conftest import FIRMWARE
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drivers", "device_driver.py")
+SIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim")  # the simulated board's modules
 RUNTIMES = ("cpython", "micropython")
 
 ACCESS_KEY = "AKIAMPAWSTESTDEVICE1"
@@ -76,6 +77,7 @@ class Device:
         self.executable = executable
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
+        self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
 
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""
@@ -100,8 +102,8 @@ class Device:
         with open(steps_file, "w", encoding="utf-8") as f:
             json.dump(steps, f, ensure_ascii=False)
         env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
-        proc = subprocess.run([self.executable, DRIVER, self.dir, FIRMWARE, steps_file], cwd=self.dir,
-                              capture_output=True, timeout=timeout, env=env)
+        args = [self.executable, DRIVER, self.dir, FIRMWARE, steps_file] + ([SIM] if self.sim else [])
+        proc = subprocess.run(args, cwd=self.dir, capture_output=True, timeout=timeout, env=env)
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
         results, log = [], []

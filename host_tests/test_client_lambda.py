@@ -6,12 +6,15 @@ Each scenario counts what the server received: a notification is delivered exact
 retries happen only where they should, and the TLS connection is kept alive."""
 import base64
 import json
+import re
+import subprocess
 import time
 from urllib.parse import quote
 
 import pytest
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
+from conftest import FIRMWARE
 from device import FAST, assert_error, device, notify, runtime  # noqa: F401
 
 INVOKE = "/2015-03-31/functions/%s/invocations"
@@ -19,6 +22,16 @@ INVOKE = "/2015-03-31/functions/%s/invocations"
 
 def event_for(dev, subject, body):
     return {"topic": dev.config["CONFIG_AWS_SNS_TOPIC_ARN"], "subject": subject, "body": body}
+
+
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def sent(event):
+    """An event as app.notify() sent it, without its message id (which is checked)."""
+    event = dict(event)
+    assert MESSAGE_ID.match(event.pop("id")), event
+    return event
 
 
 def all_signed(server):
@@ -33,10 +46,10 @@ def test_notify_delivers_the_payload_once(device, aws_server):
     result = device.run([notify("subject", "body")]).result
     expected = event_for(device, "subject", "body")
     assert result["ok"] and result["status"] == 200, result
-    assert json.loads(result["payload"]) == expected  # the echo function returns its event
+    assert sent(json.loads(result["payload"])) == expected  # the echo function returns its event
     assert result["executed_version"] == "$LATEST"
     assert result["attempts"] == 1 and result["handshakes"] == 1
-    assert aws_server.invocations("notify") == [expected]
+    assert [sent(e) for e in aws_server.invocations("notify")] == [expected]
     assert len(aws_server.requests) == 1 and all_signed(aws_server)
     request = aws_server.requests[0]
     assert request.path == INVOKE % "notify" and request.query == []
@@ -61,8 +74,8 @@ def test_text_arrives_intact(device, aws_server):
     run = device.run([notify(s, b) for s, b in TEXTS])
     for (subject, body), result in zip(TEXTS, run.results):
         assert result["ok"], result
-        assert json.loads(result["payload"]) == event_for(device, subject, body)
-    assert aws_server.invocations("notify") == [event_for(device, s, b) for s, b in TEXTS]
+        assert sent(json.loads(result["payload"])) == event_for(device, subject, body)
+    assert [sent(e) for e in aws_server.invocations("notify")] == [event_for(device, s, b) for s, b in TEXTS]
     assert len(aws_server.requests) == len(TEXTS) and all_signed(aws_server)
     # The body on the wire is the device's encoding: UTF-8, not \\u escapes.
     assert "Température".encode() in aws_server.requests[0].body
@@ -157,7 +170,7 @@ def test_throttled_three_times_then_delivered_once(device, aws_server):
     result = run.results[1]
     assert result["ok"] and result["attempts"] == 4, result
     assert [r.status for r in aws_server.requests] == [429, 429, 429, 200]
-    assert aws_server.invocations("notify") == [event_for(device, "subject", "body")]
+    assert [sent(e) for e in aws_server.invocations("notify")] == [event_for(device, "subject", "body")]
     assert all_signed(aws_server) and aws_server.handshakes == 1
     assert run.log.count("Rate exceeded (HTTP 429, TooManyRequestsException") == 3
     assert "retry 3 of 3" in run.log
@@ -270,7 +283,8 @@ def test_chunked_reply(device, aws_server, sizes):
     run = device.run([notify("first", "b"), notify("second", "b")])
     for subject, result in zip(("first", "second"), run.results):
         assert result["ok"], result
-        assert json.loads(result["payload"]) == {"event": event_for(device, subject, "b"), "filler": "y" * 3000}
+        reply = json.loads(result["payload"])
+        assert sent(reply["event"]) == event_for(device, subject, "b") and reply["filler"] == "y" * 3000
     assert aws_server.handshakes == 1 and len(aws_server.requests) == 2
 
 
@@ -349,7 +363,7 @@ def test_reply_delimited_by_the_connection_closing(device, aws_server):
     aws_server.inject(eof=True)
     run = device.run([notify("first", "b"), notify("second", "b")])
     first, second = run.results
-    assert json.loads(first["payload"]) == event_for(device, "first", "b")
+    assert sent(json.loads(first["payload"])) == event_for(device, "first", "b")
     assert second["ok"] and (first["handshakes"], second["handshakes"]) == (1, 2)
     assert len(aws_server.invocations("notify")) == 2
 
@@ -410,3 +424,35 @@ def test_error_message_kept_when_the_body_is_cut_inside_a_character(device, aws_
     device.use_server(aws_server)
     result = device.run([FAST, notify()]).results[1]
     assert_error(result, "BadRequest", "éééé")
+
+
+# -- what a successful notify keeps in the heap ------------------------------------------------
+
+LOADED_MODULES = """
+import sys
+sys.path[:0] = [%(config)r, %(firmware)r, %(firmware)r + "/lib"]
+import app
+app.log = lambda message: None
+try:
+    app.notify("subject", "body")
+    print("sent")
+except Exception as e:
+    print(type(e).__name__)
+print(" ".join(sorted(name for name in sys.modules if name.startswith("mpaws"))))
+"""
+
+
+@pytest.mark.parametrize("function, outcome", [("notify", "sent"), ("nope", "NotFound")])
+def test_failure_code_is_loaded_only_on_a_failure(device, aws_server, function, outcome):
+    """mpaws.failures (reply and socket error mapping) stays out of the heap of a device
+    whose requests succeed, and is there when one failed."""
+    device.use_server(aws_server, CONFIG_AWS_LAMBDA_FUNCTION=function)
+    script = LOADED_MODULES % {"config": device.dir, "firmware": FIRMWARE}
+    proc = subprocess.run([device.executable, "-c", script], cwd=device.dir, capture_output=True, text=True,
+                          timeout=30)
+    device.check_no_secret(proc.stdout + proc.stderr)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[0] == outcome, proc.stdout + proc.stderr
+    modules = lines[1].split()
+    assert "mpaws.http" in modules and "mpaws.awslambda" in modules
+    assert ("mpaws.failures" in modules) == (outcome != "sent")

@@ -36,9 +36,52 @@ BAD = [
     ("CONFIG_TIMEOUT", "10", "seconds"),
     ("CONFIG_TIMEOUT", 0, "seconds"),
     ("CONFIG_NTP_HOSTS", [], "a list of NTP host names"),
+    ("CONFIG_NTP_HOSTS", ["pool.ntp.org", 123], "a list of NTP host names"),
+    ("CONFIG_AWS_REGION", None, "missing"),
+    ("CONFIG_AWS_REGION", "US-EAST-1", "is not an AWS region name"),
+    ("CONFIG_AWS_LAMBDA_FUNCTION", None, "missing"),
+    ("CONFIG_AWS_LAMBDA_FUNCTION", "x" * 65, "1 to 64 letters"),
+    ("CONFIG_AWS_LAMBDA_FUNCTION", "arn:aws:sns:us-east-1:123456789012:function:notify", "expected arn:aws:lambda"),
+    ("CONFIG_AWS_SNS_TOPIC_ARN", None, "missing"),
+    ("CONFIG_AWS_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:", "is not an SNS topic ARN"),
+    ("CONFIG_AWS_HOST", 443, "must be a string in quotes, not int"),
+    ("CONFIG_AWS_HOST", "lambda.us-east-1.amazonaws.com:https", "must be a number from 1 to 65535"),
+    ("CONFIG_AWS_ACCESS_KEY", 1234567890123456, "must be a string in quotes, not int"),
+    ("CONFIG_AWS_SESSION_TOKEN", 97531864, "must be a string in quotes, not int"),
+    ("CONFIG_AWS_SESSION_TOKEN", "FQoGZXIvYXdzEXAMPLETOKEN1234567890 ", "has spaces or a line break at the start or end"),
+    ("CONFIG_TLS_CA", 1, "must be a string in quotes, not int"),
+    ("CONFIG_WIFI_SSID", 42, "must be a string in quotes, not int"),
+    ("CONFIG_WIFI_PASSWORD", 86420975, "must be a string in quotes, not int"),
+    ("CONFIG_WIFI_PASSWORD", " wifi-secret-password", "has spaces or a line break at the start or end"),
+    # the device application's keys
+    ("CONFIG_DEVICE_ID", "my device", "at most 24 letters, digits"),
+    ("CONFIG_OUTBOX_LIMIT", 0, "must be a whole number from 1 to 1000"),
+    ("CONFIG_OUTBOX_LIMIT", 2.5, "must be a whole number from 1 to 1000"),
+    ("CONFIG_OUTBOX_PATH", 5, "must be a string in quotes, not int"),
+    ("CONFIG_WIFI_TIMEOUT_S", 0, "must be seconds from 1 to 300"),
+    ("CONFIG_NTP_RESYNC_H", 0, "must be hours from 0.1 to 72"),
+    ("CONFIG_NTP_RESYNC_H", 100, "must be hours from 0.1 to 72"),
+    ("CONFIG_LED_PIN", 99, "must be a GPIO number from 0 to 48"),
+    ("CONFIG_LED_ACTIVE_LOW", "no", "must be True or False"),
+    ("CONFIG_WATCHDOG_S", 10, "above 4 x CONFIG_TIMEOUT + 30"),
+    ("CONFIG_DEEP_SLEEP", 1, "must be True or False"),
+    ("CONFIG_SLEEP_S", 1, "must be seconds from 10"),
+    ("CONFIG_BUTTON_PIN", "0", "must be a GPIO number from 0 to 48"),
+    ("CONFIG_BUTTON_PIN", True, "must be a GPIO number from 0 to 48"),
+    ("CONFIG_BUTTON_DEBOUNCE_MS", 10, "must be milliseconds from 50 to 1000"),
+    ("CONFIG_BUTTON_LONG_PRESS_MS", 20, "above CONFIG_BUTTON_DEBOUNCE_MS"),
+    ("CONFIG_BUTTON_MIN_INTERVAL_S", -1, "must be seconds from 0"),
+    ("CONFIG_BUTTON_SHORT_MESSAGE", "", "must be a non-empty string"),
+    ("CONFIG_BUTTON_LONG_MESSAGE", 3, "must be a non-empty string"),
+    ("CONFIG_SENSOR", "bmp280", "must be one of 'adc', 'ds18x20', 'dht22'"),
+    ("CONFIG_SENSOR_ALERT_WHEN", "over", "must be one of 'above', 'below'"),
+    ("CONFIG_SENSOR_HYSTERESIS", -1, "must be a number from 0"),
+    ("CONFIG_SENSOR_UNIT", 5, "a short string in quotes"),
 ]
 IDS = ["%s=%r" % (key, value) for key, value, _ in BAD]
-SECRETS = [SECRET_KEY] + [v for k, v, _ in BAD if k == "CONFIG_AWS_SECRET_KEY" and isinstance(v, str)]
+# Values no message may echo: the secret key, the session token, the WiFi password.
+SECRET_KEYS = ("CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SESSION_TOKEN", "CONFIG_WIFI_PASSWORD")
+SECRETS = [SECRET_KEY] + [str(v) for k, v, _ in BAD if k in SECRET_KEYS and v is not None]
 
 
 def module_with(**keys):
@@ -90,6 +133,51 @@ def test_valid_config(device):
     assert china["host"] == "lambda.cn-north-1.amazonaws.com.cn"
     for result in run.results:
         assert result["repr"].startswith("<Settings AKIA") and SECRET_KEY not in result["repr"]
+
+
+# Keys that are wrong together: (keys, the key named, words)
+BAD_TOGETHER = [
+    ({"CONFIG_SENSOR": "adc", "CONFIG_SENSOR_PIN": 4, "CONFIG_SENSOR_THRESHOLD": 1}, "CONFIG_SENSOR_PIN",
+     "GPIO 4 cannot be read while WiFi is on (ADC2 is the radio's); use one of 32, 33"),
+    ({"CONFIG_SENSOR": "dht22", "CONFIG_SENSOR_THRESHOLD": 30}, "CONFIG_SENSOR_PIN", "missing: the GPIO"),
+    ({"CONFIG_SENSOR": "ds18x20", "CONFIG_SENSOR_PIN": 4}, "CONFIG_SENSOR_THRESHOLD", "missing"),
+    ({"CONFIG_SENSOR": "dht22", "CONFIG_SENSOR_PIN": 4, "CONFIG_SENSOR_THRESHOLD": 30, "CONFIG_SENSOR_PERIOD_S": 1},
+     "CONFIG_SENSOR_PERIOD_S", "from 2"),
+    ({"CONFIG_DEEP_SLEEP": True, "CONFIG_BUTTON_PIN": 5}, "CONFIG_BUTTON_PIN",
+     "GPIO 5 cannot wake the board from deep sleep"),
+    ({"CONFIG_TIMEOUT": 60, "CONFIG_WATCHDOG_S": 200}, "CONFIG_WATCHDOG_S", "from 271"),
+]
+
+
+@pytest.mark.parametrize("keys, key, words", BAD_TOGETHER, ids=[b[1] for b in BAD_TOGETHER])
+def test_keys_wrong_together(keys, key, words):
+    with pytest.raises(errors.ConfigError) as excinfo:
+        settings.load(module_with(**keys))
+    check_message(str(excinfo.value), key, words)
+
+
+def test_device_keys_default_to_no_hardware():
+    """A computer's config.py has no board keys: no button, sensor, LED; the outbox in the
+    current directory."""
+    s = settings.load(module_with())
+    assert (s.button_pin, s.sensor, s.led_pin, s.deep_sleep) == (None, None, None, False)
+    assert (s.outbox_path, s.outbox_limit, s.debounce_ms, s.watchdog_s) == ("outbox.txt", 50, 50, 120)
+
+
+def test_the_template_is_a_valid_config():
+    """config_template.py, copied as it is, loads (the user fills in the values)."""
+    import importlib.util
+
+    from conftest import FIRMWARE
+
+    spec = importlib.util.spec_from_file_location("config_template", FIRMWARE + "/config_template.py")
+    template = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(template)
+    s = settings.load(template)
+    assert (s.button_pin, s.led_pin, s.sensor, s.deep_sleep) == (0, 2, None, False)
+    sensor = settings.load(module_with(CONFIG_SENSOR="adc", CONFIG_SENSOR_PIN=34, CONFIG_SENSOR_THRESHOLD=1.5,
+                                       CONFIG_SENSOR_ALERT_WHEN="below", CONFIG_DEEP_SLEEP=True, CONFIG_BUTTON_PIN=0))
+    assert (sensor.sensor_pin, sensor.sensor_alert_above, sensor.sensor_unit) == (34, False, "V")
 
 
 def test_secret_not_in_repr_in_process():

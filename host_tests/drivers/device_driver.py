@@ -1,21 +1,22 @@
 """Runs the device firmware against a server and reports what happened, one JSON line per
 step. The same script runs under MicroPython (the unix port) and CPython.
 
-    micropython device_driver.py CONFIG_DIR FIRMWARE_DIR STEPS_FILE
+    micropython device_driver.py CONFIG_DIR FIRMWARE_DIR STEPS_FILE [SIM_DIR]
 
 CONFIG_DIR holds the config.py written for the test; FIRMWARE_DIR is firmware/ (app.py),
 with the mpaws package in FIRMWARE_DIR/lib. STEPS_FILE is a JSON list of steps, each a
 dict with "op" and its arguments (see STEPS below). Every step prints one line
 `RESULT {...}`: {"ok": true, ...} or {"error": "ClassName", "message": ..., ...}.
-Anything else on stdout is the firmware's own log.
+Anything else on stdout is the firmware's own log. With SIM_DIR (host_tests/sim), the
+simulated board modules come first on sys.path and its steps (board_steps.py) are added.
 """
 import sys
 
 _CPYTHON = sys.implementation.name != "micropython"
 
 
-def _set_path(config_dir, firmware):
-    paths = [config_dir, firmware, firmware + "/lib"]
+def _set_path(config_dir, firmware, sim=None):
+    paths = ([sim] if sim else []) + [config_dir, firmware, firmware + "/lib"]
     if _CPYTHON:
         here = sys.path[0]
         sys.path[:] = paths + [p for p in sys.path if p != here]
@@ -228,7 +229,12 @@ def main(argv):
     import json
 
     config_dir, firmware, steps_file = argv[1], argv[2], argv[3]
-    _set_path(config_dir, firmware)
+    sim = argv[4] if len(argv) > 4 else None
+    _set_path(config_dir, firmware, sim)
+    if sim:
+        import board_steps
+
+        STEPS.update(board_steps.STEPS)
     with open(steps_file) as f:
         steps = json.loads(f.read())
     for step in steps:

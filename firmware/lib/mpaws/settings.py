@@ -5,6 +5,10 @@
 from mpaws import errors
 
 DEFAULT_NTP_HOSTS = ("pool.ntp.org", "time.google.com", "time.cloudflare.com")
+SENSORS = ("adc", "ds18x20", "dht22")
+# ESP32 GPIOs: ext0 wake-up needs an RTC GPIO; the ADC pins usable with WiFi on are ADC1's.
+RTC_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
+ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
 _HOW = " Fix it in config.py (a copy of config_template.py)."
 
 
@@ -33,6 +37,45 @@ def _string(module, key, required=True, default=None, secret=False):
         if required:
             _fail(key, "is empty")
         return default
+    return value
+
+
+def _number(module, key, low, high, default, integer=False, what="a number"):
+    value = _get(module, key, required=False, default=default)
+    if value is None:
+        return None
+    kinds = int if integer else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool) or not low <= value <= high:
+        _fail(key, "must be %s from %s to %s" % (what, low, high))
+    return value
+
+
+def _flag(module, key, default):
+    value = _get(module, key, required=False, default=default)
+    if value is not True and value is not False:
+        _fail(key, "must be True or False")
+    return value
+
+
+def _choice(module, key, choices, default=None):
+    value = _get(module, key, required=False, default=default)
+    if value is not None and value not in choices:
+        _fail(key, "must be one of %s (or None)" % ", ".join(repr(c) for c in choices))
+    return value
+
+
+def _pin(module, key, default=None, allowed=None, why=""):
+    pin = _number(module, key, 0, 48, default, integer=True, what="a GPIO number")
+    if pin is not None and allowed is not None and pin not in allowed:
+        _fail(key, "GPIO %d cannot %s; use one of %s" % (pin, why, ", ".join(str(p) for p in allowed)))
+    return pin
+
+
+def _text(module, key, default):
+    # A message text: any string, even with spaces at the ends, but not empty.
+    value = _get(module, key, required=False, default=default)
+    if not isinstance(value, str) or not value:
+        _fail(key, "must be a non-empty string in quotes")
     return value
 
 
@@ -125,6 +168,67 @@ class Settings:
         if not isinstance(hosts, (list, tuple)) or not hosts or not all(isinstance(h, str) and h for h in hosts):
             _fail("CONFIG_NTP_HOSTS", "a list of NTP host names, e.g. ['pool.ntp.org']")
         self.ntp_hosts = tuple(hosts)
+        self._device(module)
+        self._button(module)
+        self._sensor(module)
+
+    def _device(self, module):
+        device_id = _string(module, "CONFIG_DEVICE_ID", required=False)
+        if device_id is not None and (len(device_id) > 24 or not all(c.isalpha() or c.isdigit() or c in "-_"
+                                                                      for c in device_id)):
+            _fail("CONFIG_DEVICE_ID", "%r: at most 24 letters, digits, '-' or '_' (it starts every message id)"
+                  % device_id)
+        self.device_id = device_id
+        self.outbox_path = _string(module, "CONFIG_OUTBOX_PATH", required=False, default="outbox.txt")
+        self.outbox_limit = _number(module, "CONFIG_OUTBOX_LIMIT", 1, 1000, 50, integer=True, what="a whole number")
+        self.wifi_timeout_s = _number(module, "CONFIG_WIFI_TIMEOUT_S", 1, 300, 20, what="seconds")
+        # At most 72 h: the loop schedules with time.ticks_ms(), whose differences hold 6 days.
+        self.ntp_resync_s = _number(module, "CONFIG_NTP_RESYNC_H", 0.1, 72, 6, what="hours") * 3600
+        self.led_pin = _pin(module, "CONFIG_LED_PIN")
+        self.led_active_low = _flag(module, "CONFIG_LED_ACTIVE_LOW", False)
+        # The longest a send may take: CONFIG_TIMEOUT per attempt, 4 attempts, 30 s of backoff.
+        longest = int(self.timeout * 4 + 30)
+        self.watchdog_s = _number(module, "CONFIG_WATCHDOG_S", longest + 1, 3600, max(120, longest + 1),
+                                  what="seconds (above 4 x CONFIG_TIMEOUT + 30, the longest a send may take)")
+        self.deep_sleep = _flag(module, "CONFIG_DEEP_SLEEP", False)
+        self.sleep_s = _number(module, "CONFIG_SLEEP_S", 10, 7 * 86400, 600, what="seconds")
+
+    def _button(self, module):
+        # Deep sleep wakes on the button through ext0, which only the RTC GPIOs have.
+        rtc_pins = RTC_PINS if self.deep_sleep else None
+        self.button_pin = _pin(module, "CONFIG_BUTTON_PIN", allowed=rtc_pins, why="wake the board from deep sleep")
+        self.button_active_low = _flag(module, "CONFIG_BUTTON_ACTIVE_LOW", True)
+        self.debounce_ms = _number(module, "CONFIG_BUTTON_DEBOUNCE_MS", 50, 1000, 50, integer=True,
+                                   what="milliseconds")
+        self.long_press_ms = _number(module, "CONFIG_BUTTON_LONG_PRESS_MS", self.debounce_ms + 1, 60000, 1500,
+                                     integer=True, what="milliseconds (above CONFIG_BUTTON_DEBOUNCE_MS)")
+        self.button_interval_s = _number(module, "CONFIG_BUTTON_MIN_INTERVAL_S", 0, 86400, 10, what="seconds")
+        self.button_subject = _text(module, "CONFIG_BUTTON_SUBJECT", "Button")
+        self.button_short_message = _text(module, "CONFIG_BUTTON_SHORT_MESSAGE", "The button was pressed.")
+        self.button_long_message = _text(module, "CONFIG_BUTTON_LONG_MESSAGE", "The button was held down.")
+
+    def _sensor(self, module):
+        kind = _choice(module, "CONFIG_SENSOR", SENSORS)
+        self.sensor = kind
+        adc = kind == "adc"
+        self.sensor_pin = _pin(module, "CONFIG_SENSOR_PIN", allowed=ADC1_PINS if adc else None,
+                               why="be read while WiFi is on (ADC2 is the radio's)")
+        if kind is not None and self.sensor_pin is None:
+            _fail("CONFIG_SENSOR_PIN", "missing: the GPIO the %s sensor is wired to" % kind)
+        self.sensor_period_s = _number(module, "CONFIG_SENSOR_PERIOD_S", 2 if kind == "dht22" else 1, 86400, 60,
+                                       what="seconds")
+        self.sensor_threshold = _number(module, "CONFIG_SENSOR_THRESHOLD", -1e6, 1e6, None)
+        if kind is not None and self.sensor_threshold is None:
+            _fail("CONFIG_SENSOR_THRESHOLD", "missing: the value that sends a notification when crossed")
+        self.sensor_hysteresis = _number(module, "CONFIG_SENSOR_HYSTERESIS", 0, 1e6, 1.0)
+        self.sensor_alert_above = _choice(module, "CONFIG_SENSOR_ALERT_WHEN", ("above", "below"), "above") == "above"
+        self.sensor_subject = _text(module, "CONFIG_SENSOR_SUBJECT", "Sensor")
+        self.sensor_scale = _number(module, "CONFIG_SENSOR_SCALE", -1e6, 1e6, 1.0)
+        self.sensor_offset = _number(module, "CONFIG_SENSOR_OFFSET", -1e6, 1e6, 0.0)
+        unit = _get(module, "CONFIG_SENSOR_UNIT", required=False, default="V" if adc else "C")
+        if not isinstance(unit, str) or len(unit) > 8:
+            _fail("CONFIG_SENSOR_UNIT", "a short string in quotes, e.g. 'C' or '%'")
+        self.sensor_unit = unit
 
     @property
     def secret_key(self):

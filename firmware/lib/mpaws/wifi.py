@@ -1,0 +1,112 @@
+# The WiFi station: connects with backoff, notices a lost connection and reconnects.
+# poll() never blocks, so the main loop keeps serving the button and the watchdog while
+# the access point is away. Where there is no `network` module (a computer), the host's
+# own network is used and the station counts as connected.
+
+FIRST_BACKOFF_MS = 2000
+MAX_BACKOFF_MS = 120000
+
+HOST = "host"  # no WiFi interface: the computer's network
+OFF = "off"  # no CONFIG_WIFI_SSID
+CONNECTING = "connecting"
+CONNECTED = "connected"
+WAITING = "waiting"  # after a failure, until the backoff is over
+
+
+class Station:
+    def __init__(self, ssid, password, timeout_s, clock, log, note_error):
+        self.note_error = note_error  # logs a failure and keeps it for app.status()
+        self.ssid = ssid
+        self.password = password
+        self.timeout_ms = int(timeout_s * 1000)
+        self.clock = clock
+        self.log = log
+        self.wlan = None
+        self.since = 0  # when the current state began (clock ticks)
+        self.wait_ms = 0
+        self.backoff_ms = FIRST_BACKOFF_MS
+        self.failures = 0  # failed attempts in a row
+        try:
+            import network
+        except ImportError:
+            self.network = None
+            self.state = HOST
+            return
+        self.network = network
+        if not ssid:
+            self.state = OFF
+            note_error("WiFi: CONFIG_WIFI_SSID is not set, so no network: set it in config.py")
+            return
+        self.wlan = network.WLAN(network.STA_IF)
+        self.wlan.active(True)
+        self.state = WAITING  # the first poll connects
+
+    @property
+    def connected(self):
+        return self.state == CONNECTED or self.state == HOST
+
+    def poll(self, now):
+        """Advances the connection; returns whether the station is connected."""
+        state = self.state
+        if state == HOST:
+            return True
+        if state == OFF:
+            return False
+        elapsed = self.clock.ticks_diff(now, self.since)
+        if state == CONNECTED:
+            if self.wlan.isconnected():
+                return True
+            self.log("mpaws: WiFi: connection to %r lost; reconnecting" % self.ssid)
+            self._start(now)
+        elif state == CONNECTING:
+            if self.wlan.isconnected():
+                self.log("mpaws: WiFi: connected to %r, address %s, in %d ms" % (self.ssid, self.wlan.ifconfig()[0],
+                                                                                  elapsed))
+                self.state = CONNECTED
+                self.since = now
+                self.failures = 0
+                self.backoff_ms = FIRST_BACKOFF_MS
+                return True
+            reason = self._failure(self.wlan.status())
+            if reason is None and elapsed >= self.timeout_ms:
+                reason = "no connection to %r within %d s (CONFIG_WIFI_TIMEOUT_S)" % (self.ssid,
+                                                                                      self.timeout_ms // 1000)
+            if reason is not None:
+                self._fail(now, reason)
+        elif elapsed >= self.wait_ms:
+            self._start(now)
+        return False
+
+    def _failure(self, status):
+        network = self.network
+        if status == network.STAT_WRONG_PASSWORD:
+            return "wrong password for %r: check CONFIG_WIFI_PASSWORD" % self.ssid
+        if status == network.STAT_NO_AP_FOUND:
+            return "no access point named %r in range: check CONFIG_WIFI_SSID (the ESP32 has 2.4 GHz only)" % self.ssid
+        if status in (network.STAT_CONNECT_FAIL, network.STAT_HANDSHAKE_TIMEOUT):
+            return "connection to %r failed (status %d)" % (self.ssid, status)
+        return None
+
+    def _start(self, now):
+        self.state = CONNECTING
+        self.since = now
+        try:
+            if self.wlan.isconnected():
+                self.wlan.disconnect()
+            self.wlan.connect(self.ssid, self.password)
+        except OSError as e:  # "Wifi Internal Error" and the like
+            self._fail(now, "cannot start connecting to %r: %s" % (self.ssid, e))
+            return
+        self.log("mpaws: WiFi: connecting to %r" % self.ssid)
+
+    def _fail(self, now, reason):
+        self.failures += 1
+        self.state = WAITING
+        self.since = now
+        self.wait_ms = self.backoff_ms
+        self.backoff_ms = min(self.backoff_ms * 2, MAX_BACKOFF_MS)
+        self.note_error("WiFi: %s; trying again in %d s" % (reason, self.wait_ms // 1000))
+        try:
+            self.wlan.disconnect()  # stop the driver's own attempts until the next one
+        except OSError:
+            pass

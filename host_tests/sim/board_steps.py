@@ -1,0 +1,101 @@
+"""Driver steps (see host_tests/drivers/device_driver.py) that run the device application
+on the simulated board. Loaded by the driver when the sim directory is on sys.path.
+
+    {"op": "board", "events": [...], "run_ms": 60000, "wake": "ext0" | "timer",
+     "pins": {gpio: level}, "temperature": 20.0, "adc": {gpio: microvolts},
+     "client": {"max_attempts": 1, "base_delay_ms": 5}}
+
+runs one boot of main.py's device.main(app) on virtual time until run_ms, a reset or a
+deep sleep, and reports what the board did: {"outcome": "end" | "reset" | "deepsleep",
+"cause", "sleep_ms", "time_ms", "ntp": [[t, host, answered]], "feeds", "wdt_timeout",
+"connects", "ext0", "led", "outbox": [[id, subject, body]], "last_error"}.
+
+The REPL's functions as steps: queue, flush, status, outbox.
+"""
+import os
+
+import simboard
+from simboard import world
+
+
+def _outcome(out, run):
+    try:
+        run()
+        out["outcome"] = "returned"
+    except simboard.EndOfRun:
+        out["outcome"] = "end"
+        try:
+            os.remove(simboard.STATE_FILE)  # the end of a run is a power cut: RTC memory is lost
+        except OSError:
+            pass
+    except simboard.Reset as e:
+        out["outcome"] = "reset"
+        out["cause"] = e.cause
+    except simboard.DeepSleep as e:
+        out["outcome"] = "deepsleep"
+        out["sleep_ms"] = e.ms
+
+
+def op_board(step):
+    import app
+    from mpaws import device
+
+    world.boot(step.get("wake"))
+    for gpio, level in step.get("pins", {}).items():
+        world.pins[int(gpio)] = level
+    for gpio, uv in step.get("adc", {}).items():
+        world.adc_uv[int(gpio)] = uv
+    world.temperature = step.get("temperature", world.temperature)
+    world.wifi_up = step.get("wifi_up", True)
+    world.connect_ms = step.get("connect_ms", world.connect_ms)
+    world.schedule(step.get("events", []))
+    world.advance(0)  # what is scripted at time 0 is there from the start
+    world.end_ms = step.get("run_ms", 10000)
+    knobs = step.get("client")
+    if knobs:
+        c = app._function().client
+        for name, value in knobs.items():
+            setattr(c, name, value)
+    out = {"ok": True}
+    _outcome(out, lambda: device.main(app, simboard.clock))
+    out.update({
+        "time_ms": world.now, "ntp": world.ntp_calls, "feeds": world.feeds, "wdt_timeout": world.wdt_timeout,
+        "connects": world.connects, "ext0": world.ext0, "led": world.led, "last_error": app.last_error,
+        "reset_cause": world.reset_cause, "wake_reason": world.wake_reason,
+    })
+    try:
+        out["outbox"] = [list(m) for m in app.outbox().messages()]
+    except Exception as e:  # a bad config.py: no outbox
+        out["outbox"] = None
+        out["outbox_error"] = str(e)
+    return out
+
+
+STEPS = {"board": op_board}
+
+
+def op_queue(step):
+    import app
+
+    return {"ok": True, "id": app.queue(step["subject"], step["body"])}
+
+
+def op_flush(step):
+    import app
+
+    return {"ok": True, "sent": app.flush()}
+
+
+def op_status(step):
+    import app
+
+    return dict(app.status(), ok=True)
+
+
+def op_outbox(step):
+    import app
+
+    return {"ok": True, "outbox": [list(m) for m in app.outbox().messages()]}
+
+
+STEPS.update({"queue": op_queue, "flush": op_flush, "status": op_status, "outbox": op_outbox})

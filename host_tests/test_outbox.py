@@ -1,0 +1,223 @@
+"""The outbox (firmware/lib/mpaws/outbox.py): notifications kept on flash until AWS
+accepted them. Order, ids, the bound, and power cuts: at every byte of a write (both
+runtimes, two kinds of file system), a file cut short at every byte, and processes
+killed at random moments (50 times per runtime)."""
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FIRMWARE_LIB
+from mpaws import outbox
+
+DRIVERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drivers")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+TEXTS = [
+    ("plain", "text"),
+    ("Température \"haute\" 🌡", "ligne 1\nligne 2\r\n\ttabulée \\ fin"),
+    ("", ""),
+    ("control \x00\x01\x1f", "日本語 " * 50),
+]
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "outbox.txt")
+
+
+def open_box(path, limit=50, prefix="dev"):
+    lines = []
+    return outbox.Outbox(path, limit, prefix, log=lines.append), lines
+
+
+def stored(box):
+    return [(m[1], m[2]) for m in box.messages()]
+
+
+def test_messages_kept_in_order_and_removed_by_id(path):
+    box, _ = open_box(path)
+    ids = [box.add(s, b) for s, b in TEXTS]
+    assert stored(box) == TEXTS and len(box) == len(TEXTS)
+    assert box.oldest() == (ids[0],) + TEXTS[0]
+    assert box.remove(ids[1]) and not box.remove(ids[1])
+    assert stored(box) == [TEXTS[0]] + TEXTS[2:]
+    again, lines = open_box(path)  # a restart
+    assert stored(again) == [TEXTS[0]] + TEXTS[2:] and len(again) == 3 and lines == []
+    for message_id in ids[:1] + ids[2:]:
+        again.remove(message_id)
+    assert again.oldest() is None and len(again) == 0 and stored(open_box(path)[0]) == []
+
+
+def test_ids_are_valid_and_never_reused(path):
+    box, _ = open_box(path, prefix="esp32-240ac4123456")
+    ids = [box.add("s", "b") for _ in range(5)]
+    for message_id in ids[:4]:
+        box.remove(message_id)
+    again, _ = open_box(path, prefix="esp32-240ac4123456")  # the counter is kept in the file
+    ids += [again.add("s", "b") for _ in range(3)]
+    os.remove(path)  # even a lost file does not bring old ids back (a new era)
+    ids += [open_box(path, prefix="esp32-240ac4123456")[0].add("s", "b")]
+    assert len(set(ids)) == len(ids)
+    assert all(MESSAGE_ID.match(i) and i.startswith("esp32-240ac4123456.") for i in ids), ids
+    numbers = [int(i.rsplit("-", 1)[1]) for i in ids]
+    assert numbers[:8] == list(range(1, 9))  # counted on across the restart
+
+
+def test_a_prefix_too_long_for_an_id_is_refused(path):
+    box, _ = open_box(path, prefix="x" * 60)
+    with pytest.raises(ValueError, match="message id"):
+        box.add("s", "b")
+
+
+def test_bound_drops_the_oldest_and_says_so(path):
+    box, lines = open_box(path, limit=3)
+    ids = [box.add("subject %d" % i, "body %d" % i) for i in range(5)]
+    assert [m[0] for m in box.messages()] == ids[2:] and len(box) == 3 and box.dropped == 2
+    assert len(lines) == 2
+    for line, (message_id, n) in zip(lines, ((ids[0], 0), (ids[1], 1))):
+        assert "dropped" in line and message_id in line and "subject %d" % n in line
+        assert "CONFIG_OUTBOX_LIMIT" in line
+
+
+def test_stale_temporary_file_is_discarded(path):
+    box, _ = open_box(path)
+    box.add("kept", "b")
+    with open(path + ".tmp", "wb") as f:
+        f.write(b"mpaws-outbox 1 abcd 7\n[\"dev.abcd-5\", \"half")
+    again, lines = open_box(path)
+    assert stored(again) == [("kept", "b")] and not os.path.exists(path + ".tmp")
+    assert any("unfinished write" in line for line in lines), lines
+
+
+def test_complete_temporary_file_is_taken_when_the_file_is_gone(path):
+    """A cut between removing the old file and renaming the new one (FAT)."""
+    box, _ = open_box(path)
+    box.add("a", "1")
+    box.add("b", "2")
+    os.rename(path, path + ".tmp")
+    again, lines = open_box(path)
+    assert stored(again) == [("a", "1"), ("b", "2")] and os.path.exists(path)
+    assert any("recovered" in line for line in lines), lines
+
+
+def test_file_cut_short_at_every_byte(path):
+    """A file system that lost the end of the file: every complete message line is kept,
+    nothing else, and the next id is new."""
+    box, _ = open_box(path)
+    ids = [box.add(s, b) for s, b in TEXTS]
+    with open(path, "rb") as f:
+        data = f.read()
+    line_ends = [i + 1 for i, c in enumerate(data) if c == 0x0A]
+    for cut in range(len(data)):
+        with open(path, "wb") as f:
+            f.write(data[:cut])
+        again, lines = open_box(path)
+        whole = sum(1 for end in line_ends[1:len(TEXTS) + 1] if end <= cut)  # complete message lines
+        assert stored(again) == TEXTS[:whole], cut
+        assert len(again) == whole
+        new_id = again.add("next", "n")
+        assert new_id not in ids, (cut, new_id)
+        assert any("cut short" in line and "kept %d" % whole in line for line in lines), (cut, lines)
+        assert stored(open_box(path)[0]) == TEXTS[:whole] + [("next", "n")]
+        ids.append(new_id)
+
+
+# -- power cuts in the middle of a write, on both runtimes ------------------------------
+
+
+def _powercut_cases(executable, tmp_path):
+    proc = subprocess.run([executable, os.path.join(DRIVERS, "outbox_powercut.py"), FIRMWARE_LIB, str(tmp_path)],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    return lines[0], lines[1:]
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_power_cut_at_every_point_of_a_write(runtime, tmp_path, request):
+    executable = sys.executable if runtime == "cpython" else request.getfixturevalue("micropython")
+    head, cases = _powercut_cases(executable, tmp_path)
+    base = [tuple(t) for t in head["base"]]
+    new = tuple(head["new"])
+    seen = {}
+    for case in cases:
+        ids = case["ids"]
+        recovered = [tuple(m) for m in case["recovered"]]
+        before = [(i,) + t for i, t in zip(ids, base)]
+        if case["op"] == "recover":  # the damaged file's complete lines, however often cut
+            assert recovered == before[:2], case
+            seen.setdefault(("any", "recover"), set()).add(case["fs"])
+            continue
+        if case["op"] == "add":
+            after = before + [(ids[0].rsplit("-", 1)[0] + "-4",) + new]
+        else:
+            after = before[1:]
+        assert recovered in (before, after), case  # the old state or the new one, nothing lost
+        if case["finished"]:
+            assert recovered == after, case
+        assert case["next_id"] not in ids and MESSAGE_ID.match(case["next_id"]), case
+        if case["op"] == "add" and recovered == after:
+            assert case["next_id"] != after[-1][0], case
+        seen.setdefault((case["fs"], case["op"]), set()).add("after" if recovered == after else "before")
+    assert len(cases) >= 50
+    # Every kind of write was cut both before and after its commit point.
+    expected = {(fs, op): {"before", "after"} for fs in ("posix", "fat") for op in ("add", "remove")}
+    expected[("any", "recover")] = {"posix", "fat"}
+    assert seen == expected
+
+
+def _apply(model, i):
+    """Operation i of outbox_churn.py on a list of subjects; returns whether it added."""
+    if i % 3 == 2 or len(model) >= 8:
+        if model:
+            model.pop(0)
+        return False
+    model.append("m%d" % i)
+    return True
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_killed_at_random_moments(runtime, tmp_path, request):
+    """The process is killed (SIGKILL) at a random moment, 50 times; each restart finds
+    the outbox as it was before or after the operation the kill interrupted."""
+    executable = sys.executable if runtime == "cpython" else request.getfixturevalue("micropython")
+    args = [executable] + (["-u"] if runtime == "cpython" else [])
+    path = str(tmp_path / "outbox.txt")
+    rng = random.Random(6)
+    model = []  # the subjects the operations so far leave, oldest first
+    next_op = 0
+    added_ids = []
+    committed_when_cut = 0
+    for run in range(51):
+        proc = subprocess.Popen(args + [os.path.join(DRIVERS, "outbox_churn.py"), FIRMWARE_LIB, path],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ready = proc.stdout.readline().decode()
+        assert ready.startswith("ready "), (ready, proc.stderr.read())
+        recovered = json.loads(ready[6:])
+        if recovered != model:  # the operation the last kill cut had been committed
+            _apply(model, next_op)
+            assert recovered == model, (recovered, model, next_op)
+            committed_when_cut += 1
+            next_op += 1
+        if run == 50:
+            proc.communicate(b"stop\n")
+            break
+        proc.stdin.write(b"go %d\n" % next_op)
+        proc.stdin.flush()
+        time.sleep(rng.uniform(0.0, 0.03))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate()
+        for line in out.decode().splitlines():
+            if line.startswith("done "):
+                _, i, message_id = line.split()
+                assert int(i) == next_op, line
+                if _apply(model, next_op):
+                    added_ids.append(message_id)
+                next_op += 1
+    assert len(added_ids) == len(set(added_ids)) and next_op > 50, (len(added_ids), next_op, committed_when_cut)
