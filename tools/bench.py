@@ -22,13 +22,22 @@ Timing is wall-clock on a machine that may be busy: the load average at the star
 the end of the run is printed and recorded with the figures.
 
 Groups:
-  sigv4_cpython       us per signature of the seed request on CPython: mpaws (cold and
-                      cached signing key) and botocore's SigV4Auth.add_auth; ratios.
+  sigv4_cpython       us per signature of the seed request on CPython: mpaws's device core,
+                      mpaws.sigv4 (cold and cached key, new time + Content-Length) and
+                      botocore's SigV4Auth.add_auth; ratios.
   sigv4_micropython   us and bytes allocated per signature inside the MicroPython unix
-                      port (tools/bench_micropython.py); ratio against botocore on CPython.
-  sigv4_heap          smallest `micropython -X heapsize=N` that imports the signer from
-                      .mpy and signs the seed request (binary search).
-  mpy_size            .mpy size of sigv4 and of every firmware module.
+                      port (tools/bench_micropython.py) in a 128 KB heap, as on an ESP32
+                      (and the cached case in the port's default 2 MB heap); ratio against
+                      botocore on CPython.
+  sigv4_heap          smallest `micropython -X heapsize=N` that imports the signer's core
+                      from .mpy and signs the seed request (binary search).
+  mpy_size            .mpy size of sigv4 (the core) and of every firmware module.
+  notify              one app.notify() over TLS against host_tests/aws_server.py: smallest
+                      heap, bytes on the wire, handshakes per burst, ms vs boto3
+                      (tools/bench_notify.py).
+  demo                make demo's chain against the local AWS stand-in (tools/local_aws.py):
+                      demo wall time, notify step, 50-notify burst rate vs boto3
+                      (tools/bench_demo.py).
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
@@ -58,7 +67,10 @@ for _path in (FIRMWARE_LIB, TOOLS):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from bench_micropython import SEED, new_signer, sign, signature_of  # noqa: E402  (the seed request, shared)
+from bench_micropython import SEED, changed_requests, new_signer, sign, signature_of  # noqa: E402  (the seed request)
+from bench_notify import group_notify  # noqa: E402  (one notify over TLS: heap, bytes, handshakes, ms)
+from bench_demo import group_demo  # noqa: E402  (make demo's chain: notify step, 50-notify burst vs boto3)
+import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
 
 
 class BenchError(Exception):
@@ -239,7 +251,8 @@ def botocore_request_runner(bench):
 def mpaws_runner(bench, case):
     """run(n) for n mpaws signatures of the seed request on CPython. case: 'cached' (same
     Signer, same day), 'cold' (a new Signer each time), 'cold_date' (same Signer, the day
-    alternates, so the signing key is derived every time)."""
+    alternates, so the signing key is derived every time), 'changed' (same Signer and day;
+    time, body and Content-Length alternate, as from one device message to the next)."""
     from mpaws import sigv4  # pyright: ignore[reportMissingImports]  (firmware/lib, on sys.path above)
 
     expected = bench.once("reference_signature", reference_signature)
@@ -253,9 +266,17 @@ def mpaws_runner(bench, case):
     method, path, headers, body = SEED["method"], SEED["path"], SEED["headers"], SEED["body"]
     credentials = (SEED["access_key"], SEED["secret_key"], SEED["region"], SEED["service"])
     new = sigv4.Signer
+    changed = changed_requests()
 
     def run(n):
-        if case == "cold":
+        if case == "changed":
+
+            def loop():
+                for i in range(n):
+                    headers, body, when = changed[i & 1]
+                    signer.sign(method, path, None, headers, body=body, date=when)
+
+        elif case == "cold":
 
             def loop():
                 for i in range(n):
@@ -278,6 +299,7 @@ def cpython_us(bench):
         "mpaws_cached": mpaws_runner(bench, "cached"),
         "mpaws_cold": mpaws_runner(bench, "cold"),
         "mpaws_cold_date": mpaws_runner(bench, "cold_date"),
+        "mpaws_changed": mpaws_runner(bench, "changed"),
         "botocore": botocore_runner(bench),
         "botocore_request": botocore_request_runner(bench),
     }
@@ -300,10 +322,11 @@ def run_micropython(args, heapsize=None, env=None, cwd=None, timeout=60):
 
 
 SIGV4_REL = os.path.join("lib", "mpaws", "sigv4.py")
+MPY_FLAGS = ["-X", "no-source-lines"]  # as the Makefile's $(OUT)/%.mpy rule
 
 
 def compile_firmware(bench):
-    """Compiles every .py under firmware/ as `make build` does (mpy-cross -s REL -o OUT),
+    """Compiles every .py under firmware/ as `make build` does (mpy-cross MPY_FLAGS -s REL -o OUT),
     into a temporary tree. Returns ({relative .py path: .mpy path}, {relative path: error});
     raises BenchError only if sigv4.py itself does not compile."""
     out_root = os.path.join(bench.tmp, "mpy")
@@ -317,7 +340,7 @@ def compile_firmware(bench):
             rel = os.path.relpath(os.path.join(root, name), FIRMWARE)
             out = os.path.join(out_root, rel[:-3] + ".mpy")
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            proc = subprocess.run([tool("mpy-cross"), "-s", rel, "-o", out, os.path.join(FIRMWARE, rel)],
+            proc = subprocess.run([tool("mpy-cross")] + MPY_FLAGS + ["-s", rel, "-o", out, os.path.join(FIRMWARE, rel)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 errors[rel] = proc.stderr.strip()
@@ -334,11 +357,18 @@ def _mpy_lib(bench):
     return os.path.dirname(os.path.dirname(compiled[SIGV4_REL]))
 
 
-def micropython_figures(bench):
-    """Runs tools/bench_micropython.py on the signer compiled to .mpy; returns its figures."""
+# The heap the timings run in: an ESP32 without PSRAM has about 110-130 KB of MicroPython
+# heap. The unix port's default (2 MB) costs more time per allocated byte (a larger heap
+# to sweep, memory touched once): signing is timed there too, for information.
+DEVICE_HEAP = 128 * 1024
+
+
+def micropython_figures(bench, heapsize=DEVICE_HEAP):
+    """Runs tools/bench_micropython.py on the signer compiled to .mpy, in a heap of
+    heapsize bytes (None: the unix port's default); returns its figures."""
     lib = _mpy_lib(bench)
     args = [os.path.join(TOOLS, "bench_micropython.py"), lib] + (["--quick"] if bench.quick else [])
-    proc = run_micropython(args, timeout=110)
+    proc = run_micropython(args, heapsize=heapsize, timeout=110)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             figures = json.loads(line[len("BENCH_JSON "):])
@@ -447,6 +477,8 @@ def group_sigv4_cpython(bench):
               note="Signer() + sign: the key is derived every time")
     bench.add(g, "mpaws_cold_date_us", "mpaws sign, cold key (day change)", us["mpaws_cold_date"][0], "us",
               note="same Signer, the day alternates")
+    bench.add(g, "mpaws_changed_us", "mpaws sign, new time + Content-Length", us["mpaws_changed"][0], "us",
+              note="same Signer and day; time, body and Content-Length alternate (a device's next message)")
     bench.add(g, "botocore_us", "botocore SigV4Auth.add_auth", boto, "us",
               note="a fresh AWSRequest per call, built outside the timed loop; clock frozen")
     bench.add(g, "botocore_request_us", "botocore AWSRequest construction", us["botocore_request"][0], "us",
@@ -462,9 +494,15 @@ def group_sigv4_micropython(bench):
     boto = bench.once("cpython_us", cpython_us)["botocore"][0]
     us, alloc = fig["us"], fig["bytes"]
     bench.add(g, "cached_us", "micropython sign, cached key", us["cached"], "us",
-              note="signer from .mpy; ticks_us, median of %d runs of %d" % (fig["repeats"], fig["iterations"]["cached"]))
+              note="signer from .mpy, heap %d KB (an ESP32's); ticks_us, median of %d runs of %d"
+              % (DEVICE_HEAP // 1024, fig["repeats"], fig["iterations"]["cached"]))
+    default_heap = bench.once("micropython_default_heap", lambda b: micropython_figures(b, None))
+    bench.add(g, "cached_us_default_heap", "micropython sign, cached key, 2 MB heap", default_heap["us"]["cached"],
+              "us", note="the unix port's default heap: more GC sweeping per allocated byte")
     bench.add(g, "cold_us", "micropython sign, cold key (new Signer)", us["cold"], "us")
     bench.add(g, "cold_date_us", "micropython sign, cold key (day change)", us["cold_date"], "us")
+    bench.add(g, "changed_us", "micropython sign, new time + Content-Length", us["changed"], "us",
+              note="same Signer and day; time, body and Content-Length alternate (a device's next message)")
     bench.add(g, "botocore_over_cached", "botocore(CPython) / micropython cached", boto / us["cached"], "x",
               (">=", 1.0), note=">= 1: MicroPython no slower than botocore on CPython")
     bench.add(g, "botocore_over_cold", "botocore(CPython) / micropython cold", boto / us["cold"], "x", (">=", 1.0))
@@ -472,6 +510,8 @@ def group_sigv4_micropython(bench):
               note="gc.mem_alloc() delta with the GC off; median of %d; unix port (64-bit)" % fig["repeats"])
     bench.add(g, "cold_alloc", "micropython alloc per sign, cold (new Signer)", alloc["cold"], "bytes")
     bench.add(g, "cold_date_alloc", "micropython alloc per sign, cold (day change)", alloc["cold_date"], "bytes")
+    bench.add(g, "changed_alloc", "micropython alloc per sign, new time + Content-Length", alloc["changed"],
+              "bytes")
 
 
 def group_sigv4_heap(bench):
@@ -491,7 +531,7 @@ def group_mpy_size(bench):
     g = "mpy_size"
     compiled, errors = bench.once("mpy", compile_firmware)
     bench.add(g, "lib/mpaws/sigv4.mpy", "lib/mpaws/sigv4.mpy", os.path.getsize(compiled[SIGV4_REL]), "bytes",
-              ("<=", 3072), note="mpy-cross -s %s, as make build" % SIGV4_REL)
+              ("<=", 3072), note="the device core; mpy-cross %s -s %s, as make build" % (" ".join(MPY_FLAGS), SIGV4_REL))
     total = 0
     for rel in sorted(compiled):
         size = os.path.getsize(compiled[rel])
@@ -511,6 +551,9 @@ GROUPS = [
     ("sigv4_micropython", group_sigv4_micropython),
     ("sigv4_heap", group_sigv4_heap),
     ("mpy_size", group_mpy_size),
+    ("notify", group_notify),
+    ("demo", group_demo),
+    ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
 ]
 
 

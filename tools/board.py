@@ -1,0 +1,484 @@
+"""Works with a real ESP32 on USB serial: writes MicroPython, deploys the firmware, copies
+config.py, and runs the REPL trigger. The Makefile's board targets call it.
+
+    python tools/board.py flash --port PORT --firmware FILE.bin [--chip CHIP] [--baud N]
+    python tools/board.py deploy --port PORT [--build build/firmware]
+    python tools/board.py provision --port PORT [--config firmware/config.py | --env-file .env]
+    python tools/board.py repl --port PORT
+    python tools/board.py notify --port PORT --subject TEXT --body TEXT
+    python tools/board.py status --port PORT
+    python tools/board.py package-json       (rewrites package.json after a library file was added)
+
+Each command runs esptool or mpremote from .venv/bin (requirements-board.txt) and prints
+every command before it runs it; with --dry-run it only prints them, exactly as they would
+run, one per line on stdout (notes go to stderr), and needs neither a board nor the tools.
+
+A secret (the AWS secret key, a session token, the WiFi password) is never printed: config
+problems are reported by key name, as the firmware's own loader (mpaws.settings) words them.
+"""
+import argparse
+import ast
+import os
+import shlex
+import subprocess
+import sys
+import types
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BOARD_BIN = os.path.join(REPO, ".venv", "bin")
+BUILD = os.path.join(REPO, "build", "firmware")
+CONFIG = os.path.join(REPO, "firmware", "config.py")
+ENV_FILE = os.path.join(REPO, ".env")
+TEMPLATE = os.path.join(REPO, "firmware", "config_template.py")
+GENERATED_CONFIG = os.path.join(REPO, "build", "provision", "config.py")
+FIRMWARE_LIB = os.path.join(REPO, "firmware", "lib")
+
+# Where MicroPython's .bin goes, per chip: the flash_offset of each ESP32_GENERIC* board in
+# MicroPython's ports/esp32/boards/*/board.json (the offsets its download pages give).
+FLASH_OFFSETS = {
+    "esp32": 0x1000,
+    "esp32s2": 0x1000,
+    "esp32s3": 0x0,
+    "esp32c2": 0x0,
+    "esp32c3": 0x0,
+    "esp32c6": 0x0,
+    "esp32c5": 0x2000,
+    "esp32p4": 0x2000,
+}
+# The chip id in an ESP-IDF image header (byte 12, little-endian), as esptool's
+# targets/*.py IMAGE_CHIP_ID: a MicroPython .bin says which chip it was built for.
+IMAGE_CHIP_IDS = {0: "esp32", 2: "esp32s2", 5: "esp32c3", 9: "esp32s3", 12: "esp32c2", 13: "esp32c6",
+                  18: "esp32p4", 23: "esp32c5"}
+ESP_IMAGE_MAGIC = 0xE9
+DEFAULT_BAUD = 460800
+DOWNLOADS = "https://micropython.org/download/?port=esp32"
+
+# Files of build/firmware that never go to a board: config.py comes from `provision`
+# (a compiled copy would hold the secret), the template is for people, not the device.
+NOT_DEPLOYED = ("config.py", "config.mpy", "config_template.py", "config_template.mpy")
+# Started last, so that a deploy cut short never boots a new main.py on an old library.
+STARTUP_FILES = ("boot.py", "main.py")
+SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN")
+
+
+class BoardError(Exception):
+    """A problem the user fixes (printed as `error: ...`, exit status 2)."""
+
+
+def shown(path):
+    """A path as the user should type it: relative to the current directory when inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def tool(name):
+    return shown(os.path.join(BOARD_BIN, name))
+
+
+def mpremote(port, *commands):
+    """One mpremote invocation: `connect PORT`, then the commands chained with `+`."""
+    argv = [tool("mpremote"), "connect", port]
+    for i, command in enumerate(commands):
+        argv += (["+"] if i else []) + list(command)
+    return argv
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def python_string(text):
+    """text as an ASCII-only Python string literal that MicroPython and CPython read back
+    exactly (so it survives any terminal, shell or serial encoding on the way)."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif 32 <= code < 127:
+            out.append(ch)
+        elif code < 0x100:
+            out.append("\\x%02x" % code)
+        elif code < 0x10000:
+            out.append("\\u%04x" % code)
+        else:
+            out.append("\\U%08x" % code)
+    out.append('"')
+    return "".join(out)
+
+
+def _text_arg(name, text):
+    if not text:
+        raise BoardError("%s is empty: make notify PORT=/dev/ttyUSB0 SUBJECT='Door' BODY='The door opened'" % name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BoardError("%s is not valid UTF-8 text" % name)
+    return text
+
+
+# -- flash ---------------------------------------------------------------------------------
+
+def image_chip(firmware):
+    """The chip a MicroPython .bin was built for (from its image header); BoardError when the
+    file is missing or is not an ESP32 image (a saved web page, a .uf2, an .elf, ...)."""
+    if not firmware:
+        raise BoardError("FIRMWARE is missing: download the .bin for your board from %s, then\n"
+                         "  make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.xx.bin" % DOWNLOADS)
+    if not os.path.isfile(firmware):
+        raise BoardError("FIRMWARE %s: no such file (download the .bin from %s)" % (firmware, DOWNLOADS))
+    with open(firmware, "rb") as f:
+        header = f.read(16)
+    if len(header) < 16 or header[0] != ESP_IMAGE_MAGIC:
+        raise BoardError("FIRMWARE %s is not an ESP32 firmware image (it should start with byte 0xE9): download "
+                         "the .bin (not .uf2, .elf or the web page) from %s" % (firmware, DOWNLOADS))
+    chip_id = header[12] | header[13] << 8
+    return IMAGE_CHIP_IDS.get(chip_id)
+
+
+def flash_commands(port, firmware, chip=None, baud=DEFAULT_BAUD):
+    built_for = image_chip(firmware)
+    if chip:
+        chip = chip.lower().replace("-", "").replace("_", "")
+        if chip not in FLASH_OFFSETS:
+            raise BoardError("CHIP %s: not one of %s" % (chip, ", ".join(sorted(FLASH_OFFSETS))))
+        if built_for and built_for != chip:
+            raise BoardError("FIRMWARE %s is built for %s, not CHIP=%s: download the .bin for your chip, or fix CHIP"
+                             % (firmware, built_for, chip))
+    elif built_for:
+        chip = built_for
+    else:
+        raise BoardError("cannot tell which chip FIRMWARE %s is for: give CHIP= (one of %s)"
+                         % (firmware, ", ".join(sorted(FLASH_OFFSETS))))
+    esptool = [tool("esptool"), "--chip", chip, "--port", port]
+    return [esptool + ["erase-flash"],
+            esptool + ["--baud", str(baud), "write-flash", "0x%x" % FLASH_OFFSETS[chip], firmware]]
+
+
+# -- deploy --------------------------------------------------------------------------------
+
+def deployed_files(build):
+    """(board path, local path) of every file `make build` wrote, startup files last."""
+    if not os.path.isdir(build):
+        raise BoardError("%s does not exist: run `make build` (make deploy does)" % shown(build))
+    files = []
+    for folder, dirs, names in os.walk(build):
+        dirs.sort()
+        for name in sorted(names):
+            local = os.path.join(folder, name)
+            target = os.path.relpath(local, build).replace(os.sep, "/")
+            if target not in NOT_DEPLOYED:
+                files.append((target, local))
+    if not files:
+        raise BoardError("%s is empty: run `make build`" % shown(build))
+    return sorted(files, key=lambda item: (STARTUP_FILES.index(item[0]) + 1 if item[0] in STARTUP_FILES else 0,
+                                           item[0]))
+
+
+def prepare_script(targets):
+    """MicroPython code run on the board before the copy: creates the folders, and removes a
+    .py left beside each .mpy (MicroPython imports x.py before x.mpy, so an old source copy,
+    e.g. from mip, would hide the new bytecode)."""
+    folders = []
+    for target in targets:
+        parts = target.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            if folder not in folders:
+                folders.append(folder)
+    shadowed = [t[:-4] + ".py" for t in targets if t.endswith(".mpy")]
+    lines = ["import os"]
+    if folders:
+        lines += ["for d in (%s,):" % ", ".join(python_string(d) for d in folders),
+                  " try:", "  os.mkdir(d)", " except OSError:", "  pass"]
+    if shadowed:
+        lines += ["for f in (%s,):" % ", ".join(python_string(f) for f in shadowed),
+                  " try:", "  os.remove(f)", " except OSError:", "  pass"]
+    return "\n".join(lines)
+
+
+def deploy_commands(port, build=BUILD):
+    files = deployed_files(build)
+    commands = [("exec", prepare_script([target for target, _ in files]))]
+    commands += [("fs", "cp", shown(local), ":" + target) for target, local in files]
+    return [mpremote(port, *commands)]
+
+
+# -- provision -------------------------------------------------------------------------------
+
+def template_keys(path=TEMPLATE):
+    """{CONFIG_* name: default value} from config_template.py (read, not run)."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    keys = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.startswith("CONFIG_"):
+                try:
+                    keys[name] = ast.literal_eval(node.value)
+                except ValueError:
+                    keys[name] = None
+    return keys
+
+
+def _is_secret(key):
+    return any(word in key for word in SECRET_WORDS)
+
+
+def _env_value(raw):
+    """(text, quoted) of a .env value: 'single' literal, "double" with \\ escapes, or bare
+    with an optional ` # comment`."""
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        inner = raw[1:-1]
+        if raw[0] == '"':
+            inner = inner.replace("\\\\", "\0").replace('\\"', '"').replace("\\n", "\n").replace("\0", "\\")
+        return inner, True
+    return raw.split(" #", 1)[0].rstrip(), False
+
+
+def _typed(text, quoted, default):
+    # The template says what a key holds: text for a text key; otherwise a Python literal
+    # (number, True/False, None, list) when it reads as one, else text for the loader to refuse.
+    if quoted or isinstance(default, str):
+        return text
+    if text == "":
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, (bool, int, float, list, tuple, type(None))) else text
+
+
+def read_env(path, known):
+    """{key: value} of the CONFIG_* lines of a .env file, typed after config_template.py."""
+    values = {}
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith("export "):
+            text = text[len("export "):].lstrip()
+        key, equals, raw = text.partition("=")
+        key = key.strip()
+        if not equals or not key.isidentifier():
+            raise BoardError("%s line %d: expected KEY=value" % (shown(path), number))
+        if not key.startswith("CONFIG_"):
+            continue  # the file may hold other tools' settings
+        if key not in known:
+            raise BoardError("%s line %d: %s is not a config key (see firmware/config_template.py)"
+                             % (shown(path), number, key))
+        text, quoted = _env_value(raw.strip())
+        values[key] = _typed(text, quoted, known[key])
+    if not values:
+        raise BoardError("%s has no CONFIG_* lines (write them as in firmware/config_template.py, "
+                         "e.g. CONFIG_AWS_REGION=eu-west-1)" % shown(path))
+    return values
+
+
+def config_source(values, origin):
+    lines = ["# The board's config.py, written by `make provision` from %s. Holds secrets: never commit it."
+             % os.path.basename(origin)]
+    for key, value in values.items():
+        lines.append("%s = %s" % (key, python_string(value) if isinstance(value, str) else repr(value)))
+    return "\n".join(lines) + "\n"
+
+
+def _board_path_on_host(path):
+    # A board path such as /certs/my-ca.pem exists after `make deploy` when its source is in firmware/.
+    for base in (os.path.join(REPO, "firmware"), BUILD):
+        candidate = os.path.join(base, path.lstrip("/"))
+        if os.path.exists(candidate):
+            return candidate
+    return path
+
+
+def validate_config(source, origin):
+    """The Settings mpaws.settings loads from this config.py text; BoardError naming the key
+    (never a value of a secret) when the board would refuse it."""
+    module = types.ModuleType("config")
+    try:
+        exec(compile(source, origin, "exec"), module.__dict__)
+    except SyntaxError as e:
+        raise BoardError("%s line %s: not valid Python (%s)" % (shown(origin), e.lineno, e.msg))
+    except Exception as e:
+        # The message could quote a secret (a key pasted without quotes is a NameError).
+        raise BoardError("%s line %s: %s when reading it: put every value in quotes as in config_template.py"
+                         % (shown(origin), _error_line(e, origin), type(e).__name__))
+    ca = getattr(module, "CONFIG_TLS_CA", None)
+    if isinstance(ca, str) and ca:
+        module.CONFIG_TLS_CA = _board_path_on_host(ca)
+    if FIRMWARE_LIB not in sys.path:
+        sys.path.insert(0, FIRMWARE_LIB)
+    from mpaws import errors, settings
+
+    try:
+        return settings.Settings(module)
+    except errors.ConfigError as e:
+        raise BoardError("%s does not validate: %s" % (shown(origin), e))
+
+
+def _error_line(error, origin):
+    tb = error.__traceback__
+    line = "?"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == origin:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _write_private(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
+    """(commands, file to delete after a real run or None, Settings): copies config.py to the board."""
+    if config and env_file:
+        raise BoardError("give CONFIG= or ENV_FILE=, not both")
+    if not config and not env_file:
+        if os.path.isfile(CONFIG):
+            config = CONFIG
+        elif os.path.isfile(ENV_FILE):
+            env_file = ENV_FILE
+        else:
+            raise BoardError("no firmware/config.py and no .env: copy firmware/config_template.py to "
+                             "firmware/config.py and fill it in (or write its CONFIG_* keys to .env)")
+    generated = None
+    if env_file:
+        if not os.path.isfile(env_file):
+            raise BoardError("ENV_FILE %s: no such file" % env_file)
+        source = config_source(read_env(env_file, template_keys()), env_file)
+        loaded = validate_config(source, env_file)
+        _write_private(out, source)
+        note("wrote %s from %s (mode 600; it holds the secret)" % (shown(out), shown(env_file)))
+        config = generated = out
+    else:
+        if not os.path.isfile(config):
+            raise BoardError("CONFIG %s: no such file" % config)
+        with open(config, "rb") as f:
+            data = f.read()
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BoardError("%s is not UTF-8 text" % shown(config))
+        loaded = validate_config(source, config)
+    return [mpremote(port, ("fs", "cp", shown(config), ":config.py"))], generated, loaded
+
+
+# -- packaging --------------------------------------------------------------------------------
+
+PACKAGE_VERSION = "0.1.0"  # also in manifest.py
+
+
+def package_json(lib=FIRMWARE_LIB):
+    """package.json for `mip install github:OWNER/REPO`: every .py of the library, with URLs
+    relative to the repository (so a fork or a local checkout installs itself)."""
+    names = sorted(os.path.relpath(os.path.join(folder, name), lib).replace(os.sep, "/")
+                   for folder, _, files in os.walk(os.path.join(lib, "mpaws")) for name in files
+                   if name.endswith(".py"))
+    repo_lib = os.path.relpath(lib, REPO).replace(os.sep, "/")
+    urls = ",\n".join('        ["%s", "%s/%s"]' % (name, repo_lib, name) for name in names)
+    return '{\n    "urls": [\n%s\n    ],\n    "deps": [],\n    "version": "%s"\n}\n' % (urls, PACKAGE_VERSION)
+
+
+# -- running -----------------------------------------------------------------------------
+
+def _check_port(port, dry_run):
+    if not port:
+        raise BoardError("PORT is missing: give the board's serial port, e.g. PORT=/dev/ttyUSB0 "
+                         "(Linux), PORT=/dev/cu.usbserial-0001 (macOS), PORT=COM4 (Windows); "
+                         "`.venv/bin/mpremote devs` lists them")
+    if not dry_run and "/" in port and not os.path.exists(port):  # a device path; COM4 is not one
+        raise BoardError("PORT %s does not exist: is the board plugged in (with a data cable)? "
+                         "`.venv/bin/mpremote devs` lists the serial ports" % port)
+
+
+def run(commands, dry_run):
+    """Prints each command; runs it unless dry_run. Returns the exit status."""
+    for argv in commands:
+        print(shlex.join(argv), flush=True)
+        if dry_run:
+            continue
+        if not os.path.exists(argv[0]):
+            raise BoardError("%s is not installed: the make targets install requirements-board.txt on first use"
+                             % argv[0])
+        status = subprocess.call(argv)
+        if status:
+            name = os.path.basename(argv[0])
+            print("error: %s failed (exit status %d); see the README's troubleshooting for the board"
+                  % (name, status), file=sys.stderr)
+            return status
+    return 0
+
+
+def note(message):
+    print(message, file=sys.stderr)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="board.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("flash", "deploy", "provision", "repl", "notify", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--port", default="")
+        p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS)
+        if name == "flash":
+            p.add_argument("--firmware", default="")
+            p.add_argument("--chip", default="")
+            p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+        elif name == "deploy":
+            p.add_argument("--build", default=BUILD)
+        elif name == "provision":
+            p.add_argument("--config", default="")
+            p.add_argument("--env-file", default="")
+            p.add_argument("--out", default=GENERATED_CONFIG, help="where a config.py made from .env is written")
+        elif name == "notify":
+            p.add_argument("--subject", default="")
+            p.add_argument("--body", default="")
+    sub.add_parser("package-json", help="rewrite package.json from the files of firmware/lib/mpaws")
+    args = parser.parse_args(argv)
+    dry_run = args.dry_run
+    if args.command == "package-json":
+        with open(os.path.join(REPO, "package.json"), "w") as f:
+            f.write(package_json())
+        return 0
+    generated = None
+    try:
+        _check_port(args.port, dry_run)
+        if args.command == "flash":
+            commands = flash_commands(args.port, args.firmware, args.chip, args.baud)
+            note("note: erases the whole flash (files, config.py, outbox): run make deploy and make provision after")
+        elif args.command == "deploy":
+            commands = deploy_commands(args.port, args.build)
+        elif args.command == "provision":
+            commands, generated, loaded = provision_plan(args.port, args.config, args.env_file, args.out)
+            note("config OK: %r" % loaded)
+        elif args.command == "repl":
+            commands = [mpremote(args.port, ("repl",))]
+        elif args.command == "notify":
+            code = "import app; app.notify(%s, %s)" % (python_string(_text_arg("SUBJECT", args.subject)),
+                                                        python_string(_text_arg("BODY", args.body)))
+            commands = [mpremote(args.port, ("exec", code))]
+        else:
+            commands = [mpremote(args.port, ("exec", "import app; app.status()"))]
+        status = run(commands, dry_run)
+    except BoardError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    finally:
+        if generated and not dry_run and os.path.exists(generated):
+            os.remove(generated)  # it holds the secret; the board has its copy now
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
