@@ -1,6 +1,7 @@
 """The device's config module, validated by mpaws.settings: every bad key raises one
 errors.ConfigError whose message names the key, and the secret key never shows in a
 message or a repr. Checked in-process under CPython and by the firmware under MicroPython."""
+import sys
 import types
 
 import pytest
@@ -39,7 +40,8 @@ BAD = [
     ("CONFIG_NTP_HOSTS", ["pool.ntp.org", 123], "a list of NTP host names"),
     ("CONFIG_AWS_REGION", None, "missing"),
     ("CONFIG_AWS_REGION", "US-EAST-1", "is not an AWS region name"),
-    ("CONFIG_AWS_LAMBDA_FUNCTION", None, "missing"),
+    ("CONFIG_AWS_LAMBDA_FUNCTION", "", "is empty"),  # None is direct SNS: test_direct_sns_config
+    ("CONFIG_AWS_LAMBDA_FUNCTION", 42, "must be a string in quotes, not int"),
     ("CONFIG_AWS_LAMBDA_FUNCTION", "x" * 65, "1 to 64 letters"),
     ("CONFIG_AWS_LAMBDA_FUNCTION", "arn:aws:sns:us-east-1:123456789012:function:notify", "expected arn:aws:lambda"),
     ("CONFIG_AWS_SNS_TOPIC_ARN", None, "missing"),
@@ -135,6 +137,24 @@ def test_valid_config(device):
         assert result["repr"].startswith("<Settings AKIA") and SECRET_KEY not in result["repr"]
 
 
+def test_direct_sns_config(device):
+    """CONFIG_AWS_LAMBDA_FUNCTION = None: no function (direct SNS), SNS's endpoint by default;
+    the key left out is still an error, so that a misspelt name does not switch modes."""
+    left_out = {k: v for k, v in default_config().items() if k != "CONFIG_AWS_LAMBDA_FUNCTION"}
+    run = device.run([{"op": "settings", "config": dict(default_config(), **keys)} for keys in (
+        {"CONFIG_AWS_LAMBDA_FUNCTION": None},
+        {"CONFIG_AWS_LAMBDA_FUNCTION": None, "CONFIG_AWS_HOST": "localhost:8443"},
+        {"CONFIG_AWS_LAMBDA_FUNCTION": None, "CONFIG_AWS_REGION": "cn-north-1",
+         "CONFIG_AWS_SNS_TOPIC_ARN": "arn:aws-cn:sns:cn-north-1:123456789012:t"},
+    )] + [{"op": "settings", "config": left_out}])
+    direct, custom, china, missing = run.results
+    assert direct["function"] is None and (direct["host"], direct["port"]) == ("sns.us-east-1.amazonaws.com", 443)
+    assert (custom["host"], custom["port"]) == ("localhost", 8443)
+    assert china["host"] == "sns.cn-north-1.amazonaws.com.cn"
+    assert_error(missing, "ConfigError")
+    check_message(missing["message"], "CONFIG_AWS_LAMBDA_FUNCTION", "missing: the function's name, or None")
+
+
 # Keys that are wrong together: (keys, the key named, words)
 BAD_TOGETHER = [
     ({"CONFIG_SENSOR": "adc", "CONFIG_SENSOR_PIN": 4, "CONFIG_SENSOR_THRESHOLD": 1}, "CONFIG_SENSOR_PIN",
@@ -193,3 +213,69 @@ def test_a_leaked_secret_fails_the_run(tmp_path):
     dev = Device("cpython", tmp_path)
     with pytest.raises(AssertionError, match="a secret is in the cpython driver's output"):
         dev.run([{"op": "settings", "config": dict(default_config(), CONFIG_AWS_REGION=SECRET_KEY)}])
+
+
+BOARD_MISTAKES = [("CONFIG_LED_PIN", 99, "must be a GPIO number"), ("CONFIG_WIFI_SSID", 42, "must be a string"),
+                  ("CONFIG_SENSOR", "bmp280", "must be one of")]
+
+
+@pytest.mark.parametrize("key, value, words", BOARD_MISTAKES, ids=[m[0] for m in BOARD_MISTAKES])
+def test_config_py_board_keys_are_checked_on_first_use(monkeypatch, key, value, words):
+    """settings.load() of config.py (what app.config() does): a notify needs no board key, so
+    a mistake in one does not stop it; the device loop's check_board(), or the first read
+    of a board key, raises it. Given a module, as the host tools do, load() checks them all."""
+    monkeypatch.setitem(sys.modules, "config", module_with(**{key: value}))
+    for step in (lambda s: s.check_board(), lambda s: s.led_pin):
+        s = settings.load()
+        assert (s.region, s.outbox_limit, s.device_id) == ("us-east-1", 50, None)
+        with pytest.raises(errors.ConfigError) as excinfo:
+            step(s)
+        check_message(str(excinfo.value), key, words)
+    with pytest.raises(errors.ConfigError):
+        settings.load(module_with(**{key: value}))
+    with pytest.raises(errors.ConfigError):
+        settings.Settings(module_with(**{key: value}))
+
+
+def test_config_py_board_keys_read_after_a_lazy_load(monkeypatch):
+    monkeypatch.setitem(sys.modules, "config", module_with(CONFIG_LED_PIN=2, CONFIG_NTP_HOSTS="ntp.example.org"))
+    s = settings.load()
+    assert (s.led_pin, s.ntp_hosts, s.button_pin, s.watchdog_s) == (2, ("ntp.example.org",), None, 120)
+    assert s.check_board() is s
+    with pytest.raises(AttributeError):
+        s.no_such_setting  # noqa: B018
+
+
+CHECKS_FORGOTTEN = """\
+import sys
+sys.path[:0] = [%(config)r, %(lib)r]
+from mpaws import errors, settings
+import mpaws
+s = settings.load()
+loaded = [name for name in sys.modules if name.startswith("mpaws.")]
+board = s.check_board().led_pin
+after = [name for name in sys.modules if name.startswith("mpaws.")]
+try:
+    settings.load(type("Config", (), {})())
+except errors.ConfigError as e:
+    failed = str(e)
+print(repr((sorted(loaded), sorted(after), hasattr(mpaws, "settings_aws"), hasattr(mpaws, "settings_board"),
+            board, failed)))
+"""
+
+
+def test_the_checks_are_forgotten_after_a_load(tmp_path, micropython):
+    """Under MicroPython: the modules holding the checks are not kept once a load is done
+    (their heap is free again), also after a failed check, and load again when needed."""
+    import ast
+
+    from conftest import FIRMWARE_LIB, run_micropython
+
+    (tmp_path / "config.py").write_text("".join("%s = %r\n" % item for item in default_config().items()))
+    ran = run_micropython(micropython, ["-c", CHECKS_FORGOTTEN % {"config": str(tmp_path), "lib": FIRMWARE_LIB}])
+    assert ran.returncode == 0, ran.stderr
+    loaded, after, aws, board, led, failed = ast.literal_eval(ran.stdout.strip())
+    assert loaded == after and "mpaws.settings" in loaded
+    assert not [name for name in loaded if name.startswith("mpaws.settings_")]
+    assert (aws, board, led) == (False, False, None)
+    assert failed.startswith("CONFIG_AWS_ACCESS_KEY: missing")

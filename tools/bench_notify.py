@@ -10,8 +10,9 @@ Figures:
               with the five bundled Amazon roots loaded as well (the board's default);
               the same for the library alone (client.connect + Lambda.invoke, no app);
               as baselines, the interpreter alone and a bare ssl handshake plus a tiny
-              request with no mpaws code, so that mpaws's own share shows; and what the
-              imported modules hold (gc.mem_alloc) against what a notify adds.
+              request with no mpaws code, so that mpaws's own share shows; what the
+              imported modules hold (gc.mem_alloc) against what a notify adds, and how
+              much of it is interned strings (qstr pools, micropython.qstr_info()).
   wire        bytes per notify: HTTP (request and reply, as the client counts them) and
               TCP (TLS records, counted by a proxy in front of the server) for the first
               notify (with the handshake) and for each later one; boto3 for comparison.
@@ -62,14 +63,17 @@ print("ok" if result.status == 200 else "status %%d" %% result.status)
 # a board, an imported .mpy's bytecode lives in the heap), then what a notify adds.
 _FOOTPRINT_PROBE = """\
 import gc
+import micropython
 gc.collect()
 start = gc.mem_alloc()
 import app
 gc.collect()
 imported = gc.mem_alloc()
+micropython.qstr_info()
 app.notify(%(subject)r, %(body)r)
 gc.collect()
 print("FOOTPRINT %%d %%d %%d" %% (start, imported, gc.mem_alloc()))
+micropython.qstr_info()
 """
 
 # The library alone, as boto3's lambda.invoke is used: client.connect + Lambda.invoke with
@@ -337,6 +341,10 @@ def heap_figures(setup):
         raise setup.tools.BenchError("the footprint probe failed:\n%s%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
     start, imported, after = (int(x) for x in lines[0].split()[1:])
     out["imports"], out["notify_data"] = imported - start, after - imported
+    # "qstr pool: n_pool=5, n_qstr=371, n_str_data_bytes=3453, n_total_bytes=10589": the
+    # interned names and short strings, after the import and after the notify.
+    pools = [line for line in proc.stdout.splitlines() if line.startswith("qstr pool:")]
+    out["qstrs"] = [dict(item.strip().split("=") for item in line.split(":", 1)[1].split(",")) for line in pools]
     return out
 
 
@@ -501,6 +509,12 @@ def group_notify(bench):
               note="gc.mem_alloc() after gc.collect(); frozen into a firmware image, this code would be in flash")
     bench.add(g, "heap_held_after_notify", "  held after a notify, beyond the imports", heap["notify_data"], "bytes",
               note="config, client, SSL context and socket, outbox")
+    if len(heap["qstrs"]) == 2:
+        imported, sent = heap["qstrs"]
+        bench.add(g, "heap_qstr_bytes", "  of the heap held, interned strings (qstrs)", int(sent["n_total_bytes"]),
+                  "bytes", note="after a notify: %s qstrs, %s bytes of text, the rest the pools' tables (each new "
+                  "pool twice the last); %s bytes after `import app`" % (sent["n_qstr"], sent["n_str_data_bytes"],
+                                                                          imported["n_total_bytes"]))
     if startup is not None:
         bench.add(g, "heap_tls_over_startup", "  bare TLS - interpreter start", heap["tls"] - startup, "bytes")
 

@@ -5,6 +5,7 @@
 # and full jitter, bounded by max_attempts and a total time budget; never other 4xx.
 # Clock: a "Signature expired / not yet current" reply sets clock.offset from the reply's
 # Date header, and the request is signed again and sent once more.
+import gc
 import random
 import time
 
@@ -119,16 +120,28 @@ class Client:
             _sleep_ms(delay)
 
 
+def _tls_context(ca, verify):
+    # mpaws.certs reads the CA files and makes the context once per session, then is
+    # forgotten (mpaws.transient): its code is free again before the handshake.
+    from mpaws import certs, transient
+
+    try:
+        return certs.context(ca, verify)
+    finally:
+        transient.forget("certs")
+
+
 def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
             timeout=10, max_attempts=4, budget_ms=30000, log=None):
     """A Client for one service endpoint. ca: path of a CA file or folder (default: the
     bundled Amazon roots) or a list of certificate bytes; verify=False: no TLS
     verification (a warning is logged on every connection)."""
     signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
-    if verify:
-        certificates = ca if isinstance(ca, (list, tuple)) else http.certificates_in(ca)
-        context = http.tls_context(certificates)
-    else:
-        context = http.tls_context(verify=False)
+    # What loading and checking left behind goes now: the TLS context (its mbedTLS state
+    # wants 3 KB in one block) and the connection, kept for the whole session, then sit
+    # low in the heap, not above garbage that would split the free space into holes too
+    # small for what the handshake and the request need.
+    gc.collect()
+    context = _tls_context(ca, verify)
     connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
     return Client(signer, connection, max_attempts=max_attempts, budget_ms=budget_ms, log=log)

@@ -19,7 +19,7 @@ class Device:
     def __init__(self, app, ticks):
         self.app = app
         self.ticks = ticks
-        s = self.settings = app.config()
+        s = self.settings = app.config().check_board()  # a board key's mistake stops the loop here
         self.state = board.RtcState()
         crash = self.state.get("crash")
         if crash:

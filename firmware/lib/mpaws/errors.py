@@ -1,4 +1,6 @@
 # What can go wrong talking to AWS, as a small set of exceptions a device can act on.
+# The base classes are here; the specific ones (errors.Throttled, errors.ClockSkew, ...)
+# in mpaws.error_kinds, reached through this module.
 #
 # Every failure is an AWSError. `retryable` says whether sending the same request again
 # later can succeed (throttling, 5xx, a dropped connection); `status`, `code`, `message`
@@ -36,81 +38,19 @@ class NetworkError(AWSError):
     retryable = True
 
 
-class DNSError(NetworkError):
-    pass
+def __getattr__(name):
+    # The specific exceptions (DNSError, Timeout, TLSError, ProtocolError, ResponseTooLarge,
+    # AccessDenied, InvalidSignature, ClockSkew, ExpiredToken, NotFound, Throttled,
+    # PayloadTooLarge, BadRequest, ServiceError, FunctionError) are in mpaws.error_kinds,
+    # loaded on the first failure or `except`: 15 classes are ~4 KB of heap a device that
+    # only succeeds does without.
+    if name[0] == "_":
+        raise AttributeError(name)
+    from mpaws import error_kinds
 
-
-class Timeout(NetworkError):
-    """AWS did not answer within the socket timeout."""
-
-
-class TLSError(NetworkError):
-    """The TLS handshake failed: certificate not trusted, wrong host name, not a TLS port.
-    Retrying does not help: the configuration (CONFIG_TLS_CA, CONFIG_AWS_HOST) is wrong."""
-
-    retryable = False
-
-
-class ProtocolError(NetworkError):
-    """The server's reply was not valid HTTP/1.1."""
-
-
-class ResponseTooLarge(AWSError):
-    """The reply body was larger than the configured limit."""
-
-
-class AccessDenied(AWSError):
-    """The key is unknown, disabled, or its policy does not allow this action."""
-
-
-class InvalidSignature(AWSError):
-    """AWS computed another signature: wrong secret key, or a request changed after signing.
-    `python3 tools/sign_request.py ... --explain` prints what was signed."""
-
-
-class ClockSkew(InvalidSignature):
-    """The request's time is more than 5 minutes from AWS's: the device clock is wrong."""
-
-
-class ExpiredToken(AccessDenied):
-    """The session token (temporary credentials) has expired."""
-
-
-class NotFound(AWSError):
-    """The function, topic or endpoint does not exist (in this region, for this account)."""
-
-
-class Throttled(AWSError):
-    """Too many requests (HTTP 429 or a throttling error): retry later."""
-
-    retryable = True
-
-
-class PayloadTooLarge(AWSError):
-    """The request body is over the service's limit (HTTP 413)."""
-
-
-class BadRequest(AWSError):
-    """AWS rejected the request's content (another 4xx)."""
-
-
-class ServiceError(AWSError):
-    """AWS failed (5xx). 500, 502, 503 and 504 are worth retrying."""
-
-    def __init__(self, message, status=None, code=None, request_id=None):
-        super().__init__(message, status, code, request_id)
-        self.retryable = status in (500, 502, 503, 504)
-
-
-class FunctionError(AWSError):
-    """The Lambda function ran and failed. `kind` is 'Handled' or 'Unhandled'; `payload`
-    is the function's error document (bytes), `error_message` its message when known."""
-
-    def __init__(self, message, kind, payload, status=200, request_id=None, log_tail=None):
-        super().__init__(message, status, kind, request_id)
-        self.kind = kind
-        self.payload = payload
-        self.log_tail = log_tail
+    value = getattr(error_kinds, name)
+    globals()[name] = value  # found directly from now on
+    return value
 
 
 def preview(data, limit=200):

@@ -6,12 +6,12 @@
 # was idle is re-opened and the request sent again, but only when no byte of a reply had
 # arrived (so a request is never sent twice because of this).
 import socket
-import ssl
 import sys
 
 from mpaws import errors
 
 BUFFER_SIZE = 512  # bytes: the request write buffer and the reply read buffer
+RECV_SIZE = 256  # most bytes asked of one recv(): each is a new bytes object, in one free block
 MAX_LINE = 8192  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
 MAX_HEADERS = 64  # most header lines accepted in a reply
 DEFAULT_MAX_BODY = 65536  # bytes of reply body accepted unless the caller says otherwise
@@ -36,112 +36,15 @@ def byte_length(piece):
     return len(_bytes_of(piece))
 
 
-def _cadata(data):
-    # CPython wants PEM as str and DER as bytes; MicroPython (mbedTLS) takes bytes of either.
-    if _CPYTHON and data[:5] == b"-----":
-        return data.decode()
-    return data
+def __getattr__(name):
+    # CA loading and the TLS context (load_certificates, certificates_in, pem_to_der,
+    # tls_context) are in mpaws.certs, which client.connect() loads once per session and
+    # then forgets; reached here too, for the callers that name them through this module.
+    if name[0] == "_":
+        raise AttributeError(name)
+    from mpaws import certs
 
-
-def _default_ca_dir():
-    # firmware/lib/mpaws/http.py -> firmware/certs; on a board /lib/mpaws/http.mpy -> /certs
-    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    return here + "/../../certs"
-
-
-def load_certificates(path=None):
-    """CA certificates (bytes) from a DER or PEM file, or from every .der/.pem file in a
-    folder; path None: the bundled Amazon roots (firmware/certs, /certs on a board)."""
-    return list(certificates_in(path))
-
-
-def certificates_in(path=None):
-    """load_certificates() one certificate at a time: tls_context() parses each and lets go
-    of its bytes before the next file is read, so only one is ever in the heap."""
-    import os
-
-    if path is None:
-        path = _default_ca_dir()
-        if not _exists(path):
-            path = "/certs"
-    try:
-        is_dir = os.stat(path)[0] & 0x4000
-    except OSError:
-        raise errors.ConfigError("CA certificate path %r does not exist: fix CONFIG_TLS_CA (or run `make deploy`, "
-                                 "which copies the bundled certs/)" % path)
-    names = [path]
-    if is_dir:
-        names = [path + "/" + n for n in sorted(os.listdir(path)) if n.endswith(".der") or n.endswith(".pem")]
-        if not names:
-            raise errors.ConfigError("no .der or .pem certificate in %r: fix CONFIG_TLS_CA" % path)
-    for name in names:
-        with open(name, "rb") as f:
-            data = f.read()
-        if b"-----BEGIN CERTIFICATE-----" in data:  # PEM, possibly after comment lines
-            ders = pem_to_der(data, name)
-            data = None
-            while ders:
-                yield ders.pop(0)
-        else:
-            yield data
-        data = None  # not held while the next file is read
-
-
-def pem_to_der(data, name="PEM"):
-    """The DER certificates in PEM text (bytes). DER everywhere: some mbedTLS builds (the
-    MicroPython unix port's) have no PEM parser."""
-    import binascii
-
-    out = []
-    begin = b"-----BEGIN CERTIFICATE-----"
-    end = b"-----END CERTIFICATE-----"
-    i = data.find(begin)
-    while i >= 0:
-        j = data.find(end, i)
-        if j < 0:
-            break
-        try:
-            out.append(binascii.a2b_base64(data[i + len(begin) : j].replace(b"\r", b"").replace(b"\n", b"")))
-        except ValueError:
-            raise errors.ConfigError("%s: a certificate is not valid base64: check CONFIG_TLS_CA" % name)
-        i = data.find(begin, j)
-    if not out:
-        raise errors.ConfigError("%s has no PEM certificate: check CONFIG_TLS_CA" % name)
-    return out
-
-
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def tls_context(certificates=(), verify=True):
-    """An ssl.SSLContext for a TLS client. certificates: CA certificates (bytes, DER or PEM;
-    a list or an iterator such as certificates_in()) the server's chain must end in.
-    verify=False turns verification off: only for tests."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if verify:
-        loaded = 0
-        for data in certificates:
-            try:
-                ctx.load_verify_locations(cadata=_cadata(data))
-            except (ValueError, OSError) as e:
-                raise errors.ConfigError("CA certificate not readable as DER or PEM (%s): check CONFIG_TLS_CA" % e)
-            loaded += 1
-            data = None  # mbedTLS keeps its parsed copy: these bytes can go before the next are read
-        if not loaded:
-            raise errors.ConfigError("no CA certificate to verify the server with: set CONFIG_TLS_CA")
-        ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE: set it explicitly
-    else:
-        if hasattr(ctx, "check_hostname"):
-            ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    return getattr(certs, name)
 
 
 class Response:
@@ -312,7 +215,7 @@ class Connection:
         else:
             # MicroPython's readinto()/recv_into() wait until the buffer is full; recv() returns
             # what has arrived. Its short-lived bytes object is copied into the buffer.
-            data = self.sock.recv(BUFFER_SIZE - self._end)
+            data = self.sock.recv(min(RECV_SIZE, BUFFER_SIZE - self._end))
             n = len(data)
             self._view[self._end : self._end + n] = data
         if not n:

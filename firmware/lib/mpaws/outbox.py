@@ -16,6 +16,7 @@
 # drops an id it has seen.
 import json
 import os
+import sys
 
 from mpaws.awslambda import json_string
 
@@ -23,20 +24,13 @@ MAGIC = "mpaws-outbox"
 VERSION = "1"
 MAX_ID = 64
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+# MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
+_WRITES_STR = sys.implementation.name == "micropython"
 
 
 def is_valid_id(text):
-    return isinstance(text, str) and 0 < len(text) <= MAX_ID and all(c in ID_CHARS for c in text)
-
-
-def _random_era():
-    try:
-        data = os.urandom(4)
-    except (AttributeError, NotImplementedError):  # a port without urandom
-        import random
-
-        return "%08x" % random.getrandbits(32)
-    return "%02x%02x%02x%02x" % (data[0], data[1], data[2], data[3])
+    # strip() of an id made of ID_CHARS only is "", which allocates nothing.
+    return isinstance(text, str) and 0 < len(text) <= MAX_ID and not text.strip(ID_CHARS)
 
 
 def _remove(path):
@@ -66,46 +60,15 @@ def _parse_message(line):
     return None
 
 
-class _Scan:
-    """What one outbox file holds: era and next number (None: no readable header), the
-    valid messages' count and ids, and whether the file is whole (its end line matches)."""
+def _open(box):
+    # Reading the file (and repairing it after a power cut) runs once per session, from
+    # mpaws.outbox_recovery, which is then forgotten: its code is not held while sending.
+    from mpaws import outbox_recovery, transient
 
-    def __init__(self, path):
-        self.exists = False
-        self.era = None
-        self.next = 1
-        self.count = 0
-        self.ids = []
-        self.complete = False
-        try:
-            f = open(path, "rb")
-        except OSError:
-            return
-        self.exists = True
-        with f:
-            self._read(f)
-
-    def _read(self, f):
-        header = f.readline().split()
-        if len(header) == 4 and header[0] == MAGIC.encode() and header[1] == VERSION.encode():
-            try:
-                self.era, self.next = header[2].decode(), int(header[3])
-            except ValueError:
-                pass
-        broken = self.era is None
-        while True:
-            line = f.readline()
-            if not line:
-                break  # no end line: cut short
-            if line.startswith(b"end "):
-                self.complete = not broken and line == b"end %d\n" % self.count and not f.readline()
-                break
-            message = _parse_message(line)
-            if message is None:
-                broken = True
-                continue
-            self.count += 1
-            self.ids.append(message[0])
+    try:
+        outbox_recovery.open_outbox(box)
+    finally:
+        transient.forget("outbox_recovery")
 
 
 class Outbox:
@@ -121,11 +84,11 @@ class Outbox:
         self.limit = limit
         self.prefix = prefix
         self.log = log
-        self.era = None
+        self.era = ""  # set by _open(), with next and count
         self.next = 1
         self.count = 0
         self.dropped = 0  # messages dropped to respect the limit since start
-        self._load()
+        _open(self)
 
     def __len__(self):
         return self.count
@@ -133,79 +96,6 @@ class Outbox:
     def _say(self, text):
         if self.log:
             self.log("mpaws: outbox: " + text)
-
-    # -- recovery --------------------------------------------------------------------
-
-    def _load(self):
-        main = _Scan(self.path)
-        if not main.exists:
-            # A cut between removing the old file and renaming the new one (a file system
-            # whose rename does not replace): the new one is complete; take it.
-            for candidate in (self.salvaged, self.tmp):
-                scan = _Scan(candidate)
-                if scan.complete:
-                    os.rename(candidate, self.path)
-                    self._say("recovered the outbox from %s" % candidate)
-                    main = scan
-                    break
-        temp = _Scan(self.tmp)
-        if main.complete:
-            if temp.exists:
-                _remove(self.tmp)
-                self._say("discarded an unfinished write (power cut?); the outbox is as last saved")
-            _remove(self.salvaged)
-            self._adopt(main)
-        elif main.exists or temp.exists:
-            self._salvage(main, temp)
-        else:
-            self.era = _random_era()
-
-    def _adopt(self, scan):
-        self.era = scan.era
-        self.next = max(scan.next, self._next_after(scan.ids))
-        self.count = scan.count
-
-    def _next_after(self, ids):
-        # The number after the highest of this era's ids (a header may be older than a line).
-        top = 0
-        for message_id in ids:
-            head, _, number = message_id.rpartition("-")
-            if head.endswith("." + self.era) and number.isdigit():
-                top = max(top, int(number))
-        return top + 1
-
-    def _salvage(self, main, temp):
-        """Rebuilds the outbox from the complete message lines of a file cut short (and of
-        an unfinished temporary file): a message is kept, even if it may be sent twice."""
-        # The counter in a damaged file cannot be trusted: a new era keeps new ids unique.
-        self.era = _random_era()
-        self.next = 1
-        seen = []
-        with open(self.salvaged, "wb") as out:
-            self._write_header(out)
-            for path in (self.path, self.tmp):
-                self._copy_valid(path, out, seen)
-            out.write(b"end %d\n" % len(seen))
-        self.count = len(seen)
-        self._commit(self.salvaged)
-        _remove(self.tmp)  # after the commit: until then, its lines are only there
-        self._say("the outbox file was cut short (power cut?): kept %d complete message(s)" % self.count)
-
-    def _copy_valid(self, path, out, seen):
-        try:
-            f = open(path, "rb")
-        except OSError:
-            return
-        with f:
-            f.readline()
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                message = _parse_message(line)
-                if message is not None and message[0] not in seen:
-                    seen.append(message[0])
-                    out.write(line)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -217,7 +107,7 @@ class Outbox:
             os.rename(new, self.path)
         except OSError:
             # A file system whose rename does not replace (FAT): a cut between these two
-            # steps leaves only the complete new file, which _load() takes.
+            # steps leaves only the complete new file, which opening it takes (outbox_recovery).
             _remove(self.path)
             os.rename(new, self.path)
 
@@ -227,6 +117,7 @@ class Outbox:
         (id, subject) pairs, for the log."""
         left_out = []
         count = 0
+        skip = None if skip_id is None else ('["%s"' % skip_id).encode()
         with open(self.tmp, "wb") as out:
             self._write_header(out)
             try:
@@ -240,20 +131,20 @@ class Outbox:
                         line = f.readline()  # one message at a time: the file is never read whole
                         if not line or line.startswith(b"end "):
                             break
-                        message_id = _line_id(line)
                         if drop > 0:
                             drop -= 1
                             message = _parse_message(line)
-                            left_out.append((message_id, message[1] if message else "?"))
+                            left_out.append((_line_id(line), message[1] if message else "?"))
                             continue
-                        if skip_id is not None and message_id == skip_id:
-                            skip_id = None
+                        # The id's line starts with ["<id>": compared as bytes, not decoded.
+                        if skip is not None and line.startswith(skip):
+                            skip = None
                             continue
                         out.write(line)
                         count += 1
             if new is not None:
                 for piece in new:
-                    out.write(piece.encode())
+                    out.write(piece if _WRITES_STR else piece.encode())
                 count += 1
             out.write(b"end %d\n" % count)
         self._commit(self.tmp)

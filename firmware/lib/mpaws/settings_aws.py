@@ -1,0 +1,139 @@
+# The AWS keys of config.py and those a notify needs (device id, outbox), checked into a
+# settings.Settings. Loaded by mpaws.settings for one check and forgotten after it.
+from mpaws import errors
+
+_HOW = " Fix it in config.py (a copy of config_template.py)."
+
+
+def _fail(key, problem):
+    raise errors.ConfigError("%s: %s.%s" % (key, problem, _HOW))
+
+
+def _get(module, key, required=True, default=None):
+    value = getattr(module, key, None)
+    if value is None:
+        if required:
+            _fail(key, "missing")
+        return default
+    return value
+
+
+def _string(module, key, required=True, default=None, secret=False):
+    value = _get(module, key, required, default)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail(key, "must be a string in quotes, not %s" % type(value).__name__)
+    if value != value.strip():
+        _fail(key, "has spaces or a line break at the start or end" + ("" if secret else " (%r)" % value))
+    if not value:
+        if required:
+            _fail(key, "is empty")
+        return default
+    return value
+
+
+def _number(module, key, low, high, default, integer=False, what="a number"):
+    value = _get(module, key, required=False, default=default)
+    if value is None:
+        return None
+    kinds = int if integer else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool) or not low <= value <= high:
+        _fail(key, "must be %s from %s to %s" % (what, low, high))
+    return value
+
+
+def _is_region(region):
+    # like ap-southeast-1, us-gov-west-1, cn-north-1, eu-central-2
+    parts = region.split("-")
+    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalpha() and p.islower() for p in parts[:-1])
+
+
+def _check_host(key, host):
+    name, _, port = host.partition(":")
+    if not name or not all(c.isalpha() or c.isdigit() or c in "-." for c in name):
+        _fail(key, "%r is not a host name (letters, digits, '-' and '.', optionally :port)" % host)
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            _fail(key, "the port in %r must be a number from 1 to 65535" % host)
+        return name, int(port)
+    return name, 443
+
+
+def check(s, module):
+    """Validates the AWS keys of config `module` into the Settings `s`."""
+    access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
+    if not 16 <= len(access_key) <= 128 or not all(c.isupper() or c.isdigit() for c in access_key):
+        _fail("CONFIG_AWS_ACCESS_KEY", "%r does not look like an access key id (16 to 128 upper-case letters and "
+              "digits, e.g. AKIAIOSFODNN7EXAMPLE); copy it from the IAM console or `tools/cloud.py deploy`"
+              % access_key)
+    secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", secret=True)
+    if len(secret_key) < 16 or " " in secret_key:
+        _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key (40 characters, no spaces)")
+    s.access_key = access_key
+    s._secret_key = secret_key
+    s.session_token = _string(module, "CONFIG_AWS_SESSION_TOKEN", required=False, secret=True)
+
+    region = _string(module, "CONFIG_AWS_REGION")
+    if not _is_region(region):
+        _fail("CONFIG_AWS_REGION", "%r is not an AWS region name such as ap-southeast-1" % region)
+    s.region = region
+
+    # None (written out, not left away: a misspelt key must not switch modes): no
+    # function, the device publishes to the topic itself (`tools/cloud.py deploy --direct-sns`).
+    if not hasattr(module, "CONFIG_AWS_LAMBDA_FUNCTION"):
+        _fail("CONFIG_AWS_LAMBDA_FUNCTION", "missing: the function's name, or None to publish to "
+              "CONFIG_AWS_SNS_TOPIC_ARN directly")
+    function = module.CONFIG_AWS_LAMBDA_FUNCTION
+    if function is not None:
+        function = _string(module, "CONFIG_AWS_LAMBDA_FUNCTION")
+        from mpaws import awslambda
+
+        try:
+            awslambda.check_function(function)
+        except ValueError as e:
+            _fail("CONFIG_AWS_LAMBDA_FUNCTION", str(e) + " (or None to publish to the SNS topic directly)")
+        if function.startswith("arn:") and function.split(":")[3] != region:
+            _fail("CONFIG_AWS_LAMBDA_FUNCTION", "the function ARN is in region %s but CONFIG_AWS_REGION is %s"
+                  % (function.split(":")[3], region))
+    s.function = function
+
+    topic = _string(module, "CONFIG_AWS_SNS_TOPIC_ARN")
+    parts = topic.split(":")
+    if (len(parts) != 6 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "sns"
+            or not _is_region(parts[3]) or len(parts[4]) != 12 or not parts[4].isdigit() or not parts[5]):
+        _fail("CONFIG_AWS_SNS_TOPIC_ARN", "%r is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)" % topic)
+    s.topic_arn = topic
+
+    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+    host = _string(module, "CONFIG_AWS_HOST", required=False,
+                   default=("lambda." if function else "sns.") + region + suffix)
+    s.host, s.port = _check_host("CONFIG_AWS_HOST", host)
+
+    s.ca = _string(module, "CONFIG_TLS_CA", required=False)
+    if s.ca is not None:
+        import os
+
+        try:
+            os.stat(s.ca)
+        except OSError:
+            _fail("CONFIG_TLS_CA", "no file or folder %r (give the path of a CA certificate, DER or PEM, or remove "
+                  "the key to use the bundled Amazon roots)" % s.ca)
+    verify = _get(module, "CONFIG_TLS_VERIFY", required=False, default=True)
+    if verify is not True and verify is not False:
+        _fail("CONFIG_TLS_VERIFY", "must be True or False")
+    s.verify_tls = verify
+
+    timeout = _get(module, "CONFIG_TIMEOUT", required=False, default=10)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 120:
+        _fail("CONFIG_TIMEOUT", "seconds, a number above 0 and at most 120")
+    s.timeout = timeout
+
+    device_id = _string(module, "CONFIG_DEVICE_ID", required=False)
+    if device_id is not None and (len(device_id) > 24 or not all(c.isalpha() or c.isdigit() or c in "-_"
+                                                                  for c in device_id)):
+        _fail("CONFIG_DEVICE_ID", "%r: at most 24 letters, digits, '-' or '_' (it starts every message id)"
+              % device_id)
+    s.device_id = device_id
+    s.outbox_path = _string(module, "CONFIG_OUTBOX_PATH", required=False, default="outbox.txt")
+    s.outbox_limit = _number(module, "CONFIG_OUTBOX_LIMIT", 1, 1000, 50, integer=True, what="a whole number")
