@@ -5,16 +5,27 @@
 #     mpremote exec "import app; app.flush()"       (send what the outbox holds)
 #
 # notify() sends the JSON payload {"topic": ..., "subject": ..., "body": ..., "id": ...} to
-# the configured Lambda function, which publishes it to the SNS topic. Every notification
-# goes through the outbox (mpaws.outbox) first and leaves it only once AWS accepted it; the
-# id lets the function drop a message it already got (delivery is at-least-once).
+# the configured Lambda function, which publishes it to the SNS topic. With
+# CONFIG_AWS_LAMBDA_FUNCTION = None (direct SNS: `tools/cloud.py deploy --direct-sns`) it
+# publishes to the topic itself, with the function's rules checked here first and the id
+# as the message attribute "mpaws-id", as the function sends it. Every notification goes
+# through the outbox (mpaws.outbox) first and leaves it only once AWS accepted it; the id
+# lets the receiver drop a message it already got (delivery is at-least-once).
+#
+# Called from the REPL, where main.py has not run, notify() and flush() connect the WiFi
+# first when it is down (and set the clock by NTP when it is not set).
 import time
 
 from mpaws import awslambda, client, clock, errors, outbox as outbox_file, settings
 
+ID_ATTRIBUTE = "mpaws-id"  # the SNS message attribute with the message id (cloud/lambda_function.py's)
+
 _settings = None
-_lambda = None
+_lambda = None  # the Lambda client (awslambda.Lambda)
+_sns = None  # direct SNS: the SNS client (mpaws.client.Client)
 _outbox = None
+_board = None  # whether there is a WiFi interface (the `network` module); looked up once
+ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
 last_error = None  # the last failure (sending, WiFi, NTP, sensor), for status()
 
 
@@ -60,15 +71,28 @@ def outbox():
     return _outbox
 
 
+def _connect(service):
+    s = config()
+    return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
+                          s.verify_tls, s.timeout, log=log)
+
+
 def _function():
     # One client for the whole session: its TLS connection is kept alive between notifies.
     global _lambda
     if _lambda is None:
-        s = config()
-        _lambda = awslambda.Lambda(
-            client.connect("lambda", s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                           s.verify_tls, s.timeout, log=log))
+        _lambda = awslambda.Lambda(_connect("lambda"))
     return _lambda
+
+
+def _client():
+    """The session's mpaws.client.Client: Lambda's, or SNS's in direct-SNS mode."""
+    global _sns
+    if config().function:
+        return _function().client
+    if _sns is None:
+        _sns = _connect("sns")
+    return _sns
 
 
 def payload(subject, body, message_id=None):
@@ -80,25 +104,66 @@ def payload(subject, body, message_id=None):
 
 
 def _send(message_id, subject, body):
-    """Invokes the function with one message, then takes it out of the outbox."""
-    result = _function().invoke(config().function, payload(subject, body, message_id))
+    """Sends one message (Invoke, or Publish in direct-SNS mode), then takes it out of the
+    outbox."""
+    s = config()
+    if s.function:
+        result = _function().invoke(s.function, payload(subject, body, message_id))
+        said = "%d: %s" % (result.status, errors.preview(result.payload))
+    else:
+        from mpaws import sns
+
+        result = sns.publish(_client(), s.topic_arn, body, subject,
+                             None if message_id is None else ((ID_ATTRIBUTE, message_id),))
+        said = "SNS message %s" % result
     if message_id is not None:
         try:
             outbox().remove(message_id)
         except OSError as e:  # delivered; it may be sent again, and dropped as a duplicate
             note_error("sent %s but could not take it out of the outbox: %s" % (message_id, e))
-    log("mpaws: notified %s (%d): %s" % (message_id, result.status, errors.preview(result.payload)))
+    log("mpaws: notified %s (%s)" % (message_id, said))
     return result
 
 
 def _check_text(subject, body):
     if not isinstance(subject, str) or not isinstance(body, str):
         raise ValueError("subject and body must be strings")
+    if not config().function:
+        # Direct SNS: what SNS would refuse is refused here, before the outbox, where it would
+        # wait forever; the id does not exist yet, so the longest one is counted. (Through
+        # the function, the function checks; its error says why.)
+        from mpaws import sns
+
+        sns.check(body, subject, ((ID_ATTRIBUTE, "-" * outbox_file.MAX_ID),))
+
+
+def _online(feed=None):
+    """On a board whose WiFi is down (a call from the REPL, main.py not running): connects
+    it, waiting CONFIG_WIFI_TIMEOUT_S at most, then sets the clock by NTP if it is not set.
+    Raises errors.NetworkError when the WiFi does not connect. Nothing on a computer."""
+    global _board
+    if _board is None:
+        try:
+            import network  # noqa: F401
+
+            _board = True
+        except ImportError:  # a computer: its own network and clock
+            _board = False
+    if not _board:
+        return
+    from mpaws import wifi
+
+    s = config()
+    if wifi.connect_now(s.wifi_ssid, s.wifi_password, s.wifi_timeout_s, ticks, log, feed) and not clock.is_set():
+        try:
+            log("mpaws: clock set by NTP from %s" % clock.sync_ntp(s.ntp_hosts, 1, log))
+        except OSError as e:  # AWS's reply sets the client's clock instead (one more request)
+            note_error("%s; sending anyway" % e)
 
 
 def queue(subject, body):
     """Stores a notification in the outbox, for the main loop (or flush()) to send; returns
-    its id."""
+    its id. Raises ValueError as notify() does."""
     _check_text(subject, body)
     message_id = outbox().add(subject, body)
     log("mpaws: queued %s: %s" % (message_id, subject))
@@ -106,18 +171,22 @@ def queue(subject, body):
 
 
 def notify(subject, body):
-    """Sends a notification through the Lambda function; returns its InvokeResult.
-    Raises errors.ConfigError for a bad config.py, errors.FunctionError when the function
-    failed, and another errors.AWSError when AWS could not be reached or said no; the
-    message then stays in the outbox, and flush() (or the main loop) sends it later."""
-    _check_text(subject, body)
+    """Sends a notification. Through the Lambda function, returns its InvokeResult; in
+    direct-SNS mode (CONFIG_AWS_LAMBDA_FUNCTION = None), the SNS MessageId (str).
+    Raises ValueError for a subject or body SNS would never accept (direct SNS; the message
+    is not kept), errors.ConfigError for a bad config.py, errors.FunctionError when the
+    function failed, errors.NetworkError when the WiFi does not connect, and another
+    errors.AWSError when AWS could not be reached or said no; the message then stays in
+    the outbox, and flush() (or the main loop) sends it later."""
     config()
+    _check_text(subject, body)
     try:
         message_id = outbox().add(subject, body)
     except OSError as e:
         message_id = None
         note_error("cannot write the outbox %s (%s): sending without keeping a copy" % (config().outbox_path, e))
     try:
+        _online()
         return _send(message_id, subject, body)
     except errors.AWSError as e:
         if message_id is not None:
@@ -127,9 +196,10 @@ def notify(subject, body):
 
 
 def flush(feed=None):
-    """Sends what the outbox holds, oldest first; returns how many were sent. Stops at the
-    first failure and raises it (the message stays, for the next flush). feed: called
-    before each message (the main loop feeds its watchdog)."""
+    """Sends what the outbox holds, oldest first; returns how many were sent. Connects the
+    WiFi first when it is down (on a board). Stops at the first failure and raises it (the
+    message stays, for the next flush). feed: called before each message and while the
+    WiFi connects (the main loop feeds its watchdog)."""
     box = outbox()
     sent = 0
     while True:
@@ -139,6 +209,8 @@ def flush(feed=None):
         if feed is not None:
             feed()
         try:
+            if not sent:
+                _online(feed)
             _send(message[0], message[1], message[2])
         except errors.AWSError as e:
             e.message += " (flush: %d sent, %d still in the outbox)" % (sent, len(box))
@@ -176,9 +248,12 @@ def status():
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _outbox
+    global _settings, _lambda, _sns, _outbox
     if _lambda is not None:
         _lambda.client.close()
+    if _sns is not None:
+        _sns.close()
     _settings = None
     _lambda = None
+    _sns = None
     _outbox = None

@@ -6,16 +6,22 @@
 # starts: a mistake stops it with a message that names the key.
 
 # -- AWS credentials: an IAM user whose only permission is lambda:InvokeFunction --------
+# (or, for direct SNS, sns:Publish on the topic: see CONFIG_AWS_LAMBDA_FUNCTION)
 CONFIG_AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 CONFIG_AWS_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CONFIG_AWS_SESSION_TOKEN = None  # only for temporary credentials
 
 # -- What to call ---------------------------------------------------------------------
 CONFIG_AWS_REGION = "ap-southeast-1"
-# A name, name:qualifier (alias or version), or the function's full ARN.
+# A name, name:qualifier (alias or version), or the function's full ARN. None (written
+# out): no function, the device publishes to the topic itself with a key allowed only
+# sns:Publish on it (`tools/cloud.py deploy --direct-sns`); SNS's rules are then checked
+# on the device: a subject of 1 to 100 printable ASCII characters, not starting with a
+# space, and a body of at most 256 KB.
 CONFIG_AWS_LAMBDA_FUNCTION = "FT900LambdaToSNS"
 CONFIG_AWS_SNS_TOPIC_ARN = "arn:aws:sns:ap-southeast-1:123456789012:FT900SNStopic"
-# Default: lambda.<region>.amazonaws.com. May carry :port.
+# Default: lambda.<region>.amazonaws.com (direct SNS: sns.<region>.amazonaws.com). May
+# carry :port.
 CONFIG_AWS_HOST = None
 
 # -- TLS -------------------------------------------------------------------------------

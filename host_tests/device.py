@@ -87,9 +87,8 @@ class Device:
             if isinstance(value, str) and len(value) >= 8 and value not in self.secrets:
                 self.secrets.append(value)
         lines = ["# written by host_tests/device.py"]
-        for key, value in self.config.items():
-            if value is not None:
-                lines.append("%s = %r" % (key, value))
+        for key, value in self.config.items():  # None too: CONFIG_AWS_LAMBDA_FUNCTION = None is direct SNS
+            lines.append("%s = %r" % (key, value))
         with open(os.path.join(self.dir, "config.py"), "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
 

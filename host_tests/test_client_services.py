@@ -180,3 +180,95 @@ def test_iot_request_is_signed(device, any_service_server, topic, path):
     assert request.signature == "ok" and request.header("Authorization").split("/")[3] == "iotdata"
     assert request.path == path and request.query == [("qos", "1")]
     assert request.body == payload.encode()
+
+
+# -- what SNS accepts, checked on the device (direct SNS) ---------------------------------
+
+
+def _lambda_function():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("lambda_function", REPO + "/cloud/lambda_function.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MESSAGE_ID = "esp32-240ac4123456.0a1b2c3d-17"
+ROOM = 262144 - len("mpaws-id") - len("String") - len(MESSAGE_ID)  # bytes left for the body
+SNS_CASES = [(subject, "b") for subject in (
+    "Door open", "x" * 100, "x" * 101, "", " leading space", "trailing space ", "~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",
+    "Tür", "tab\there", "line\nbreak", "del\x7f", "emoji 🚪",
+)] + [("s", body) for body in (
+    "", "x", "x" * ROOM, "x" * (ROOM + 1), "é" * (ROOM // 2), "é" * (ROOM // 2) + "xx", "🚪" * (ROOM // 4),
+    "🚪" * (ROOM // 4) + "x", "x" * (ROOM // 4), "€" * (ROOM // 3) + "x" * (ROOM % 3), "€" * (ROOM // 3 + 1),
+)]
+
+
+def test_sns_check_agrees_with_the_function(device):
+    """mpaws.sns.check (what app.notify checks in direct-SNS mode) refuses exactly what
+    cloud/lambda_function.py refuses, with the id attribute counted, under both runtimes."""
+    function = _lambda_function()
+    topic = "arn:aws:sns:us-east-1:123456789012:t"
+    results, batch = [], []
+    for i, (subject, body) in enumerate(SNS_CASES):  # a few large bodies per run: the heap holds the steps
+        batch.append({"op": "sns_check", "subject": subject, "body": body, "attributes": [["mpaws-id", MESSAGE_ID]]})
+        if sum(len(step["body"]) for step in batch) > 300000 or i == len(SNS_CASES) - 1:
+            results += device.run(batch).results
+            batch = []
+    assert len(results) == len(SNS_CASES)
+    for (subject, body), result in zip(SNS_CASES, results):
+        try:
+            function._validated({"topic": topic, "subject": subject, "body": body, "id": MESSAGE_ID})
+            expected = None
+        except ValueError as e:
+            expected = str(e).split(":")[0]  # the field the function names
+        label = (subject[:20], len(body))
+        if expected is None:
+            assert result.get("ok"), (label, result)
+        else:
+            assert result.get("error") == "ValueError" and result["message"].startswith(expected + ":"), (label,
+                                                                                                         result)
+
+
+# -- error text from JSON replies ----------------------------------------------------------
+
+
+def _random_text(rng):
+    pools = [(0x20, 0x7E), (0x00, 0x1F), (0xA0, 0x2FF), (0x4E00, 0x4FFF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF)]
+    out = []
+    for _ in range(rng.randrange(0, 40)):
+        low, high = rng.choice(pools)
+        out.append(chr(rng.randint(low, high)) if rng.random() < 0.8 else rng.choice('"\\/'))
+    return "".join(out)
+
+
+def test_json_field_matches_json_loads():
+    """failures.json_field (the error message of a JSON reply) against Python's json on
+    generated strings: escapes of every kind, surrogate pairs, \\/ and upper-case hex."""
+    import random
+    import re
+
+    from mpaws import failures
+
+    rng = random.Random(20240611)
+    for _ in range(2000):
+        text = _random_text(rng)
+        encoded = json.dumps(text, ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.3:
+            encoded = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), encoded.replace("/", "\\/"))
+        body = '{"__type": "X", "message" :\n %s, "other": "y"}' % encoded
+        assert json.loads(body)["message"] == text
+        assert failures.json_field(body, "message") == text, (encoded, text)
+
+
+def test_json_field_on_broken_text():
+    from mpaws import failures
+
+    # A lone surrogate is no character: U+FFFD. Text cut short: what there is.
+    assert failures.json_field('{"message": "a\\ud83d b \\udc00"}', "message") == "a\ufffd b \ufffd"
+    assert failures.json_field('{"message": "cut \\u00fc and \\u00', "message") == "cut ü and u00"
+    assert failures.json_field('{"message": "bad \\uZZZZ"}', "message") == "bad uZZZZ"
+    assert failures.json_field('{"code": 5}', "message", "code") is None

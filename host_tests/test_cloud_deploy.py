@@ -443,8 +443,31 @@ def test_direct_sns_key_can_publish_to_the_topic_and_nothing_else(tool, enforced
 def test_switching_access_mode_replaces_the_device_policy(tool):
     assert tool.run("deploy", "--direct-sns")[0] == 0
     assert user_policy()["Statement"] == [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": TOPIC_ARN}]
+    assert tool.config().CONFIG_AWS_LAMBDA_FUNCTION is None
     status, out, _ = tool.run("deploy")
     assert status == 0 and set(tool.writes()) == {"PutUserPolicy", "TagUser"}
     assert user_policy()["Statement"] == [{"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                                            "Resource": FUNCTION_ARN}]
+    assert tool.config().CONFIG_AWS_LAMBDA_FUNCTION == NAME and "CONFIG_AWS_LAMBDA_FUNCTION" in out
     assert tool.run("status")[0] == 0
+    status, out, _ = tool.run("deploy", "--direct-sns")  # and back: the same key, the config rewritten
+    assert status == 0 and "CONFIG_AWS_LAMBDA_FUNCTION" in out and tool.config().CONFIG_AWS_LAMBDA_FUNCTION is None
+    assert tool.config().CONFIG_AWS_ACCESS_KEY == keys()[0] and len(keys()) == 1
+
+
+def test_direct_sns_config_publishes_to_the_topic(tool):
+    """deploy --direct-sns writes CONFIG_AWS_LAMBDA_FUNCTION = None (spelt out): the firmware
+    loads it as direct SNS to the region's SNS endpoint; a second run and rotate-key keep it."""
+    from mpaws import settings
+
+    status, out, _ = tool.run("deploy", "--direct-sns")
+    assert status == 0 and "app.notify publishes to the topic itself" in out
+    with open(tool.config_path) as f:
+        assert "\nCONFIG_AWS_LAMBDA_FUNCTION = None" in f.read()
+    loaded = settings.load(tool.config())
+    assert (loaded.function, loaded.topic_arn, loaded.host, loaded.port) == (
+        None, TOPIC_ARN, "sns.%s.amazonaws.com" % REGION, 443)
+    status, out, _ = tool.run("deploy", "--direct-sns")
+    assert status == 0 and tool.writes() == [] and "no changes" in out
+    assert tool.run("rotate-key", "--force")[0] == 0
+    assert tool.config().CONFIG_AWS_LAMBDA_FUNCTION is None and tool.config().CONFIG_AWS_ACCESS_KEY == keys()[0]

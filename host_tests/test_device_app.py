@@ -333,7 +333,7 @@ def test_notify_failure_keeps_the_message_and_flush_sends_it(board):
     assert before["outbox"] == 1 and "AccessDenied" in before["last_error"]
     assert flushed["sent"] == 1 and after["outbox"] == 0 and again["sent"] == 0
     assert before["clock_set"] is True and before["device"] == "esp32-240ac4123456"
-    assert before["wifi"].startswith("not connected")  # no main loop ran: the station is down
+    assert before["wifi"].startswith("connected")  # no main loop ran: notify connected it
     assert delivered(board.server) == [("s1", "b1")]
 
 
@@ -349,6 +349,69 @@ def test_flush_stops_at_the_first_failure_oldest_first(board):
     assert flushed["sent"] == 3 and status["outbox"] == 0
     assert [e["subject"] for e in board.server.invocations("notify")] == ["q0", "q1", "q2"]
     assert [e["id"] for e in board.server.invocations("notify")] == ids
+
+
+# -- the REPL after a soft reset (main.py not run): WiFi and clock on demand -------------------
+
+
+def world(**scene):
+    return dict(op="world", **scene)
+
+
+def test_notify_from_the_repl_connects_the_wifi_first(board):
+    run = board.run([world(), dict(op="notify", subject="s1", body="b1"), world(), {"op": "status"}])
+    before, sent, after, status = run.results
+    assert before["link"] == "idle" and before["connects"] == 0  # down, as after a soft reset
+    assert sent["ok"] and sent["attempts"] == 1, run
+    assert after["connects"] == 1 and after["link"] == "connected" and after["time_ms"] >= 300
+    assert after["ntp"] == []  # the clock was set: no NTP
+    assert "WiFi: connected to 'lab'" in run.log and status["outbox"] == 0
+    assert delivered(board.server) == [("s1", "b1")]
+
+
+def test_notify_with_the_clock_unset_sets_it_by_ntp_first(board):
+    run = board.run([world(unset_clock=True), dict(op="notify", subject="s", body="b"), world()])
+    _, sent, after = run.results
+    assert [(host, answered) for _, host, answered in after["ntp"]] == [("ntp1", True)]
+    assert sent["ok"] and sent["attempts"] == 1 and sent["offset"] == 0, run  # signed with the NTP time
+    assert "clock set by NTP from ntp1" in run.log and delivered(board.server) == [("s", "b")]
+
+
+def test_notify_when_ntp_fails_learns_the_time_from_aws(board):
+    configure(board, CONFIG_NTP_HOSTS=["ntp1"])
+    run = board.run([world(unset_clock=True, ntp_fail=["ntp1"]), dict(op="notify", subject="s", body="b"), world()])
+    _, sent, after = run.results
+    assert [(host, answered) for _, host, answered in after["ntp"]] == [("ntp1", False)]
+    assert "no NTP server answered" in run.log and "sending anyway" in run.log
+    assert sent["ok"] and abs(sent["offset"]) < 300, run  # corrected from the 403's Date header
+    assert [r.status for r in board.server.requests] == [403, 200] and "device clock is off by" in run.log
+    assert delivered(board.server) == [("s", "b")]
+
+
+@pytest.mark.parametrize("scene, config, words", [
+    (dict(wifi_up=False), {}, ["no access point named 'lab' in range: check CONFIG_WIFI_SSID"]),
+    (dict(wifi_fail=[1, 202]), {}, ["wrong password for 'lab': check CONFIG_WIFI_PASSWORD"]),
+    (dict(connect_ms=60000), dict(CONFIG_WIFI_TIMEOUT_S=5),
+     ["no connection to 'lab' within 5 s (CONFIG_WIFI_TIMEOUT_S)", "check CONFIG_WIFI_SSID and CONFIG_WIFI_PASSWORD"]),
+    ({}, dict(CONFIG_WIFI_SSID=None), ["CONFIG_WIFI_SSID is not set in config.py"]),
+], ids=["no-access-point", "wrong-password", "timeout", "no-ssid"])
+def test_notify_without_wifi_keeps_the_message_with_a_clear_error(board, scene, config, words):
+    configure(board, **config)
+    run = board.run([world(**scene), dict(op="notify", subject="s", body="b"), world(), {"op": "outbox"}])
+    _, failed, after, box = run.results
+    assert_error(failed, "NetworkError", "no WiFi: ", "kept in the outbox as esp32-240ac4123456.", *words)
+    assert [m[1:] for m in box["outbox"]] == [["s", "b"]] and board.server.requests == []
+    assert after["connects"] <= 1 and after["time_ms"] <= 5000 + 100  # one attempt, bounded by the timeout
+
+
+def test_flush_from_the_repl_connects_the_wifi_and_sends_what_waited(board):
+    steps = [world(wifi_up=False), dict(op="notify", subject="s1", body="b1"),
+             dict(op="notify", subject="s2", body="b2"), world(wifi_up=True), {"op": "flush"}, world()]
+    run = board.run(steps)
+    first, second, flushed, after = run.results[1], run.results[2], run.results[4], run.results[5]
+    assert_error(first, "NetworkError") and assert_error(second, "NetworkError")
+    assert flushed["sent"] == 2 and after["connects"] == 3
+    assert delivered(board.server) == [("s1", "b1"), ("s2", "b2")]
 
 
 def test_off_the_board_the_outbox_is_in_the_current_directory(runtime, tmp_path, request):

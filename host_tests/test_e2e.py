@@ -24,8 +24,8 @@ from device import FAST, assert_error, device, notify, runtime  # noqa: F401
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 
-def use(device, aws, **keys):
-    device.write_config(**aws.device_config(CONFIG_TIMEOUT=15, **keys))
+def use(device, aws, direct_sns=False, **keys):
+    device.write_config(**aws.device_config(direct_sns, CONFIG_TIMEOUT=15, **keys))
 
 
 def token():
@@ -100,21 +100,25 @@ def test_throttled_three_times_then_delivered_once(device, stand_in):
     assert len(delivered(aws, body)) == 1
 
 
-def test_stand_in_restarted_between_two_notifies(device, stand_in):
+def test_stand_in_restarted_between_two_notifies(device, stand_in, tmp_path):
     aws = stand_in
     use(device, aws)
     first_body, second_body = "before restart " + token(), "after restart " + token()
     mark = len(aws.requests)
     runs = []
-    steps = [notify("restart", first_body), {"op": "sleep", "seconds": 1.5}, notify("restart", second_body)]
+    restarted = tmp_path / "restarted"
+    steps = [notify("restart", first_body), {"op": "wait_for_file", "path": str(restarted)},
+             notify("restart", second_body)]
     thread = threading.Thread(target=lambda: runs.append(device.run(steps, timeout=60)))
     thread.start()
     deadline = time.monotonic() + 30
     while not any(r.reply for r in invokes(aws, mark)) and time.monotonic() < deadline:
         time.sleep(0.01)
-    aws.restart()  # while the device sleeps with its connection open
+    aws.restart()  # while the device waits with its connection open
+    restarted.write_text("go")
     thread.join(90)
-    first, _, second = runs[0].results
+    first, waited, second = runs[0].results
+    assert waited["ok"], waited
     assert first["ok"] and second["ok"], runs[0]
     assert second["handshakes"] == 2  # it noticed the closed connection and connected again
     requests = invokes(aws, mark)
@@ -174,6 +178,116 @@ def test_burst_of_50_notifies_on_one_connection(device, stand_in):
     assert len(requests) == 50 and len({r.connection for r in requests}) == 1
     messages = [m["message"] for m in aws.sns_messages() if tag in m["message"]]
     assert sorted(messages) == sorted(bodies)
+
+
+# -- the function's error text on the device ----------------------------------------------
+
+
+@pytest.mark.parametrize("subject, found", [("Tür offen", "ü"), ("Door 🚪", "🚪")], ids=["latin", "emoji"])
+def test_function_error_message_arrives_decoded(device, stand_in, subject, found):
+    """The function refuses a subject SNS would refuse; its error reply escapes the
+    character (\\u00fc, or a surrogate pair): the device's message shows it as it was."""
+    aws = stand_in
+    use(device, aws)
+    result = device.run([notify(subject, "body " + token())]).result
+    assert_error(result, "FunctionError", "found %r" % found)
+    error_message = json.loads(result["payload"])["errorMessage"]  # the oracle: Python's json
+    assert "\\u" in result["payload"] and error_message in result["message"]
+
+
+# -- direct SNS: no function, the device publishes itself ----------------------------------
+
+
+def published(aws, body):
+    return [m for m in aws.sns_messages(aws.topic_arn) if m["message"] == body]
+
+
+def test_direct_sns_notify(device, stand_in):
+    aws = stand_in
+    use(device, aws, direct_sns=True)
+    subject = "Door open (%s) & 100%% = +1 ~/*'" % token()
+    body = "Température 21.5 °C ✓ 门开了 🚪\nline 2 \"quoted\" a+b=c&d %% ~ " + token()
+    mark = len(aws.requests)
+    result = device.run([notify(subject, body)]).result
+    assert result.get("ok") and result["attempts"] == 1, result
+    [sent] = published(aws, body)
+    assert (sent["subject"], sent["message_id"]) == (subject, result["message_id"])
+    [request] = aws.client_requests(mark)  # straight to SNS: no Invoke, no function
+    assert (request.service, request.method, request.path, request.status) == ("sns", "POST", "/", 200)
+    assert request.access_key == aws.sns_access_key and b"%20" in request.body
+    # The id as the function sends it: the String message attribute mpaws-id.
+    message_id = sent["attributes"]["mpaws-id"]["Value"]
+    assert sent["attributes"] == {"mpaws-id": {"Type": "String", "Value": message_id}}
+    assert message_id.startswith("host.")
+
+
+def test_direct_sns_and_the_function_give_the_same_message(runtime, tmp_path_factory, stand_in, request):
+    """The same notify in both modes: moto's topic holds the same subject, body and id
+    attribute (the function's message being the reference)."""
+    from device import Device
+
+    aws = stand_in
+    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
+    body = "same " + token()
+    for direct in (False, True):
+        dev = Device(runtime, tmp_path_factory.mktemp("direct" if direct else "function"), micropython)
+        use(dev, aws, direct_sns=direct)
+        assert dev.run([notify("Same", body)]).result["ok"]
+    through_function, direct = published(aws, body)
+    for message in (through_function, direct):
+        assert message["subject"] == "Same" and list(message["attributes"]) == ["mpaws-id"]
+        assert message["attributes"]["mpaws-id"]["Type"] == "String"
+        assert message["attributes"]["mpaws-id"]["Value"].startswith("host.")
+
+
+def test_direct_sns_body_near_the_limit(device, stand_in):
+    aws = stand_in
+    use(device, aws, direct_sns=True)
+    body = (token() + ("0123456789abcdef" * 16384))[:250 * 1024]
+    result = device.run([notify("large", body)]).result
+    assert result.get("ok"), {k: v for k, v in result.items() if k != "message"}
+    assert len(published(aws, body)) == 1
+
+
+REFUSED = [
+    ("Tür offen", "b", "subject: SNS allows only printable ASCII"),
+    (" leading space", "b", "not a space"),
+    ("x" * 101, "b", "1 to 100 characters"),
+    ("", "b", "1 to 100 characters"),
+    ("line\nbreak", "b", "printable ASCII"),
+    ("empty body", "", "body: must be a non-empty string"),
+    ("too large", "é" * 131073, "body: too large for SNS"),
+]
+
+
+def test_direct_sns_refuses_what_sns_never_accepts_up_front(device, stand_in):
+    """Refused with a ValueError before the outbox: such a message would wait there forever."""
+    from mpaws import outbox
+
+    aws = stand_in
+    use(device, aws, direct_sns=True)
+    mark = len(aws.requests)
+    run = device.run([notify(subject, body) for subject, body, _ in REFUSED])
+    for (_, _, words), result in zip(REFUSED, run.results):
+        assert_error(result, "ValueError", words)
+    assert aws.client_requests(mark) == []
+    path = os.path.join(device.dir, "outbox.txt")
+    assert not os.path.exists(path) or list(outbox.Outbox(path, 50, "host").messages()) == []
+
+
+def test_each_device_key_is_denied_the_other_mode(device, stand_in):
+    """The Lambda-mode key may not publish to SNS itself, nor the direct-SNS key invoke the
+    function (moto's IAM enforcement in the stand-in)."""
+    aws = stand_in
+    body = "denied " + token()
+    use(device, aws, CONFIG_AWS_LAMBDA_FUNCTION=None)  # the Lambda-mode key, publishing directly
+    publish = device.run([notify("denied", body)]).result
+    assert_error(publish, "AccessDenied", "kept in the outbox")
+    assert publish["status"] == 403 and publish["attempts"] == 1
+    use(device, aws, direct_sns=True, CONFIG_AWS_LAMBDA_FUNCTION=aws.function_name)  # the SNS key, invoking
+    invoke = device.run([{"op": "reset"}, notify("denied", body)]).results[1]
+    assert_error(invoke, "AccessDenied")
+    assert invoke["status"] == 403 and delivered(aws, body) == []
 
 
 # -- make demo ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ deploy creates or updates, and a second run changes nothing:
 - the function N (cloud/lambda_function.py, Python 3.12) whose allow-list is the topic;
 - the device's IAM user N-device, whose one permission is lambda:InvokeFunction on the function
   (--direct-sns: sns:Publish on the topic), and its access key, written with the rest of the
-  device's settings into config.py (mode 600). The secret key is printed nowhere.
+  device's settings into config.py (mode 600). The secret key is printed nowhere. With
+  --direct-sns, config.py gets CONFIG_AWS_LAMBDA_FUNCTION = None: the device publishes to the
+  topic itself.
 
 Everything it creates carries the tag mpaws:stack=N; it refuses to touch a resource of the same
 name without that tag. It runs with your administrator credentials (the usual AWS variables,
@@ -108,11 +110,12 @@ def read_config(path):
         return {}
 
 
-def device_settings(names, access_key=None, secret_key=None):
-    """The config.py keys deploy sets (the rest, Wi-Fi and NTP, stay as the user wrote them)."""
+def device_settings(names, access=policies.INVOKE, access_key=None, secret_key=None):
+    """The config.py keys deploy sets (the rest, Wi-Fi and NTP, stay as the user wrote them).
+    access: policies.INVOKE, or DIRECT_SNS (no function: the device publishes to the topic)."""
     values = {
         "CONFIG_AWS_REGION": names.region,
-        "CONFIG_AWS_LAMBDA_FUNCTION": names.function,
+        "CONFIG_AWS_LAMBDA_FUNCTION": names.function if access == policies.INVOKE else None,
         "CONFIG_AWS_SNS_TOPIC_ARN": names.topic_arn,
         "CONFIG_AWS_SESSION_TOKEN": None,
         "CONFIG_AWS_HOST": None,  # the region's own endpoint
@@ -379,12 +382,12 @@ def _update_function(aws, package, differences):
         waiter.wait(FunctionName=n.function)
 
 
-def _new_key(aws, plan, config_path, why):
+def _new_key(aws, plan, config_path, why, access):
     n = aws.names
 
     def create():
         key = aws.iam.create_access_key(UserName=n.user)["AccessKey"]
-        problem = write_config(config_path, device_settings(n, key["AccessKeyId"], key["SecretAccessKey"]))
+        problem = write_config(config_path, device_settings(n, access, key["AccessKeyId"], key["SecretAccessKey"]))
         plan.out.write("    key %s written to %s (mode 600)\n" % (key["AccessKeyId"], config_path))
         if problem:
             plan.note("config.py does not validate yet: %s" % problem)
@@ -456,20 +459,21 @@ def deploy(aws, args, plan):
                     PolicyDocument=json.dumps(wanted))
 
     if not state.keys:
-        _new_key(aws, plan, args.config, "the device has none")
+        _new_key(aws, plan, args.config, "the device has none", access)
     elif state.config_key() is None:
         plan.note("%s has access key(s) %s but %s holds none of them (a secret cannot be read back): run "
                   "`tools/cloud.py rotate-key` to make a new key and write it"
                   % (n.user, ", ".join(k["AccessKeyId"] for k in state.keys), args.config))
     else:
-        wanted = device_settings(n)
-        stale = sorted(k for k, v in wanted.items() if state.config.get(k, None) != v)
+        wanted = device_settings(n, access)
+        # A key left out counts as stale: CONFIG_AWS_LAMBDA_FUNCTION = None must be written out.
+        stale = sorted(k for k, v in wanted.items() if k not in state.config or state.config[k] != v)
         if stale:
             plan.change("update %s (%s)" % (args.config, ", ".join(stale)), write_config, args.config, wanted)
 
     if args.direct_sns:
-        plan.note("with --direct-sns the device key may only publish to the topic (mpaws.sns); app.notify invokes "
-                  "the function and is refused")
+        plan.note("with --direct-sns the device key may only publish to the topic: config.py has "
+                  "CONFIG_AWS_LAMBDA_FUNCTION = None, so app.notify publishes to the topic itself")
     return plan
 
 
@@ -557,7 +561,7 @@ def rotate_key(aws, args, plan):
             for key in old:
                 plan.change("delete access key %s" % key, aws.iam.delete_access_key, UserName=n.user, AccessKeyId=key)
             old = []
-        _new_key(aws, plan, args.config, "rotation")
+        _new_key(aws, plan, args.config, "rotation", state.user_tags.get(policies.ACCESS_TAG, policies.INVOKE))
         if old and not args.force:
             plan.note("the old key %s stays active until the device has used the new one: run `make provision`, "
                       "then `tools/cloud.py rotate-key` again to delete it" % ", ".join(old))

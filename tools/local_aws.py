@@ -2,13 +2,14 @@
 checks and the connection behaviour of the real endpoints that moto lacks, and the
 project's Lambda function (cloud/lambda_function.py) running in-process on Invoke.
 
-    python tools/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH]
+    python tools/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
 
 prints where the CA certificate and the device's config.py are, then serves until
 Ctrl-C (or POST /stop). In tests, in-process:
 
     aws = LocalAWS().start()        # or: with LocalAWS() as aws:
     aws.device_config()             # CONFIG_* keys for a device (key pair, host:port, CA)
+    aws.device_config(direct_sns=True)  # ... for one that publishes to SNS itself (no function)
     aws.throttle_next(3)            # the next three client requests get 429
     aws.sns_messages()              # what the function published
     aws.stop()
@@ -18,7 +19,8 @@ What is moto's and what is added here:
   behaviour, IAM users and policies, and SigV4 signature checking (moto's own check,
   switched on after set-up with INITIAL_NO_AUTH_ACTION_COUNT = 0).
 - Set-up (before the check is on): an IAM user for the device with its access key and a
-  policy that allows only lambda:InvokeFunction; an execution role for the function
+  policy that allows only lambda:InvokeFunction; a second device user (USER-sns) allowed
+  only sns:Publish, for a device in direct-SNS mode; an execution role for the function
   (sns:Publish only) whose temporary credentials, from STS AssumeRole, the function signs
   with; the SNS topic; the function (moto's Lambda, code = the function's source, version 1
   and alias "live", environment ALLOWED_TOPIC_ARNS = the topic).
@@ -31,7 +33,8 @@ What is moto's and what is added here:
 - Checked here, as AWS does and moto does not: X-Amz-Date more than 5 minutes from the
   server clock -> 403 InvalidSignatureException "Signature expired" / "Signature not yet
   current" (with the server's Date header, as on every reply); an x-amz-content-sha256
-  that is not the body's SHA-256 -> 403.
+  that is not the body's SHA-256 -> 403. moto checks a form body's signature (SNS, IAM)
+  over the bytes received, as AWS does, not over its fields re-encoded (a space as '+').
 - HTTP/1.1 keep-alive: a connection serves many requests (moto's own server closes after
   each); idle connections are closed after idle_timeout seconds. The server is the
   standard library's (socketserver + http.server), one thread per TLS connection.
@@ -128,6 +131,31 @@ def _zip(source_text):
 def _policy(*actions):
     return json.dumps({"Version": "2012-10-17",
                        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
+
+
+def _device_user(iam, name, actions):
+    """Creates an IAM user allowed only `actions`; returns its (access key, secret key)."""
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="device", PolicyDocument=_policy(*actions))
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+# moto verifies a form-encoded request (SNS, IAM) against its fields encoded again, with a
+# space as '+': a client that sends %20, as AWS accepts, would fail. The body as received
+# (set per request by _call_moto, in the thread that calls moto) is what gets checked.
+_received = threading.local()
+
+
+def _request_as_received(create_aws_request):
+    def create(iam_request):
+        request = create_aws_request(iam_request)
+        body = getattr(_received, "body", None)
+        if body:
+            request.data = body
+        return request
+
+    return create
 
 
 # -- records and faults ------------------------------------------------------------------
@@ -263,7 +291,9 @@ class LocalAWS:
     topic_name, user_name: what set-up creates (mpaws-notify, mpaws-alerts, mpaws-device).
 
     After start(): port, endpoint, host ("localhost"), region, account_id, ca_pem, ca_der,
-    access_key / secret_key (the device's), user_name, topic_arn, function_name,
+    access_key / secret_key (the device's), sns_access_key / sns_secret_key (the
+    direct-SNS device's: sns:Publish only; device_config(direct_sns=True)), user_name,
+    topic_arn, function_name,
     function_arn, function_alias ("live" -> version "1"), function_access_key (the role
     session the function signs with), requests ([Exchange]), handshakes, connections.
     """
@@ -291,6 +321,7 @@ class LocalAWS:
         with open(self.ca_der, "wb") as f:
             f.write(ssl.PEM_cert_to_DER_cert(self.ca.cert_pem.bytes().decode()))
         self.access_key = self.secret_key = self.function_access_key = None
+        self.sns_access_key = self.sns_secret_key = None
         self.user_name = user_name
         self.function_name = function_name
         self.topic_name = topic_name
@@ -327,6 +358,7 @@ class LocalAWS:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.core.authorization import ActionAuthenticatorMixin
         from moto.core.config import default_user_config
+        from moto.iam.access_control import IAMRequestBase
         from moto.moto_api._internal.models import moto_api_backend
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -339,6 +371,8 @@ class LocalAWS:
         ]
         if self.runtime is not None:
             self._patches.append(mock.patch.object(LambdaSimpleBackend, "invoke", _invoke_in_moto))
+        self._patches.append(mock.patch.object(IAMRequestBase, "_create_aws_request",
+                                               _request_as_received(IAMRequestBase._create_aws_request)))
         for patch in self._patches:
             patch.start()
         self._app = DomainDispatcherApplication(create_backend_app)
@@ -359,12 +393,10 @@ class LocalAWS:
 
     def _setup(self):
         iam = self.client("iam", **_SETUP_KEY)
-        iam.create_user(UserName=self.user_name)
-        key = iam.create_access_key(UserName=self.user_name)["AccessKey"]
-        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
         # moto names the Invoke action after the operation ("lambda:Invoke"), AWS "lambda:InvokeFunction".
         actions = self.device_actions + (("lambda:Invoke",) if "lambda:InvokeFunction" in self.device_actions else ())
-        iam.put_user_policy(UserName=self.user_name, PolicyName="device", PolicyDocument=_policy(*actions))
+        self.access_key, self.secret_key = _device_user(iam, self.user_name, actions)
+        self.sns_access_key, self.sns_secret_key = _device_user(iam, self.user_name + "-sns", ("sns:Publish",))
         trust = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         role = iam.create_role(RoleName=self.function_name + "-role",
@@ -440,13 +472,14 @@ class LocalAWS:
                             aws_secret_access_key=secret_key or self.secret_key,
                             aws_session_token=session_token, config=botocore.config.Config(**config))
 
-    def device_config(self, **overrides):
-        """The CONFIG_* keys of a device's config.py for this endpoint (with the secret key)."""
+    def device_config(self, direct_sns=False, **overrides):
+        """The CONFIG_* keys of a device's config.py for this endpoint (with the secret key).
+        direct_sns: the direct-SNS device's (its key, no function)."""
         config = {
-            "CONFIG_AWS_ACCESS_KEY": self.access_key,
-            "CONFIG_AWS_SECRET_KEY": self.secret_key,
+            "CONFIG_AWS_ACCESS_KEY": self.sns_access_key if direct_sns else self.access_key,
+            "CONFIG_AWS_SECRET_KEY": self.sns_secret_key if direct_sns else self.secret_key,
             "CONFIG_AWS_REGION": self.region,
-            "CONFIG_AWS_LAMBDA_FUNCTION": self.function_name,
+            "CONFIG_AWS_LAMBDA_FUNCTION": None if direct_sns else self.function_name,
             "CONFIG_AWS_SNS_TOPIC_ARN": self.topic_arn,
             "CONFIG_AWS_HOST": "%s:%d" % (self.host, self.port),
             "CONFIG_TLS_CA": self.ca_der,
@@ -454,10 +487,10 @@ class LocalAWS:
         config.update(overrides)
         return config
 
-    def write_device_config(self, path, **overrides):
+    def write_device_config(self, path, direct_sns=False, **overrides):
         """Writes config.py for a device (mode 0600: it holds the secret key); returns path."""
         lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
-        lines += ["%s = %r" % kv for kv in self.device_config(**overrides).items()]
+        lines += ["%s = %r" % kv for kv in self.device_config(direct_sns, **overrides).items()]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -616,12 +649,16 @@ class LocalAWS:
         def start_response(status, headers, exc_info=None):
             started[:] = [int(status.split(" ", 1)[0]), headers]
 
-        body_parts = self._app(environ, start_response)
+        _received.body = exchange.body  # for moto's signature check, in this thread
         try:
-            body = b"".join(body_parts)
+            body_parts = self._app(environ, start_response)
+            try:
+                body = b"".join(body_parts)
+            finally:
+                if hasattr(body_parts, "close"):
+                    body_parts.close()
         finally:
-            if hasattr(body_parts, "close"):
-                body_parts.close()
+            _received.body = None
         status, headers = started
         return _Reply(status, [(n, v) for n, v in headers if n.lower() not in _DROPPED_HEADERS], body)
 
@@ -641,7 +678,7 @@ class LocalAWS:
         """What a program needs to use this stand-in (no secret key)."""
         return {"endpoint": self.endpoint, "host": self.host, "port": self.port, "region": self.region,
                 "account_id": self.account_id, "ca_pem": self.ca_pem, "ca_der": self.ca_der,
-                "access_key": self.access_key, "topic_arn": self.topic_arn, "function_name": self.function_name,
+                "access_key": self.access_key, "sns_access_key": self.sns_access_key, "topic_arn": self.topic_arn, "function_name": self.function_name,
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
                 "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset}
@@ -852,19 +889,23 @@ def main(argv=None):
     parser.add_argument("--control-port", type=int, default=0, help="control port (default: an ephemeral one)")
     parser.add_argument("--function", default=FUNCTION_SOURCE, help="the Lambda handler's source file "
                                                                     "(default: cloud/lambda_function.py)")
+    parser.add_argument("--direct-sns", action="store_true", help="write config.py for a device that publishes "
+                                                                  "to the topic itself (no function)")
     args = parser.parse_args(argv)
     folder = os.path.abspath(args.dir or tempfile.mkdtemp(prefix="mpaws-local-aws-"))
     aws = LocalAWS(function_source=os.path.abspath(args.function), ca_dir=folder, port=args.port).start()
     control = ControlServer(aws, args.control_port)
     threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    config = aws.write_device_config(os.path.join(folder, "config.py"))
+    config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns)
     state = dict(aws.state(), control="http://127.0.0.1:%d" % control.server_port, device_config=config,
                  pid=os.getpid())
     with open(os.path.join(folder, "state.json"), "w") as f:
         json.dump(state, f, indent=1)
     print("local AWS (moto) on %s, region %s" % (aws.endpoint, aws.region))
     print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
-    print("  device config    %s (access key %s; the secret key is in the file)" % (config, aws.access_key))
+    print("  device config    %s (access key %s; the secret key is in the file)%s"
+          % (config, aws.sns_access_key if args.direct_sns else aws.access_key, ", direct SNS" if args.direct_sns
+             else ""))
     print("  SNS topic        %s" % aws.topic_arn)
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)"

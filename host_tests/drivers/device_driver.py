@@ -76,11 +76,11 @@ def _client_stats(out):
 
 
 def _app_client():
+    # The app's client: Lambda's, or SNS's in direct-SNS mode.
     import app
 
-    lam = app._function()
-    _last["client"] = lam.client
-    return lam
+    c = _last["client"] = app._client()
+    return c
 
 
 def _result(result):
@@ -91,7 +91,7 @@ def _result(result):
 
 def op_tune(step):
     """Client knobs of the app's client (fast retries for the tests)."""
-    c = _app_client().client
+    c = _app_client()
     for name in ("base_delay_ms", "max_delay_ms", "max_attempts", "budget_ms"):
         if name in step:
             setattr(c, name, step[name])
@@ -102,13 +102,17 @@ def op_notify(step):
     import app
 
     _app_client()
-    return _result(app.notify(step["subject"], step["body"]))
+    result = app.notify(step["subject"], step["body"])
+    if isinstance(result, str) or result is None:  # direct SNS: the MessageId
+        return {"ok": True, "message_id": result}
+    return _result(result)
 
 
 def op_invoke(step):
     import app
 
-    lam = _app_client()
+    lam = app._function()
+    _last["client"] = lam.client
     kwargs = {}
     for name in ("qualifier", "invocation_type", "log_tail", "client_context"):
         if name in step:
@@ -150,6 +154,22 @@ def op_sleep(step):
     return {"ok": True}
 
 
+def op_wait_for_file(step):
+    # Lets a test act at a known point of a run (e.g. restart the server between two
+    # notifies) instead of guessing with a sleep.
+    import os
+    import time
+
+    deadline = time.time() + step.get("timeout", 60)
+    while time.time() < deadline:
+        try:
+            os.stat(step["path"])
+            return {"ok": True}
+        except OSError:
+            time.sleep(0.01)
+    return {"ok": False, "error": "Timeout", "message": "no file " + step["path"]}
+
+
 def op_reset(step):
     import app
 
@@ -180,6 +200,14 @@ def op_sns_publish(step):
         return {"ok": True, "message_id": message_id}
     finally:
         c.close()
+
+
+def op_sns_check(step):
+    """mpaws.sns.check: whether SNS would accept the message (ValueError if not)."""
+    from mpaws import sns
+
+    sns.check(step["body"], step.get("subject"), step.get("attributes"))
+    return {"ok": True}
 
 
 def op_iot_publish(step):
@@ -219,7 +247,9 @@ STEPS = {
     "config": op_config,
     "reset": op_reset,
     "sleep": op_sleep,
+    "wait_for_file": op_wait_for_file,
     "sns_publish": op_sns_publish,
+    "sns_check": op_sns_check,
     "iot_publish": op_iot_publish,
     "connect": op_connect,
 }

@@ -10,12 +10,19 @@ deep sleep, and reports what the board did: {"outcome": "end" | "reset" | "deeps
 "cause", "sleep_ms", "time_ms", "ntp": [[t, host, answered]], "feeds", "wdt_timeout",
 "connects", "ext0", "led", "outbox": [[id, subject, body]], "last_error"}.
 
-The REPL's functions as steps: queue, flush, status, outbox.
+The REPL's functions as steps: queue, flush, status, outbox (notify is the driver's),
+with `world` to set the scene for them: {"op": "world", "wifi_up": false, "connect_ms":
+300, "wifi_fail": [count, status], "ntp_fail": [hosts], "unset_clock": true} (the WiFi is
+down at first, as after a soft reset; unset_clock: the clock at its power-on value, year
+2000) reports {"connects", "ntp", "link", "time_ms"}.
 """
 import os
 
+import app  # the firmware's app.py: the driver has put it on sys.path
 import simboard
 from simboard import world
+
+app.ticks = simboard.clock  # what the REPL's calls wait on (WiFi on demand) runs on virtual time
 
 
 def _outcome(out, run):
@@ -37,7 +44,6 @@ def _outcome(out, run):
 
 
 def op_board(step):
-    import app
     from mpaws import device
 
     world.boot(step.get("wake"))
@@ -53,7 +59,7 @@ def op_board(step):
     world.end_ms = step.get("run_ms", 10000)
     knobs = step.get("client")
     if knobs:
-        c = app._function().client
+        c = app._client()
         for name, value in knobs.items():
             setattr(c, name, value)
     out = {"ok": True}
@@ -75,27 +81,34 @@ STEPS = {"board": op_board}
 
 
 def op_queue(step):
-    import app
-
     return {"ok": True, "id": app.queue(step["subject"], step["body"])}
 
 
 def op_flush(step):
-    import app
-
     return {"ok": True, "sent": app.flush()}
 
 
 def op_status(step):
-    import app
-
     return dict(app.status(), ok=True)
 
 
 def op_outbox(step):
-    import app
-
     return {"ok": True, "outbox": [list(m) for m in app.outbox().messages()]}
 
 
-STEPS.update({"queue": op_queue, "flush": op_flush, "status": op_status, "outbox": op_outbox})
+def op_world(step):
+    import time
+
+    from mpaws import clock
+
+    world.wifi_up = step.get("wifi_up", world.wifi_up)
+    world.connect_ms = step.get("connect_ms", world.connect_ms)
+    world.ntp_fail = step.get("ntp_fail", world.ntp_fail)
+    if "wifi_fail" in step:  # [count, status]: the next `count` connects fail so
+        world.wifi_fail, world.wifi_fail_status = step["wifi_fail"]
+    if step.get("unset_clock"):
+        clock.offset = 946684800 - int(time.time())  # 2000-01-01 (both host runtimes count from 1970)
+    return {"ok": True, "connects": world.connects, "ntp": world.ntp_calls, "link": world.link, "time_ms": world.now}
+
+
+STEPS.update({"queue": op_queue, "flush": op_flush, "status": op_status, "outbox": op_outbox, "world": op_world})

@@ -46,8 +46,51 @@ def _between(text, start, end):
     return text[i:j] if j >= 0 else None
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}  # the others (\\ \" \/) stand for themselves
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _code_unit(text, i):
+    # The number of the four hex digits of a \uXXXX escape at text[i:i + 4], or None.
+    digits = text[i : i + 4]
+    if len(digits) != 4 or not all(c in _HEX for c in digits):
+        return None
+    return int(digits, 16)
+
+
+def _json_string(text, i):
+    """The JSON string literal whose opening quote is text[i], decoded; up to the end of
+    the text when it was cut short. A surrogate pair (\\ud83d\\ude00) is one character; a
+    lone surrogate, which is no character, becomes U+FFFD."""
+    out = []
+    i += 1
+    n = len(text)
+    while i < n and text[i] != '"':
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            i += 1
+            c = text[i]
+            code = _code_unit(text, i + 1) if c == "u" else None
+            if code is None:
+                c = _ESCAPES.get(c, c)
+            else:
+                i += 4
+                if 0xD800 <= code < 0xDC00 and text[i + 1 : i + 3] == "\\u":
+                    low = _code_unit(text, i + 3)
+                    if low is not None and 0xDC00 <= low < 0xE000:
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                c = chr(0xFFFD if 0xD800 <= code < 0xE000 else code)
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def json_field(text, *names):
-    # A targeted look-up instead of json.loads: error bodies can be large or not JSON.
+    """The string value of the first of `names` found in a JSON object's text, or None.
+    A targeted look-up, not json.loads: an error body may be cut short (errors.preview
+    stops at 4096 bytes) or not be JSON at all, and MicroPython's json leaves a surrogate
+    pair (an emoji as \\ud83d\\ude00) as two halves, which are not text."""
     for name in names:
         i = text.find('"' + name + '"')
         if i < 0:
@@ -59,16 +102,7 @@ def json_field(text, *names):
         while i < len(text) and text[i] in " \t\r\n":
             i += 1
         if i < len(text) and text[i] == '"':
-            out = []
-            i += 1
-            while i < len(text) and text[i] != '"':
-                if text[i] == "\\" and i + 1 < len(text):
-                    i += 1
-                    out.append({"n": "\n", "t": "\t", "r": "\r"}.get(text[i], text[i]))
-                else:
-                    out.append(text[i])
-                i += 1
-            return "".join(out)
+            return _json_string(text, i)
     return None
 
 

@@ -1,8 +1,11 @@
 # The WiFi station: connects with backoff, notices a lost connection and reconnects.
 # poll() never blocks, so the main loop keeps serving the button and the watchdog while
 # the access point is away. Where there is no `network` module (a computer), the host's
-# own network is used and the station counts as connected.
+# own network is used and the station counts as connected. connect_now() is the blocking
+# variant for app.notify() and app.flush() called from the REPL, when main.py is not running.
+from mpaws import errors
 
+POLL_MS = 50  # connect_now(): how often the station is asked while it connects
 FIRST_BACKOFF_MS = 2000
 MAX_BACKOFF_MS = 120000
 
@@ -22,10 +25,11 @@ class Station:
         self.clock = clock
         self.log = log
         self.wlan = None
-        self.since = 0  # when the current state began (clock ticks)
+        self.since = clock.ticks_ms()  # when the current state began (ticks wrap: not 0)
         self.wait_ms = 0
         self.backoff_ms = FIRST_BACKOFF_MS
         self.failures = 0  # failed attempts in a row
+        self.reason = None  # why the last attempt failed, naming the config key to check
         try:
             import network
         except ImportError:
@@ -35,6 +39,7 @@ class Station:
         self.network = network
         if not ssid:
             self.state = OFF
+            self.reason = "CONFIG_WIFI_SSID is not set in config.py"
             note_error("WiFi: CONFIG_WIFI_SSID is not set, so no network: set it in config.py")
             return
         self.wlan = network.WLAN(network.STA_IF)
@@ -101,6 +106,7 @@ class Station:
 
     def _fail(self, now, reason):
         self.failures += 1
+        self.reason = reason
         self.state = WAITING
         self.since = now
         self.wait_ms = self.backoff_ms
@@ -110,3 +116,36 @@ class Station:
             self.wlan.disconnect()  # stop the driver's own attempts until the next one
         except OSError:
             pass
+
+
+def _quiet(text):
+    pass  # connect_now() raises the failure instead: no "trying again" log line
+
+
+def connect_now(ssid, password, timeout_s, clock=None, log=print, feed=None):
+    """One bounded connection attempt (timeout_s, CONFIG_WIFI_TIMEOUT_S), waiting for it:
+    returns True when it connected the station now, False when the station was connected
+    already or there is no WiFi interface (a computer); raises errors.NetworkError, naming
+    the config keys to check, when it could not connect. clock: the ticks to wait on
+    (board.Clock by default); feed: called while waiting (a watchdog)."""
+    try:
+        import network
+    except ImportError:
+        return False
+    if network.WLAN(network.STA_IF).isconnected():
+        return False
+    if clock is None:
+        from mpaws import board
+
+        clock = board.Clock()
+    station = Station(ssid, password, timeout_s, clock, log, _quiet)
+    while not station.poll(clock.ticks_ms()):
+        if station.state == OFF or station.failures:
+            reason = station.reason
+            if "CONFIG_WIFI_SSID" not in reason and "CONFIG_WIFI_PASSWORD" not in reason:
+                reason += "; check CONFIG_WIFI_SSID and CONFIG_WIFI_PASSWORD in config.py"
+            raise errors.NetworkError("no WiFi: " + reason)
+        if feed is not None:
+            feed()
+        clock.sleep_ms(POLL_MS)
+    return True
