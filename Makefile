@@ -19,7 +19,9 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # those two as .py at start-up); every other module is shipped as .mpy bytecode.
 # Plain bytecode (no -march) is portable: the same .mpy runs on the ESP32 and on the
 # unix port, since the firmware has no @micropython.native/viper code.
-FIRMWARE_PY := $(shell find firmware -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null | sort)
+# firmware/config.py (the user's secrets) is never compiled into build/: `make provision`
+# copies it to the board on its own.
+FIRMWARE_PY := $(shell find firmware -name '*.py' -not -path '*/__pycache__/*' -not -path firmware/config.py 2>/dev/null | sort)
 SOURCE_PY := $(filter firmware/boot.py firmware/main.py,$(FIRMWARE_PY))
 MODULE_PY := $(filter-out $(SOURCE_PY),$(FIRMWARE_PY))
 CERTS := $(shell find firmware/certs -type f -not -name '*.md' 2>/dev/null | sort)
@@ -86,9 +88,9 @@ test: setup ## the ESP32 gate, the build, then the host tests (what CI runs)
 	$(PYTEST) host_tests
 
 # DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
-# environment (make exports command-line variables), so no shell quoting is involved.
+# environment, passed as their raw text (bash_word, below), so `$` and quotes arrive as typed.
 demo: setup ## app.notify() under micropython -> TLS -> local AWS (moto) -> Lambda -> SNS; DEVICE=cpython, SUBJECT=, BODY=
-	$(PY) tools/demo.py
+	@DEVICE=$(call bash_word,DEVICE) SUBJECT=$(call bash_word,SUBJECT) BODY=$(call bash_word,BODY) $(PY) tools/demo.py
 
 sign-demo: setup ## sign examples/seed.req with AWS's example keys (EXPLAIN=1 prints the steps)
 	$(PY) tools/sign_request.py $(DEMO_ARGS) $(if $(filter-out 0,$(EXPLAIN)),--explain)

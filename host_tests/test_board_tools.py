@@ -352,6 +352,20 @@ def test_provision_needs_a_config_or_an_env(tmp_path):
     assert absent.returncode == 2 and "nope.py: no such file" in absent.stderr
 
 
+def test_provision_points_out_a_misspelt_key_and_the_template_examples(tmp_path):
+    config = tmp_path / "config.py"
+    config.write_text(config_text() + "CONFIG_SENSOR_TRESHOLD = 25.0\n")
+    result = tool("--dry-run", "provision", "--port", PORT, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "note: CONFIG_SENSOR_TRESHOLD is not a key of config_template.py" in result.stderr
+    assert "example values" not in result.stderr
+    shutil.copy(board.TEMPLATE, config)  # copied, not filled in: it validates, and cannot work
+    result = tool("--dry-run", "provision", "--port", PORT, "--config", str(config))
+    assert result.returncode == 0 and "not a key" not in result.stderr
+    examples = result.stderr.split("still the example values of config_template.py, fill in your own: ")[1]
+    assert examples.split("\n")[0].split(", ") == list(board.TEMPLATE_EXAMPLES)
+
+
 # -- REPL trigger: notify, status, repl -----------------------------------------------------
 
 STUB_APP = """

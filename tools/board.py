@@ -59,6 +59,9 @@ NOT_DEPLOYED = ("config.py", "config.mpy", "config_template.py", "config_templat
 # Started last, so that a deploy cut short never boots a new main.py on an old library.
 STARTUP_FILES = ("boot.py", "main.py")
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN")
+# Keys a copied template must not keep: its values there are examples, not a working setup.
+TEMPLATE_EXAMPLES = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SNS_TOPIC_ARN", "CONFIG_WIFI_SSID",
+                     "CONFIG_WIFI_PASSWORD")
 
 
 class BoardError(Exception):
@@ -207,20 +210,37 @@ def deploy_commands(port, build=BUILD):
 
 # -- provision -------------------------------------------------------------------------------
 
-def template_keys(path=TEMPLATE):
-    """{CONFIG_* name: default value} from config_template.py (read, not run)."""
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), path)
-    keys = {}
-    for node in tree.body:
+def literal_assignments(source, filename="<config>"):
+    """{name: value} of the top-level `NAME = value` lines of a config file (read, not run);
+    None for a value that is not a literal."""
+    values = {}
+    for node in ast.parse(source, filename).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name.startswith("CONFIG_"):
-                try:
-                    keys[name] = ast.literal_eval(node.value)
-                except ValueError:
-                    keys[name] = None
-    return keys
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[node.targets[0].id] = None
+    return values
+
+
+def template_keys(path=TEMPLATE):
+    """{CONFIG_* name: default value} from config_template.py."""
+    with open(path, encoding="utf-8") as f:
+        values = literal_assignments(f.read(), path)
+    return {name: value for name, value in values.items() if name.startswith("CONFIG_")}
+
+
+def config_notes(source, known):
+    """Warnings about a config that validates but is likely not what was meant: a CONFIG_*
+    name config_template.py does not have (misspelt: the board would use the default), and
+    the template's example values left in place. Names only, never a value."""
+    assigned = literal_assignments(source)
+    notes = ["%s is not a key of config_template.py (misspelt?): the board ignores it" % name
+             for name in assigned if name.startswith("CONFIG_") and name not in known]
+    examples = [name for name in TEMPLATE_EXAMPLES if known.get(name) is not None and assigned.get(name) == known[name]]
+    if examples:
+        notes.append("still the example values of config_template.py, fill in your own: " + ", ".join(examples))
+    return notes
 
 
 def _is_secret(key):
@@ -370,6 +390,8 @@ def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
         except UnicodeDecodeError:
             raise BoardError("%s is not UTF-8 text" % shown(config))
         loaded = validate_config(source, config)
+    for message in config_notes(source, template_keys()):
+        note("note: " + message)
     return [mpremote(port, ("fs", "cp", shown(config), ":config.py"))], generated, loaded
 
 

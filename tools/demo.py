@@ -35,6 +35,7 @@ DEVICE_SCRIPT = os.path.join(REPO, "tools", "demo_device.py")
 MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
 SUBJECT = "Door open"
 BODY = "The front door opened at 07:42. Température intérieure 21.5 °C ✓"
+DEVICES = ("micropython", "cpython")
 SHOWN_BODY_BYTES = 1500  # longer bodies are cut in the printout (not on the wire)
 
 
@@ -182,8 +183,10 @@ def demo(runtime, subject, body):
         print("\nOK: delivered once, %d request(s) on the wire." % len(invokes))
         return 0
     finally:
-        stand_in.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            stand_in.stop()
+        finally:  # also after a Ctrl-C that cut the stop short
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _short(text, limit=60):
@@ -192,15 +195,20 @@ def _short(text, limit=60):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=("micropython", "cpython"),
-                        default=os.environ.get("DEVICE") or "micropython")
+    parser.add_argument("--device", choices=DEVICES, default=os.environ.get("DEVICE") or "micropython")
     parser.add_argument("--subject", default=os.environ.get("SUBJECT") or SUBJECT)
     parser.add_argument("--body", default=os.environ.get("BODY") or BODY)
     args = parser.parse_args(argv)
+    if args.device not in DEVICES:  # argparse does not check a default (DEVICE= from make)
+        parser.error("DEVICE=%s: choose one of %s" % (args.device, ", ".join(DEVICES)))
     if args.device == "micropython" and not os.path.exists(MICROPYTHON):
         parser.error("%s not found: run `make setup`" % MICROPYTHON)
     return demo(args.device, args.subject, args.body)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: demo() has stopped the stand-in and removed its files
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -165,7 +165,8 @@ def outputs(found, version):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: firmware/certs)")
-    parser.add_argument("--check", action="store_true", help="compare with DIR instead of writing; exit 1 if different")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the files in --out with certifi's instead of writing; exit 1 if different")
     args = parser.parse_args(argv)
 
     with open(certifi.where(), "rb") as f:

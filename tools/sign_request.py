@@ -32,6 +32,16 @@ USAGE = (
     "       [--no-normalize] [--sign-body] [--presign EXPIRES_SECONDS] [--explain] [--token-after] [--crlf]\n"
     "       [--session-token-file PATH]  (the token read from PATH, trailing newline dropped)\n"
 )
+HELP = (
+    "Signs REQUEST_FILE (an HTTP request: request line, headers, a blank line, the body) and prints it\n"
+    "with X-Amz-Date and Authorization added.\n"
+    "  --explain             also print the canonical request and the string to sign (stderr)\n"
+    "  --session-token TOKEN adds X-Amz-Security-Token (signed; --token-after: added after signing)\n"
+    "  --sign-body           adds X-Amz-Content-SHA256 (S3 needs it)\n"
+    "  --presign SECONDS     signs the query string instead (a presigned URL), 1 to 604800 s\n"
+    "  --no-normalize        keeps the path as is (S3)\n"
+    "  --crlf                CRLF line endings, as on the wire\n"
+)
 _VALUED = ("--access-key", "--secret-key", "--session-token", "--session-token-file", "--region", "--service",
            "--date", "--presign")
 _FLAGS = ("--no-normalize", "--sign-body", "--explain", "--token-after", "--crlf")
@@ -196,6 +206,7 @@ def main(argv):
         if str(e):
             sys.stderr.write("error: %s\n" % e)
             return 2
+        sys.stderr.write(HELP)
         return 0
     _add_firmware_lib()
     from mpaws import sigv4_full
@@ -213,6 +224,9 @@ def main(argv):
         lines, explanation = sign(raw, opts, sigv4_full)
     except OSError as e:
         sys.stderr.write("error: cannot read %s: %s\n" % (path, e))
+        return 2
+    except UnicodeError:
+        sys.stderr.write("error: %s: the request line and headers must be UTF-8 text\n" % path)
         return 2
     except ValueError as e:
         sys.stderr.write("error: %s\n" % e)
