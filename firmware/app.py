@@ -7,10 +7,14 @@
 # notify() sends the JSON payload {"topic": ..., "subject": ..., "body": ..., "id": ...} to
 # the configured Lambda function, which publishes it to the SNS topic. With
 # CONFIG_AWS_LAMBDA_FUNCTION = None (direct SNS: `tools/cloud.py deploy --direct-sns`) it
-# publishes to the topic itself, with the function's rules checked here first and the id
-# as the message attribute "mpaws-id", as the function sends it. Every notification goes
-# through the outbox (mpaws.outbox) first and leaves it only once AWS accepted it; the id
-# lets the receiver drop a message it already got (delivery is at-least-once).
+# publishes to the topic itself, with the id as the message attribute "mpaws-id", as the
+# function sends it. In both modes the function's rules (SNS's) are checked here first: a
+# message that can never be sent is refused before it is stored. Every notification goes
+# through the outbox (mpaws.outbox) first and leaves it once AWS accepted it; the id lets
+# the receiver drop a message it already got (delivery is at-least-once). A message AWS or
+# the function refuses for good (errors.refusal: its content, never the network, the
+# config or AWS's state) leaves it too, with a log line, so that it does not hold back
+# the messages after it.
 #
 # Called from the REPL, where main.py has not run, notify() and flush() connect the WiFi
 # first when it is down (and set the clock by NTP when it is not set).
@@ -27,6 +31,7 @@ _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
 last_error = None  # the last failure (sending, WiFi, NTP, sensor), for status()
+refused = 0  # messages refused for good (errors.refusal) since start, not kept; for status()
 
 
 def log(message):
@@ -125,16 +130,41 @@ def _send(message_id, subject, body):
     return result
 
 
+# A subject of 1 to 100 (mpaws.sns.MAX_SUBJECT) printable ASCII characters and a body of
+# at most this many characters (4 bytes of UTF-8 each at most: 260,000 bytes) pass SNS's
+# rules whatever the id; see _plain().
+_PLAIN_BODY_CHARS = 65000
+
+
+def _plain(subject, body):
+    """Whether the message surely passes mpaws.sns.check: the usual message, recognised
+    without loading mpaws.sns (1.4 KB of heap on the way to the TLS handshake)."""
+    if not body or len(body) > _PLAIN_BODY_CHARS or not 0 < len(subject) <= 100 or subject[0] == " ":
+        return False
+    for c in subject:
+        if not " " <= c <= "~":
+            return False
+    return True
+
+
 def _check_text(subject, body):
     if not isinstance(subject, str) or not isinstance(body, str):
         raise ValueError("subject and body must be strings")
-    if not config().function:
-        # Direct SNS: what SNS would refuse is refused here, before the outbox, where it would
-        # wait forever; the id does not exist yet, so the longest one is counted. (Through
-        # the function, the function checks; its error says why.)
-        from mpaws import sns
+    # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
+    # rules), is refused here, before the outbox: the message could never leave it. The id
+    # does not exist yet, so the longest one is counted.
+    function = config().function
+    if function and _plain(subject, body):
+        return
+    from mpaws import sns
 
+    try:
         sns.check(body, subject, ((ID_ATTRIBUTE, "-" * outbox_file.MAX_ID),))
+    finally:
+        if function:  # through the function, sns is not needed to send: its code goes
+            from mpaws import transient
+
+            transient.forget("sns")
 
 
 def _online(feed=None):
@@ -170,14 +200,32 @@ def queue(subject, body):
     return message_id
 
 
+def _refused(message_id, subject, reason, say):
+    """Takes a message refused for good out of the outbox; say: whether to log it as
+    dropped (notify()'s error says so instead). Returns whether it is out."""
+    global refused
+    if message_id is not None:
+        try:
+            outbox().remove(message_id)
+        except OSError as e:
+            note_error("%s is refused for good (%s) but could not be taken out of the outbox: %s"
+                       % (message_id, reason, e))
+            return False
+    refused += 1
+    if say:
+        note_error("dropped %s %r: %s" % (message_id, subject, reason))
+    return True
+
+
 def notify(subject, body):
     """Sends a notification. Through the Lambda function, returns its InvokeResult; in
     direct-SNS mode (CONFIG_AWS_LAMBDA_FUNCTION = None), the SNS MessageId (str).
-    Raises ValueError for a subject or body SNS would never accept (direct SNS; the message
-    is not kept), errors.ConfigError for a bad config.py, errors.FunctionError when the
-    function failed, errors.NetworkError when the WiFi does not connect, and another
-    errors.AWSError when AWS could not be reached or said no; the message then stays in
-    the outbox, and flush() (or the main loop) sends it later."""
+    Raises ValueError for a subject or body SNS (and so the function) would never accept,
+    errors.ConfigError for a bad config.py, errors.FunctionError when the function failed,
+    errors.NetworkError when the WiFi does not connect, and another errors.AWSError when
+    AWS could not be reached or said no. The message then stays in the outbox, and flush()
+    (or the main loop) sends it later; unless it is refused for good (errors.refusal: the
+    function or AWS rejected its content): then the error says it was not kept."""
     config()
     _check_text(subject, body)
     try:
@@ -189,7 +237,10 @@ def notify(subject, body):
         _online()
         return _send(message_id, subject, body)
     except errors.AWSError as e:
-        if message_id is not None:
+        reason = errors.refusal(e)
+        if reason is not None and _refused(message_id, subject, reason, False):
+            e.message += " (not kept in the outbox: the message itself is refused, sending it again cannot succeed)"
+        elif message_id is not None:
             e.message += " (kept in the outbox as %s: app.flush() sends it)" % message_id
         note_error("notify failed: %s: %s" % (type(e).__name__, e))
         raise
@@ -197,11 +248,14 @@ def notify(subject, body):
 
 def flush(feed=None):
     """Sends what the outbox holds, oldest first; returns how many were sent. Connects the
-    WiFi first when it is down (on a board). Stops at the first failure and raises it (the
-    message stays, for the next flush). feed: called before each message and while the
-    WiFi connects (the main loop feeds its watchdog)."""
+    WiFi first when it is down (on a board). A message refused for good (errors.refusal)
+    is taken out with a log line ("dropped <id> '<subject>': refused by ..."), and the next
+    is sent. Stops at any other failure and raises it (the message stays, for the next
+    flush). feed: called before each message and while the WiFi connects (the main loop
+    feeds its watchdog)."""
     box = outbox()
     sent = 0
+    online = False
     while True:
         message = box.oldest()
         if message is None:
@@ -209,11 +263,16 @@ def flush(feed=None):
         if feed is not None:
             feed()
         try:
-            if not sent:
+            if not online:
                 _online(feed)
+                online = True
             _send(message[0], message[1], message[2])
-        except errors.AWSError as e:
-            e.message += " (flush: %d sent, %d still in the outbox)" % (sent, len(box))
+        except (errors.AWSError, ValueError) as e:  # ValueError: direct SNS checks the message again
+            reason = errors.refusal(e)
+            if reason is not None and _refused(message[0], message[1], reason, True):
+                continue  # the messages after it are not held back
+            if isinstance(e, errors.AWSError):
+                e.message += " (flush: %d sent, %d still in the outbox)" % (sent, len(box))
             note_error("flush stopped at %s: %s: %s" % (message[0], type(e).__name__, e))
             raise
         sent += 1
@@ -231,7 +290,8 @@ def _wifi_status():
 
 
 def status():
-    """Prints and returns the device's state: WiFi, time, outbox size, last error."""
+    """Prints and returns the device's state: WiFi, time, outbox size, messages refused for
+    good since start (not kept), last error."""
     t = time.gmtime(clock.now())
     info = {
         "device": device_id(),
@@ -239,9 +299,10 @@ def status():
         "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
         "clock_set": clock.is_set(),
         "outbox": len(outbox()),
+        "refused": refused,
         "last_error": last_error,
     }
-    for key in ("device", "wifi", "time", "clock_set", "outbox", "last_error"):
+    for key in ("device", "wifi", "time", "clock_set", "outbox", "refused", "last_error"):
         log("%s: %s" % (key, info[key]))
     return info
 

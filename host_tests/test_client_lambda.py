@@ -67,16 +67,21 @@ TEXTS = [
 ]
 
 
+# What notify() sends: TEXTS' odd characters in the body; subjects SNS accepts (printable
+# ASCII, 1 to 100 characters), with the characters JSON escapes.
+NOTIFIED = [("Temperature \"haute\" \\ /", s + "\n" + b) for s, b in TEXTS]
+
+
 def test_text_arrives_intact(device, aws_server):
     """Non-ASCII, quotes, backslashes, newlines and control characters survive the
     device's own JSON encoding and the signed body, byte for byte."""
     device.use_server(aws_server)
-    run = device.run([notify(s, b) for s, b in TEXTS])
-    for (subject, body), result in zip(TEXTS, run.results):
+    run = device.run([notify(s, b) for s, b in NOTIFIED])
+    for (subject, body), result in zip(NOTIFIED, run.results):
         assert result["ok"], result
         assert sent(json.loads(result["payload"])) == event_for(device, subject, body)
-    assert [sent(e) for e in aws_server.invocations("notify")] == [event_for(device, s, b) for s, b in TEXTS]
-    assert len(aws_server.requests) == len(TEXTS) and all_signed(aws_server)
+    assert [sent(e) for e in aws_server.invocations("notify")] == [event_for(device, s, b) for s, b in NOTIFIED]
+    assert len(aws_server.requests) == len(NOTIFIED) and all_signed(aws_server)
     # The body on the wire is the device's encoding: UTF-8, not \\u escapes.
     assert "Température".encode() in aws_server.requests[0].body
 

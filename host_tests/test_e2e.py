@@ -158,7 +158,7 @@ def test_topic_outside_the_allow_list(device, stand_in):
     use(device, aws, CONFIG_AWS_SNS_TOPIC_ARN=other)
     body = "not allowed " + token()
     result = device.run([notify("elsewhere", body)]).result
-    assert_error(result, "FunctionError", other)
+    assert_error(result, "FunctionError", other, "kept in the outbox as host.")  # until the allow-list has it
     assert result["kind"] == "Unhandled" and result["status"] == 200
     error = json.loads(result["payload"])
     assert other in error["errorMessage"] and error["errorType"] and isinstance(error["stackTrace"], list)
@@ -185,11 +185,13 @@ def test_burst_of_50_notifies_on_one_connection(device, stand_in):
 
 @pytest.mark.parametrize("subject, found", [("Tür offen", "ü"), ("Door 🚪", "🚪")], ids=["latin", "emoji"])
 def test_function_error_message_arrives_decoded(device, stand_in, subject, found):
-    """The function refuses a subject SNS would refuse; its error reply escapes the
-    character (\\u00fc, or a surrogate pair): the device's message shows it as it was."""
+    """The function refuses a subject SNS would refuse (sent by Lambda.invoke: app.notify
+    refuses it before sending); its error reply escapes the character (\\u00fc, or a
+    surrogate pair): the device's message shows it as it was."""
     aws = stand_in
     use(device, aws)
-    result = device.run([notify(subject, "body " + token())]).result
+    event = {"topic": aws.topic_arn, "subject": subject, "body": "body " + token()}
+    result = device.run([{"op": "invoke", "payload": json.dumps(event, ensure_ascii=False)}]).result
     assert_error(result, "FunctionError", "found %r" % found)
     error_message = json.loads(result["payload"])["errorMessage"]  # the oracle: Python's json
     assert "\\u" in result["payload"] and error_message in result["message"]
@@ -260,12 +262,14 @@ REFUSED = [
 ]
 
 
-def test_direct_sns_refuses_what_sns_never_accepts_up_front(device, stand_in):
-    """Refused with a ValueError before the outbox: such a message would wait there forever."""
+@pytest.mark.parametrize("direct_sns", [True, False], ids=["direct-sns", "lambda"])
+def test_refuses_what_sns_never_accepts_up_front(device, stand_in, direct_sns):
+    """Refused with a ValueError before the outbox, in both modes (the function checks what
+    SNS checks): such a message could never leave it."""
     from mpaws import outbox
 
     aws = stand_in
-    use(device, aws, direct_sns=True)
+    use(device, aws, direct_sns=direct_sns)
     mark = len(aws.requests)
     run = device.run([notify(subject, body) for subject, body, _ in REFUSED])
     for (_, _, words), result in zip(REFUSED, run.results):
@@ -288,6 +292,39 @@ def test_each_device_key_is_denied_the_other_mode(device, stand_in):
     invoke = device.run([{"op": "reset"}, notify("denied", body)]).results[1]
     assert_error(invoke, "AccessDenied")
     assert invoke["status"] == 403 and delivered(aws, body) == []
+
+
+# -- a message the function refuses for good leaves the outbox (flush, on the simulated board) --
+
+WIFI = dict(CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD="wifi-password-not-to-print")
+
+
+@pytest.mark.parametrize("direct_sns", [False, True], ids=["lambda", "direct-sns"])
+def test_flush_drops_a_refused_message_and_delivers_the_next_ones(device, stand_in, direct_sns):
+    """A message stored by a firmware that did not check it (a subject SNS refuses) is
+    first in the outbox: the function refuses it (Lambda mode; the device's own check in
+    direct-SNS mode), flush() drops it with a log line and delivers the two after it, once."""
+    from mpaws import outbox
+
+    aws = stand_in
+    device.sim = True  # the REPL's flush, status and outbox steps
+    device.secrets.append(WIFI["CONFIG_WIFI_PASSWORD"])
+    use(device, aws, direct_sns=direct_sns, **WIFI)
+    tag = token()
+    poison = outbox.Outbox(os.path.join(device.dir, "outbox.txt"), 50, "old").add("Tür offen", "poison " + tag)
+    mark = len(aws.requests)
+    steps = [{"op": "queue", "subject": "good", "body": "good %d %s" % (i, tag)} for i in (1, 2)]
+    run = device.run(steps + [{"op": "flush"}, {"op": "status"}, {"op": "outbox"}], timeout=60)
+    flushed, status, left = run.results[2:]
+    assert flushed["sent"] == 2 and status["refused"] == 1 and left["outbox"] == [], run
+    reason = "refused before sending: subject: SNS allows only printable ASCII" if direct_sns else (
+        "refused by the function: ValueError: subject: SNS allows only printable ASCII")
+    [line] = [line for line in run.log.splitlines() if line.startswith("mpaws: dropped %s " % poison)]
+    assert reason in line and status["last_error"] == line[len("mpaws: "):], line
+    assert sorted(m["message"] for m in aws.sns_messages() if tag in m["message"]) == [
+        "good 1 " + tag, "good 2 " + tag]
+    sent = aws.client_requests(mark)
+    assert len(sent) == (2 if direct_sns else 3) and all(r.status == 200 for r in sent)
 
 
 # -- make demo ---------------------------------------------------------------------------
@@ -314,6 +351,16 @@ def test_demo(runtime):
 
 
 def test_demo_fails_when_nothing_arrives():
-    proc = run_demo("--device", "cpython", "--subject", "Tür offen")  # SNS subjects are ASCII: the function refuses
+    proc = run_demo("--device", "cpython", "--fail-with", "503")  # the stand-in answers every request with a 503
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "FunctionError" in proc.stdout and "FAILED" in proc.stdout
+    out = proc.stdout
+    assert out.count("notify failed: ServiceError: ") == 1 and "kept in the outbox as host." in out, out
+    assert "gave up after 4 attempts" in out and "FAILED" in out and "0 matching message(s)" in out
+
+
+def test_demo_refuses_what_the_function_would_refuse():
+    proc = run_demo("--device", "cpython", "--subject", "Tür offen")  # SNS subjects are printable ASCII
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert out.count("notify failed: ValueError: subject: SNS allows only printable ASCII") == 1, out
+    assert "POST /2015-03-31/functions" not in out and "FAILED" in out

@@ -1,6 +1,7 @@
 """`make demo`: the whole chain on this machine, no AWS account and no board needed.
 
     python tools/demo.py [--device micropython|cpython] [--subject TEXT] [--body TEXT]
+                         [--fail-with STATUS]
 
 1. starts the local AWS stand-in (tools/local_aws.py: moto behind TLS, with the Lambda
    function cloud/lambda_function.py and an SNS topic) as a separate process;
@@ -8,7 +9,10 @@
    CPython) with a config.py the stand-in wrote for it, in a temporary directory;
 3. prints the signed request as it went over the wire, the Lambda reply and the SNS
    message as delivered, then stops the stand-in.
-Exits 1 if the message did not arrive in the topic. The environment variables DEVICE,
+With --fail-with 429 (or a 5xx status) the stand-in answers every device request with
+that error, to show what a device does when AWS fails: it retries, gives up and keeps the
+message in its outbox. Exits 1 if the message did not arrive in the topic. The
+environment variables DEVICE,
 SUBJECT and BODY are defaults for the options (what `make demo DEVICE=... SUBJECT=...
 BODY=...` sets).
 
@@ -37,6 +41,7 @@ SUBJECT = "Door open"
 BODY = "The front door opened at 07:42. Température intérieure 21.5 °C ✓"
 DEVICES = ("micropython", "cpython")
 SHOWN_BODY_BYTES = 1500  # longer bodies are cut in the printout (not on the wire)
+FAULTS = 10  # requests answered with --fail-with's status: more than the device's attempts
 
 
 class StandIn:
@@ -137,8 +142,9 @@ def _section(title):
     print("\n--- %s %s" % (title, "-" * max(3, 76 - len(title))))
 
 
-def demo(runtime, subject, body):
-    """The demo; returns the exit status."""
+def demo(runtime, subject, body, fail_with=None):
+    """The demo; returns the exit status. fail_with: an HTTP status (429 or 5xx) the
+    stand-in answers the device's requests with."""
     folder = tempfile.mkdtemp(prefix="mpaws-demo-")
     stand_in = StandIn(os.path.join(folder, "aws"))
     os.makedirs(stand_in.folder)
@@ -150,6 +156,9 @@ def demo(runtime, subject, body):
         print("local AWS stand-in (moto) on %s: topic %s, function %s" % (state["endpoint"], state["topic_arn"],
                                                                            state["function_name"]))
         print("device config written for it: %s (CONFIG_TLS_CA = %s)" % (state["device_config"], state["ca_der"]))
+        if fail_with:
+            stand_in.call("POST", "/faults", {"status": fail_with, "count": FAULTS})
+            print("the stand-in answers the device's requests with HTTP %d (--fail-with)" % fail_with)
         before = stand_in.call("GET", "/state")["requests"]
 
         print("\ndevice (%s, tools/demo_device.py): import app; app.notify(%r, %r)" % (runtime, subject, _short(body)))
@@ -198,12 +207,16 @@ def main(argv=None):
     parser.add_argument("--device", choices=DEVICES, default=os.environ.get("DEVICE") or "micropython")
     parser.add_argument("--subject", default=os.environ.get("SUBJECT") or SUBJECT)
     parser.add_argument("--body", default=os.environ.get("BODY") or BODY)
+    parser.add_argument("--fail-with", type=int, metavar="STATUS",
+                        help="the stand-in answers every device request with this HTTP status (429 or 5xx)")
     args = parser.parse_args(argv)
+    if args.fail_with is not None and args.fail_with != 429 and not 500 <= args.fail_with <= 599:
+        parser.error("--fail-with %d: choose 429 or a 5xx status" % args.fail_with)
     if args.device not in DEVICES:  # argparse does not check a default (DEVICE= from make)
         parser.error("DEVICE=%s: choose one of %s" % (args.device, ", ".join(DEVICES)))
     if args.device == "micropython" and not os.path.exists(MICROPYTHON):
         parser.error("%s not found: run `make setup`" % MICROPYTHON)
-    return demo(args.device, args.subject, args.body)
+    return demo(args.device, args.subject, args.body, args.fail_with)
 
 
 if __name__ == "__main__":

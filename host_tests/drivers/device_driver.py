@@ -46,7 +46,7 @@ def _classes(e):
 
 def _error(e):
     out = {"error": type(e).__name__, "message": str(e), "classes": _classes(e)}
-    for name in ("status", "code", "kind", "retryable"):
+    for name in ("status", "code", "kind", "retryable", "error_type", "error_message"):
         value = getattr(e, name, None)
         if value is not None:
             out[name] = value

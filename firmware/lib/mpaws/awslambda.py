@@ -107,10 +107,12 @@ class Lambda:
         if kind:
             from mpaws import failures  # the failure path only
 
-            message = failures.json_field(errors.preview(response.body, 4096), "errorMessage", "message")
+            text = errors.preview(response.body, 4096)
+            message = failures.json_field(text, "errorMessage", "message")
             raise errors.FunctionError(
                 "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
-                kind, bytes(response.body), response.status, request_id, tail)
+                kind, bytes(response.body), response.status, request_id, tail, failures.json_field(text, "errorType"),
+                message)
         return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
                             request_id)
 

@@ -73,10 +73,51 @@ class ServiceError(AWSError):
 
 class FunctionError(AWSError):
     """The Lambda function ran and failed. `kind` is 'Handled' or 'Unhandled'; `payload`
-    is the function's error document (bytes), `error_message` its message when known."""
+    is the function's error document (bytes), `error_type` and `error_message` its
+    errorType and errorMessage when known."""
 
-    def __init__(self, message, kind, payload, status=200, request_id=None, log_tail=None):
+    def __init__(self, message, kind, payload, status=200, request_id=None, log_tail=None, error_type=None,
+                 error_message=None):
         super().__init__(message, status, kind, request_id)
         self.kind = kind
         self.payload = payload
         self.log_tail = log_tail
+        self.error_type = error_type
+        self.error_message = error_message
+
+
+# What the function raises for a message it can never publish: cloud/lambda_function.py
+# checks the event and raises ValueError (TypeError for a malformed one) naming the field.
+# Its other errors (TopicNotAllowed: a topic outside its allow-list; SNS failures; a
+# timeout) are about its configuration or AWS, and may pass later.
+CONTENT_ERROR_TYPES = ("ValueError", "TypeError")
+# 4xx codes by which AWS refuses a message's content: Lambda's body that is no JSON, SNS's
+# invalid parameter (a subject, a message) or failed validation. A code naming the topic
+# is about the configuration (a wrong ARN, a FIFO topic), not the message.
+CONTENT_ERROR_CODES = ("InvalidRequestContentException", "InvalidParameter", "InvalidParameterValue",
+                       "ValidationError")
+
+
+def refusal(e):
+    """Why the message whose sending raised e (an AWSError, or the ValueError of the
+    device's own check of the message, mpaws.sns.check) can never be sent as it is, as
+    text for the log ("refused by the function: ValueError: subject: ..."), or None when
+    sending it again later may succeed.
+
+    Refused for good: the function rejected the message's content (a function error whose
+    errorType is ValueError or TypeError), AWS found the request too large (413), or AWS
+    refused the message's content (400 InvalidRequestContentException, InvalidParameter,
+    InvalidParameterValue, ValidationError, unless about the topic). Everything else waits
+    in the outbox: no network (DNS, TLS, timeouts), throttling (429), AWS failures (5xx),
+    the clock, and what the user fixes in config.py or in AWS (a wrong or expired key,
+    access denied, a function or topic not found, a topic the function does not allow)."""
+    if isinstance(e, ValueError):
+        return "refused before sending: %s" % e
+    if isinstance(e, FunctionError):
+        if e.error_type in CONTENT_ERROR_TYPES:
+            return "refused by the function: %s: %s" % (e.error_type, e.error_message)
+        return None
+    if isinstance(e, PayloadTooLarge) or (isinstance(e, BadRequest) and e.code in CONTENT_ERROR_CODES
+                                          and "topic" not in e.message.lower()):
+        return "refused by AWS: %s" % e
+    return None

@@ -2,9 +2,11 @@
 # The base classes are here; the specific ones (errors.Throttled, errors.ClockSkew, ...)
 # in mpaws.error_kinds, reached through this module.
 #
-# Every failure is an AWSError. `retryable` says whether sending the same request again
-# later can succeed (throttling, 5xx, a dropped connection); `status`, `code`, `message`
-# and `request_id` carry what AWS said, for the log line and for AWS support.
+# Every failure is an AWSError. `retryable` says whether the client sends the same request
+# again at once (throttling, 5xx, a dropped connection); `status`, `code`, `message` and
+# `request_id` carry what AWS said, for the log line and for AWS support. Whether a
+# message can ever be sent, or is refused for good and leaves the outbox, is decided in
+# one place: errors.refusal(e) (in mpaws.error_kinds).
 
 
 class AWSError(Exception):
@@ -41,9 +43,9 @@ class NetworkError(AWSError):
 def __getattr__(name):
     # The specific exceptions (DNSError, Timeout, TLSError, ProtocolError, ResponseTooLarge,
     # AccessDenied, InvalidSignature, ClockSkew, ExpiredToken, NotFound, Throttled,
-    # PayloadTooLarge, BadRequest, ServiceError, FunctionError) are in mpaws.error_kinds,
-    # loaded on the first failure or `except`: 15 classes are ~4 KB of heap a device that
-    # only succeeds does without.
+    # PayloadTooLarge, BadRequest, ServiceError, FunctionError) and refusal() are in
+    # mpaws.error_kinds, loaded on the first failure or `except`: 15 classes are ~4 KB of
+    # heap a device that only succeeds does without.
     if name[0] == "_":
         raise AttributeError(name)
     from mpaws import error_kinds
