@@ -51,8 +51,13 @@ CONFIG_OUTBOX_LIMIT = 50  # messages kept at most; when full, the oldest is drop
 CONFIG_LED_PIN = 2
 CONFIG_LED_ACTIVE_LOW = False
 # The board restarts when the main loop stops for this long. It cannot be stopped once
-# started: after Ctrl-C at the REPL the board restarts this many seconds later.
+# started, not even by a soft reset: after a Ctrl-C in the running loop the board
+# restarts this many seconds later.
 CONFIG_WATCHDOG_S = 120
+# At every start but a deep-sleep wake-up, main.py waits this long first ("mpaws:
+# starting in 3 s"): a Ctrl-C then gives the REPL with no watchdog running. `make deploy`,
+# `provision` and `notify` reset the board and stop it there. 0: no wait, and they cannot.
+CONFIG_START_DELAY_S = 3
 
 # Button: GPIO 0 is the BOOT button of ESP32 dev boards (to ground, internal pull-up).
 CONFIG_BUTTON_PIN = 0  # None: no button

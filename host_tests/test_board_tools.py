@@ -22,6 +22,10 @@ import board
 PORT = "/dev/ttyUSB0"
 MPREMOTE = ".venv/bin/mpremote"
 ESPTOOL = ".venv/bin/esptool"
+PYTHON = ".venv/bin/python"
+# What deploy, provision and notify begin with: a hard reset, then a Ctrl-C in main.py's
+# start-up grace, so that the board's REPL has no watchdog running during the work.
+STOP_BEFORE_WATCHDOG = [[MPREMOTE, "connect", PORT, "reset"], [PYTHON, "tools/board.py", "interrupt", "--port", PORT]]
 ACCESS_KEY = "AKIAMPAWSBOARDTEST01"
 SECRET_KEY = "boardTestSecret/MustNotBePrinted+0123456789"
 WIFI_PASSWORD = "wifi-Secret-Never-Printed"
@@ -180,17 +184,21 @@ def test_deploy_copies_every_built_file_main_last_never_config(tmp_path):
     build = fake_build(tmp_path / "build")
     result = tool("--dry-run", "deploy", "--port", PORT, "--build", str(build))
     assert result.returncode == 0, result.stderr
-    [argv] = printed(result)
+    *stop, argv = printed(result)
+    assert stop == STOP_BEFORE_WATCHDOG
     steps = mpremote_steps(argv)
     assert steps[0][0] == "exec"
-    assert steps[1:] == [["fs", "cp", str(build / src), ":" + src] for src in (
+    assert steps[1:-1] == [["fs", "cp", str(build / src), ":" + src] for src in (
         "app.mpy", "certs/AmazonRootCA1.der", "lib/mpaws/__init__.mpy", "lib/mpaws/sigv4.mpy", "boot.py", "main.py")]
+    assert steps[-1] == ["reset"]  # the new firmware starts
 
 
 def apply_to_board(micropython, steps, board_dir):
     """Replays mpremote's `exec` and `fs cp SRC :DEST` steps on a folder standing in for the
     board's filesystem (exec runs under the MicroPython unix port, in that folder)."""
     for step in steps:
+        if step == ["reset"]:
+            continue  # the board starts main.py: nothing to copy
         if step[0] == "exec":
             result = run_micropython(micropython, ["-c", step[1]], cwd=str(board_dir))
             assert result.returncode == 0, result.stderr
@@ -207,11 +215,12 @@ def test_deploy_of_the_real_build_runs_on_micropython(tmp_path, micropython):
     (board_dir / "config.py").write_text("CONFIG_AWS_REGION = 'eu-west-1'\n")
     result = make("deploy", "DRY_RUN=1", "PORT=" + PORT)
     assert result.returncode == 0, result.stderr
-    [argv] = printed(result, MPREMOTE)
+    reset, argv = printed(result, MPREMOTE)
+    assert reset == STOP_BEFORE_WATCHDOG[0]
     steps = mpremote_steps(argv)
     built = sorted(os.path.relpath(os.path.join(d, n), os.path.join(REPO, "build", "firmware"))
                    for d, _, names in os.walk(os.path.join(REPO, "build", "firmware")) for n in names)
-    copied = sorted(step[3][1:] for step in steps[1:])
+    copied = sorted(step[3][1:] for step in steps[1:-1])
     assert copied == [f for f in built if f not in board.NOT_DEPLOYED]
     apply_to_board(micropython, steps, board_dir)
 
@@ -253,7 +262,8 @@ def test_provision_copies_a_valid_config_py(tmp_path):
     config.write_text(config_text())
     result = make("provision", "DRY_RUN=1", "PORT=" + PORT, "CONFIG=" + str(config))
     assert result.returncode == 0, result.stderr
-    assert printed(result) == [[MPREMOTE, "connect", PORT, "fs", "cp", str(config), ":config.py"]]
+    assert printed(result) == STOP_BEFORE_WATCHDOG + [
+        [MPREMOTE, "connect", PORT, "fs", "cp", str(config), ":config.py", "+", "reset"]]
     assert "config OK" in result.stderr and ACCESS_KEY in result.stderr
     no_secret(result)
 
@@ -306,14 +316,22 @@ CONFIG_WIFI_PASSWORD=12345678
 """ % (ACCESS_KEY, SECRET_KEY)
 
 
-def test_provision_from_env_writes_a_config_the_board_loads(tmp_path, micropython):
+def test_provision_from_env_writes_a_config_the_board_loads(tmp_path, micropython, capsys):
     env, out = tmp_path / ".env", tmp_path / "generated" / "config.py"
     env.write_text(ENV)
     result = tool("--dry-run", "provision", "--port", PORT, "--env-file", str(env), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert printed(result) == [[MPREMOTE, "connect", PORT, "fs", "cp", str(out), ":config.py"]]
-    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    assert printed(result) == STOP_BEFORE_WATCHDOG + [
+        [MPREMOTE, "connect", PORT, "fs", "cp", str(out), ":config.py", "+", "reset"]]
+    assert not out.exists()  # it holds the secret: not left behind by a dry run either
     no_secret(result)
+    # What a real run copies, written by the same code:
+    commands, generated, _ = board.provision_plan(PORT, env_file=str(env), out=str(out))
+    assert generated == str(out) and commands[-1][5] == str(out)
+    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    captured = capsys.readouterr()
+    for secret in (SECRET_KEY, WIFI_PASSWORD):
+        assert secret not in captured.out + captured.err
     # The firmware's loader, under MicroPython, reads back exactly what .env said.
     check = ("import sys; sys.path[:0] = [%r, %r]\n"
              "from mpaws import settings\n"
@@ -366,6 +384,50 @@ def test_provision_points_out_a_misspelt_key_and_the_template_examples(tmp_path)
     assert examples.split("\n")[0].split(", ") == list(board.TEMPLATE_EXAMPLES)
 
 
+def test_provision_from_env_reads_a_bare_none_as_none(tmp_path):
+    """CONFIG_AWS_LAMBDA_FUNCTION=None (direct SNS) and the like: None, even for a key whose
+    template value is text; in quotes, the text."""
+    env, out = tmp_path / ".env", tmp_path / "config.py"
+    env.write_text(ENV.replace('CONFIG_AWS_LAMBDA_FUNCTION="mpaws-notify"', "CONFIG_AWS_LAMBDA_FUNCTION=None")
+                   + "CONFIG_AWS_HOST=None\nCONFIG_DEVICE_ID=None   # the chip's id\nCONFIG_SENSOR_UNIT='None'\n")
+    values = board.read_env(str(env), board.template_keys())
+    assert isinstance(board.template_keys()["CONFIG_AWS_LAMBDA_FUNCTION"], str)
+    assert (values["CONFIG_AWS_LAMBDA_FUNCTION"], values["CONFIG_AWS_HOST"], values["CONFIG_DEVICE_ID"]) == (
+        None, None, None)
+    assert values["CONFIG_SENSOR_UNIT"] == "None"
+    result = tool("--dry-run", "provision", "--port", PORT, "--env-file", str(env), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "function=None host=sns.eu-west-1.amazonaws.com:443" in result.stderr
+    no_secret(result)
+    # A key that needs a value says so, by name.
+    env.write_text(ENV + "CONFIG_AWS_REGION=None\n")
+    refused = tool("--dry-run", "provision", "--port", PORT, "--env-file", str(env), "--out", str(out))
+    assert refused.returncode == 2 and "CONFIG_AWS_REGION: missing" in refused.stderr
+
+
+def test_provision_dry_run_from_env_leaves_no_secret_behind(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(ENV)
+    generated = os.path.join(REPO, "build", "provision", "config.py")
+    result = make("provision", "DRY_RUN=1", "PORT=" + PORT, "ENV_FILE=" + str(env))
+    assert result.returncode == 0, result.stderr
+    assert printed(result)[-1][5] == "build/provision/config.py"
+    assert not os.path.exists(generated)
+    no_secret(result)
+
+
+@pytest.mark.parametrize("length", [39, 40, 41])
+def test_provision_notes_a_secret_key_that_is_not_40_characters(tmp_path, length):
+    secret = (SECRET_KEY * 2)[:length]
+    config = tmp_path / "config.py"
+    config.write_text(config_text(CONFIG_AWS_SECRET_KEY=secret))
+    result = tool("--dry-run", "provision", "--port", PORT, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    expected = "note: CONFIG_AWS_SECRET_KEY is %d characters long; the secret access keys AWS issues have 40" % length
+    assert (expected in result.stderr) == (length != 40), result.stderr
+    assert secret not in result.stdout + result.stderr and secret[:12] not in result.stdout + result.stderr
+
+
 # -- REPL trigger: notify, status, repl -----------------------------------------------------
 
 STUB_APP = """
@@ -386,7 +448,8 @@ def notify(subject, body):
 def test_notify_passes_subject_and_body_exactly(tmp_path, micropython, subject, body):
     result = make("notify", "DRY_RUN=1", "PORT=" + PORT, "SUBJECT=" + subject, "BODY=" + body)
     assert result.returncode == 0, result.stderr
-    [argv] = printed(result)
+    *stop, argv, reset = printed(result)
+    assert stop == STOP_BEFORE_WATCHDOG and reset == [MPREMOTE, "connect", PORT, "reset"]
     [[command, code]] = mpremote_steps(argv)
     assert command == "exec" and code.startswith("import app; app.notify(")
     assert code.isascii()
@@ -405,11 +468,165 @@ def test_notify_needs_a_subject_and_a_body():
 
 def test_status_and_repl_commands():
     status = make("status", "DRY_RUN=1", "PORT=" + PORT)
-    assert printed(status) == [[MPREMOTE, "connect", PORT, "exec", "import app; app.status()"]]
+    assert printed(status) == [[MPREMOTE, "connect", PORT, "exec", "import app; app.status()", "+", "reset"]]
     repl = make("repl", "DRY_RUN=1", "PORT=/dev/cu.usbserial-0001")
     assert printed(repl) == [[MPREMOTE, "connect", "/dev/cu.usbserial-0001", "repl"]]
     no_port = make("status", "DRY_RUN=1")
     assert no_port.returncode != 0 and "PORT is missing" in no_port.stderr
+
+
+# -- the watchdog: reset, then Ctrl-C in the start-up grace --------------------------------
+
+def test_board_commands_stop_the_board_before_its_watchdog_and_start_it_after(tmp_path):
+    """deploy, provision and notify: a hard reset and a Ctrl-C in main.py's grace first, a
+    reset last (for notify, a command of its own: it runs even when the notify failed)."""
+    config = tmp_path / "config.py"
+    config.write_text(config_text())
+    for args in (["deploy"], ["provision", "CONFIG=" + str(config)], ["notify", "SUBJECT=s", "BODY=b"]):
+        commands = printed(make(*args, "DRY_RUN=1", "PORT=" + PORT))
+        assert commands[:2] == STOP_BEFORE_WATCHDOG, args
+        assert commands[-1][-1] == "reset" and commands[-1][:3] == [MPREMOTE, "connect", PORT], args
+        assert len(commands) == (4 if args[0] == "notify" else 3)
+
+
+def test_mpremote_reset_is_a_hard_reset():
+    """`mpremote reset` is mpremote's shortcut for machine.reset(): a hard reset, which (unlike
+    the soft reset mpremote makes before its first command) stops the watchdog."""
+    mpremote_main = pytest.importorskip("mpremote.main", reason="the board tools are not installed")
+    command = mpremote_main._BUILTIN_COMMAND_EXPANSIONS["reset"]["command"]
+    assert command[:2] == ["exec", "--no-follow"] and command[2].endswith("machine.reset()")
+
+
+def test_run_goes_on_after_a_step_that_may_fail_and_always_runs_the_last(tmp_path, capsys):
+    log = tmp_path / "log"
+
+    def step(name, status, **kwargs):
+        code = "open(%r, 'a').write(%r); raise SystemExit(%d)" % (str(log), name + " ", status)
+        return board.Command([sys.executable, "-c", code], **kwargs)
+
+    status = board.run([step("reset", 1, may_fail="press RST"), step("interrupt", 0), step("work", 3),
+                        step("skipped", 0), step("restart", 0, always=True)], dry_run=False)
+    assert status == 3
+    assert log.read_text().split() == ["reset", "interrupt", "work", "restart"]
+    err = capsys.readouterr().err
+    assert "note: press RST" in err and "failed (exit status 3)" in err
+
+
+class FakeBoard:
+    """A board on a pseudo-terminal: after a reset it prints its boot lines, then (with a
+    main.py) the start-up line, and waits 3 s for a Ctrl-C: then the REPL, else the
+    watchdog starts. Records what reached it."""
+
+    BANNER = b"MicroPython v1.29.0 on 2026-01-01; Generic ESP32 module with ESP32\r\nType \"help()\" for more information.\r\n"
+
+    def __init__(self, main_py=True, asleep=False, boot_ms=300, lines=b""):
+        import threading
+
+        self.master, self.slave = os.openpty()
+        self.port = os.ttyname(self.slave)
+        self.main_py, self.asleep, self.boot_ms, self.lines = main_py, asleep, boot_ms, lines
+        self.received = b""
+        self.ctrl_c_before_start_line = False
+        self.watchdog_started = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def read(self, seconds):
+        import select
+
+        ready, _, _ = select.select([self.master], [], [], seconds)
+        if ready:
+            self.received += os.read(self.master, 1024)
+        return ready
+
+    def run(self):
+        import termios
+        import time
+
+        if self.asleep:
+            return
+        # Reset when the port opens: pyserial sets it raw, then empties its input.
+        end = time.monotonic() + 20
+        while termios.tcgetattr(self.slave)[3] & termios.ICANON and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(self.boot_ms / 1000)
+        os.write(self.master, b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13\r\n")
+        while self.read(0):
+            pass
+        self.ctrl_c_before_start_line = b"\x03" in self.received
+        if not self.main_py:
+            os.write(self.master, self.lines + self.BANNER + b">>> ")
+            return
+        os.write(self.master, b"mpaws: starting in 3 s (Ctrl-C for the REPL)\r\n")
+        end = time.monotonic() + 3
+        while b"\x03" not in self.received and time.monotonic() < end:
+            self.read(0.05)
+        self.watchdog_started = b"\x03" not in self.received
+        if not self.watchdog_started:
+            os.write(self.master, b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n" + self.BANNER + b">>> ")
+
+    def close(self):
+        self.thread.join(5)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def fake_board():
+    pytest.importorskip("serial", reason="the board tools (pyserial, with mpremote) are not installed")
+    boards = []
+
+    def make_board(**kwargs):
+        boards.append(FakeBoard(**kwargs))
+        return boards[-1]
+
+    yield make_board
+    for b in boards:
+        b.close()
+
+
+def test_interrupt_stops_main_py_in_its_start_up_grace(fake_board):
+    dev = fake_board()
+    result = tool("interrupt", "--port", dev.port, "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    assert "board: mpaws: starting in 3 s (Ctrl-C for the REPL)\n" in result.stderr
+    assert "main.py stopped in its start-up grace" in result.stderr
+    dev.thread.join(5)
+    assert dev.watchdog_started is False and not dev.ctrl_c_before_start_line
+
+
+def test_interrupt_of_a_board_without_main_py_notes_it(fake_board):
+    dev = fake_board(main_py=False)
+    result = tool("interrupt", "--port", dev.port, "--timeout", "20", "--start-wait", "1")
+    assert result.returncode == 0, result.stderr
+    assert "no start-up line from main.py" in result.stderr
+
+
+def test_interrupt_shows_why_main_py_stopped_by_itself(fake_board):
+    """No config.py yet (deploy before provision): main.py stops before its watchdog and
+    says why; the helper passes its lines on."""
+    dev = fake_board(main_py=False, lines=b"mpaws: no config.py: copy config_template.py to config.py\r\n"
+                                           b"mpaws: stopped: fix config.py (`make provision`), then reset the board\r\n")
+    result = tool("interrupt", "--port", dev.port, "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    assert "board: mpaws: no config.py: copy config_template.py to config.py\n" in result.stderr
+    assert "main.py stopped by itself before its watchdog" in result.stderr
+
+
+def test_interrupt_of_a_board_that_does_not_answer_says_what_to_do(fake_board):
+    dev = fake_board(asleep=True)
+    result = tool("interrupt", "--port", dev.port, "--timeout", "2", "--start-wait", "0.5")
+    assert result.returncode == 2
+    assert "no REPL prompt from the board on %s within 2 s: press its RST/EN button" % dev.port in result.stderr
+    while dev.read(0.2):
+        pass
+    assert b"\x03" in dev.received  # it did try
+
+
+def test_interrupt_needs_a_port_that_exists(tmp_path):
+    pytest.importorskip("serial", reason="the board tools are not installed")
+    result = tool("interrupt", "--port", str(tmp_path / "ttyUSB9"), "--timeout", "0.5")
+    assert result.returncode == 2 and "does not exist: is the board plugged in" in result.stderr
 
 
 # -- packaging -----------------------------------------------------------------------------

@@ -79,8 +79,19 @@ BAD = [
     ("CONFIG_SENSOR_ALERT_WHEN", "over", "must be one of 'above', 'below'"),
     ("CONFIG_SENSOR_HYSTERESIS", -1, "must be a number from 0"),
     ("CONFIG_SENSOR_UNIT", 5, "a short string in quotes"),
+    ("CONFIG_START_DELAY_S", -1, "must be seconds from 0 to 60"),
+    ("CONFIG_START_DELAY_S", "3", "must be seconds from 0 to 60"),
+    # subjects and messages as SNS takes them (mpaws.sns.check), through the function too
+    ("CONFIG_BUTTON_SUBJECT", "Türklingel", "SNS allows only printable ASCII"),
+    ("CONFIG_BUTTON_SUBJECT", "Door\nbell", "SNS allows only printable ASCII"),
+    ("CONFIG_BUTTON_SUBJECT", "x" * 101, "1 to 100 characters"),
+    ("CONFIG_BUTTON_SUBJECT", " Door", "not a space"),
+    ("CONFIG_SENSOR_SUBJECT", "Température", "SNS allows only printable ASCII"),
+    ("CONFIG_SENSOR_SUBJECT", "t" * 101, "1 to 100 characters"),
+    ("CONFIG_SENSOR_SUBJECT", "", "must be a non-empty string"),
+    ("CONFIG_BUTTON_LONG_MESSAGE", "x" * 262145, "too large for SNS"),
 ]
-IDS = ["%s=%r" % (key, value) for key, value, _ in BAD]
+IDS = [("%s=%r" % (key, value))[:60] for key, value, _ in BAD]  # a 256 KB value makes no name
 # Values no message may echo: the secret key, the session token, the WiFi password.
 SECRET_KEYS = ("CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SESSION_TOKEN", "CONFIG_WIFI_PASSWORD")
 SECRETS = [SECRET_KEY] + [str(v) for k, v, _ in BAD if k in SECRET_KEYS and v is not None]
@@ -176,12 +187,24 @@ def test_keys_wrong_together(keys, key, words):
     check_message(str(excinfo.value), key, words)
 
 
+def test_subjects_and_messages_sns_takes(device):
+    """What SNS accepts passes: 100 printable ASCII characters, punctuation first; any text
+    in a message (it need not be ASCII)."""
+    keys = {"CONFIG_BUTTON_SUBJECT": "~" + "x" * 99, "CONFIG_SENSOR_SUBJECT": "!Fridge (kitchen)",
+            "CONFIG_BUTTON_SHORT_MESSAGE": "Türklingel 🔔", "CONFIG_BUTTON_LONG_MESSAGE": " held\n"}
+    s = settings.load(module_with(**keys))
+    assert (s.button_subject, s.sensor_subject, s.button_short_message, s.button_long_message) == tuple(keys.values())
+    run = device.run([{"op": "settings", "config": dict(default_config(), **keys)}])
+    assert run.result.get("error") is None, run
+
+
 def test_device_keys_default_to_no_hardware():
     """A computer's config.py has no board keys: no button, sensor, LED; the outbox in the
     current directory."""
     s = settings.load(module_with())
     assert (s.button_pin, s.sensor, s.led_pin, s.deep_sleep) == (None, None, None, False)
     assert (s.outbox_path, s.outbox_limit, s.debounce_ms, s.watchdog_s) == ("outbox.txt", 50, 50, 120)
+    assert s.start_delay_s == 3
 
 
 def test_the_template_is_a_valid_config():

@@ -37,8 +37,11 @@ def board(runtime, tmp_path, request, aws_server):
 
 
 def configure(dev, **keys):
+    # No start-up grace (CONFIG_START_DELAY_S) unless a test asks for it: the scripted times
+    # are the loop's.
     config = dict(CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD=WIFI_PASSWORD, CONFIG_BUTTON_PIN=BUTTON,
-                  CONFIG_LED_PIN=LED, CONFIG_BUTTON_MIN_INTERVAL_S=0, CONFIG_NTP_HOSTS=["ntp1", "ntp2"])
+                  CONFIG_LED_PIN=LED, CONFIG_BUTTON_MIN_INTERVAL_S=0, CONFIG_NTP_HOSTS=["ntp1", "ntp2"],
+                  CONFIG_START_DELAY_S=0)
     config.update(keys)
     dev.use_server(dev.server, **config)
 
@@ -266,6 +269,83 @@ def test_bad_config_stops_without_restarting(board):
     assert result["outcome"] == "returned"
     assert "CONFIG_BUTTON_DEBOUNCE_MS: must be milliseconds from 50 to 1000" in run.log
     assert "fix config.py" in run.log
+
+
+def test_a_message_sns_would_refuse_is_logged_and_the_loop_goes_on(board):
+    """Direct SNS: a message app.queue refuses (ValueError: with its id attribute it is over
+    SNS's 256 KB) is logged and kept in last_error, not queued; the board does not restart
+    and the next press is queued."""
+    from mpaws import sns
+
+    too_long = "x" * (sns.MAX_MESSAGE_BYTES - 10)  # passes the config check, not the id attribute's room
+    configure(board, CONFIG_AWS_LAMBDA_FUNCTION=None, CONFIG_BUTTON_SHORT_MESSAGE=too_long,
+              CONFIG_BUTTON_LONG_PRESS_MS=1000, CONFIG_WIFI_SSID=None)  # no WiFi: nothing is sent
+    result, run = boot(board, press(1000) + press(3000, ms=1500), run_ms=6000, client=None)
+    assert result["outcome"] == "end"
+    assert [m[1:] for m in result["outbox"]] == [["Button", LONG]]
+    assert run.log.count("message refused, not sent: body: too large for SNS") == 1
+    assert "subject 'Button', a body of %d characters" % len(too_long) in run.log
+    assert result["last_error"] is not None and "message refused" in result["last_error"]
+    assert too_long[:100] not in run.log
+
+
+def test_a_subject_sns_would_refuse_stops_the_board_at_start_naming_the_key(board):
+    configure(board, CONFIG_AWS_LAMBDA_FUNCTION=None, CONFIG_BUTTON_SUBJECT="Türklingel")
+    result, run = boot(board, press(1000), run_ms=3000, client=None)
+    assert result["outcome"] == "returned" and result["wdt_timeout"] is None
+    assert "CONFIG_BUTTON_SUBJECT: SNS allows only printable ASCII" in run.log and "fix config.py" in run.log
+
+
+# -- the start-up grace: Ctrl-C before the watchdog ------------------------------------------
+
+
+GRACE_LINE = "mpaws: starting in 3 s (Ctrl-C for the REPL)"
+
+
+def test_ctrl_c_in_the_start_up_grace_gives_the_repl_without_a_watchdog(board):
+    """What mpremote does after `make deploy` reset the board: a Ctrl-C while main.py waits.
+    No watchdog and no WiFi started; the REPL works and is never restarted."""
+    configure(board, CONFIG_START_DELAY_S=3)
+    steps = [dict(op="board", events=[[1500, "ctrl_c"]] + press(2000), run_ms=10000, client=CLIENT),
+             {"op": "outbox"}, {"op": "repl_idle", "ms": 600000}]
+    run = board.run(steps, timeout=60)
+    interrupted, box, idle = run.results
+    assert interrupted["outcome"] == "interrupted" and interrupted["time_ms"] == 1500
+    assert interrupted["wdt_timeout"] is None and interrupted["feeds"] == 0 and interrupted["connects"] == 0
+    assert GRACE_LINE in run.log
+    assert box["ok"] and box["outbox"] == []
+    assert idle["outcome"] == "end" and idle["time_ms"] == 601500  # ten minutes at the REPL, no restart
+    assert board.server.requests == []
+
+
+def test_without_ctrl_c_the_loop_starts_after_the_grace(board):
+    configure(board, CONFIG_START_DELAY_S=3, CONFIG_WATCHDOG_S=60)
+    result, run = boot(board, press(4000), run_ms=8000, connect_ms=300)
+    assert GRACE_LINE in run.log
+    assert result["outcome"] == "end" and result["wdt_timeout"] == 60000
+    assert [t for t, _, ok in result["ntp"] if ok] == [3300]  # WiFi from 3 s, connected 300 ms later
+    assert delivered(board.server) == [("Button", SHORT)]
+
+
+def test_ctrl_c_after_the_grace_leaves_the_watchdog_running(board):
+    """The watchdog cannot be stopped: the REPL after a Ctrl-C in the running loop lasts
+    CONFIG_WATCHDOG_S, then the board restarts."""
+    configure(board, CONFIG_START_DELAY_S=3, CONFIG_WATCHDOG_S=60)
+    steps = [dict(op="board", events=[[5000, "ctrl_c"]], run_ms=10000, client=CLIENT),
+             {"op": "repl_idle", "ms": 600000}]
+    interrupted, idle = board.run(steps, timeout=60).results
+    assert interrupted["outcome"] == "interrupted" and interrupted["wdt_timeout"] == 60000
+    assert idle["outcome"] == "reset" and idle["cause"] == "watchdog"
+    assert 5000 - 20 + 60000 < idle["time_ms"] <= 5000 + 60000 + 1  # 60 s after the last feed (a 20 ms loop)
+
+
+def test_a_deep_sleep_wake_up_skips_the_grace(board):
+    configure(board, CONFIG_START_DELAY_S=3, CONFIG_DEEP_SLEEP=True, CONFIG_SLEEP_S=600)
+    first, run = boot(board, run_ms=60000)
+    assert first["outcome"] == "deepsleep" and GRACE_LINE in run.log and first["time_ms"] >= 3000
+    woken, run = boot(board, run_ms=60000, wake="timer")
+    assert woken["outcome"] == "deepsleep" and woken["reset_cause"] == 4  # DEEPSLEEP_RESET
+    assert "starting in" not in run.log and woken["time_ms"] < 3000
 
 
 # -- clock ----------------------------------------------------------------------------------

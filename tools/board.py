@@ -7,11 +7,20 @@ config.py, and runs the REPL trigger. The Makefile's board targets call it.
     python tools/board.py repl --port PORT
     python tools/board.py notify --port PORT --subject TEXT --body TEXT
     python tools/board.py status --port PORT
+    python tools/board.py interrupt --port PORT   (after a reset: Ctrl-C in main.py's start-up grace)
     python tools/board.py package-json       (rewrites package.json after a library file was added)
 
 Each command runs esptool or mpremote from .venv/bin (requirements-board.txt) and prints
 every command before it runs it; with --dry-run it only prints them, exactly as they would
 run, one per line on stdout (notes go to stderr), and needs neither a board nor the tools.
+
+The watchdog that main.py starts cannot be stopped, not even by the soft reset mpremote
+makes before its first command: stopped by mpremote's Ctrl-C in the middle of its loop,
+the board restarts CONFIG_WATCHDOG_S later, whatever it is doing then. So deploy,
+provision and notify first reset the board (`mpremote reset`), then stop main.py with a
+Ctrl-C while it waits CONFIG_START_DELAY_S before starting the watchdog (`board.py
+interrupt`), do their work at a REPL with no watchdog, and reset the board again at the
+end so that it runs the application. status, which takes a moment, does the last only.
 
 A secret (the AWS secret key, a session token, the WiFi password) is never printed: config
 problems are reported by key name, as the firmware's own loader (mpaws.settings) words them.
@@ -22,9 +31,11 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import types
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.abspath(__file__)
+REPO = os.path.dirname(os.path.dirname(SCRIPT))
 BOARD_BIN = os.path.join(REPO, ".venv", "bin")
 BUILD = os.path.join(REPO, "build", "firmware")
 CONFIG = os.path.join(REPO, "firmware", "config.py")
@@ -64,8 +75,29 @@ TEMPLATE_EXAMPLES = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY", "CONFIG_A
                      "CONFIG_WIFI_PASSWORD")
 
 
+# The secret access keys AWS issues are 40 characters long.
+SECRET_KEY_LENGTH = 40
+# main.py's line before its start-up grace (mpaws.device), and the friendly REPL's prompt.
+START_LINE = b"mpaws: starting in "
+STOPPED_LINE = b"mpaws: stopped"  # main.py gave up by itself (a config.py problem): no watchdog
+PROMPT = b">>> "
+INTERRUPT_TIMEOUT_S = 30  # for the board to reach its REPL after the reset
+START_LINE_WAIT_S = 6  # for the start-up line; then Ctrl-C without it
+CTRL_C_EVERY_S = 0.1
+
+
 class BoardError(Exception):
     """A problem the user fixes (printed as `error: ...`, exit status 2)."""
+
+
+class Command(list):
+    """An argv, printed and run as it is. may_fail: what to say when it fails, the commands
+    after it running anyway; always: it runs even after an earlier command failed."""
+
+    def __init__(self, argv, may_fail=None, always=False):
+        super().__init__(argv)
+        self.may_fail = may_fail
+        self.always = always
 
 
 def shown(path):
@@ -84,6 +116,18 @@ def mpremote(port, *commands):
     for i, command in enumerate(commands):
         argv += (["+"] if i else []) + list(command)
     return argv
+
+
+RESET = ("reset",)  # mpremote's shortcut: machine.reset(), a hard reset (the watchdog stops)
+
+
+def stopped_before_watchdog(port):
+    """The commands that leave the board at its REPL with no watchdog running: a hard reset
+    (mpremote reset: machine.reset()), then a Ctrl-C in main.py's start-up grace."""
+    return [Command(mpremote(port, RESET),
+                    may_fail="the board did not answer (asleep in deep sleep, or busy): press its RST/EN button "
+                             "now; the next command waits for it"),
+            Command([tool("python"), shown(SCRIPT), "interrupt", "--port", port])]
 
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -205,7 +249,9 @@ def deploy_commands(port, build=BUILD):
     files = deployed_files(build)
     commands = [("exec", prepare_script([target for target, _ in files]))]
     commands += [("fs", "cp", shown(local), ":" + target) for target, local in files]
-    return [mpremote(port, *commands)]
+    # The reset at the end starts the new firmware; after a failed copy the board stays at
+    # its REPL (no watchdog), for the next try.
+    return stopped_before_watchdog(port) + [Command(mpremote(port, *commands, RESET))]
 
 
 # -- provision -------------------------------------------------------------------------------
@@ -240,6 +286,11 @@ def config_notes(source, known):
     examples = [name for name in TEMPLATE_EXAMPLES if known.get(name) is not None and assigned.get(name) == known[name]]
     if examples:
         notes.append("still the example values of config_template.py, fill in your own: " + ", ".join(examples))
+    secret = assigned.get("CONFIG_AWS_SECRET_KEY")
+    if isinstance(secret, str) and len(secret) != SECRET_KEY_LENGTH:
+        # A key cut short or lengthened when pasted is the commonest cause of signature errors.
+        notes.append("CONFIG_AWS_SECRET_KEY is %d characters long; the secret access keys AWS issues have %d: "
+                     "check it was pasted whole" % (len(secret), SECRET_KEY_LENGTH))
     return notes
 
 
@@ -261,6 +312,11 @@ def _env_value(raw):
 def _typed(text, quoted, default):
     # The template says what a key holds: text for a text key; otherwise a Python literal
     # (number, True/False, None, list) when it reads as one, else text for the loader to refuse.
+    # A bare None is None for every key (CONFIG_AWS_LAMBDA_FUNCTION=None: direct SNS;
+    # CONFIG_WIFI_SSID=None: no WiFi); the loader says when a key needs a value. 'None' in
+    # quotes is the text.
+    if not quoted and text == "None":
+        return None
     if quoted or isinstance(default, str):
         return text
     if text == "":
@@ -360,7 +416,8 @@ def _write_private(path, text):
 
 
 def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
-    """(commands, file to delete after a real run or None, Settings): copies config.py to the board."""
+    """(commands, file to delete after the run or None, Settings): copies config.py to the
+    board. A config.py made from .env is written to `out` (mode 600: it holds the secret)."""
     if config and env_file:
         raise BoardError("give CONFIG= or ENV_FILE=, not both")
     if not config and not env_file:
@@ -378,7 +435,8 @@ def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
         source = config_source(read_env(env_file, template_keys()), env_file)
         loaded = validate_config(source, env_file)
         _write_private(out, source)
-        note("wrote %s from %s (mode 600; it holds the secret)" % (shown(out), shown(env_file)))
+        note("wrote %s from %s (mode 600, deleted again after the copy and after a dry run: it holds the secret)"
+             % (shown(out), shown(env_file)))
         config = generated = out
     else:
         if not os.path.isfile(config):
@@ -392,7 +450,8 @@ def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
         loaded = validate_config(source, config)
     for message in config_notes(source, template_keys()):
         note("note: " + message)
-    return [mpremote(port, ("fs", "cp", shown(config), ":config.py"))], generated, loaded
+    copy = Command(mpremote(port, ("fs", "cp", shown(config), ":config.py"), RESET))
+    return stopped_before_watchdog(port) + [copy], generated, loaded
 
 
 # -- packaging --------------------------------------------------------------------------------
@@ -411,6 +470,77 @@ def package_json(lib=FIRMWARE_LIB):
     return '{\n    "urls": [\n%s\n    ],\n    "deps": [],\n    "version": "%s"\n}\n' % (urls, PACKAGE_VERSION)
 
 
+# -- interrupt: the REPL with no watchdog ----------------------------------------------------
+
+def _open_serial(serial, port, deadline):
+    # A board on native USB leaves the bus while it resets: wait for its port to come back.
+    while True:
+        try:
+            return serial.Serial(port, 115200, timeout=0.05)
+        except (serial.SerialException, OSError) as e:
+            if time.monotonic() >= deadline:
+                raise BoardError("cannot open PORT %s: %s" % (port, e))
+            time.sleep(0.1)
+
+
+def _close_serial(link):
+    try:
+        link.rts = False  # as mpremote does: no reset on the way out (Windows drivers)
+        link.dtr = False
+    except OSError:
+        pass  # a pty, or a port without modem lines
+    link.close()
+
+
+def interrupt(port, timeout=INTERRUPT_TIMEOUT_S, start_wait=START_LINE_WAIT_S):
+    """Stops main.py, just started after a reset, before its watchdog: waits for its start-up
+    line ("mpaws: starting in 3 s") and sends Ctrl-C until the REPL's prompt shows. Without
+    that line within start_wait s (no main.py yet, an older one, CONFIG_START_DELAY_S = 0,
+    or a board that did not reset), sends Ctrl-C anyway, with a note. BoardError when no
+    prompt came within timeout s."""
+    import serial  # pyserial, installed with mpremote (requirements-board.txt)
+
+    deadline = time.monotonic() + timeout
+    link = _open_serial(serial, port, deadline)
+    start = time.monotonic()
+    seen = line = b""
+    started = stopped = prompted = asked = False
+    next_ctrl_c = 0.0
+    try:
+        while time.monotonic() < deadline:
+            data = link.read(512)
+            seen = (seen + data)[-4096:]
+            *lines, line = (line + data).split(b"\n")
+            for text in lines:  # the application's own lines, for the user to read
+                if text.startswith(b"mpaws:"):
+                    note("board: " + text.rstrip().decode("utf-8", "replace"))
+                    stopped = stopped or text.startswith(STOPPED_LINE)
+            started = started or START_LINE in seen  # acted on before its line ends
+            if PROMPT in seen:
+                prompted = True
+                break
+            now = time.monotonic()
+            if (started or now - start >= start_wait) and now >= next_ctrl_c:
+                link.write(b"\r\x03")
+                next_ctrl_c = now + CTRL_C_EVERY_S
+            if not asked and now - start >= start_wait + 4:
+                note("waiting for the board's REPL: if nothing happens, press its RST/EN button")
+                asked = True
+    finally:
+        _close_serial(link)
+    if not prompted:
+        raise BoardError("no REPL prompt from the board on %s within %d s: press its RST/EN button (a board in "
+                         "deep sleep does not answer) and run the command again" % (port, timeout))
+    if started:
+        note("main.py stopped in its start-up grace: the REPL, no watchdog running")
+    elif stopped:
+        note("main.py stopped by itself before its watchdog (see its lines above): the REPL")
+    else:
+        note("note: no start-up line from main.py (none deployed yet, CONFIG_START_DELAY_S = 0, or an older one): "
+             "if the board restarts during what follows, its watchdog was running: run the command again")
+    return 0
+
+
 # -- running -----------------------------------------------------------------------------
 
 def _check_port(port, dry_run):
@@ -424,8 +554,12 @@ def _check_port(port, dry_run):
 
 
 def run(commands, dry_run):
-    """Prints each command; runs it unless dry_run. Returns the exit status."""
+    """Prints each command; runs it unless dry_run. After a failure, only the commands marked
+    `always` run. Returns the exit status (of the first failure)."""
+    failed = 0
     for argv in commands:
+        if failed and not getattr(argv, "always", False):
+            continue
         print(shlex.join(argv), flush=True)
         if dry_run:
             continue
@@ -433,12 +567,15 @@ def run(commands, dry_run):
             raise BoardError("%s is not installed: the make targets install requirements-board.txt on first use"
                              % argv[0])
         status = subprocess.call(argv)
-        if status:
-            name = os.path.basename(argv[0])
-            print("error: %s failed (exit status %d); see the README's troubleshooting for the board"
-                  % (name, status), file=sys.stderr)
-            return status
-    return 0
+        if not status:
+            continue
+        if getattr(argv, "may_fail", None):
+            note("note: " + argv.may_fail)
+            continue
+        print("error: %s failed (exit status %d); see the README's troubleshooting for the board"
+              % (os.path.basename(argv[0]), status), file=sys.stderr)
+        failed = failed or status
+    return failed
 
 
 def note(message):
@@ -449,11 +586,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="board.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("flash", "deploy", "provision", "repl", "notify", "status"):
+    for name in ("flash", "deploy", "provision", "repl", "notify", "status", "interrupt"):
         p = sub.add_parser(name)
         p.add_argument("--port", default="")
         p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS)
-        if name == "flash":
+        if name == "interrupt":
+            p.add_argument("--timeout", type=float, default=INTERRUPT_TIMEOUT_S,
+                           help="seconds for the board to reach its REPL")
+            p.add_argument("--start-wait", type=float, default=START_LINE_WAIT_S,
+                           help="seconds to wait for main.py's start-up line before Ctrl-C without it")
+        elif name == "flash":
             p.add_argument("--firmware", default="")
             p.add_argument("--chip", default="")
             p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
@@ -489,16 +631,21 @@ def main(argv=None):
         elif args.command == "notify":
             code = "import app; app.notify(%s, %s)" % (python_string(_text_arg("SUBJECT", args.subject)),
                                                         python_string(_text_arg("BODY", args.body)))
-            commands = [mpremote(args.port, ("exec", code))]
+            # The reset at the end runs even when the notify failed: the application then
+            # sends what the outbox kept.
+            commands = stopped_before_watchdog(args.port) + [Command(mpremote(args.port, ("exec", code))),
+                                                             Command(mpremote(args.port, RESET), always=True)]
+        elif args.command == "interrupt":
+            return 0 if dry_run else interrupt(args.port, args.timeout, args.start_wait)
         else:
-            commands = [mpremote(args.port, ("exec", "import app; app.status()"))]
+            commands = [mpremote(args.port, ("exec", "import app; app.status()"), RESET)]
         status = run(commands, dry_run)
     except BoardError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
     finally:
-        if generated and not dry_run and os.path.exists(generated):
-            os.remove(generated)  # it holds the secret; the board has its copy now
+        if generated and os.path.exists(generated):
+            os.remove(generated)  # it holds the secret: the board has its copy now, or a dry run needs none
     return status
 
 

@@ -5,10 +5,15 @@ on the simulated board. Loaded by the driver when the sim directory is on sys.pa
      "pins": {gpio: level}, "temperature": 20.0, "adc": {gpio: microvolts},
      "client": {"max_attempts": 1, "base_delay_ms": 5}}
 
-runs one boot of main.py's device.main(app) on virtual time until run_ms, a reset or a
-deep sleep, and reports what the board did: {"outcome": "end" | "reset" | "deepsleep",
-"cause", "sleep_ms", "time_ms", "ntp": [[t, host, answered]], "feeds", "wdt_timeout",
-"connects", "ext0", "led", "outbox": [[id, subject, body]], "last_error"}.
+runs one boot of main.py's device.main(app) on virtual time until run_ms, a reset, a
+deep sleep or a Ctrl-C, and reports what the board did: {"outcome": "end" | "reset" |
+"deepsleep" | "interrupted" (a Ctrl-C: the REPL) | "returned", "cause", "sleep_ms",
+"time_ms", "ntp": [[t, host, answered]], "feeds", "wdt_timeout" (None: no watchdog
+started), "connects", "ext0", "led", "outbox": [[id, subject, body]], "last_error"}.
+
+{"op": "repl_idle", "ms": 200000} then lets the REPL sit for ms after an interrupted
+board step: {"outcome": "end" or "reset", "cause": "watchdog" when the watchdog that was
+started before the Ctrl-C restarted the board, "time_ms"}.
 
 The REPL's functions as steps: queue, flush, status, outbox (notify is the driver's),
 with `world` to set the scene for them: {"op": "world", "wifi_up": false, "connect_ms":
@@ -41,6 +46,8 @@ def _outcome(out, run):
     except simboard.DeepSleep as e:
         out["outcome"] = "deepsleep"
         out["sleep_ms"] = e.ms
+    except KeyboardInterrupt:  # main.py stopped: the REPL (on the board: what mpremote talks to)
+        out["outcome"] = "interrupted"
 
 
 def op_board(step):
@@ -64,6 +71,7 @@ def op_board(step):
             setattr(c, name, value)
     out = {"ok": True}
     _outcome(out, lambda: device.main(app, simboard.clock))
+    world.end_ms = None  # the scripted run is over: what the next steps do (the REPL's) is not cut
     out.update({
         "time_ms": world.now, "ntp": world.ntp_calls, "feeds": world.feeds, "wdt_timeout": world.wdt_timeout,
         "connects": world.connects, "ext0": world.ext0, "led": world.led, "last_error": app.last_error,
@@ -78,6 +86,22 @@ def op_board(step):
 
 
 STEPS = {"board": op_board}
+
+
+def op_repl_idle(step):
+    """The REPL waits (main.py stopped): only a watchdog left running can restart the board."""
+    world.end_ms = None
+    out = {"ok": True, "outcome": "end"}
+    try:
+        world.advance(step["ms"])
+    except simboard.Reset as e:
+        out["outcome"] = "reset"
+        out["cause"] = e.cause
+    out["time_ms"] = world.now
+    return out
+
+
+STEPS["repl_idle"] = op_repl_idle
 
 
 def op_queue(step):

@@ -19,6 +19,8 @@ Events: [t_ms, kind, args...]
     ["sensor_fault", t, name]            the next reading raises builtins.<name>
     ["sensor_delay", t, ms]              the next reading takes this long (virtual)
     ["ntp_fail", t, [hosts]]             these NTP hosts do not answer
+    ["ctrl_c", t]                        Ctrl-C on the serial port: KeyboardInterrupt in
+                                         whatever runs (mpremote sends it, or a person)
 """
 import json
 
@@ -159,6 +161,8 @@ class World:
             self.sensor_delay_ms = args[0]
         elif kind == "ntp_fail":
             self.ntp_fail = list(args[0])
+        elif kind == "ctrl_c":
+            raise KeyboardInterrupt()
         else:
             raise ValueError("unknown event %r" % (event,))
 

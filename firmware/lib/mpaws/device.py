@@ -119,6 +119,12 @@ class Device:
         except OSError as e:
             self.app.note_error("cannot write the outbox %s: %s; not sent: %s: %s"
                                 % (self.settings.outbox_path, e, subject, body))
+        except ValueError as e:
+            # What SNS would never accept (direct SNS: app.queue checks its rules) is refused
+            # here, not sent: logged and kept for app.status(), and the loop goes on. The
+            # body is not repeated: it may be what is too long.
+            self.app.note_error("message refused, not sent: %s (subject %r, a body of %d characters; check "
+                                "the CONFIG_*_SUBJECT and CONFIG_*_MESSAGE keys)" % (e, subject, len(body)))
 
     def _send(self, now):
         if not len(self.app.outbox()) or self.ticks.ticks_diff(now, self.send_at) < 0:
@@ -241,11 +247,24 @@ def _restart_after(app, ticks, e):
     board.restart()
 
 
+def _start_grace(app, ticks):
+    """Waits CONFIG_START_DELAY_S before anything starts: a Ctrl-C in that time (mpremote's,
+    after the reset that `make deploy` and the other board commands begin with, or a
+    person's after pressing RST) stops main.py before the watchdog, which nothing stops
+    once started, not even a soft reset. Not after a deep-sleep wake-up: a battery board
+    would pay it on every wake."""
+    seconds = app.config().check_board().start_delay_s
+    if seconds and not board.woke_from_deep_sleep():
+        app.log("mpaws: starting in %s s (Ctrl-C for the REPL)" % seconds)
+        ticks.sleep_ms(int(seconds * 1000))
+
+
 def main(app, ticks=None):
     """Runs the device application until a reset (or Ctrl-C at the REPL)."""
     if ticks is None:
         ticks = board.Clock()
     try:
+        _start_grace(app, ticks)
         Device(app, ticks).run()
     except errors.ConfigError as e:
         # Restarting cannot fix config.py: stop, with the REPL free for `make provision`.

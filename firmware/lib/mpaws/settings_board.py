@@ -2,6 +2,8 @@
 # checked like the AWS keys in mpaws.settings_aws, and loaded like them for one check only.
 # A notify from the REPL or a computer never loads these: the device loop does when it
 # starts (settings.Settings.check_board), and the host tools for every config file.
+import sys
+
 from mpaws.settings_aws import _fail, _get, _number, _string
 
 DEFAULT_NTP_HOSTS = ("pool.ntp.org", "time.google.com", "time.cloudflare.com")
@@ -56,6 +58,9 @@ def check(s, module):
 
 
 def _device(s, module):
+    # main.py waits this long before the watchdog and the WiFi start: a Ctrl-C then (from
+    # mpremote, or a person after pressing RST) stops it with no watchdog running.
+    s.start_delay_s = _number(module, "CONFIG_START_DELAY_S", 0, 60, 3, what="seconds")
     s.wifi_timeout_s = _number(module, "CONFIG_WIFI_TIMEOUT_S", 1, 300, 20, what="seconds")
     # At most 72 h: the loop schedules with time.ticks_ms(), whose differences hold 6 days.
     s.ntp_resync_s = _number(module, "CONFIG_NTP_RESYNC_H", 0.1, 72, 6, what="hours") * 3600
@@ -105,3 +110,27 @@ def _sensor(s, module):
     if not isinstance(unit, str) or len(unit) > 8:
         _fail("CONFIG_SENSOR_UNIT", "a short string in quotes, e.g. 'C' or '%'")
     s.sensor_unit = unit
+    _check_for_sns(s)
+
+
+def _check_for_sns(s):
+    # The subjects and messages go to SNS (through the function, or directly), which refuses
+    # what mpaws.sns.check() refuses: checked here, a mistake stops the board at start-up
+    # instead of failing every press. mpaws.sns is let go after, unless it was loaded already.
+    loaded = "mpaws.sns" in sys.modules
+    from mpaws import sns
+
+    try:
+        for key, subject, message in (("CONFIG_BUTTON_SUBJECT", s.button_subject, "-"),
+                                      ("CONFIG_SENSOR_SUBJECT", s.sensor_subject, "-"),
+                                      ("CONFIG_BUTTON_SHORT_MESSAGE", None, s.button_short_message),
+                                      ("CONFIG_BUTTON_LONG_MESSAGE", None, s.button_long_message)):
+            try:
+                sns.check(message, subject)
+            except ValueError as e:
+                _fail(key, str(e).split(": ", 1)[-1])  # without sns's "subject: " or "body: "
+    finally:
+        if not loaded:
+            from mpaws import transient
+
+            transient.forget("sns")
