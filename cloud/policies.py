@@ -24,13 +24,15 @@ def partition(region):
 
 
 class Names:
-    """What a deployment called `name` in `region` of `account` consists of."""
+    """What a deployment called `name` in `region` of `account` consists of. partition_name:
+    the region's partition as botocore's endpoint data names it (default: from the region's
+    prefix)."""
 
-    def __init__(self, name, region, account):
+    def __init__(self, name, region, account, partition_name=None):
         self.name = name
         self.region = region
         self.account = account
-        self.partition = partition(region)
+        self.partition = partition_name or partition(region)
         self.topic = name
         self.function = name
         self.role = name + "-function"

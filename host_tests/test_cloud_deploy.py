@@ -8,7 +8,9 @@ import importlib.util
 import io
 import json
 import os
+import re
 import stat
+import subprocess
 import sys
 import zipfile
 from unittest import mock
@@ -471,3 +473,115 @@ def test_direct_sns_config_publishes_to_the_topic(tool):
     assert status == 0 and tool.writes() == [] and "no changes" in out
     assert tool.run("rotate-key", "--force")[0] == 0
     assert tool.config().CONFIG_AWS_LAMBDA_FUNCTION is None and tool.config().CONFIG_AWS_ACCESS_KEY == keys()[0]
+
+
+# -- ordinary mistakes: a clear message, no traceback, nothing changed -----------------------------
+
+
+def run_main(tool, *arguments):
+    """(exit status, stderr) of cloud.main(arguments) in tool's moto account."""
+    err = io.StringIO()
+    with mock.patch.object(sys, "stderr", err):
+        status = cloud.main(list(arguments), session=tool.session, out=io.StringIO())
+    return status, err.getvalue()
+
+
+@pytest.mark.parametrize("region, suggested", [("mars-1", None), ("eu-west", "eu-west-1"),
+                                               ("us-east-1a", "us-east-1"), ("EU-WEST-1", "eu-west-1")])
+def test_unknown_region_is_refused_before_any_call(tool, region, suggested):
+    """Checked offline against botocore's endpoint data, with the nearest real names, instead
+    of ending in "Could not connect to the endpoint URL"."""
+    status, err = run_main(tool, "status", "--region", region, "--config", tool.config_path)
+    assert status == 1 and tool.calls == []
+    assert err.startswith("error: --region %s is not a region" % region) and "Traceback" not in err
+    named = set(re.findall(r"\b[a-z]{2,3}(?:-[a-z]+)+-\d\b", err.split(":", 2)[2]))
+    lambda_regions = set(tool.session.get_available_regions("lambda"))
+    assert named and named <= lambda_regions  # every name offered is a real region
+    if suggested:
+        assert "did you mean %s" % suggested in err and len(named) <= 3
+    else:
+        assert named == lambda_regions & set(tool.session.get_available_regions("sns"))
+
+
+def test_region_of_another_partition_deploys_with_its_arns(aws, tmp_path):
+    """cn-north-1 is in the aws-cn partition: the device policy names the function with
+    moto's own ARN for it, and status finds everything matching."""
+    tool = Cloud(tmp_path / "config.py")
+    status, err = run_main(tool, "deploy", "--region", "cn-north-1", "--config", tool.config_path)
+    assert status == 0, err
+    iam = boto3.client("iam", region_name="cn-north-1")
+    function_arn = boto3.client("lambda", region_name="cn-north-1").get_function(
+        FunctionName="mpaws")["Configuration"]["FunctionArn"]
+    assert function_arn.startswith("arn:aws-cn:")
+    policy = iam.get_user_policy(UserName="mpaws-device", PolicyName="device")["PolicyDocument"]
+    assert policy["Statement"][0]["Resource"] == function_arn
+    assert run_main(tool, "status", "--region", "cn-north-1", "--config", tool.config_path)[0] == 0
+
+
+@pytest.mark.parametrize("command, config, words", [
+    ("status", "{dir}", "is a directory"),
+    ("destroy", "{bad}", "is not valid Python (line 2"),
+    ("deploy", "{dir}/no-such-folder/config.py", "there is no directory"),
+    ("rotate-key", "{dir}/no-such-folder/config.py", "there is no directory"),
+])
+def test_bad_config_path_is_refused_before_any_call(tool, tmp_path, command, config, words):
+    bad = tmp_path / "bad.py"
+    bad.write_text('CONFIG_AWS_REGION = "eu-west-1"\nCONFIG_WIFI_SSID = "home\n')
+    path = config.format(dir=tmp_path, bad=bad)
+    status, err = run_main(tool, command, "--region", REGION, "--config", path)
+    assert status == 1 and tool.calls == []
+    assert err.startswith("error: --config %s" % path) and words in err and "Traceback" not in err
+
+
+def test_a_key_that_cannot_be_written_is_deleted_again(tool):
+    """The secret exists only in the reply of CreateAccessKey: when config.py cannot be
+    written (here: the disk is full), the key is deleted, not left unusable."""
+    with mock.patch.object(cloud, "write_config", side_effect=OSError(28, "No space left on device")):
+        status, out, err = tool.run("deploy")
+    assert status == 1 and "No space left on device" in err and "deleted again" in err
+    assert "CreateAccessKey" in tool.calls and keys() == []
+    assert tool.run("deploy")[0] == 0 and tool.config().CONFIG_AWS_ACCESS_KEY == keys()[0]
+
+
+def test_ctrl_c_during_deploy_says_how_to_finish(tool):
+    def interrupt(event_name, **kwargs):
+        raise KeyboardInterrupt
+
+    tool.session.events.register("before-call.lambda.CreateFunction", interrupt)
+    status, out, err = tool.run("deploy")
+    assert status == 130 and err.startswith("interrupted: ") and "run the same command again" in err
+    assert "Traceback" not in err
+    tool.session.events.unregister("before-call.lambda.CreateFunction", interrupt)
+    assert tool.run("deploy")[0] == 0
+    status, out, _ = tool.run("status")
+    assert status == 0 and "everything matches" in out
+
+
+def _cloud_py(*arguments, cwd, blocked=None):
+    """tools/cloud.py in a new process run from `cwd`; blocked: a module made unimportable."""
+    script = os.path.join(REPO, "tools", "cloud.py")
+    if blocked is None:
+        command = [sys.executable, script] + list(arguments)
+    else:
+        command = [sys.executable, "-c", "import runpy, sys; sys.modules[%r] = None; sys.argv = %r; "
+                   "runpy.run_path(%r, run_name='__main__')" % (blocked, ["cloud.py"] + list(arguments), script)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_help_of_config_says_what_each_command_does_with_it(tmp_path):
+    """Run from another directory than the repository's."""
+    helps = {}
+    for command in ("deploy", "status", "rotate-key", "destroy"):
+        proc = _cloud_py(command, "--help", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        helps[command] = " ".join(proc.stdout.split("\n  --config PATH", 1)[1].split("\n  --", 1)[0].split())
+    assert "write the key" in helps["deploy"] and "write the new key" in helps["rotate-key"]
+    for command in ("status", "destroy"):
+        assert "only read" in helps[command] and "write" not in helps[command]
+    assert all("firmware/config.py of this repository" in text for text in helps.values())
+
+
+def test_without_boto3_it_says_how_to_get_it(tmp_path):
+    proc = _cloud_py("status", "--region", REGION, cwd=tmp_path, blocked="boto3")
+    assert proc.returncode == 2
+    assert proc.stderr == "error: cloud.py needs boto3: run `make setup` and use .venv/bin/python\n"

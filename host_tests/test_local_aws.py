@@ -8,6 +8,8 @@ import hashlib
 import http.client
 import json
 import os
+import shlex
+import signal
 import socket
 import ssl
 import stat
@@ -292,8 +294,101 @@ def test_program_with_control_port(tmp_path):
         assert control("POST", "/restart")["port"] == state["port"]
         assert control("POST", "/stop") == {"stopping": True}
         assert proc.wait(20) == 0
+        assert (folder / "config.py").exists()  # --dir is the user's: kept
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def _program(*options, cwd):
+    """tools/local_aws.py run from `cwd` (not the repository), temporary files in cwd/tmp."""
+    (cwd / "tmp").mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(cwd / "tmp"), PYTHONIOENCODING="utf-8")
+    return subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "local_aws.py")] + list(options), cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _banner(proc):
+    lines = []
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return "".join(lines)
+        lines.append(line)
+    raise AssertionError("no ready line: %s %s" % ("".join(lines), proc.stderr.read()))
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "POST /stop"])
+def test_program_removes_its_temporary_folder_on_exit(tmp_path, how):
+    """Without --dir the folder (with the device's secret key) goes on every way out; the
+    banner says how to stop and how to send to it, and its send command works as printed."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = _program(cwd=tmp_path)
+    try:
+        banner = _banner(proc)
+        [folder] = list((tmp_path / "tmp").iterdir())
+        assert folder.name.startswith("mpaws-local-aws-") and (folder / "config.py").exists()
+        state = json.loads((folder / "state.json").read_text())
+        assert "Ctrl-C" in banner and "%s is then removed" % folder in banner
+        [send] = [line for line in banner.splitlines() if "demo_device.py" in line]
+        assert "curl %s/messages" % state["control"] in banner
+        if how == "POST /stop":
+            # the command as printed, run from another directory: its relative paths (the folder,
+            # below where it was printed) made absolute
+            words = shlex.split(send)
+            command = [str(tmp_path / arg) if (tmp_path / arg).exists() else arg for arg in words]
+            sent = subprocess.run(command, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            with urllib.request.urlopen(state["control"] + "/messages", timeout=10) as reply:
+                messages = json.loads(reply.read())
+            assert [(m["subject"], m["message"]) for m in messages] == [(words[-2], words[-1])]
+            request = urllib.request.Request(state["control"] + "/stop", data=b"{}", method="POST")
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert json.loads(reply.read()) == {"stopping": True}
+        else:
+            proc.send_signal(getattr(signal, how))
+        assert proc.wait(30) == 0
+        assert proc.stderr.read() == ""  # no traceback
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_program_refuses_a_port_in_use_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for option in ("--port", "--control-port"):
+            proc = _program(option, str(port), cwd=tmp_path)
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 1, out + err
+            assert err.startswith("error: ") and "port %d is in use" % port in err and option in err, err
+            assert "Traceback" not in err and err.count("\n") == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("options, words", [(("--port", "70000"), "argument --port: '70000' is not a port"),
+                                            (("--function", "no-such.py"), "--function no-such.py: no such file"),
+                                            (("--dir", "config.py/x"), "--dir config.py/x: cannot create it")])
+def test_program_names_a_bad_option(tmp_path, options, words):
+    (tmp_path / "config.py").write_text("")
+    proc = _program(*options, cwd=tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 2) and words in err and "Traceback" not in err, err
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_program_without_its_packages_says_how_to_get_them(tmp_path):
+    """A Python without trustme (or moto, boto3): the `make setup` hint, not an ImportError."""
+    script = ("import runpy, sys; sys.modules['trustme'] = None; sys.argv = [%r]; "
+              "runpy.run_path(%r, run_name='__main__')") % ("local_aws.py", os.path.join(REPO, "tools", "local_aws.py"))
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == "error: local_aws.py needs trustme: run `make setup` and use .venv/bin/python\n"

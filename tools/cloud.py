@@ -24,6 +24,7 @@ name without that tag. It runs with your administrator credentials (the usual AW
 import argparse
 import ast
 import base64
+import difflib
 import hashlib
 import io
 import json
@@ -65,6 +66,29 @@ class CloudError(Exception):
     """A problem the user has to solve; the message says how."""
 
 
+def check_region(session, region):
+    """The partition (aws, aws-cn, ...) of `region` when both Lambda and SNS run there, from
+    botocore's own endpoint data (no network call); CloudError naming the nearest regions
+    otherwise, before a misspelt region ends in "Could not connect to the endpoint URL"."""
+    partitions = {}
+    for partition in session.get_available_partitions():
+        for service_region in set(session.get_available_regions("lambda", partition)) & set(
+                session.get_available_regions("sns", partition)):
+            partitions[service_region] = partition
+    if region in partitions:
+        return partitions[region]
+    import botocore
+
+    near = difflib.get_close_matches(region.lower(), sorted(partitions), n=3, cutoff=0.6)
+    near.sort(key=lambda r: (-difflib.SequenceMatcher(None, region.lower(), r).ratio(), r))  # ties by name
+    if near:
+        hint = "did you mean %s?" % " or ".join(near)
+    else:
+        hint = "the aws partition's are %s" % ", ".join(sorted(r for r, p in partitions.items() if p == "aws"))
+    raise CloudError("--region %s is not a region where Lambda and SNS run (as botocore %s knows them): %s"
+                     % (region, botocore.__version__, hint))
+
+
 # -- the function's code -----------------------------------------------------------------------
 
 
@@ -102,12 +126,33 @@ def assignments(text):
 
 
 def read_config(path):
-    """assignments() of the config file at `path`, {} when there is none."""
+    """assignments() of the config file at `path`, {} when there is none; CloudError when it
+    cannot be read or is not Python."""
     try:
         with open(path, encoding="utf-8") as f:
-            return assignments(f.read())
+            text = f.read()
     except FileNotFoundError:
         return {}
+    except (OSError, UnicodeError) as e:
+        raise CloudError("cannot read --config %s: %s" % (path, getattr(e, "strerror", None) or e)) from None
+    try:
+        return assignments(text)
+    except (SyntaxError, ValueError) as e:
+        raise CloudError("--config %s is not valid Python (line %s: %s): fix it, or give another --config"
+                         % (path, getattr(e, "lineno", "?"), getattr(e, "msg", e))) from None
+
+
+def check_config_path(path, writing):
+    """CloudError, before anything in the account is touched, when config.py at `path` cannot
+    be read or (writing) written."""
+    if os.path.isdir(path):
+        raise CloudError("--config %s is a directory: give the path of the device's config.py" % path)
+    read_config(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if writing and not os.path.isdir(folder):
+        raise CloudError("--config %s: there is no directory %s" % (path, folder))
+    if writing and not os.access(folder, os.W_OK):
+        raise CloudError("--config %s: cannot write in %s" % (path, folder))
 
 
 def device_settings(names, access=policies.INVOKE, access_key=None, secret_key=None):
@@ -197,6 +242,7 @@ class Account:
     def __init__(self, session, region, name):
         import botocore.exceptions
 
+        partition = check_region(session, region)
         self.ClientError = botocore.exceptions.ClientError
         if session.get_credentials() is None:
             raise CloudError("no AWS credentials: run `aws configure` (or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
@@ -210,7 +256,7 @@ class Account:
         except botocore.exceptions.ClientError as e:
             raise CloudError("your AWS credentials were refused (%s): check them with `aws sts get-caller-identity`"
                              % _code(e)) from None
-        self.names = policies.Names(name, region, account)
+        self.names = policies.Names(name, region, account, partition)
 
     def missing(self, call, codes, **kwargs):
         """call(**kwargs), or None when AWS answers one of the not-found `codes`."""
@@ -387,7 +433,13 @@ def _new_key(aws, plan, config_path, why, access):
 
     def create():
         key = aws.iam.create_access_key(UserName=n.user)["AccessKey"]
-        problem = write_config(config_path, device_settings(n, access, key["AccessKeyId"], key["SecretAccessKey"]))
+        try:
+            problem = write_config(config_path, device_settings(n, access, key["AccessKeyId"],
+                                                                key["SecretAccessKey"]))
+        except OSError as e:  # the secret would be lost: the key goes again
+            aws.iam.delete_access_key(UserName=n.user, AccessKeyId=key["AccessKeyId"])
+            raise CloudError("could not write %s (%s), so the new key %s was deleted again: fix that and run "
+                             "the command again" % (config_path, e.strerror or e, key["AccessKeyId"])) from None
         plan.out.write("    key %s written to %s (mode 600)\n" % (key["AccessKeyId"], config_path))
         if problem:
             plan.note("config.py does not validate yet: %s" % problem)
@@ -611,6 +663,12 @@ def destroy(aws, args, plan):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="cloud.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    config_help = {
+        "deploy": "the device's config.py to write the key and AWS settings into (other settings are kept)",
+        "status": "the device's config.py to look for the device's key in (only read)",
+        "rotate-key": "the device's config.py to write the new key into (other settings are kept)",
+        "destroy": "the device's config.py, only read to tell whether it still holds a deleted key",
+    }
     for command, text in (("deploy", "create or update everything (idempotent)"),
                           ("status", "show what exists and whether it matches"),
                           ("rotate-key", "new device key into config.py; old key deleted once the new one is used"),
@@ -618,8 +676,8 @@ def parse_args(argv):
         sub = commands.add_parser(command, help=text, description=text)
         sub.add_argument("--region", required=True, help="AWS region, e.g. eu-west-1")
         sub.add_argument("--name", default="mpaws", help="name of the deployment (default: mpaws)")
-        sub.add_argument("--config", default=DEFAULT_CONFIG,
-                         help="the device's config to write (default: firmware/config.py)")
+        sub.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH",
+                         help="%s (default: firmware/config.py of this repository)" % config_help[command])
         if command != "status":
             sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         if command == "deploy":
@@ -645,6 +703,7 @@ def main(argv=None, session=None, out=sys.stdout):
         print("error: cloud.py needs boto3: run `make setup` and use .venv/bin/python", file=sys.stderr)
         return 2
     try:
+        check_config_path(args.config, writing=args.command in ("deploy", "rotate-key"))
         aws = Account(session or boto3.session.Session(), args.region, args.name)
         n = aws.names
         out.write("%s %r in %s, account %s%s\n" % (args.command, n.name, n.region, n.account,
@@ -659,11 +718,18 @@ def main(argv=None, session=None, out=sys.stdout):
         if plan.count == 0:
             out.write("  no changes\n")
         return 0
+    except KeyboardInterrupt:
+        print("interrupted%s" % ("" if args.command == "status" else ": what was done so far stays; run the same "
+                                 "command again to finish it (it only does what is still missing)"), file=sys.stderr)
+        return 130
     except CloudError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     except botocore.exceptions.NoCredentialsError:
         print("error: no AWS credentials: run `aws configure` or set AWS_PROFILE", file=sys.stderr)
+        return 1
+    except botocore.exceptions.ConnectionError as e:
+        print("error: %s: check the network connection" % e, file=sys.stderr)
         return 1
     except botocore.exceptions.BotoCoreError as e:  # e.g. no endpoint: a misspelt region, no network
         print("error: %s" % e, file=sys.stderr)
@@ -672,6 +738,9 @@ def main(argv=None, session=None, out=sys.stdout):
         error = e.response.get("Error", {})
         print("error: AWS refused %s: %s: %s" % (e.operation_name, error.get("Code"), error.get("Message")),
               file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. config.py's folder made read-only meanwhile
+        print("error: %s" % e, file=sys.stderr)
         return 1
 
 

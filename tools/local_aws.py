@@ -4,8 +4,8 @@ project's Lambda function (cloud/lambda_function.py) running in-process on Invok
 
     python tools/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
 
-prints where the CA certificate and the device's config.py are, then serves until
-Ctrl-C (or POST /stop). In tests, in-process:
+prints where the CA certificate and the device's config.py are and how to send to it,
+then serves until Ctrl-C (or SIGTERM, or POST /stop). In tests, in-process:
 
     aws = LocalAWS().start()        # or: with LocalAWS() as aws:
     aws.device_config()             # CONFIG_* keys for a device (key pair, host:port, CA)
@@ -61,13 +61,15 @@ Control interface (when run as a program): plain HTTP on 127.0.0.1:CONTROL_PORT,
     POST /clock                 {"offset": -3600}  (seconds added to the server clock)
     POST /restart               drop every connection, listen again on the same port
     POST /stop                  stop serving and exit
-The directory (--dir, default a new temporary one) holds ca.pem, ca.der, config.py (the
-device's config: key pair, host:port, CA; mode 0600) and state.json (GET /state).
+The directory (--dir, kept on exit; by default a new temporary one, removed on every way
+out) holds ca.pem, ca.der, config.py (the device's config: key pair, host:port, CA; mode
+0600) and state.json (GET /state).
 """
 import argparse
 import base64
 import datetime
 import email.utils
+import errno
 import hashlib
 import http
 import http.server
@@ -75,7 +77,9 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import socket
 import socketserver
 import ssl
@@ -88,9 +92,16 @@ import zipfile
 from unittest import mock
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
-import botocore.config
-import trustme
+try:
+    import boto3
+    import botocore.config
+    import moto  # noqa: F401  (used in start(); imported here so that a missing moto shows at once)
+    import trustme
+except ImportError as missing:
+    if __name__ != "__main__":
+        raise
+    print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
+    sys.exit(2)
 
 from local_aws_function import FunctionRuntime
 
@@ -678,7 +689,8 @@ class LocalAWS:
         """What a program needs to use this stand-in (no secret key)."""
         return {"endpoint": self.endpoint, "host": self.host, "port": self.port, "region": self.region,
                 "account_id": self.account_id, "ca_pem": self.ca_pem, "ca_der": self.ca_der,
-                "access_key": self.access_key, "sns_access_key": self.sns_access_key, "topic_arn": self.topic_arn, "function_name": self.function_name,
+                "access_key": self.access_key, "sns_access_key": self.sns_access_key, "topic_arn": self.topic_arn,
+                "function_name": self.function_name,
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
                 "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset}
@@ -859,11 +871,11 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
+        stop = (self.command, self.path) == ("POST", "/stop")
         try:
             body = json.loads(self.rfile.read(length)) if length else None
-            if (self.command, self.path) == ("POST", "/stop"):
+            if stop:
                 status, value = 200, {"stopping": True}
-                self.server.stopped.set()
             else:
                 status, value = self.server.aws.control(self.command, self.path, body)
         except (ValueError, TypeError) as exc:
@@ -874,51 +886,149 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        if stop:
+            self.wfile.flush()
+            self.server.stopped.set()  # after the reply: the process may end at once
 
     do_GET = do_POST = do_DELETE = _handle
 
 
 # -- the program -------------------------------------------------------------------------------
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
+DEMO_DEVICE = os.path.join(REPO, "tools", "demo_device.py")
+FIRMWARE = os.path.join(REPO, "firmware")
+
+
+class ProgramError(Exception):
+    """A problem the program's user can fix; the message says how."""
+
+
+def _port(text):
+    """argparse type: a TCP port, 0 for a free one."""
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a port number (1 to 65535, or 0 for a free one)" % text)
+    return port
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop the program as Ctrl-C does, cleaning up
+
+
+def _shown(path):
+    """path as the user can type it from here: relative below the current directory, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _listen_error(error, what, port, option):
+    """ProgramError for an OSError of binding 127.0.0.1:port, or None for any other error."""
+    reasons = {errno.EADDRINUSE: "port %d is in use (another local_aws.py?)" % port,
+               errno.EACCES: "port %d needs privileges" % port, errno.EADDRNOTAVAIL: error.strerror}
+    if error.errno not in reasons:
+        return None
+    return ProgramError("cannot serve the %s on 127.0.0.1:%d: %s. Give another %s, or leave it out for a free "
+                        "port" % (what, port, reasons[error.errno], option))
+
+
+def _folder(path):
+    """The folder for the CA and config.py: `path` (created if needed), or a new temporary one."""
+    if path is None:
+        return tempfile.mkdtemp(prefix="mpaws-local-aws-")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ProgramError("--dir %s: cannot create it: %s" % (path, e.strerror or e)) from None
+    return os.path.abspath(path)
+
+
+def _banner(aws, state, direct_sns, kept):
+    config, control = state["device_config"], state["control"]
+    folder = os.path.dirname(config)
+    send = [MICROPYTHON, DEMO_DEVICE, folder, FIRMWARE]
+    print("local AWS (moto) on %s, region %s" % (aws.endpoint, aws.region))
+    print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
+    print("  device config    %s (access key %s; the secret key is in the file)%s"
+          % (config, aws.sns_access_key if direct_sns else aws.access_key, ", direct SNS" if direct_sns else ""))
+    print("  SNS topic        %s" % aws.topic_arn)
+    print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
+    print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
+    print("send from the firmware, in another terminal (its outbox file goes to the current directory):")
+    print("  %s 'Door open' 'Hello from mpaws'" % " ".join(shlex.quote(_shown(p)) for p in send))
+    print("  and read what arrived: curl %s/messages" % control)
+    print("stop with Ctrl-C (or POST %s/stop); %s is then %s" % (control, folder, "kept (--dir)" if kept
+                                                                   else "removed"))
+
+
+def _serve(args, folder, function):
+    """Serves until Ctrl-C, SIGTERM, SIGHUP or POST /stop; then stops everything it started."""
+    aws = LocalAWS(function_source=function, ca_dir=folder, port=args.port)
+    control = None
+    serving = False
+    try:
+        try:
+            aws.start()
+        except OSError as e:
+            raise _listen_error(e, "TLS endpoint", args.port, "--port") or e
+        try:
+            control = ControlServer(aws, args.control_port)
+        except OSError as e:
+            raise _listen_error(e, "control port", args.control_port, "--control-port") or e
+        threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        serving = True
+        config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns)
+        state = dict(aws.state(), control="http://127.0.0.1:%d" % control.server_port, device_config=config,
+                     pid=os.getpid())
+        with open(os.path.join(folder, "state.json"), "w") as f:
+            json.dump(state, f, indent=1)
+        _banner(aws, state, args.direct_sns, args.dir is not None)
+        print("ready", flush=True)
+        control.stopped.wait()
+    finally:
+        for signum in _STOP_SIGNALS:  # the clean-up runs to its end
+            signal.signal(signum, signal.SIG_IGN)
+        if control is not None:
+            if serving:
+                control.shutdown()
+            control.server_close()
+        aws.stop()
+    return 0
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="A local AWS (moto behind TLS) for mpaws devices and tests.")
-    parser.add_argument("--dir", help="where to write ca.pem, ca.der, config.py, state.json (default: a new "
-                                      "temporary directory)")
-    parser.add_argument("--port", type=int, default=0, help="TLS port (default: an ephemeral one)")
-    parser.add_argument("--control-port", type=int, default=0, help="control port (default: an ephemeral one)")
+    parser = argparse.ArgumentParser(description="A local AWS (moto behind TLS) for mpaws devices and tests. "
+                                                 "Serves until Ctrl-C (or SIGTERM, or POST /stop to the control "
+                                                 "port).")
+    parser.add_argument("--dir", help="where to write ca.pem, ca.der, config.py, state.json, kept on exit "
+                                      "(default: a new temporary directory, removed on exit)")
+    parser.add_argument("--port", type=_port, default=0, help="TLS port (default: a free one)")
+    parser.add_argument("--control-port", type=_port, default=0, help="control port (default: a free one)")
     parser.add_argument("--function", default=FUNCTION_SOURCE, help="the Lambda handler's source file "
                                                                     "(default: cloud/lambda_function.py)")
     parser.add_argument("--direct-sns", action="store_true", help="write config.py for a device that publishes "
                                                                   "to the topic itself (no function)")
     args = parser.parse_args(argv)
-    folder = os.path.abspath(args.dir or tempfile.mkdtemp(prefix="mpaws-local-aws-"))
-    aws = LocalAWS(function_source=os.path.abspath(args.function), ca_dir=folder, port=args.port).start()
-    control = ControlServer(aws, args.control_port)
-    threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns)
-    state = dict(aws.state(), control="http://127.0.0.1:%d" % control.server_port, device_config=config,
-                 pid=os.getpid())
-    with open(os.path.join(folder, "state.json"), "w") as f:
-        json.dump(state, f, indent=1)
-    print("local AWS (moto) on %s, region %s" % (aws.endpoint, aws.region))
-    print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
-    print("  device config    %s (access key %s; the secret key is in the file)%s"
-          % (config, aws.sns_access_key if args.direct_sns else aws.access_key, ", direct SNS" if args.direct_sns
-             else ""))
-    print("  SNS topic        %s" % aws.topic_arn)
-    print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
-    print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)"
-          % state["control"])
-    print("ready", flush=True)
+    function = os.path.abspath(args.function)
+    if not os.path.isfile(function):
+        parser.error("--function %s: no such file (give the Lambda handler's .py file)" % args.function)
+    if args.port and args.port == args.control_port:
+        parser.error("--port and --control-port must differ")
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
+    folder = None
     try:
-        control.stopped.wait()
+        folder = _folder(args.dir)
+        return _serve(args, folder, function)
     except KeyboardInterrupt:
-        pass
+        return 0
+    except ProgramError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
     finally:
-        control.shutdown()
-        aws.stop()
-    return 0
+        if folder is not None and args.dir is None:
+            shutil.rmtree(folder, ignore_errors=True)  # it holds the device's secret key
 
 
 if __name__ == "__main__":
