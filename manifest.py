@@ -9,6 +9,7 @@
 metadata(
     description="AWS Signature Version 4 and Lambda, SNS and IoT calls over verified TLS, for MicroPython",
     version="0.1.0",
+    license="MIT",
 )
 
 package("mpaws", base_path="firmware/lib")

@@ -36,7 +36,7 @@ CONFIG_TIMEOUT = 10  # seconds to wait for AWS
 # -- The board only (not needed on a computer) ------------------------------------------
 CONFIG_WIFI_SSID = "your-wifi"
 CONFIG_WIFI_PASSWORD = "your-wifi-password"
-CONFIG_NTP_HOSTS = ["pool.ntp.org", "time.google.com"]
+CONFIG_NTP_HOSTS = ["pool.ntp.org", "time.google.com", "time.cloudflare.com"]  # tried in turn
 CONFIG_WIFI_TIMEOUT_S = 20  # seconds to wait for the access point; then retried with backoff
 CONFIG_NTP_RESYNC_H = 6  # hours between clock syncs (the ESP32's clock drifts a few s a day)
 
@@ -79,7 +79,7 @@ CONFIG_SENSOR_THRESHOLD = 30.0
 CONFIG_SENSOR_HYSTERESIS = 1.0
 CONFIG_SENSOR_ALERT_WHEN = "above"  # or "below"
 CONFIG_SENSOR_SUBJECT = "Temperature"
-CONFIG_SENSOR_UNIT = "C"
+CONFIG_SENSOR_UNIT = None  # None: "V" for "adc", "C" for the temperature sensors
 CONFIG_SENSOR_SCALE = 1.0  # "adc" only: value = volts * SCALE + OFFSET
 CONFIG_SENSOR_OFFSET = 0.0
 

@@ -472,7 +472,9 @@ def test_notify_needs_a_subject_and_a_body():
 
 def test_status_and_repl_commands():
     status = make("status", "DRY_RUN=1", "PORT=" + PORT)
-    assert printed(status) == [[MPREMOTE, "connect", PORT, "exec", "import app; app.status()", "+", "reset"]]
+    # resume: no soft reset first, so the running application's state is what is shown.
+    assert printed(status) == [[MPREMOTE, "connect", PORT, "resume", "+", "exec", "import app; app.status()", "+",
+                                "reset"]]
     repl = make("repl", "DRY_RUN=1", "PORT=/dev/cu.usbserial-0001")
     assert printed(repl) == [[MPREMOTE, "connect", "/dev/cu.usbserial-0001", "repl"]]
     no_port = make("status", "DRY_RUN=1")

@@ -302,3 +302,40 @@ def test_the_checks_are_forgotten_after_a_load(tmp_path, micropython):
     assert not [name for name in loaded if name.startswith("mpaws.settings_")]
     assert (aws, board, led) == (False, False, None)
     assert failed.startswith("CONFIG_AWS_ACCESS_KEY: missing")
+
+
+# What the template sets on purpose, differently from the loader's default for a missing key:
+# the example credentials and WiFi the user replaces, and the board wiring it turns on.
+TEMPLATE_CHOICES = {"CONFIG_WIFI_SSID", "CONFIG_WIFI_PASSWORD", "CONFIG_BUTTON_PIN", "CONFIG_LED_PIN",
+                    "CONFIG_SENSOR_PIN", "CONFIG_SENSOR_THRESHOLD", "CONFIG_SENSOR_SUBJECT"}
+
+
+def test_the_template_says_what_the_loader_does_when_a_key_is_left_out():
+    """A user who deletes an optional key from config.py gets what the template showed
+    (e.g. the NTP hosts, the sensor unit), except for the template's deliberate choices."""
+    import importlib.util
+
+    from conftest import FIRMWARE
+
+    spec = importlib.util.spec_from_file_location("config_template", FIRMWARE + "/config_template.py")
+    config_template = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config_template)
+
+    def loaded(module):
+        return {k: v for k, v in vars(settings.Settings(module)).items() if not k.startswith("_")}
+
+    keys = [k for k in dir(config_template) if k.startswith("CONFIG_")]
+    full = loaded(config_template)
+    differs = set()
+    for key in keys:
+        module = types.ModuleType("config")
+        for k in keys:
+            if k != key:
+                setattr(module, k, getattr(config_template, k))
+        try:
+            without = loaded(module)
+        except errors.ConfigError:
+            continue  # a required key
+        if without != full:
+            differs.add(key)
+    assert differs == TEMPLATE_CHOICES

@@ -38,6 +38,9 @@ Groups:
   demo                make demo's chain against the local AWS stand-in (tools/local_aws.py):
                       demo wall time, notify step, 50-notify burst rate vs boto3
                       (tools/bench_demo.py).
+  device_app          heap of the client library and of the device application (main
+                      loop, outbox, triggers), bytes allocated per idle loop turn and per
+                      button press (tools/bench_device.py).
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).

@@ -1,6 +1,7 @@
 """The `notify` group of `make bench`: one app.notify() over TLS, end to end, against the
-local AWS stand-in (host_tests/aws_server.py: TLS 1.2 on 127.0.0.1, every signature
-checked with botocore, Lambda emulated).
+test server host_tests/aws_server.py (TLS 1.2 on 127.0.0.1, every signature checked with
+botocore, Lambda emulated; lighter than make demo's moto stand-in, so the figures are the
+device's, not the server's).
 
     python tools/bench.py --only notify
 

@@ -20,7 +20,9 @@ the board restarts CONFIG_WATCHDOG_S later, whatever it is doing then. So deploy
 provision and notify first reset the board (`mpremote reset`), then stop main.py with a
 Ctrl-C while it waits CONFIG_START_DELAY_S before starting the watchdog (`board.py
 interrupt`), do their work at a REPL with no watchdog, and reset the board again at the
-end so that it runs the application. status, which takes a moment, does the last only.
+end so that it runs the application. status attaches without mpremote's soft reset
+(`mpremote resume`), so app.status() shows the running application's WiFi, outbox and last
+error; it then resets the board, since its Ctrl-C stopped the application.
 
 A secret (the AWS secret key, a session token, the WiFi password) is never printed: config
 problems are reported by key name, as the firmware's own loader (mpaws.settings) words them.
@@ -586,8 +588,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="board.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     sub = parser.add_subparsers(dest="command", required=True)
+    helps = {"flash": "erase the board and write MicroPython (esptool)",
+             "deploy": "copy build/firmware (make build) to the board",
+             "provision": "validate config.py (or .env) and copy it to the board",
+             "repl": "the board's REPL and log",
+             "notify": "app.notify(SUBJECT, BODY) on the board",
+             "status": "app.status() of the running board: WiFi, time, outbox, last error",
+             "interrupt": "after a reset: Ctrl-C in main.py's start-up grace, before the watchdog"}
     for name in ("flash", "deploy", "provision", "repl", "notify", "status", "interrupt"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, help=helps[name])
         p.add_argument("--port", default="")
         p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS)
         if name == "interrupt":
@@ -638,7 +647,7 @@ def main(argv=None):
         elif args.command == "interrupt":
             return 0 if dry_run else interrupt(args.port, args.timeout, args.start_wait)
         else:
-            commands = [mpremote(args.port, ("exec", "import app; app.status()"), RESET)]
+            commands = [mpremote(args.port, ("resume",), ("exec", "import app; app.status()"), RESET)]
         status = run(commands, dry_run)
     except BoardError as e:
         print("error: %s" % e, file=sys.stderr)
