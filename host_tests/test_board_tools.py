@@ -231,8 +231,8 @@ def test_deploy_of_the_real_build_runs_on_micropython(tmp_path, micropython):
     assert not (board_dir / "lib" / "mpaws" / "sigv4.py").exists()
     assert (board_dir / "config.py").read_text() == "CONFIG_AWS_REGION = 'eu-west-1'\n"
     check = ("import sys; sys.path.append('lib')\n"
-             "from mpaws import sigv4, http\n"
-             "print(sigv4.__file__, len(http.load_certificates()))")
+             "from mpaws import sigv4, certs\n"
+             "print(sigv4.__file__, len(certs.load_certificates()))")
     ran = run_micropython(micropython, ["-c", check], cwd=str(board_dir))
     assert ran.returncode == 0, ran.stderr
     module, certificates = ran.stdout.split()

@@ -88,6 +88,8 @@ def sync_ntp(hosts, attempts=3, log=None):
     error = None
     for _ in range(attempts):
         for host in hosts:
+            if error is not None:
+                time.sleep(1)  # a pause between tries; none after the last: the caller hears at once
             try:
                 ntptime.host = host
                 ntptime.settime()
@@ -97,5 +99,4 @@ def sync_ntp(hosts, attempts=3, log=None):
                 error = e
                 if log:
                     log("mpaws: NTP from %s failed: %s" % (host, e))
-            time.sleep(1)
     raise OSError("no NTP server answered (%s): check the WiFi and CONFIG_NTP_HOSTS" % (error,))

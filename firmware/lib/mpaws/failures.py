@@ -178,7 +178,7 @@ def network_error(e, host, port, during):
             return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
     if code is not None and code < 0 or "MBEDTLS" in text or "SSL" in text:
         return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, tls_hint(code)))
-    if code in (110, 116, 11) or "timed out" in text or "ETIMEDOUT" in text:
+    if http._is_timeout(e) or "timed out" in text or "ETIMEDOUT" in text:
         return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
     if code in (111, 61, 10061):
         return errors.NetworkError("connection to %s refused: is the host and port right?" % where)

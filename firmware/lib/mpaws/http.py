@@ -36,17 +36,6 @@ def byte_length(piece):
     return len(_bytes_of(piece))
 
 
-def __getattr__(name):
-    # CA loading and the TLS context (load_certificates, certificates_in, pem_to_der,
-    # tls_context) are in mpaws.certs, which client.connect() loads once per session and
-    # then forgets; reached here too, for the callers that name them through this module.
-    if name[0] == "_":
-        raise AttributeError(name)
-    from mpaws import certs
-
-    return getattr(certs, name)
-
-
 class Response:
     """A reply: status, reason, headers as (lower-case name, value) pairs, body bytes."""
 

@@ -139,7 +139,6 @@ class Sensor:
         self.period_ms = int(settings.sensor_period_s * 1000)
         self.next_at = None  # when the next reading starts (None: at the first poll)
         self.started_at = None  # when the pending conversion started
-        self.value = None  # the last reading
 
     def poll(self, now):
         try:
@@ -176,7 +175,6 @@ class Sensor:
         self.note_error("sensor %s: reading failed: %s" % (self.settings.sensor, e))
 
     def _check(self, value):
-        self.value = value
         if self.threshold.update(value):
             return self.message(value)
         return None
