@@ -58,10 +58,6 @@ class Names:
         return self._arn("iam", "role/" + self.role, region=False)
 
     @property
-    def user_arn(self):
-        return self._arn("iam", "user/" + self.user, region=False)
-
-    @property
     def log_group_arn(self):
         return self._arn("logs", "log-group:" + self.log_group)
 
@@ -111,3 +107,8 @@ def canonical(document):
         return value
 
     return walk(document)
+
+
+def same(document, wanted):
+    """Whether a policy document as read back (None: there is none) grants what `wanted` does."""
+    return document is not None and canonical(document) == canonical(wanted)

@@ -71,7 +71,6 @@ DOWNLOADS = "https://micropython.org/download/?port=esp32"
 NOT_DEPLOYED = ("config.py", "config.mpy", "config_template.py", "config_template.mpy")
 # Started last, so that a deploy cut short never boots a new main.py on an old library.
 STARTUP_FILES = ("boot.py", "main.py")
-SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN")
 # Keys a copied template must not keep: its values there are examples, not a working setup.
 TEMPLATE_EXAMPLES = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SNS_TOPIC_ARN", "CONFIG_WIFI_SSID",
                      "CONFIG_WIFI_PASSWORD")
@@ -294,10 +293,6 @@ def config_notes(source, known):
         notes.append("CONFIG_AWS_SECRET_KEY is %d characters long; the secret access keys AWS issues have %d: "
                      "check it was pasted whole" % (len(secret), SECRET_KEY_LENGTH))
     return notes
-
-
-def _is_secret(key):
-    return any(word in key for word in SECRET_WORDS)
 
 
 def _env_value(raw):

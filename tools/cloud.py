@@ -476,12 +476,11 @@ def deploy(aws, args, plan):
         plan.change("create IAM role %s for the function" % n.role, aws.iam.create_role, RoleName=n.role,
                     AssumeRolePolicyDocument=json.dumps(policies.lambda_trust_policy()), Tags=_tag_list(n),
                     Description="mpaws function %s: publish to its topic, write its logs" % n.function)
-    elif policies.canonical(state.role["AssumeRolePolicyDocument"]) != policies.canonical(
-            policies.lambda_trust_policy()):
+    elif not policies.same(state.role["AssumeRolePolicyDocument"], policies.lambda_trust_policy()):
         plan.change("reset the trust policy of role %s" % n.role, aws.iam.update_assume_role_policy,
                     RoleName=n.role, PolicyDocument=json.dumps(policies.lambda_trust_policy()))
     wanted = policies.function_policy(n)
-    if state.role_policy is None or policies.canonical(state.role_policy) != policies.canonical(wanted):
+    if not policies.same(state.role_policy, wanted):
         plan.change("%s the role's policy: sns:Publish on the topic, its own logs"
                     % ("set" if state.role_policy is None else "correct"), aws.iam.put_role_policy,
                     RoleName=n.role, PolicyName=n.role_policy, PolicyDocument=json.dumps(wanted))
@@ -503,7 +502,7 @@ def deploy(aws, args, plan):
         plan.change("mark user %s as %s access" % (n.user, access), aws.iam.tag_user, UserName=n.user,
                     Tags=[{"Key": policies.ACCESS_TAG, "Value": access}])
     wanted = policies.device_policy(n, access)
-    if state.user_policy is None or policies.canonical(state.user_policy) != policies.canonical(wanted):
+    if not policies.same(state.user_policy, wanted):
         grant = "lambda:InvokeFunction on the function" if access == policies.INVOKE else "sns:Publish on the topic"
         plan.change("%s the device's only permission: %s" % ("set" if state.user_policy is None else "change to",
                                                               grant),
@@ -551,26 +550,26 @@ def status(aws, args, out):
 
     for kind, name, tags in state.resources(n):
         if tags is None:
-            line("%s %s" % (kind, name.rsplit(":", 1)[-1]), "missing")
+            verdict = "missing"
         elif not state.owns(tags, n):
-            line("%s %s" % (kind, name.rsplit(":", 1)[-1]), "not created by mpaws (no tag %s=%s)"
-                 % (policies.STACK_TAG, n.name))
+            verdict = "not created by mpaws (no tag %s=%s)" % (policies.STACK_TAG, n.name)
         else:
-            line("%s %s" % (kind, name.rsplit(":", 1)[-1]), "ok")
+            verdict = "ok"
+        line("%s %s" % (kind, name.rsplit(":", 1)[-1]), verdict)
     for s in state.subscriptions or ():
         pending = s["SubscriptionArn"] == "PendingConfirmation"
         out.write("  %-44s %s\n" % ("subscription %s %s" % (s["Protocol"], s["Endpoint"]),
                                     "waiting for confirmation" if pending else "confirmed"))
     if state.role is not None:
-        line("role policy", "ok" if state.role_policy is not None and policies.canonical(state.role_policy)
-             == policies.canonical(policies.function_policy(n)) else "differs from cloud/policies.py")
+        line("role policy", "ok" if policies.same(state.role_policy, policies.function_policy(n))
+             else "differs from cloud/policies.py")
     if state.function is not None:
         differences = function_differences(aws, state, function_zip())
         line("function settings and code", "ok" if not differences else "differs: " + ", ".join(differences))
     if state.user is not None:
         access = state.user_tags.get(policies.ACCESS_TAG, policies.INVOKE)
-        line("device policy (%s)" % access, "ok" if state.user_policy is not None and policies.canonical(
-            state.user_policy) == policies.canonical(policies.device_policy(n, access)) else "differs")
+        line("device policy (%s)" % access, "ok" if policies.same(state.user_policy, policies.device_policy(n, access))
+             else "differs")
         for key in state.keys:
             used = aws.iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
             out.write("  %-44s %s, %s%s\n" % ("access key " + key["AccessKeyId"], key["Status"].lower(),

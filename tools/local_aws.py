@@ -103,6 +103,7 @@ except ImportError as missing:
     print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
     sys.exit(2)
 
+from demo import device_command
 from local_aws_function import FunctionRuntime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -896,9 +897,6 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
 # -- the program -------------------------------------------------------------------------------
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
-DEMO_DEVICE = os.path.join(REPO, "tools", "demo_device.py")
-FIRMWARE = os.path.join(REPO, "firmware")
 
 
 class ProgramError(Exception):
@@ -947,7 +945,7 @@ def _folder(path):
 def _banner(aws, state, direct_sns, kept):
     config, control = state["device_config"], state["control"]
     folder = os.path.dirname(config)
-    send = [MICROPYTHON, DEMO_DEVICE, folder, FIRMWARE]
+    send = device_command("micropython", folder, "Door open", "Hello from mpaws")  # what make demo runs
     print("local AWS (moto) on %s, region %s" % (aws.endpoint, aws.region))
     print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
     print("  device config    %s (access key %s; the secret key is in the file)%s"
@@ -956,7 +954,7 @@ def _banner(aws, state, direct_sns, kept):
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
     print("send from the firmware, in another terminal (its outbox file goes to the current directory):")
-    print("  %s 'Door open' 'Hello from mpaws'" % " ".join(shlex.quote(_shown(p)) for p in send))
+    print("  %s" % " ".join(shlex.quote(_shown(word)) for word in send))
     print("  and read what arrived: curl %s/messages" % control)
     print("stop with Ctrl-C (or POST %s/stop); %s is then %s" % (control, folder, "kept (--dir)" if kept
                                                                    else "removed"))
