@@ -479,9 +479,6 @@ class AwsServer:
         it has; aliases: {alias: version}."""
         self._functions[name] = _Function(fn, error_style, versions, aliases)
 
-    def unregister_function(self, name):
-        self._functions.pop(name, None)
-
     def route(self, method, path, handler):
         """Answers method + exact path (after the signature check) with handler(request),
         which returns (status, headers, body)."""
@@ -538,11 +535,6 @@ class AwsServer:
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
-
-    @property
-    def pending_faults(self):
-        with self._lock:
-            return list(self._faults)
 
     def wait_for_requests(self, n, timeout=5.0):
         """Waits until at least n requests have been recorded; returns the list."""

@@ -43,19 +43,11 @@ def error_of(excinfo):
     return err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Code"], err["Error"]["Message"]
 
 
-def signed(server, body=b"{}", path=INVOKE, method="POST", headers=(), secret_key=None, when=None):
-    """Headers for a request signed with botocore (at `when`, a datetime, if given)."""
-    request = AWSRequest(method=method, url="https://localhost:%d%s" % (server.port, path), data=body,
+def signed(server, body=b"{}", path=INVOKE, headers=()):
+    """Headers for a POST signed with botocore."""
+    request = AWSRequest(method="POST", url="https://localhost:%d%s" % (server.port, path), data=body,
                          headers=dict(headers))
-    signer = SigV4Auth(Credentials(server.access_key, secret_key or server.secret_key), "lambda", server.region)
-    if when is None:
-        signer.add_auth(request)
-    else:
-        request.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
-        signer._modify_request_before_signing(request)
-        canonical = signer.canonical_request(request)
-        signature = signer.signature(signer.string_to_sign(request, canonical), request)
-        signer._inject_signature_to_request(request, signature)
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "lambda", server.region).add_auth(request)
     return dict(request.headers.items())
 
 
@@ -64,9 +56,9 @@ def tls_socket(server, hostname="localhost"):
     return ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=5), server_hostname=hostname)
 
 
-def raw_request(server, body=b"{}", path=INVOKE, extra=(), **kwargs):
+def raw_request(server, body=b"{}", path=INVOKE, extra=()):
     """The bytes of a signed request, with extra (name, value) headers after signing."""
-    headers = signed(server, body, path, headers=[("Host", "localhost:%d" % server.port)], **kwargs)
+    headers = signed(server, body, path, headers=[("Host", "localhost:%d" % server.port)])
     lines = ["POST %s HTTP/1.1" % path] + ["%s: %s" % kv for kv in list(headers.items()) + list(extra)]
     lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

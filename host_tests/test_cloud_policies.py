@@ -24,10 +24,6 @@ TEMPLATE = os.path.join(REPO, "cloud", "template.yaml")
 REGIONS = ["eu-west-1", "ap-southeast-1", "cn-north-1", "us-gov-west-1"]
 
 
-def arn_parts(arn):
-    return arn.split(":", 5)
-
-
 # -- the documents ---------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
-from device import Device, assert_error, runtime  # noqa: F401
+from device import assert_error, device, runtime  # noqa: F401
 from mpaws import outbox
 
 MESSAGE_ID = re.compile(r"^esp32-240ac4123456\.[0-9a-f]{8}-[0-9]+$")  # the simulated chip's unique id
@@ -24,11 +24,10 @@ CLIENT = {"max_attempts": 1}  # the outbox retries, not the client: no real-time
 
 
 @pytest.fixture
-def board(runtime, tmp_path, request, aws_server):
+def board(device, aws_server):
     """A Device on the simulated board, configured for aws_server, with a button on GPIO 0
     and the status LED on GPIO 2."""
-    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
-    dev = Device(runtime, tmp_path, micropython)
+    dev = device
     dev.sim = True
     dev.secrets.append(WIFI_PASSWORD)
     dev.server = aws_server
@@ -494,11 +493,10 @@ def test_flush_from_the_repl_connects_the_wifi_and_sends_what_waited(board):
     assert delivered(board.server) == [("s1", "b1"), ("s2", "b2")]
 
 
-def test_off_the_board_the_outbox_is_in_the_current_directory(runtime, tmp_path, request):
+def test_off_the_board_the_outbox_is_in_the_current_directory(device, tmp_path):
     """On a computer (no simulated board): a failed notify leaves the message in
     ./outbox.txt, under the id prefix "host"."""
-    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
-    dev = Device(runtime, tmp_path, micropython)
+    dev = device
     dev.write_config(CONFIG_AWS_HOST="localhost:1")  # nothing listens there
     run = dev.run([dict(op="notify", subject="s", body="b")])
     assert_error(run.result, "NetworkError", "kept in the outbox as host.")

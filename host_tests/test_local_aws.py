@@ -46,15 +46,12 @@ def error_of(excinfo):
     return response["ResponseMetadata"]["HTTPStatusCode"], code
 
 
-def signed(aws, body, secret_key=None, extra_headers=(), when=None):
+def signed(aws, body, extra_headers=()):
     """A signed Invoke request as raw bytes (botocore's SigV4), for sending by hand."""
     headers = [("Host", "localhost:%d" % aws.port), ("Content-Type", "application/json")] + list(extra_headers)
     request = AWSRequest("POST", "%s/2015-03-31/functions/%s/invocations" % (aws.endpoint, aws.function_name),
                          data=body, headers=dict(headers))
-    if when is not None:
-        request.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
-    botocore.auth.SigV4Auth(Credentials(aws.access_key, secret_key or aws.secret_key), "lambda",
-                            aws.region).add_auth(request)
+    botocore.auth.SigV4Auth(Credentials(aws.access_key, aws.secret_key), "lambda", aws.region).add_auth(request)
     head = "POST /2015-03-31/functions/%s/invocations HTTP/1.1\r\n" % aws.function_name
     head += "".join("%s: %s\r\n" % (n, v) for n, v in request.headers.items())
     head += "Content-Length: %d\r\n\r\n" % len(body)

@@ -16,7 +16,7 @@ import pytest
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
 from conftest import FIRMWARE, FIRMWARE_LIB, REPO, run_micropython
-from device import Device, assert_error, runtime  # noqa: F401
+from device import assert_error, device, notify, runtime  # noqa: F401
 from mpaws import outbox
 
 CLOUD = os.path.join(REPO, "cloud")
@@ -37,11 +37,10 @@ def the_function(event):
 
 
 @pytest.fixture
-def board(runtime, tmp_path, request, aws_server, monkeypatch):
+def board(device, tmp_path, aws_server, monkeypatch):
     """A Device on the simulated board (the REPL's queue, flush, status, outbox steps),
     configured for aws_server, whose function "notify" is the_function."""
-    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
-    dev = Device(runtime, tmp_path, micropython)
+    dev = device
     dev.sim = True
     dev.secrets.append(WIFI["CONFIG_WIFI_PASSWORD"])
     dev.server = aws_server
@@ -71,10 +70,6 @@ def store(dev, subject, body):
 
 def queue(subject, body="b"):
     return {"op": "queue", "subject": subject, "body": body}
-
-
-def notify(subject, body="b"):
-    return {"op": "notify", "subject": subject, "body": body}
 
 
 FLUSH, STATUS, OUTBOX = {"op": "flush"}, {"op": "status"}, {"op": "outbox"}
@@ -333,11 +328,10 @@ print(" ".join(sorted(name for name in sys.modules if name.startswith("mpaws")))
 
 
 @pytest.mark.parametrize("body", ['"body"', '"x" * 70000'], ids=["usual", "long"])
-def test_the_check_leaves_nothing_in_the_heap(runtime, tmp_path, request, aws_server, body):
+def test_the_check_leaves_nothing_in_the_heap(device, aws_server, body):
     """In Lambda mode a delivered notify holds neither mpaws.sns (the check of an unusual
     message loads it, then lets it go) nor the failure code (mpaws.error_kinds)."""
-    micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
-    dev = Device(runtime, tmp_path, micropython)
+    dev = device
     dev.use_server(aws_server)
     aws_server.register_function("notify", lambda event: {"id": event["id"]})
     script = _MODULES_AFTER_NOTIFY % {"config": dev.dir, "firmware": FIRMWARE, "body": body}

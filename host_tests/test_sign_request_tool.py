@@ -12,11 +12,9 @@ import pytest
 
 from conftest import REPO, TOOLS, run_micropython
 
-from test_sigv4_vectors import CASE_NAMES, CASES, case_opts
+from test_sigv4_vectors import ACCESS_KEY, CASE_NAMES, CASES, SECRET_KEY, case_opts
 
 TOOL = os.path.join(TOOLS, "sign_request.py")
-ACCESS_KEY = "AKIDEXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 SEED_BODY = (
     b'{"topic": "arn:aws:sns:ap-southeast-1:773510983687:FT900SNStopic", "subject": "subject", '
     b'"body": "body of message"}'

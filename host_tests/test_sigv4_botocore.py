@@ -49,7 +49,7 @@ import random
 import string
 import types
 from unittest import mock
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from botocore import auth as botoauth
@@ -352,6 +352,26 @@ def _show(**parts):
         note("%s = %r" % (key, value))
 
 
+def _signer(case, **overrides):
+    """The firmware's full signer with the case's key pair, scope and session token."""
+    return sigv4_full.Signer(case["access_key"], case["secret_key"], case["region"], case["service"],
+                             session_token=case["token"], **overrides)
+
+
+def _credentials(case):
+    return Credentials(case["access_key"], case["secret_key"], case["token"])
+
+
+def _boto_headers(case):
+    """The case's headers for botocore: with content_sha256=True ("flag"), the
+    X-Amz-Content-SHA256 header mpaws adds is given to botocore as a header."""
+    headers = list(case["headers"])
+    if case["sha_mode"] == "flag":
+        raw = case["body"].encode() if isinstance(case["body"], str) else case["body"]
+        headers.append(("X-Amz-Content-SHA256", hashlib.sha256(raw).hexdigest()))
+    return headers
+
+
 def check_core(signer, expected, method, path, query, headers, body, date):
     """The device core's sign() on a request it takes gives `expected` (what sigv4_full
     gave); a path with '.' or '//' segments it refuses, naming the path."""
@@ -400,17 +420,14 @@ def sigv4_cases(draw):
 @given(sigv4_cases())
 def test_sigv4_header_signing_matches_botocore(case):
     _show(**case)
-    signer = sigv4_full.Signer(case["access_key"], case["secret_key"], case["region"], case["service"], session_token=case["token"])
+    signer = _signer(case)
     args = (case["method"], case["path"], case["query"], case["headers"])
     kwargs = dict(date=case["date"], content_sha256=case["sha_mode"] == "flag")
     creq, sts, sig = signer.explain(*args, body=case["mp_body"](), **kwargs)
     added = signer.sign(*args, body=case["mp_body"](), **kwargs)
 
-    headers = list(case["headers"])
-    if case["sha_mode"] == "flag":
-        raw = case["body"].encode() if isinstance(case["body"], str) else case["body"]
-        headers.append(("X-Amz-Content-SHA256", hashlib.sha256(raw).hexdigest()))
-    auth = botoauth.SigV4Auth(Credentials(case["access_key"], case["secret_key"], case["token"]), case["service"], case["region"])
+    headers = _boto_headers(case)
+    auth = botoauth.SigV4Auth(_credentials(case), case["service"], case["region"])
     request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], headers, data=case["body"])
     b_creq, b_sts, b_sig = boto_sign(auth, request, case["date"])
 
@@ -459,8 +476,7 @@ def s3_cases(draw):
 
 def _s3_signer(case):
     overrides = {} if case["service"] == "s3" else dict(normalize_path=False, double_encode=False)
-    return sigv4_full.Signer(case["access_key"], case["secret_key"], case["region"], case["service"],
-                        session_token=case["token"], **overrides)
+    return _signer(case, **overrides)
 
 
 @FUZZ
@@ -484,7 +500,7 @@ def test_s3_header_signing_matches_s3sigv4auth(case):
     if case["unsigned"]:
         # S3SigV4Auth signs the payload unless the client's S3 config says not to.
         context["client_config"] = types.SimpleNamespace(s3={"payload_signing_enabled": False})
-    auth = botoauth.S3SigV4Auth(Credentials(case["access_key"], case["secret_key"], case["token"]), case["service"], case["region"])
+    auth = botoauth.S3SigV4Auth(_credentials(case), case["service"], case["region"])
     request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], case["headers"],
                             data=case["body"], context=context)
     b_creq, b_sts, b_sig = boto_sign(auth, request, case["date"])
@@ -535,7 +551,7 @@ def presign_cases(draw):
 @given(presign_cases())
 def test_presign_matches_sigv4queryauth(case):
     _show(**case)
-    signer = sigv4_full.Signer(case["access_key"], case["secret_key"], case["region"], case["service"], session_token=case["token"])
+    signer = _signer(case)
     args = (case["method"], case["path"], case["query"], case["headers"])
 
     def payload():
@@ -550,8 +566,7 @@ def test_presign_matches_sigv4queryauth(case):
     pairs = signer.presign(*args, **payload())
 
     cls = botoauth.S3SigV4QueryAuth if case["s3"] else botoauth.SigV4QueryAuth
-    auth = cls(Credentials(case["access_key"], case["secret_key"], case["token"]), case["service"], case["region"],
-               expires=case["expires"])
+    auth = cls(_credentials(case), case["service"], case["region"], expires=case["expires"])
     context = {"payload_signing_enabled": False} if case["payload"] == "unsigned" else {}
     request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], case["headers"], context=context)
     b_creq, b_sts, b_sig = boto_presign(auth, request, case["date"], body=case["body"] if case["payload"] == "body" else None)
@@ -682,16 +697,13 @@ def test_add_auth_authorization_header(case, s3):
         if any(c not in UNRESERVED + "%/" for c in case["path"]):
             case["path"] = _encode_segments(case["path"].split("/")[1:], False)
     _show(**case)
-    signer = sigv4_full.Signer(case["access_key"], case["secret_key"], case["region"], case["service"], session_token=case["token"])
+    signer = _signer(case)
     added = signer.sign(case["method"], case["path"], case["query"], case["headers"], body=case["mp_body"](),
                         date=case["date"], content_sha256=case["sha_mode"] == "flag")
 
-    headers = list(case["headers"])
-    if case["sha_mode"] == "flag":
-        raw = case["body"].encode() if isinstance(case["body"], str) else case["body"]
-        headers.append(("X-Amz-Content-SHA256", hashlib.sha256(raw).hexdigest()))
+    headers = _boto_headers(case)
     cls = botoauth.S3SigV4Auth if s3 else botoauth.SigV4Auth
-    auth = cls(Credentials(case["access_key"], case["secret_key"], case["token"]), case["service"], case["region"])
+    auth = cls(_credentials(case), case["service"], case["region"])
     request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], headers, data=case["body"])
     frozen = datetime.datetime.strptime(case["date"], "%Y%m%dT%H%M%SZ")
     with mock.patch.object(botoauth, "get_current_datetime", return_value=frozen):

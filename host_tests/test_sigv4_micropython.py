@@ -10,10 +10,9 @@ import pytest
 
 from conftest import FIRMWARE_LIB, REPO, TOOLS, VECTORS, run_micropython
 
-from test_sigv4_vectors import CASE_NAMES, EXPECTED_CASES
+from test_sigv4_vectors import CASE_NAMES, EXPECTED_CASES, SECRET_KEY
 
 RUNNER = os.path.join(REPO, "host_tests", "mpy", "run_vectors.py")
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 SMALL_HEAP = "64k"
 # As the Makefile's $(OUT)/%.mpy rule compiles the firmware: what goes onto the board.
 FIRMWARE_MPY_FLAGS = ["-X", "no-source-lines"]

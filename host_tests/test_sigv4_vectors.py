@@ -17,13 +17,9 @@ from conftest import REPO, TOOLS, VECTORS
 
 import sign_request
 from mpaws import sigv4, sigv4_full
+# The suite's key, scope, date and session token: one copy, in the MicroPython runner.
+from mpy.run_vectors import ACCESS_KEY, DATE, REGION, SECRET_KEY, SERVICE, VANILLA_SESSION_TOKEN
 
-ACCESS_KEY = "AKIDEXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-REGION = "us-east-1"
-SERVICE = "service"
-DATE = "20150830T123600Z"
-VANILLA_SESSION_TOKEN = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"
 EXPECTED_CASES = 34
 # Cases botocore's own copy of the suite skips; the firmware signer must pass them.
 BOTOCORE_SKIPS = (

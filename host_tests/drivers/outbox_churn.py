@@ -3,9 +3,8 @@ MicroPython (the unix port) or CPython.
 
     micropython outbox_churn.py FIRMWARE_LIB OUTBOX_PATH
 
-It first prints "ready <subjects>" (what it recovered, as JSON) and waits for "go" on
-stdin. Operation i (from FIRST
-on): remove the oldest message when i % 3 == 2 or when 8 are stored, else add ("m<i>",
+It first prints "ready <subjects>" (what it recovered, as JSON) and waits for "go <first>"
+on stdin. Operation i (from first on): remove the oldest message when i % 3 == 2 or when 8 are stored, else add ("m<i>",
 "body <i>"). After each one it prints "done <i> <id>", so the test knows the state
 before the operation the kill may have cut.
 """

@@ -7,7 +7,3 @@ WAKEUP_ANY_HIGH = True
 
 def wake_on_ext0(pin, level):
     world.ext0 = [pin.id if pin is not None else None, level]
-
-
-def wake_on_ext1(pins, level):
-    pass

@@ -56,9 +56,6 @@ class ADC:
         world.sensor_reading()
         return world.adc_uv.get(self.gpio, 0)
 
-    def read_u16(self):
-        return min(65535, self.read_uv() * 65535 // 3100000)
-
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
