@@ -61,7 +61,7 @@ before = gc.mem_alloc()
 turns(%(turns)d)
 idle = (gc.mem_alloc() - before) / %(turns)d
 gc.enable()
-world.wifi_up = False  # the press stays in the outbox
+world.apply((0, "wifi", False))  # the link drops (not just the flag): the press stays in the outbox
 turns(50)  # the loss noticed, the first reconnect failed; the next is 2 s away
 gc.collect(); gc.disable()
 before = gc.mem_alloc()
