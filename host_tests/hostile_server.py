@@ -309,10 +309,13 @@ class HostileServer:
                 with self._lock:
                     self.handshakes += 1
                 if first == b"\x16":  # a TLS ClientHello on the plain port: answer as HTTP does
+                    raw.recv(65536)  # the hello (unread bytes would turn the close into an RST)
                     body = b"<html><body><h1>400 Bad Request</h1>The plain HTTP request was sent to HTTPS port" \
                            b"</body></html>\n"
                     self._send(raw, b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
                                b"Connection: close\r\n\r\n%s" % (len(body), body))
+                    raw.shutdown(socket.SHUT_WR)
+                    self._wait_for_close(raw, min(deadline, time.monotonic() + 2))
                     return
             else:
                 sock = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
