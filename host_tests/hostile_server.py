@@ -1,7 +1,8 @@
 """A hostile Lambda endpoint for fault tests: a threaded TLS server on 127.0.0.1 that
-answers Lambda Invoke (POST /2015-03-31/functions/<name>/invocations) normally or with one
-fault per reply, and counts what it received: requests per message id (the "id" field of
-the JSON body: "deliveries per id"), connections and TLS handshakes.
+answers Lambda Invoke (POST /2015-03-31/functions/<name>/invocations; and SNS Publish,
+POST /, for direct SNS) normally or with one fault per reply, and counts what it received:
+requests per message id (the "id" field of the JSON body, or SNS's "mpaws-id" message
+attribute: "deliveries per id"), connections and TLS handshakes.
 
     server = HostileServer().start()              # or: with HostileServer() as server:
     server.set_mode("stall")                      # every request from now on
@@ -51,6 +52,7 @@ import struct
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 
 import trustme
@@ -77,6 +79,10 @@ ABSURD_DATES = {
     "99999": "Mon, 01 Jan 99999 00:00:00 GMT",
     "garbage": "yesterday, around noon",
 }
+
+SNS_REPLY = (b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+             b'<MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>'
+             b'</ResponseMetadata></PublishResponse>')
 
 _certs = {}
 _certs_lock = threading.RLock()
@@ -109,6 +115,22 @@ def http_date(seconds=None):
     return email.utils.formatdate(time.time() if seconds is None else seconds, usegmt=True)
 
 
+def _sns_event(body):
+    """{"subject", "body", "id"} of a form-encoded SNS Publish (id: the "mpaws-id" message
+    attribute), or None."""
+    try:
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        return None
+    if form.get("Action") != "Publish":
+        return None
+    event = {"subject": form.get("Subject"), "body": form.get("Message"), "topic": form.get("TopicArn")}
+    for key, value in form.items():
+        if key.startswith("MessageAttributes.entry.") and key.endswith(".Name") and value == "mpaws-id":
+            event["id"] = form.get(key[: -len("Name")] + "Value.StringValue")
+    return event
+
+
 class Received:
     """One request as received: method, path, function, headers ((name, value) pairs),
     body (bytes), id (the JSON body's "id", or None), mode (what the server answered),
@@ -130,9 +152,15 @@ class Received:
             event = json.loads(body.decode("utf-8"))
         except ValueError:
             event = None
+        if event is None and path == "/":  # SNS Publish (direct SNS): the id is the mpaws-id attribute
+            event = _sns_event(body)
         self.event = event
         if isinstance(event, dict) and isinstance(event.get("id"), str):
             self.id = event["id"]
+
+    @property
+    def sns(self):
+        return self.path == "/"
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -455,6 +483,11 @@ class HostileServer:
         return self._head(status, reason, headers, date) + body
 
     def _ok(self, request, body=None):
+        """Lambda's 200 (or SNS Publish's, for a POST /), with `body` instead of the normal one."""
+        if request.sns:
+            if body is None:
+                body = SNS_REPLY % str(uuid.uuid4()).encode()
+            return self._reply(200, "OK", [("Content-Type", "text/xml")], body)
         if body is None:
             body = json.dumps({"ok": True, "id": request.id}).encode()
         return self._reply(200, "OK", [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")],
@@ -513,7 +546,9 @@ class HostileServer:
                 "(20240101T001500Z - 5 min.)", date=params.get("date", ABSURD_DATES["2100"])))
             return True
         if mode == "not_utf8":
-            self._send(sock, self._ok(request, b'"\xff\xfe\xc3\x28 not UTF-8 \xa0\xa1"'))
+            bad = b"\xff\xfe\xc3\x28 not UTF-8 \xa0\xa1"
+            body = SNS_REPLY.replace(b"%s", bad) if request.sns else b'"' + bad + b'"'
+            self._send(sock, self._ok(request, body))
             return True
         if mode == "huge_body":
             size = params.get("size", 200 * 1024)

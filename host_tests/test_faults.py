@@ -60,6 +60,7 @@ def fault_device(runtime, directory, server, micropython=None, firmware=None, he
     the outbox in directory (CONFIG_OUTBOX_PATH), the server's CA; keys override. Under
     micropython, firmware (a mpy_build() directory) and heapsize apply."""
     dev = Device(runtime, directory, micropython, firmware=firmware, heapsize=heapsize)
+    dev.server = server
     config = dict(CONFIG_AWS_HOST="localhost:%d" % server.port, CONFIG_TLS_CA=server.ca_der,
                   CONFIG_TIMEOUT=CONFIG_TIMEOUT, CONFIG_OUTBOX_PATH=os.path.join(str(directory), "outbox.txt"),
                   CONFIG_AWS_LAMBDA_FUNCTION="notify")
@@ -68,13 +69,18 @@ def fault_device(runtime, directory, server, micropython=None, firmware=None, he
     return dev
 
 
-def run(dev, steps, timeout=KILL_S):
+def run(dev, steps, timeout=KILL_S, server=None):
     """dev.run(steps), failing clearly (instead of with a TimeoutExpired) when the process
-    had to be killed: a call that never returned."""
+    had to be killed: a call that never returned (with what the server got meanwhile)."""
     try:
         return dev.run(steps, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pytest.fail("%s: the driver was still running after %d s (killed): a call wedged" % (dev.runtime, timeout))
+        got = ""
+        if server is not None:
+            got = "; the server got %d requests, at most %d with one id" % (len(server.requests),
+                                                                          server.max_deliveries())
+        pytest.fail("%s: the driver was still running after %d s (killed): a call wedged%s"
+                    % (dev.runtime, timeout, got))
 
 
 def run_fault(runtime, mode, directory, micropython=None, firmware=None, count=None, server_args=None, **params):
@@ -118,8 +124,8 @@ def kept_id(outbox_result):
 
 
 def assert_failed(result, *names):
-    """A failed step whose exception is one of names, an errors.AWSError subclass."""
-    assert result.get("error") in names, result
+    """A failed step whose exception is an errors.AWSError subclass (one of names, if given)."""
+    assert "error" in result and (not names or result["error"] in names), result
     assert "AWSError" in result["classes"], result
     assert "ValueError" not in result["classes"] and "MemoryError" not in result["classes"], result
 
@@ -182,7 +188,7 @@ def dev(make_dev, server):
 def notify_once(dev, subject="fault", body="a body"):
     """[tune, notify, outbox, status] in one process; returns (notify result, outbox
     result, status result) and checks no file holds a secret."""
-    r = run(dev, [FAST, notify(subject, body), OUTBOX, STATUS])
+    r = run(dev, [FAST, notify(subject, body), OUTBOX, STATUS], server=dev.server)
     assert not secret_files(dev)
     assert r.results[3].get("ok"), r  # status() works after the failure
     return r.results[1], r.results[2], r.results[3]
@@ -308,6 +314,18 @@ def test_accepted_message_leaves_the_outbox_whatever_the_reply_body(dev, server,
     assert server.deliveries() == deliveries
 
 
+def test_direct_sns_accepted_message_with_an_undecodable_reply_leaves_the_outbox(make_dev, server):
+    dev = make_dev(server, CONFIG_AWS_LAMBDA_FUNCTION=None)
+    server.set_mode("not_utf8")
+    result, box, status = notify_once(dev)
+    if not result.get("ok"):
+        assert_failed(result)
+    assert box["outbox"] == [] and status["refused"] == 0, (box, status)
+    deliveries = server.deliveries()
+    assert list(deliveries.values()) == [1] and None not in deliveries, deliveries
+    assert server.requests[0].sns
+
+
 # -- connection reset after the request --------------------------------------------------------
 
 
@@ -413,7 +431,7 @@ def test_removal_failure_after_a_send_never_storms(make_dev, server, fault):
         else:
             proc = subprocess.run(["mount", "-o", "remount,ro", flash], capture_output=True, text=True, timeout=30)
             assert proc.returncode == 0, proc.stderr
-        first = run(dev, [FAST, FLUSH, FLUSH, OUTBOX, STATUS])
+        first = run(dev, [FAST, FLUSH, FLUSH, OUTBOX, STATUS], server=server)
         per_process = server.deliveries()
         assert all(per_process.get(i, 0) <= 1 for i in ids), per_process  # once per process at most
         assert set(per_process) <= set(ids), per_process
@@ -421,7 +439,7 @@ def test_removal_failure_after_a_send_never_storms(make_dev, server, fault):
             if not result.get("ok"):
                 assert_failed(result)
             assert_within(result)
-        second = run(dev, [FAST, FLUSH, OUTBOX])
+        second = run(dev, [FAST, FLUSH, OUTBOX], server=server)
         total = server.deliveries()
         assert all(total.get(i, 0) <= 2 for i in ids), total  # at most one extra delivery per id
         assert len(server.requests) <= 2 * MESSAGES, len(server.requests)  # no storm
