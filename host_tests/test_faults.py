@@ -485,6 +485,29 @@ def test_damaged_outbox_header_heals_and_keeps_the_messages(dev, server, damage)
     assert subjects == ["old 0", "old 1", "new"], subjects
 
 
+# -- a big message in the outbox, at -X heapsize=100k --------------------------------------------
+
+BIG_BODY_CHARS = 12000
+
+
+def test_big_message_is_stored_and_sent_after_a_restart_or_refused_with_the_limit(dev, server):
+    """Queued in one process, sent by a flush in the next (the outbox opened after a
+    restart). A firmware may instead refuse the message before storing it, naming the limit."""
+    body = "".join("line %05d of a long report\n" % i for i in range(BIG_BODY_CHARS // 26))[:BIG_BODY_CHARS]
+    queued = run(dev, [{"op": "queue", "subject": "big", "body": body}, OUTBOX]).results
+    if not queued[0].get("ok"):
+        assert_failed(queued[0])
+        assert re.search(r"\d", queued[0]["message"]), queued[0]  # the limit, in the text
+        assert queued[1]["outbox"] == []
+        return
+    r = run(dev, [FAST, FLUSH, OUTBOX, STATUS], server=server)
+    flushed, box, status = r.results[1:]
+    assert flushed == dict(flushed, ok=True, sent=1), r
+    assert box["outbox"] == [] and status["outbox"] == 0
+    assert list(server.deliveries().values()) == [1]
+    assert server.requests[0].event["body"] == body
+
+
 # -- config.py -------------------------------------------------------------------------------
 
 
