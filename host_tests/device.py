@@ -77,12 +77,12 @@ class Device:
         self.dir = str(tmp_path)
         executable = sys.executable if runtime == "cpython" else micropython
         assert executable, "micropython path needed"
-        self.executable = executable
+        self.executable = os.path.abspath(executable) if os.sep in executable else executable  # runs in self.dir
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
         self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
         # CPython runs the source tree: it cannot load .mpy.
-        self.firmware = firmware if firmware and runtime == "micropython" else FIRMWARE
+        self.firmware = os.path.abspath(firmware) if firmware and runtime == "micropython" else FIRMWARE
         self.heapsize = heapsize if runtime == "micropython" else None
 
     def write_config(self, **keys):
