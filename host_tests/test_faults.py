@@ -529,6 +529,25 @@ def test_broken_config_is_a_config_error_naming_the_file_and_line(dev, broken):
     assert not secret_files(dev)
 
 
+# Values that pass today's checks but that the signer or the socket layer refuses later
+# (a ValueError at send time, which once counted as "refused for good").
+LATE_CONFIG = [
+    pytest.param("CONFIG_AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEHgaCXVz\nZWFzdC0xIkcwRQIhAOLd", id="token-line-break"),
+    pytest.param("CONFIG_AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEHgaCXVz\x07ZWFzdC0xIkcwRQIhAOLd", id="token-control-char"),
+    pytest.param("CONFIG_AWS_HOST", "%s.example.com" % ("a" * 64), id="host-label-too-long"),
+]
+
+
+@pytest.mark.parametrize("key,value", LATE_CONFIG)
+def test_config_the_signer_or_socket_would_refuse_is_a_config_error_at_load(dev, server, key, value):
+    dev.write_config(**dict(dev.config, **{key: value}))
+    r = run(dev, [FAST, notify(), STATUS])
+    assert_failed(r.results[1], "ConfigError")
+    assert key in r.results[1]["message"], r.results[1]
+    assert server.requests == []
+    assert not secret_files(dev)
+
+
 def test_swapped_access_key_and_secret_key_never_show_the_secret(dev, server):
     dev.write_config(**dict(dev.config, CONFIG_AWS_ACCESS_KEY=SECRET_KEY, CONFIG_AWS_SECRET_KEY=ACCESS_KEY))
     assert SECRET_KEY in dev.secrets  # dev.run checks the output for it, exception texts included
