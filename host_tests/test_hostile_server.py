@@ -44,7 +44,19 @@ def read(sock, seconds=0.5, limit=1 << 20):
         if not data:
             break
         out += data
+        if _complete(out):
+            break
     return out
+
+
+def _complete(reply):
+    # A whole reply with a Content-Length (the server keeps the connection open after it).
+    head, sep, body = reply.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:] if sep else ():
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value)
+    return False
 
 
 def exchange(server, message_id, seconds=0.5):
