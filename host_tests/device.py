@@ -43,6 +43,9 @@ def default_config():
         "CONFIG_TLS_CA": None,
         "CONFIG_TLS_VERIFY": True,
         "CONFIG_TIMEOUT": 5,
+        # Room for SNS's largest messages (the firmware's default, 32 KB, is a board's);
+        # the tests of the limit set their own.
+        "CONFIG_OUTBOX_BYTES": 1048576,
     }
 
 
