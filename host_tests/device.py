@@ -12,6 +12,7 @@ Every run checks that no secret (the secret key, the session token) shows in its
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ import pytest
 from conftest import FIRMWARE
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drivers", "device_driver.py")
+COMPAT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat")  # older API shapes
 SIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim")  # the simulated board's modules
 RUNTIMES = ("cpython", "micropython")
 
@@ -78,6 +80,15 @@ class Device:
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
         self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
+
+    def impose(self, shape):
+        """Makes this run look like an older firmware in one respect: copies the modules of
+        host_tests/compat/<shape>/ next to config.py, ahead of the firmware on sys.path."""
+        folder = os.path.join(COMPAT, shape)
+        for name in os.listdir(folder):
+            if name.endswith(".py"):
+                shutil.copy(os.path.join(folder, name), os.path.join(self.dir, name))
+        return self
 
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""
