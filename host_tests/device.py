@@ -81,13 +81,15 @@ class Device:
         self.secrets = [SECRET_KEY]  # strings no run may print
         self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
 
-    def impose(self, shape):
-        """Makes this run look like an older firmware in one respect: copies the modules of
-        host_tests/compat/<shape>/ next to config.py, ahead of the firmware on sys.path."""
-        folder = os.path.join(COMPAT, shape)
-        for name in os.listdir(folder):
-            if name.endswith(".py"):
-                shutil.copy(os.path.join(folder, name), os.path.join(self.dir, name))
+    def impose(self, *shapes):
+        """Makes the micropython run look like an older firmware (host_tests/compat/): for
+        each shape, compat_<shape>.py goes next to config.py, where the driver imports it
+        before the firmware."""
+        names = ["compat.py"] + ["compat_%s.py" % shape for shape in shapes]
+        if any(shape.startswith("wlan_") for shape in shapes):
+            names.append("wlan_shape.py")
+        for name in names:
+            shutil.copy(os.path.join(COMPAT, name), os.path.join(self.dir, name))
         return self
 
     def write_config(self, **keys):

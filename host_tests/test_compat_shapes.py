@@ -6,8 +6,13 @@ import uuid
 
 import pytest
 
-from device import Device, notify
+from device import Device, assert_error, notify
 from local_aws_fixtures import aws, stand_in  # noqa: F401
+
+# The first WiFi connect fails with status 203, which v1.22-v1.24 name STAT_ASSOC_FAIL
+# only (STAT_CONNECT_FAIL later): the notify that needed it fails naming the status.
+WIFI_FAILS_ONCE = [{"op": "world", "wifi_fail": [1, 203]}, notify("compat", "not sent: no WiFi")]
+WIFI = dict(CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD="lab-password-123", CONFIG_NTP_HOSTS=["ntp1"])
 
 
 @pytest.fixture
@@ -15,19 +20,56 @@ def mp_device(micropython, tmp_path):
     return Device("micropython", tmp_path, micropython)
 
 
-def _notify_delivered(device, aws, direct_sns=False, steps=2):
-    device.write_config(**aws.device_config(direct_sns, CONFIG_TIMEOUT=15))
-    bodies = ["shape %d %s" % (i, uuid.uuid4().hex[:12]) for i in range(steps)]
-    run = device.run([notify("compat", body) for body in bodies])
-    for result in run.results:
+def demo_chain(device, aws, notifies=2, before=(), after=(), **keys):
+    """The steps before, then notifies x app.notify() on one connection, each delivered
+    once to SNS, then the steps after and the compat report."""
+    device.write_config(**aws.device_config(False, CONFIG_TIMEOUT=15, **keys))
+    bodies = ["compat %d %s" % (i, uuid.uuid4().hex[:12]) for i in range(notifies)]
+    steps = list(before) + [notify("compat", body) for body in bodies] + list(after) + [{"op": "compat"}]
+    run = device.run(steps, timeout=60)
+    sent = run.results[len(before) : len(before) + notifies]
+    for result in sent:
         assert result.get("ok") and result["status"] == 200, run
+    assert sent[-1]["handshakes"] == 1, run  # kept alive: both on one connection
     for body in bodies:
-        assert [m["message"] for m in aws.sns_messages() if m["message"] == body] == [body]
-    return run
+        assert [m["message"] for m in aws.sns_messages() if m["message"] == body] == [body], run
+    return run, run.results[-1]
 
 
-def test_tls_socket_without_recv(mp_device, stand_in):
-    # v1.22/v1.23: the TLS socket has read/readinto/write only. Two notifies on one kept-alive
-    # connection: a read that waited for a full buffer would hang until the timeout.
-    run = _notify_delivered(mp_device.impose("tls_read_only"), stand_in)
-    assert run.results[-1].get("handshakes", 1) == 1, run
+@pytest.mark.parametrize("shape", ["v122_ssl", "v123_tls"])
+def test_tls_sockets_without_recv(mp_device, stand_in, shape):
+    # v1.22's `ssl` and v1.23's `tls`: TLS sockets with read/readinto/write only. A read
+    # that waited for a full buffer would wait out the timeout on every reply.
+    run, report = demo_chain(mp_device.impose(shape), stand_in)
+    assert report["imposed"] == [shape] and report["tls_sockets"] == 1, run
+
+
+def test_time_epoch_2000(mp_device, stand_in):
+    # The request is signed with the date from gmtime() on the 2000 epoch: a wrong date
+    # would be refused by the stand-in's signature check (clock skew).
+    run, report = demo_chain(mp_device.impose("epoch2000"), stand_in)
+    assert report["imposed"] == ["epoch2000"], run
+
+
+@pytest.mark.parametrize("shape,method", [("wlan_ifconfig", "ifconfig"), ("wlan_ipconfig", "ipconfig")])
+def test_wlan_address(mp_device, stand_in, shape, method):
+    # The simulated board's WiFi with one of the two address methods: the connect log and
+    # app.status() name the address.
+    mp_device.sim = True
+    run, report = demo_chain(mp_device.impose(shape), stand_in, before=WIFI_FAILS_ONCE, after=[{"op": "status"}],
+                             **WIFI)
+    assert report["imposed"] == [shape] and set(report["address_calls"]) == {method}, run
+    assert_error(run.results[1], "NetworkError", "failed (status 203)")
+    assert "connected to 'lab', address 192.168.4.2" in run.log, run
+    assert run.results[-2]["wifi"] == "connected, address 192.168.4.2", run
+
+
+def test_v122_all_at_once(mp_device, stand_in):
+    # Every v1.22 shape together, on the simulated board.
+    mp_device.sim = True
+    shapes = ["epoch2000", "v122_ssl", "wlan_ifconfig"]
+    run, report = demo_chain(mp_device.impose(*shapes), stand_in, before=WIFI_FAILS_ONCE, after=[{"op": "status"}],
+                             **WIFI)
+    assert_error(run.results[1], "NetworkError", "failed (status 203)")
+    assert run.results[-2]["wifi"] == "connected, address 192.168.4.2", run
+    assert sorted(report["imposed"]) == shapes and report["tls_sockets"] == 1, run
