@@ -2,11 +2,14 @@
 host_tests/compat/ is imposed on the unix port and the demo chain runs through it:
 app.notify() -> TLS -> the local AWS stand-in -> the Lambda function -> moto's SNS.
 The firmware detects features, never versions: the same code runs on every shape."""
+import json
+import time
 import uuid
 
 import pytest
 
-from device import Device, assert_error, notify
+from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
+from device import FAST, Device, assert_error, notify
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 # The first WiFi connect fails with status 203, which v1.22-v1.24 name STAT_ASSOC_FAIL
@@ -73,3 +76,44 @@ def test_v122_all_at_once(mp_device, stand_in):
     assert_error(run.results[1], "NetworkError", "failed (status 203)")
     assert run.results[-2]["wifi"] == "connected, address 192.168.4.2", run
     assert sorted(report["imposed"]) == shapes and report["tls_sockets"] == 1, run
+
+
+# -- a TLS socket without recv(), where replies come in pieces, late, or not at all ------
+
+
+@pytest.fixture
+def read_only_tls(mp_device, aws_server):
+    """The device on v1.23's TLS shape against the test AWS server (host_tests/aws_server.py)."""
+    mp_device.impose("v123_tls").use_server(aws_server)
+    return mp_device
+
+
+def test_read_only_tls_chunked_reply_in_small_pieces(read_only_tls, aws_server):
+    # Chunks of 1, 7 and 700 bytes, sent 20 ms apart: each read returns what has arrived.
+    aws_server.register_function("notify", lambda e: {"filler": "y" * 3000})
+    aws_server.chunk_next((1, 7, 700), count=2, chunk_delay=0.02)
+    run = read_only_tls.run([notify("first", "b"), notify("second", "b"), {"op": "compat"}])
+    for result in run.results[:2]:
+        assert result.get("ok") and json.loads(result["payload"])["filler"] == "y" * 3000, run
+    assert aws_server.handshakes == 1 and run.results[2]["tls_sockets"] == 1, run
+
+
+def test_read_only_tls_reply_slower_than_the_timeout(read_only_tls, aws_server):
+    # CONFIG_TIMEOUT = 0.5 s, reply after 1.5 s: errors.Timeout after about 0.5 s.
+    read_only_tls.use_server(aws_server, CONFIG_TIMEOUT=0.5)
+    aws_server.delay_next(1.5)
+    started = time.monotonic()
+    result = read_only_tls.run([dict(FAST, max_attempts=1), notify()]).results[1]
+    assert_error(result, "Timeout", "no answer from localhost:%d" % aws_server.port)
+    assert time.monotonic() - started < 1.4 and len(aws_server.requests) == 1
+
+
+def test_read_only_tls_connection_closed_while_idle_is_reopened(read_only_tls, aws_server):
+    # The server closes the kept-alive connection after the first reply: the second notify
+    # reads the end of the stream (b"") before any reply byte, opens a new connection and
+    # sends once.
+    aws_server.close_after_next()
+    run = read_only_tls.run([notify("first", "b"), notify("second", "b"), {"op": "compat"}])
+    assert run.results[0].get("ok") and run.results[1].get("ok"), run
+    assert aws_server.handshakes == 2 and run.results[2]["tls_sockets"] == 2, run
+    assert len(aws_server.invocations("notify")) == 2
