@@ -67,10 +67,17 @@ def test_wlan_address(mp_device, stand_in, shape, method):
     assert run.results[-2]["wifi"] == "connected, address 192.168.4.2", run
 
 
+def test_getaddrinfo_esp32(mp_device, stand_in):
+    # The ESP32's getaddrinfo(): the address an (ip, port) tuple, which connect() takes.
+    run, report = demo_chain(mp_device.impose("getaddrinfo_esp32"), stand_in)
+    assert report["imposed"] == ["getaddrinfo_esp32"], run
+    assert report["resolved"] == [["127.0.0.1", stand_in.port]], run  # one connection, one look-up
+
+
 def test_v122_all_at_once(mp_device, stand_in):
     # Every v1.22 shape together, on the simulated board.
     mp_device.sim = True
-    shapes = ["epoch2000", "v122_ssl", "wlan_ifconfig"]
+    shapes = ["epoch2000", "getaddrinfo_esp32", "v122_ssl", "wlan_ifconfig"]
     run, report = demo_chain(mp_device.impose(*shapes), stand_in, before=WIFI_FAILS_ONCE, after=[{"op": "status"}],
                              **WIFI)
     assert_error(run.results[1], "NetworkError", "failed (status 203)")

@@ -21,6 +21,11 @@ def replace(name, module):
     sys.modules.pop(name, None)
 
 
+def unwrap(sock):
+    """The real socket under a stand-in one (compat_getaddrinfo_esp32), for the real TLS."""
+    return getattr(sock, "_real", sock)
+
+
 def _imposed_import(name, *args):
     if name in _replaced:
         module = _replaced[name]

@@ -29,7 +29,7 @@ class SSLContext:
         self._ctx.load_verify_locations(cadata)
 
     def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
-        s = compat.TLSSocketWithoutRecv(self._ctx.wrap_socket(sock, server_side=server_side,
+        s = compat.TLSSocketWithoutRecv(self._ctx.wrap_socket(compat.unwrap(sock), server_side=server_side,
                                             do_handshake_on_connect=do_handshake_on_connect,
                                             server_hostname=server_hostname))
         compat.wrapped.append(s)
