@@ -18,6 +18,8 @@
 #
 # Called from the REPL, where main.py has not run, notify() and flush() connect the WiFi
 # first when it is down (and set the clock by NTP when it is not set).
+import gc
+import sys
 import time
 
 from mpaws import awslambda, client, clock, errors, outbox as outbox_file, settings
@@ -32,6 +34,8 @@ _board = None  # whether there is a WiFi interface (the `network` module); looke
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
 last_error = None  # the last failure (sending, WiFi, NTP, sensor), for status()
 refused = 0  # messages refused for good (errors.refusal) since start, not kept; for status()
+_sent = None  # ids AWS accepted that are still in the outbox (it could not be rewritten)
+_last = None  # the client of the message being sent
 
 
 def log(message):
@@ -69,11 +73,33 @@ def device_id():
 
 def outbox():
     """The outbox (opened, and recovered after a power cut, once)."""
-    global _outbox
+    global _outbox, _sent
     if _outbox is None:
         s = config()
-        _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log)
+        _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log, max_bytes=s.outbox_bytes)
+        if _sent is None:  # kept over reset(): what was sent stays sent
+            # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
+            board = sys.modules.get("mpaws.board")
+            _sent = list(board.rtc_state().get("sent") or ()) if board else []
     return _outbox
+
+
+def _undelivered():
+    # The failure path only. The failed step's garbage goes first: the code then loads into
+    # the holes it leaves, not into what is left of a fragmented heap.
+    gc.collect()
+    from mpaws import undelivered
+
+    return undelivered
+
+
+def _failed(e):
+    # After a failure is handled, its code goes (mpaws.transient): the next attempt, or the
+    # next message, has that heap again. Returns e.
+    from mpaws import transient
+
+    transient.forget("undelivered", "failures", "network_errors")
+    return e
 
 
 def _connect(service):
@@ -108,25 +134,50 @@ def payload(subject, body, message_id=None):
     return awslambda.json_object(pairs)
 
 
-def _send(message_id, subject, body):
-    """Sends one message (Invoke, or Publish in direct-SNS mode), then takes it out of the
-    outbox."""
+def _deliver(message_id, subject, body):
+    """Sends one message (Invoke, or Publish in direct-SNS mode); returns (result, what
+    AWS said, for the log)."""
+    global _last
+    _last = None
+    c = _client()
+    c.connection.reply_status = None  # what _accepted() reads: this request's, none yet
+    _last = c
     s = config()
     if s.function:
         result = _function().invoke(s.function, payload(subject, body, message_id))
-        said = "%d: %s" % (result.status, errors.preview(result.payload))
-    else:
-        from mpaws import sns
+        return result, "%d: %s" % (result.status, errors.preview(result.payload))
+    from mpaws import sns
 
-        result = sns.publish(_client(), s.topic_arn, body, subject,
-                             None if message_id is None else ((ID_ATTRIBUTE, message_id),))
-        said = "SNS message %s" % result
+    result = sns.publish(_client(), s.topic_arn, body, subject,
+                         None if message_id is None else ((ID_ATTRIBUTE, message_id),))
+    return result, "SNS message %s" % result
+
+
+def _accepted(e):
+    # Whether AWS accepted the request that failed with e: its reply's status line said
+    # 2xx (not a function error), and then the body was too large for the heap, or could
+    # not be decoded. A broken reply (a NetworkError: cut short, malformed) proves nothing:
+    # the message is kept and sent again.
+    status = None if _last is None else _last.connection.reply_status
+    return (status is not None and 200 <= status < 300 and not isinstance(e, errors.NetworkError)
+            and not isinstance(e, errors.FunctionError))
+
+
+def _send(message_id, subject, body):
+    """Sends one message, then takes it out of the outbox. Raises an errors.AWSError, or
+    errors.OutboxError when it was sent but could not be taken out."""
+    try:
+        result, said = _deliver(message_id, subject, body)
+    except Exception as e:  # noqa: BLE001 -- every failure becomes an AWSError, or a delivery
+        if not _accepted(e):
+            raise _undelivered().as_aws_error(e)
+        result, said = None, "accepted; its reply could not be read: %s: %s" % (type(e).__name__, e)
+    log("mpaws: notified %s (%s)" % (message_id, said))
     if message_id is not None:
         try:
             outbox().remove(message_id)
-        except OSError as e:  # delivered; it may be sent again, and dropped as a duplicate
-            note_error("sent %s but could not take it out of the outbox: %s" % (message_id, e))
-    log("mpaws: notified %s (%s)" % (message_id, said))
+        except (OSError, MemoryError) as e:  # delivered: never sent again (bounded duplicates)
+            raise _undelivered().mark_sent(sys.modules[__name__], message_id, result, e)
     return result
 
 
@@ -148,8 +199,9 @@ def _plain(subject, body):
 
 
 def _check_text(subject, body):
+    """Raises errors.InvalidMessage for a message that could never be sent."""
     if not isinstance(subject, str) or not isinstance(body, str):
-        raise ValueError("subject and body must be strings")
+        raise errors.InvalidMessage("subject and body must be strings")
     # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
     # rules), is refused here, before the outbox: the message could never leave it. The id
     # does not exist yet, so the longest one is counted.
@@ -160,11 +212,24 @@ def _check_text(subject, body):
 
     try:
         sns.check(body, subject, ((ID_ATTRIBUTE, "-" * outbox_file.MAX_ID),))
+    except ValueError as e:
+        raise errors.InvalidMessage(str(e))
     finally:
         if function:  # through the function, sns is not needed to send: its code goes
             from mpaws import transient
 
             transient.forget("sns")
+
+
+def _store(subject, body):
+    """Stores a checked message in the outbox; returns its id. Raises errors.InvalidMessage
+    for one over the outbox's size limit, errors.OutboxError when the file can't be written."""
+    try:
+        return outbox().add(subject, body)
+    except ValueError as e:  # the outbox's own limit (bytes, or the id)
+        raise errors.InvalidMessage(str(e))
+    except OSError as e:
+        raise errors.OutboxError("cannot write the outbox %s (%s): is the flash full?" % (config().outbox_path, e))
 
 
 def _online(feed=None):
@@ -193,88 +258,110 @@ def _online(feed=None):
 
 def queue(subject, body):
     """Stores a notification in the outbox, for the main loop (or flush()) to send; returns
-    its id. Raises ValueError as notify() does."""
-    _check_text(subject, body)
-    message_id = outbox().add(subject, body)
+    its id. Raises errors.InvalidMessage as notify() does, errors.OutboxError when the
+    outbox can't be written (nothing stored), errors.OutOfMemory."""
+    try:
+        _check_text(subject, body)
+        message_id = _store(subject, body)
+    except MemoryError as e:
+        raise _undelivered().as_aws_error(e)
     log("mpaws: queued %s: %s" % (message_id, subject))
     return message_id
 
 
-def _refused(message_id, subject, reason, say):
-    """Takes a message refused for good out of the outbox; say: whether to log it as
-    dropped (notify()'s error says so instead). Returns whether it is out."""
-    global refused
-    if message_id is not None:
-        try:
-            outbox().remove(message_id)
-        except OSError as e:
-            note_error("%s is refused for good (%s) but could not be taken out of the outbox: %s"
-                       % (message_id, reason, e))
-            return False
-    refused += 1
-    if say:
-        note_error("dropped %s %r: %s" % (message_id, subject, reason))
-    return True
-
-
 def notify(subject, body):
     """Sends a notification. Through the Lambda function, returns its InvokeResult; in
-    direct-SNS mode (CONFIG_AWS_LAMBDA_FUNCTION = None), the SNS MessageId (str).
-    Raises ValueError for a subject or body SNS (and so the function) would never accept,
-    errors.ConfigError for a bad config.py, errors.FunctionError when the function failed,
-    errors.NetworkError when the WiFi does not connect, and another errors.AWSError when
-    AWS could not be reached or said no. The message then stays in the outbox, and flush()
-    (or the main loop) sends it later; unless it is refused for good (errors.refusal: the
-    function or AWS rejected its content): then the error says it was not kept."""
-    config()
-    _check_text(subject, body)
+    direct-SNS mode (CONFIG_AWS_LAMBDA_FUNCTION = None), the SNS MessageId (str); None when
+    AWS accepted it but its reply could not be read. Every failure is an errors.AWSError:
+    errors.InvalidMessage for a subject or body SNS (and so the function) would never
+    accept, or one over the outbox's size limit (nothing stored); errors.ConfigError for a
+    bad config.py; errors.FunctionError when the function failed; errors.NetworkError when
+    the WiFi does not connect; errors.OutOfMemory; another errors.AWSError when AWS could
+    not be reached or said no. The message then stays in the outbox, and flush() (or the
+    main loop) sends it later; unless it is refused for good (errors.refusal: the function
+    or AWS rejected its content): then the error says it was not kept. A message that
+    cannot be stored (a full flash) is sent without a copy, with a log line."""
     try:
-        message_id = outbox().add(subject, body)
-    except OSError as e:
+        config()
+        _check_text(subject, body)
+    except MemoryError as e:
+        raise _undelivered().as_aws_error(e)
+    try:
+        message_id = _store(subject, body)
+    except errors.OutboxError as e:
         message_id = None
-        note_error("cannot write the outbox %s (%s): sending without keeping a copy" % (config().outbox_path, e))
+        note_error("%s: sending without keeping a copy" % e.message)
+    except MemoryError:
+        message_id = None
+        note_error("too little heap to store the message in the outbox: sending without keeping a copy")
     try:
         _online()
         return _send(message_id, subject, body)
-    except errors.AWSError as e:
-        reason = errors.refusal(e)
-        if reason is not None and _refused(message_id, subject, reason, False):
-            e.message += " (not kept in the outbox: the message itself is refused, sending it again cannot succeed)"
-        elif message_id is not None:
-            e.message += " (kept in the outbox as %s: app.flush() sends it)" % message_id
-        note_error("notify failed: %s: %s" % (type(e).__name__, e))
-        raise
+    except errors.OutboxError as e:
+        return e.result  # sent, and remembered as sent; logged
+    except Exception as e:  # noqa: BLE001 -- the message is kept or refused, and an AWSError raised
+        raise _failed(_undelivered().notify_failed(sys.modules[__name__], e, message_id, subject))
+
+
+def _next(box):
+    """The oldest message not yet sent, or None."""
+    for message in box.messages():
+        if message[0] not in _sent:
+            return message
+    return None
 
 
 def flush(feed=None):
     """Sends what the outbox holds, oldest first; returns how many were sent. Connects the
     WiFi first when it is down (on a board). A message refused for good (errors.refusal)
     is taken out with a log line ("dropped <id> '<subject>': refused by ..."), and the next
-    is sent. Stops at any other failure and raises it (the message stays, for the next
-    flush). feed: called before each message and while the WiFi connects (the main loop
-    feeds its watchdog)."""
+    is sent. Stops at any other failure and raises it as an errors.AWSError (the message
+    stays, for the next flush), and at a message sent that could not be taken out
+    (errors.OutboxError: it is not sent again). feed: called before each message and
+    attempt, and while the WiFi connects (the main loop feeds its watchdog with it, so
+    that it is fed only while sending makes progress)."""
+    try:
+        return _flush(feed)
+    except errors.AWSError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- MemoryError, a broken outbox file: an AWSError
+        e = _undelivered().as_aws_error(e)
+        note_error("flush failed: %s: %s" % (type(e).__name__, e))
+        raise e
+
+
+def _flush(feed):
     box = outbox()
     sent = 0
     online = False
+    stuck = _undelivered().forget_sent(sys.modules[__name__]) if _sent else None
     while True:
-        message = box.oldest()
+        message = _next(box)
         if message is None:
+            if stuck is not None:
+                note_error(stuck.message)
+                raise stuck  # the caller backs off: the flash may be writable later
             return sent
         if feed is not None:
             feed()
+        c = None
         try:
             if not online:
                 _online(feed)
                 online = True
+            c = _client()
+            c.feed = feed
             _send(message[0], message[1], message[2])
-        except (errors.AWSError, ValueError) as e:  # ValueError: direct SNS checks the message again
-            reason = errors.refusal(e)
-            if reason is not None and _refused(message[0], message[1], reason, True):
-                continue  # the messages after it are not held back
-            if isinstance(e, errors.AWSError):
-                e.message += " (flush: %d sent, %d still in the outbox)" % (sent, len(box))
-            note_error("flush stopped at %s: %s: %s" % (message[0], type(e).__name__, e))
-            raise
+        except errors.OutboxError:
+            raise  # sent, not taken out: logged; not sent again
+        except Exception as e:  # noqa: BLE001
+            e = _undelivered().flush_failed(sys.modules[__name__], e, message, sent)
+            if e is None:
+                continue  # refused for good, taken out: the messages after it are not held back
+            raise _failed(e)
+        finally:
+            if c is not None:
+                c.feed = None
         sent += 1
 
 
@@ -292,26 +379,33 @@ def _wifi_status():
 
 
 def status():
-    """Prints and returns the device's state: WiFi, time, outbox size, messages refused for
-    good since start (not kept), last error."""
-    t = time.gmtime(clock.now())
-    info = {
-        "device": device_id(),
-        "wifi": _wifi_status(),
-        "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
-        "clock_set": clock.is_set(),
-        "outbox": len(outbox()),
-        "refused": refused,
-        "last_error": last_error,
-    }
-    for key in ("device", "wifi", "time", "clock_set", "outbox", "refused", "last_error"):
+    """Prints and returns the device's state: WiFi, time, outbox size (and how many of its
+    messages were sent but could not be taken out), messages refused for good since start
+    (not kept), last error."""
+    try:
+        t = time.gmtime(clock.now())
+        info = {
+            "device": device_id(),
+            "wifi": _wifi_status(),
+            "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
+            "clock_set": clock.is_set(),
+            "outbox": len(outbox()),
+            "sent_not_removed": len(_sent),
+            "refused": refused,
+            "last_error": last_error,
+        }
+    except MemoryError as e:
+        raise _undelivered().as_aws_error(e)
+    except OSError as e:
+        raise errors.OutboxError("cannot read the outbox %s: %s" % (config().outbox_path, e))
+    for key in ("device", "wifi", "time", "clock_set", "outbox", "sent_not_removed", "refused", "last_error"):
         log("%s: %s" % (key, info[key]))
     return info
 
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox
+    global _settings, _lambda, _sns, _outbox, _last
     if _lambda is not None:
         _lambda.client.close()
     if _sns is not None:
@@ -320,3 +414,4 @@ def reset():
     _lambda = None
     _sns = None
     _outbox = None
+    _last = None

@@ -46,6 +46,7 @@ CONFIG_NTP_RESYNC_H = 6  # hours between clock syncs (the ESP32's clock drifts a
 CONFIG_DEVICE_ID = None  # starts every message id; default: the chip's unique id (or "host")
 CONFIG_OUTBOX_PATH = "outbox.txt"  # relative: the current directory (/ on the board)
 CONFIG_OUTBOX_LIMIT = 50  # messages kept at most; when full, the oldest is dropped (and logged)
+CONFIG_OUTBOX_BYTES = 32768  # bytes of messages kept at most (the oldest dropped to make room)
 # Status LED (GPIO 2 on most dev boards; None for none): fast blink (0.5 s) while the WiFi
 # is down, slow blink (2 s) while messages wait in the outbox, on while sending, else off.
 CONFIG_LED_PIN = 2

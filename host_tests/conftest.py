@@ -46,3 +46,8 @@ def run_micropython(micropython, args, heapsize=None, cwd=REPO, timeout=120, inp
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
     return subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def pytest_configure(config):
+    # `-m "not slow"` leaves out the cases that wait for a deadline (seconds each).
+    config.addinivalue_line("markers", "slow: waits for a timeout or deadline (several seconds per case)")

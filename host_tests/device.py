@@ -45,6 +45,9 @@ def default_config():
         "CONFIG_TLS_CA": None,
         "CONFIG_TLS_VERIFY": True,
         "CONFIG_TIMEOUT": 5,
+        # Room for SNS's largest messages (the firmware's default, 32 KB, is a board's);
+        # the tests of the limit set their own.
+        "CONFIG_OUTBOX_BYTES": 1048576,
     }
 
 
@@ -70,16 +73,22 @@ class Run:
 class Device:
     """The firmware in one runtime ("cpython" or "micropython"), with its config.py in tmp_path."""
 
-    def __init__(self, runtime, tmp_path, micropython=None):
+    def __init__(self, runtime, tmp_path, micropython=None, firmware=None, heapsize=None):
+        """firmware: the firmware directory micropython runs (default: the source tree
+        firmware/; e.g. the .mpy build of `make build`, see mpy_build()); heapsize:
+        MicroPython's heap (`-X heapsize=`, e.g. "100k"). Both apply to micropython only."""
         assert runtime in RUNTIMES
         self.runtime = runtime
         self.dir = str(tmp_path)
         executable = sys.executable if runtime == "cpython" else micropython
         assert executable, "micropython path needed"
-        self.executable = executable
+        self.executable = os.path.abspath(executable) if os.sep in executable else executable  # runs in self.dir
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
         self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
+        # CPython runs the source tree: it cannot load .mpy.
+        self.firmware = os.path.abspath(firmware) if firmware and runtime == "micropython" else FIRMWARE
+        self.heapsize = heapsize if runtime == "micropython" else None
 
     def impose(self, *shapes):
         """Makes the micropython run look like an older firmware (host_tests/compat/): for
@@ -114,7 +123,8 @@ class Device:
         with open(steps_file, "w", encoding="utf-8") as f:
             json.dump(steps, f, ensure_ascii=False)
         env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
-        args = [self.executable, DRIVER, self.dir, FIRMWARE, steps_file] + ([SIM] if self.sim else [])
+        heap = ["-X", "heapsize=%s" % self.heapsize] if self.heapsize else []
+        args = [self.executable] + heap + [DRIVER, self.dir, self.firmware, steps_file] + ([SIM] if self.sim else [])
         proc = subprocess.run(args, cwd=self.dir, capture_output=True, timeout=timeout, env=env)
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
@@ -149,6 +159,37 @@ class Device:
         config.update(keys)
         self.write_config(**config)
         return self
+
+
+# The flags of the Makefile's $(OUT)/%.mpy rule: the .mpy a board runs.
+MPY_FLAGS = ("-X", "no-source-lines")
+
+
+def mpy_build(mpy_cross, out):
+    """Compiles firmware/ as `make build` does into out (a directory): every module to
+    .mpy (boot.py and main.py stay source; config.py is left out), certs copied. Returns
+    out, a firmware directory for Device(firmware=...)."""
+    import shutil
+
+    for root, _, files in os.walk(FIRMWARE):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, FIRMWARE)
+            if "__pycache__" in relative or relative == "config.py":
+                continue
+            target = os.path.join(str(out), relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not name.endswith(".py"):
+                if not name.endswith(".md"):
+                    shutil.copyfile(path, target)
+                continue
+            if relative in ("boot.py", "main.py"):
+                shutil.copyfile(path, target)
+                continue
+            proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", relative, "-o", target[:-3] + ".mpy", path],
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    return str(out)
 
 
 def notify(subject="subject", body="body"):

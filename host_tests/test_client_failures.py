@@ -159,7 +159,7 @@ def test_tls_verify_on_prints_no_warning(device, aws_server):
 def test_host_name_that_does_not_resolve(device, aws_server):
     device.use_server(aws_server, CONFIG_AWS_HOST="nonexistent.invalid")
     result = device.run([FAST, notify()]).results[1]
-    assert_error(result, "DNSError", "cannot resolve host name 'nonexistent.invalid'", "CONFIG_AWS_HOST")
+    assert_error(result, "DNSError", "cannot resolve host name nonexistent.invalid", "CONFIG_AWS_HOST")
     assert result["classes"][:2] == ["DNSError", "NetworkError"]
 
 
@@ -232,7 +232,7 @@ def test_unknown_access_key_is_access_denied(device, aws_server):
 def test_bad_config_stops_notify_before_any_request(device, aws_server):
     device.use_server(aws_server, CONFIG_AWS_REGION="ap-southeast1")
     result = device.run([notify()]).result
-    assert_error(result, "ConfigError", "CONFIG_AWS_REGION", "'ap-southeast1'")
+    assert_error(result, "ConfigError", "CONFIG_AWS_REGION", "is not an AWS region name")
     assert aws_server.requests == [] and aws_server.connections == 0
 
 

@@ -4,6 +4,7 @@ stand-in (aws_server.py), which checks every request's SigV4 signature with boto
 
 Each scenario counts what the server received: a notification is delivered exactly once,
 retries happen only where they should, and the TLS connection is kept alive."""
+import os
 import base64
 import json
 import re
@@ -338,14 +339,19 @@ def test_clock_off_by_an_hour_is_corrected(device, aws_server_factory, offset, w
 SKEW = "Signature expired: 20200101T000000Z is now earlier than 20200101T000500Z (20200101T001000Z - 5 min.)"
 
 
-def test_clock_skew_without_a_usable_date_is_raised(device, aws_server):
-    """No Date header to learn from: errors.ClockSkew at once, no retry."""
+@pytest.mark.parametrize("date", ["not a date", "Thu, 01 Jan 1970 00:00:00 GMT", "Fri, 01 Jan 2100 00:00:00 GMT",
+                                  "Sat, 31 Feb 2027 10:00:00 GMT", "Mon, 01 Jan 99999 00:00:00 GMT",
+                                  "Thu, 03 Dec 2026 25:61:00 GMT"])
+def test_clock_skew_without_a_plausible_date_is_retried_and_the_clock_left_alone(device, aws_server, date):
+    """No plausible Date to learn from (not a date, before the firmware's year, decades
+    ahead, not a real day or time): a retryable errors.ProtocolError that names the skew;
+    the clock is not touched (no gmtime of an absurd number) and the message is kept."""
     device.use_server(aws_server)
-    aws_server.fail_next(403, "InvalidSignatureException", SKEW, headers=[("Date", "not a date")])
-    result = device.run([FAST, notify()]).results[1]
-    assert_error(result, "ClockSkew", "Signature expired")
-    assert result["classes"][:2] == ["ClockSkew", "InvalidSignature"]
-    assert result["attempts"] == 1 and result["offset"] == 0 and len(aws_server.requests) == 1
+    aws_server.fail_next(403, "InvalidSignatureException", SKEW, headers=[("Date", date)], count=4)
+    run = device.run([FAST, notify(), {"op": "status"}] if device.sim else [FAST, notify()])
+    result = run.results[1]
+    assert_error(result, "ProtocolError", "Signature expired", "clock left unchanged", "kept in the outbox")
+    assert result["attempts"] == 4 and result["offset"] == 0 and len(aws_server.requests) == 4
 
 
 def test_clock_is_corrected_only_once_per_request(device, aws_server):
@@ -374,15 +380,21 @@ def test_reply_delimited_by_the_connection_closing(device, aws_server):
 
 
 def test_reply_over_the_body_limit(device, aws_server):
-    """A 70 KB reply is over the 64 KB limit: errors.ResponseTooLarge, not retried, and the
-    connection is not reused for the next notify."""
+    """A 70 KB reply is over the 64 KB limit: to Lambda.invoke, errors.ResponseTooLarge,
+    not retried, and the connection is not reused for the next request. To notify(), the
+    200 said AWS accepted the message: delivered once, out of the outbox, with a log line."""
     aws_server.register_function("big", lambda e: {"filler": "y" * 70000})
     device.use_server(aws_server, CONFIG_AWS_LAMBDA_FUNCTION="big")
-    run = device.run([FAST, notify(), {"op": "invoke", "function": "notify", "payload": "{}"}])
-    assert_error(run.results[1], "ResponseTooLarge", "reply body of 70014 bytes is over the limit of 65536")
+    run = device.run([FAST, {"op": "invoke", "function": "big", "payload": "{}"},
+                      {"op": "invoke", "function": "notify", "payload": "{}"}, notify()])
+    assert_error(run.results[1], "ResponseTooLarge", "of 70014 bytes is over the limit of 65536")
     assert run.results[1]["attempts"] == 1
     assert run.results[2]["ok"] and run.results[2]["handshakes"] == 2
-    assert len(aws_server.invocation_log) == 2
+    assert run.results[3]["ok"] and run.results[3]["attempts"] == 1
+    assert "accepted; its reply could not be read: ResponseTooLarge" in run.log
+    assert len(aws_server.invocation_log) == 3
+    assert not os.path.exists(os.path.join(device.dir, "outbox.txt")) or "host." not in open(
+        os.path.join(device.dir, "outbox.txt")).read()
 
 
 def test_timeout_mid_reply_is_retried_so_the_function_can_run_twice(device, aws_server):

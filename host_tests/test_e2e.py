@@ -273,7 +273,7 @@ def test_refuses_what_sns_never_accepts_up_front(device, stand_in, direct_sns):
     mark = len(aws.requests)
     run = device.run([notify(subject, body) for subject, body, _ in REFUSED])
     for (_, _, words), result in zip(REFUSED, run.results):
-        assert_error(result, "ValueError", words)
+        assert_error(result, "InvalidMessage", words)
     assert aws.client_requests(mark) == []
     path = os.path.join(device.dir, "outbox.txt")
     assert not os.path.exists(path) or list(outbox.Outbox(path, 50, "host").messages()) == []

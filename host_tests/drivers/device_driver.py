@@ -238,7 +238,50 @@ def op_connect(step):
         c.close()
 
 
+def op_queue(step):
+    import app
+
+    return {"ok": True, "id": app.queue(step["subject"], step["body"])}
+
+
+def op_flush(step):
+    import app
+
+    return {"ok": True, "sent": app.flush()}
+
+
+def op_status(step):
+    import app
+
+    return dict(app.status(), ok=True)
+
+
+def op_outbox(step):
+    import app
+
+    return {"ok": True, "outbox": [list(m) for m in app.outbox().messages()]}
+
+
+def op_last_error(step):
+    import app
+
+    return {"ok": True, "last_error": app.last_error}
+
+
+def op_modules(step):
+    """Where the named modules were loaded from (their __file__)."""
+    for name in step["names"]:
+        __import__(name)
+    return {"ok": True, "files": dict((name, getattr(sys.modules[name], "__file__", None)) for name in step["names"])}
+
+
 STEPS = {
+    "modules": op_modules,
+    "queue": op_queue,
+    "flush": op_flush,
+    "status": op_status,
+    "outbox": op_outbox,
+    "last_error": op_last_error,
     "tune": op_tune,
     "notify": op_notify,
     "invoke": op_invoke,
@@ -254,6 +297,19 @@ STEPS = {
     "connect": op_connect,
     "compat": lambda step: _compat_report(),
 }
+
+
+def _ms():
+    import time
+
+    return int(time.monotonic() * 1000) if _CPYTHON else time.ticks_ms()
+
+
+def _since(started):
+    # Milliseconds a step took (each result's "elapsed_ms").
+    import time
+
+    return _ms() - started if _CPYTHON else time.ticks_diff(time.ticks_ms(), started)
 
 
 def _impose_shapes(config_dir):
@@ -290,10 +346,12 @@ def main(argv):
         steps = json.loads(f.read())
     for step in steps:
         _last.clear()
+        started = _ms()
         try:
             out = STEPS[step["op"]](step)
         except Exception as e:  # every failure is reported, the next step still runs
             out = _error(e)
+        out["elapsed_ms"] = _since(started)
         if "mpaws.clock" in sys.modules:
             _client_stats(out)
         out["op"] = step["op"]

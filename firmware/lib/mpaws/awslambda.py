@@ -23,20 +23,19 @@ def check_function(function):
     parts = function.split(":")
     if parts[0] == "arn":
         if len(parts) not in (7, 8) or not parts[1].startswith("aws") or parts[2] != "lambda" or parts[5] != "function":
-            raise ValueError("function ARN %r: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
-                             % function)
+            raise ValueError("function ARN: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]")
         if len(parts[4]) != 12 or not parts[4].isdigit():
-            raise ValueError("function ARN %r: the account id must be 12 digits" % function)
+            raise ValueError("function ARN: the account id must be 12 digits")
         name, qualifier = parts[6], (parts[7] if len(parts) == 8 else None)
     elif len(parts) <= 2:
         name, qualifier = parts[0], (parts[1] if len(parts) == 2 else None)
     else:
-        raise ValueError("function %r: expected NAME, NAME:QUALIFIER or a function ARN" % function)
+        raise ValueError("function: expected NAME, NAME:QUALIFIER or a function ARN")
     if not 1 <= len(name) <= 64 or not all(_is_name_char(c) for c in name):
-        raise ValueError("function name %r: 1 to 64 letters, digits, '-' or '_'" % name)
+        raise ValueError("function name: 1 to 64 letters, digits, '-' or '_'")
     if qualifier is not None and (not qualifier or len(qualifier) > 128 or not all(
             _is_name_char(c) or c == "$" for c in qualifier)):
-        raise ValueError("function qualifier %r: a version number, an alias or $LATEST" % qualifier)
+        raise ValueError("function qualifier: a version number, an alias or $LATEST")
 
 
 def invocation_path(function):

@@ -7,26 +7,23 @@ import json
 import sys
 import time
 
-from mpaws import client
+from mpaws import http
 
 
 class Clock:
     """Milliseconds for the main loop (time.ticks_ms; wraps around, compare with ticks_diff)."""
 
     def ticks_ms(self):
-        return client._ticks_ms()
+        return http.ticks_ms()
 
     def ticks_diff(self, a, b):
-        return client._ticks_diff(a, b)
+        return http.ticks_diff(a, b)
 
     def ticks_add(self, ticks, delta):
-        try:
-            return time.ticks_add(ticks, delta)
-        except AttributeError:  # CPython: no wrap-around
-            return ticks + delta
+        return http.ticks_add(ticks, delta)
 
     def sleep_ms(self, ms):
-        client._sleep_ms(ms)
+        http.sleep_ms(ms)
 
 
 def _machine():
@@ -150,6 +147,18 @@ def restart():
     if machine is not None and hasattr(machine, "reset"):
         machine.reset()
     sys.exit(1)
+
+
+_state = None
+
+
+def rtc_state():
+    """The one RtcState of this session (the device loop and the app share it: two would
+    overwrite each other's keys)."""
+    global _state
+    if _state is None:
+        _state = RtcState()
+    return _state
 
 
 def print_exception(e):

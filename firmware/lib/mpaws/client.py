@@ -1,30 +1,21 @@
 # A signed AWS request with retries: the layer between the signer/transport and the
 # service modules (awslambda, sns, iot).
 #
-# Retries: network errors, throttling (429) and 500/502/503/504, with exponential backoff
-# and full jitter, bounded by max_attempts and a total time budget; never other 4xx.
+# Retries: network errors, malformed replies, throttling (429) and 500/502/503/504, with
+# exponential backoff and full jitter, bounded by max_attempts and a total time budget;
+# never other 4xx. Every attempt has a deadline (the connection's timeout, and never past
+# the budget): a request returns or raises within budget_ms.
 # Clock: a "Signature expired / not yet current" reply sets clock.offset from the reply's
-# Date header, and the request is signed again and sent once more.
+# Date header (when it is a plausible date), and the request is signed again and sent once
+# more.
 import gc
 import random
-import time
 
 from mpaws import clock, errors, http, sigv4
 
-try:
-    _ticks_ms = time.ticks_ms
-    _ticks_diff = time.ticks_diff
-    _sleep_ms = time.sleep_ms
-except AttributeError:  # CPython
-
-    def _ticks_ms():
-        return int(time.time() * 1000)
-
-    def _ticks_diff(a, b):
-        return a - b
-
-    def _sleep_ms(ms):
-        time.sleep(ms / 1000)
+_ticks_ms = http.ticks_ms
+_ticks_diff = http.ticks_diff
+_sleep_ms = http.sleep_ms
 
 
 def backoff_ms(attempt, base_ms, cap_ms):
@@ -37,13 +28,27 @@ def _host_header(host, port):
     return host if port == 443 else "%s:%d" % (host, port)
 
 
-class Client:
-    """Sends signed requests to one AWS endpoint over one kept-alive TLS connection."""
+def _failures():
+    # The failure path only; its garbage goes first (see http._failures).
+    gc.collect()
+    from mpaws import failures
 
-    def __init__(self, signer, connection, max_attempts=4, budget_ms=30000, base_delay_ms=200, max_delay_ms=5000,
+    return failures
+
+
+class Client:
+    """Sends signed requests to one AWS endpoint over one kept-alive TLS connection.
+    budget_ms: the most one request() may take, retries and their pauses included (by
+    default 4 times the connection's timeout). feed: when set, called before every attempt
+    and pause (a board's watchdog: fed while the request makes progress)."""
+
+    def __init__(self, signer, connection, max_attempts=4, budget_ms=None, base_delay_ms=200, max_delay_ms=5000,
                  log=None):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if budget_ms is None:
+            budget_ms = int(connection.timeout * 4000)
+        self.feed = None
         self.signer = signer
         self.connection = connection
         self.max_attempts = max_attempts
@@ -76,27 +81,45 @@ class Client:
             base.append(("content-length", str(length)))
         payload = sigv4.payload_hash(body)  # once, not on every retry
         started = _ticks_ms()
+        deadline = http.ticks_add(started, self.budget_ms)
         attempt = 0
         corrected = False
         while True:
             attempt += 1
             self.attempts = attempt
+            if self.feed is not None:
+                self.feed()
             signed = self.signer.sign(method, path, query, base, payload_hash=payload, date=clock.amz_date())
             try:
-                response = self.connection.request(method, target, base + signed, body, max_body)
+                response = self.connection.request(method, target, base + signed, body, max_body, deadline)
             except errors.NetworkError as e:
                 error = e
                 retry_after = None
             else:
                 if response.status < 300:
                     return response
-                error = errors.from_response(response.status, response.header("x-amzn-errortype"), response.body,
-                                             response.header("x-amzn-requestid"))
                 retry_after = response.header("retry-after")
-                if isinstance(error, errors.ClockSkew) and not corrected:
-                    corrected = True
+                if response.status < 400:
+                    # A redirect is never AWS's answer to a signed API call: a captive portal
+                    # or a proxy on the way. Retried, and the message kept.
+                    error = errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
+                                                 "CONFIG_AWS_HOST and the network" % (response.status, self.host_header))
+                else:
+                    error = _failures().from_response(response.status, response.header("x-amzn-errortype"),
+                                                      response.body, response.header("x-amzn-requestid"))
+                if isinstance(error, errors.ClockSkew):
                     date = response.header("date")
-                    if date is not None and clock.correct_from_http_date(date) is not None:
+                    server = None if date is None else _failures().plausible_http_date(date)
+                    if server is None:
+                        # No plausible Date to set the clock from: the clock is left as it is,
+                        # and the reply is treated as a broken one (retried, the message kept).
+                        error = errors.ProtocolError("AWS says the device clock is off (%s) but its reply has no "
+                                                     "plausible Date header (%s): clock left unchanged; check NTP "
+                                                     "(CONFIG_NTP_HOSTS)" % (error.message, (date or "none")[:40]),
+                                                     response.status, error.code, error.request_id)
+                    elif not corrected:
+                        corrected = True
+                        clock.set_from(server)
                         if self.log:
                             self.log("mpaws: device clock is off by %d s (AWS said: %s); corrected, signing again"
                                      % (clock.offset, error.message))
@@ -117,6 +140,8 @@ class Client:
                 raise error
             if self.log:
                 self.log("mpaws: %s; retry %d of %d in %d ms" % (error, attempt, self.max_attempts - 1, delay))
+            if self.feed is not None:
+                self.feed()
             _sleep_ms(delay)
 
 
@@ -132,10 +157,11 @@ def _tls_context(ca, verify):
 
 
 def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
-            timeout=10, max_attempts=4, budget_ms=30000, log=None):
+            timeout=10, max_attempts=4, budget_ms=None, log=None):
     """A Client for one service endpoint. ca: path of a CA file or folder (default: the
     bundled Amazon roots) or a list of certificate bytes; verify=False: no TLS
-    verification (a warning is logged on every connection)."""
+    verification (a warning is logged on every connection). timeout: seconds one attempt
+    may take; budget_ms: the whole request with its retries (default 4 x timeout)."""
     signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit

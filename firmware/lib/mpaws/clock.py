@@ -9,8 +9,8 @@ import time
 from mpaws import sigv4
 
 offset = 0  # seconds added to the local clock
-MIN_VALID_YEAR = 2024  # a clock before this has not been set
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MIN_VALID_YEAR = 2026  # the firmware's year: a clock (or a Date) before this is not set (or not true)
+MAX_VALID_YEAR = MIN_VALID_YEAR + 20  # a Date after this is not believed
 
 
 def days_from_civil(year, month, day):
@@ -48,33 +48,10 @@ def is_set():
     return time.gmtime(now())[0] >= MIN_VALID_YEAR
 
 
-def parse_http_date(text):
-    """Seconds since 1970 of an HTTP date ('Tue, 11 Jun 2019 05:58:19 GMT'), or None."""
-    parts = text.replace(",", " ").split()
-    # [weekday] day month year hh:mm:ss GMT
-    if len(parts) >= 5 and parts[1] in _MONTHS:
-        pass
-    elif len(parts) >= 6 and parts[2] in _MONTHS:
-        parts = parts[1:]
-    else:
-        return None
-    try:
-        day = int(parts[0])
-        month = _MONTHS.index(parts[1]) + 1
-        year = int(parts[2])
-        hms = parts[3].split(":")
-        return unix_seconds((year, month, day, int(hms[0]), int(hms[1]), int(hms[2])))
-    except (ValueError, IndexError):
-        return None
-
-
-def correct_from_http_date(text):
-    """Sets `offset` so that now() matches the server's Date header. Returns the new offset
-    in seconds, or None when the header could not be read."""
+def set_from(server):
+    """Sets `offset` so that now() is `server` (seconds since 1970, a checked date: see
+    failures.plausible_http_date). Returns the offset."""
     global offset
-    server = parse_http_date(text)
-    if server is None:
-        return None
     offset = server - local_seconds()
     return offset
 

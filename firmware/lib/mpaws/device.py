@@ -20,7 +20,7 @@ class Device:
         self.app = app
         self.ticks = ticks
         s = self.settings = app.config().check_board()  # a board key's mistake stops the loop here
-        self.state = board.RtcState()
+        self.state = board.rtc_state()
         crash = self.state.get("crash")
         if crash:
             app.last_error = "before the last restart: " + crash
@@ -116,15 +116,14 @@ class Device:
     def _queue(self, subject, body, now):
         try:
             self.app.queue(subject, body)
-        except OSError as e:
-            self.app.note_error("cannot write the outbox %s: %s; not sent: %s: %s"
-                                % (self.settings.outbox_path, e, subject, body))
-        except ValueError as e:
+        except errors.InvalidMessage as e:
             # What SNS would never accept (direct SNS: app.queue checks its rules) is refused
             # here, not sent: logged and kept for app.status(), and the loop goes on. The
             # body is not repeated: it may be what is too long.
             self.app.note_error("message refused, not sent: %s (subject %r, a body of %d characters; check "
                                 "the CONFIG_*_SUBJECT and CONFIG_*_MESSAGE keys)" % (e, subject, len(body)))
+        except errors.AWSError as e:  # the outbox could not be written (full flash), or too little heap
+            self.app.note_error("not queued, not sent: %s: %s (subject %r)" % (type(e).__name__, e, subject))
 
     def _send(self, now):
         if not len(self.app.outbox()) or self.ticks.ticks_diff(now, self.send_at) < 0:
@@ -240,7 +239,7 @@ def _restart_after(app, ticks, e):
     restart, and restart the board rather than hang."""
     app.log("mpaws: uncaught %s: %s; restarting in %d s" % (type(e).__name__, e, CRASH_PAUSE_MS // 1000))
     board.print_exception(e)
-    state = board.RtcState()
+    state = board.rtc_state()
     state.set("crash", ("%s: %s" % (type(e).__name__, e))[:120])
     state.save()
     ticks.sleep_ms(CRASH_PAUSE_MS)
@@ -269,6 +268,29 @@ def main(app, ticks=None):
     except errors.ConfigError as e:
         # Restarting cannot fix config.py: stop, with the REPL free for `make provision`.
         app.log("mpaws: %s" % e)
-        app.log("mpaws: stopped: fix config.py (`make provision`), then reset the board")
+        app.log("mpaws: stopped: fix config.py (`make provision`), then reset the board; Ctrl-C for the REPL")
+        stopped(ticks)
     except Exception as e:  # anything else: restart rather than hang
         _restart_after(app, ticks, e)
+
+
+STOPPED_BLINK_MS = 4000  # a slow blink: stopped, waiting for a fixed config.py
+
+
+def stopped(ticks, turns=None):
+    """Blinks the LED slowly (CONFIG_LED_PIN, if config.py got that far) until Ctrl-C or a
+    reset, instead of restarting into the same error; returns at once where there is no
+    LED. turns: how many 100 ms turns at most (tests)."""
+    import sys
+
+    config = sys.modules.get("config")
+    pin = getattr(config, "CONFIG_LED_PIN", None)
+    try:
+        led = board.Led(pin if isinstance(pin, int) else None, getattr(config, "CONFIG_LED_ACTIVE_LOW", False) is True)
+    except Exception:  # noqa: BLE001 -- the LED key may be the mistake: no blink, then
+        return
+    while led.pin is not None and (turns is None or turns > 0):
+        led.blink(ticks.ticks_ms(), STOPPED_BLINK_MS)
+        ticks.sleep_ms(100)
+        if turns is not None:
+            turns -= 1

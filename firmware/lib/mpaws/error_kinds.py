@@ -2,7 +2,7 @@
 # went wrong and whether a retry can help. Reached as errors.<Name> (errors.Throttled,
 # errors.ClockSkew, ...), which loads this module on first use: a device whose requests
 # succeed never holds these classes in its heap.
-from mpaws.errors import AWSError, NetworkError
+from mpaws.error_base import AWSError, NetworkError
 
 
 class DNSError(NetworkError):
@@ -21,11 +21,28 @@ class TLSError(NetworkError):
 
 
 class ProtocolError(NetworkError):
-    """The server's reply was not valid HTTP/1.1."""
+    """The server's reply was not valid HTTP/1.1 (or not what AWS sends): a proxy, a
+    broken link or a hostile server. The request may have reached AWS: retried, and a
+    message stays in the outbox."""
 
 
 class ResponseTooLarge(AWSError):
-    """The reply body was larger than the configured limit."""
+    """The reply body was larger than the limit (the configured one, or what the free heap
+    can hold)."""
+
+
+class OutOfMemory(AWSError):
+    """Too little free heap for this step (a MemoryError inside mpaws). A message stays in
+    the outbox; free RAM (fewer modules, smaller buffers) or send smaller messages."""
+
+
+class OutboxError(AWSError):
+    """The outbox file could not be read or written (flash full, read-only, broken)."""
+
+
+class InvalidMessage(AWSError):
+    """The device's own check of a message (SNS's rules, the outbox's size limit) refused
+    it before it was stored: it could never be sent as it is."""
 
 
 class AccessDenied(AWSError):
@@ -99,10 +116,10 @@ CONTENT_ERROR_CODES = ("InvalidRequestContentException", "InvalidParameter", "In
 
 
 def refusal(e):
-    """Why the message whose sending raised e (an AWSError, or the ValueError of the
-    device's own check of the message, mpaws.sns.check) can never be sent as it is, as
-    text for the log ("refused by the function: ValueError: subject: ..."), or None when
-    sending it again later may succeed.
+    """Why the message whose sending raised e (an AWSError: InvalidMessage is the device's
+    own check of the message) can never be sent as it is, as text for the log ("refused by
+    the function: ValueError: subject: ..."), or None when sending it again later may
+    succeed. The one place that decides what leaves the outbox unsent.
 
     Refused for good: the function rejected the message's content (a function error whose
     errorType is ValueError or TypeError), AWS found the request too large (413), or AWS
@@ -110,9 +127,11 @@ def refusal(e):
     InvalidParameterValue, ValidationError, unless about the topic). Everything else waits
     in the outbox: no network (DNS, TLS, timeouts), throttling (429), AWS failures (5xx),
     the clock, and what the user fixes in config.py or in AWS (a wrong or expired key,
-    access denied, a function or topic not found, a topic the function does not allow)."""
-    if isinstance(e, ValueError):
-        return "refused before sending: %s" % e
+    access denied, a function or topic not found, a topic the function does not allow), a
+    malformed reply, too little memory, an outbox that cannot be written, and anything that
+    is not an AWSError."""
+    if isinstance(e, InvalidMessage):
+        return "refused before sending: %s" % e.message
     if isinstance(e, FunctionError):
         if e.error_type in CONTENT_ERROR_TYPES:
             return "refused by the function: %s: %s" % (e.error_type, e.error_message)

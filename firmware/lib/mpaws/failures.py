@@ -1,12 +1,9 @@
-# How a failure becomes an mpaws exception: AWS error replies (errors.from_response) and
-# socket/TLS errors (http.network_error). Imported on the first failure only, so that a
-# device whose requests succeed never holds this code in its heap.
-import socket
-import sys
-
-from mpaws import errors, http
-
-_CPYTHON = sys.implementation.name != "micropython"
+# How an AWS error reply becomes an mpaws exception (from_response), and the Date of a
+# clock-skew reply. Imported by mpaws.client (and mpaws.awslambda for a function error) on
+# the first failure only, so that a device whose requests succeed never holds this code in
+# its heap. Socket and TLS errors are mpaws.network_errors': a device without a network
+# does not load this. The arrows point one way: client -> failures -> errors, clock.
+from mpaws import clock, errors
 
 
 _CLOCK_WORDS = ("Signature expired", "not yet current", "RequestTimeTooSkewed", "RequestExpired")
@@ -120,7 +117,8 @@ def _clean_code(code):
 
 
 def from_response(status, error_type, body, request_id=None):
-    """errors.from_response: an AWS error reply as an AWSError subclass."""
+    """An AWS error reply as an AWSError subclass, keeping the server's message.
+    error_type: the x-amzn-ErrorType header (or None); body: bytes (JSON or XML)."""
     text = errors.preview(body, 4096) if body else ""
     code = _clean_code(error_type)
     message = None
@@ -153,38 +151,47 @@ def from_response(status, error_type, body, request_id=None):
     return errors.BadRequest(message, status, code, request_id)
 
 
-def tls_hint(code):
-    if code in (-17040, -0x7F00, -0x10):
-        return " (mbedTLS ran out of memory: free heap before connecting, e.g. gc.collect())"
-    if code == -0x2700:
-        return http.TLS_HINT_NOT_TRUSTED
-    if code in (-0x7200, -0x7280, -0x7780):
-        return " (is this a TLS port? check the port in CONFIG_AWS_HOST)"
-    return ""
+# -- the Date of a clock-skew reply -----------------------------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def network_error(e, host, port, during):
-    """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
-    if isinstance(e, errors.AWSError):
-        return e
-    where = "%s:%d" % (host, port)
-    code = e.args[0] if e.args and isinstance(e.args[0], int) else None
-    text = str(e)
-    if _CPYTHON:
-        import ssl  # CPython's only: a firmware may have `tls` and no `ssl`
+def valid_time(year, month, day, hour, minute, second):
+    """Whether the fields are a real UTC date and time (31 Feb is not)."""
+    if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1] or not 0 <= hour < 24 or not 0 <= minute < 60:
+        return False
+    if month == 2 and day == 29 and (year % 4 or (year % 100 == 0 and year % 400)):
+        return False
+    return 0 <= second <= 60  # 60: a leap second
 
-        if isinstance(e, ssl.SSLError):
-            return errors.TLSError("TLS handshake with %s failed: %s" % (where, e.args[-1] if e.args else e))
-        if isinstance(e, socket.timeout):
-            return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
-    if code is not None and code < 0 or "MBEDTLS" in text or "SSL" in text:
-        return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, tls_hint(code)))
-    if http._is_timeout(e) or "timed out" in text or "ETIMEDOUT" in text:
-        return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
-    if code in (111, 61, 10061):
-        return errors.NetworkError("connection to %s refused: is the host and port right?" % where)
-    if code in (104, 32, 54, 103):
-        return errors.NetworkError("connection to %s reset or broken %s" % (where, during))
-    if code in (113, 101, 118):
-        return errors.NetworkError("%s unreachable: is the network up?" % where)
-    return errors.NetworkError("network error with %s %s: %s" % (where, during, text))
+
+def parse_http_date(text):
+    """Seconds since 1970 of an HTTP date ('Tue, 11 Jun 2019 05:58:19 GMT'), or None when
+    it is not one, or not a real date and time."""
+    parts = text.replace(",", " ").split()
+    # [weekday] day month year hh:mm:ss GMT
+    if len(parts) >= 5 and parts[1] in _MONTHS:
+        pass
+    elif len(parts) >= 6 and parts[2] in _MONTHS:
+        parts = parts[1:]
+    else:
+        return None
+    try:
+        hms = parts[3].split(":")
+        t = (int(parts[2]), _MONTHS.index(parts[1]) + 1, int(parts[0]), int(hms[0]), int(hms[1]), int(hms[2]))
+    except (ValueError, IndexError):
+        return None
+    if len(hms) != 3 or not valid_time(*t):
+        return None
+    return clock.unix_seconds(t)
+
+
+def plausible_http_date(text):
+    """Seconds since 1970 of an HTTP date that is a real date from clock.MIN_VALID_YEAR
+    (the firmware's) to clock.MAX_VALID_YEAR, or None: nothing else may set the clock (a
+    hostile or broken Date would otherwise reach time.gmtime())."""
+    server = parse_http_date(text)
+    if server is None or not clock.days_from_civil(clock.MIN_VALID_YEAR, 1, 1) * 86400 <= server:
+        return None
+    return server if server < clock.days_from_civil(clock.MAX_VALID_YEAR + 1, 1, 1) * 86400 else None

@@ -4,9 +4,16 @@
 # pieces (never built as one string) and a reply is parsed from it incrementally. The
 # TLS connection is kept alive between requests; a connection the server closed while it
 # was idle is re-opened and the request sent again, but only when no byte of a reply had
-# arrived (so a request is never sent twice because of this).
+# arrived. A request whose reply was lost after it was sent may still have reached AWS:
+# delivery is at-least-once, and the caller's message id lets a receiver drop duplicates.
+#
+# Every request has a deadline (connect, TLS handshake, writing, the whole reply): a
+# server that stalls, drips its reply a byte at a time, or sends endless interim replies
+# costs at most the connection's timeout. Reply limits follow the free heap.
+import gc
 import socket
 import sys
+import time
 
 from mpaws import errors
 
@@ -14,10 +21,42 @@ BUFFER_SIZE = 512  # bytes: the request write buffer and the reply read buffer
 RECV_SIZE = 256  # most bytes asked of one recv(): each is a new bytes object, in one free block
 MAX_LINE = 8192  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
 MAX_HEADERS = 64  # most header lines accepted in a reply
+MAX_INTERIM = 4  # most "100 Continue" replies before the real one
 DEFAULT_MAX_BODY = 65536  # bytes of reply body accepted unless the caller says otherwise
-TLS_HINT_NOT_TRUSTED = " (certificate not trusted or issued for another host name: check CONFIG_TLS_CA and CONFIG_AWS_HOST)"
+HEAP_SHARE = 3  # a reply body or line may take at most 1/HEAP_SHARE of the free heap:
+# the caller decodes it (JSON, text), which needs about as much again
 
 _CPYTHON = sys.implementation.name != "micropython"
+
+try:
+    ticks_ms = time.ticks_ms
+    ticks_add = time.ticks_add
+    ticks_diff = time.ticks_diff
+    sleep_ms = time.sleep_ms
+except AttributeError:  # CPython
+    _monotonic = getattr(time, "monotonic", time.time)
+
+    def ticks_ms():
+        return int(_monotonic() * 1000)
+
+    def ticks_add(a, b):
+        return a + b
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def sleep_ms(ms):
+        time.sleep(ms / 1000)
+
+
+def heap_room(limit):
+    """limit, or less when the free heap could not hold it (1/HEAP_SHARE of it)."""
+    try:
+        free = gc.mem_free() // HEAP_SHARE
+    except AttributeError:  # CPython: no heap limit of its own
+        return limit
+    return free if free < limit else limit
+
 
 if _CPYTHON:
 
@@ -34,6 +73,15 @@ else:
 def byte_length(piece):
     """Length in bytes of a body piece (str counts as UTF-8)."""
     return len(_bytes_of(piece))
+
+
+def _failures():
+    # The failure path only: never in the heap of a device that succeeds. The failed step's
+    # garbage goes first, so that the module loads into the holes it leaves.
+    gc.collect()
+    from mpaws import network_errors
+
+    return network_errors
 
 
 class Response:
@@ -60,15 +108,10 @@ class _Stale(Exception):
     """A kept-alive connection turned out closed before any byte of the reply came."""
 
 
-def network_error(e, host, port, during):
-    """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
-    from mpaws import failures  # loaded on the first failure only
-
-    return failures.network_error(e, host, port, during)
-
-
 class Connection:
-    """A kept-alive HTTPS (or, with context=None, plain HTTP) connection to one host."""
+    """A kept-alive HTTPS (or, with context=None, plain HTTP) connection to one host.
+    timeout (seconds): the most one request may take, from connecting to the reply's last
+    byte."""
 
     def __init__(self, host, port=443, context=None, timeout=10, max_body=DEFAULT_MAX_BODY, log=None,
                  verify=True):
@@ -83,6 +126,10 @@ class Connection:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.sock = None
+        # The last request's reply status (None: no status line came) and whether AWS
+        # accepted it (2xx): what the caller's outbox decides on when reading the rest of
+        # the reply failed.
+        self.reply_status = None
         self._raw = None  # (TCP socket, its poll object) under a TLS socket that has no recv() (see _recv)
         self._buf = bytearray(BUFFER_SIZE)
         self._view = memoryview(self._buf)
@@ -90,6 +137,9 @@ class Connection:
         self._start = 0  # read: unread bytes are _buf[_start:_end]
         self._end = 0
         self._got_reply_byte = False
+        self._deadline = 0  # ticks_ms by which the current request must be done
+        self._timed = None  # the socket whose timeout bounds each read and write
+        self._short = False  # the socket's timeout was cut to the time left before the deadline
 
     def close(self):
         if self.sock is not None:
@@ -99,6 +149,25 @@ class Connection:
                 pass
             self.sock = None
 
+    def _where(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def _left_ms(self, during):
+        """Milliseconds left before the deadline; raises errors.Timeout when none."""
+        left = ticks_diff(self._deadline, ticks_ms())
+        if left <= 0:
+            raise errors.Timeout("%s did not finish its reply within %s s (CONFIG_TIMEOUT), %s"
+                                 % (self._where(), self.timeout, during))
+        return left
+
+    def _before_io(self, during):
+        # The socket's own timeout stays the connection's timeout (set once: a float on
+        # MicroPython is an allocation) until less than that is left before the deadline.
+        left = self._left_ms(during)
+        if left < self.timeout * 1000:
+            self._timed.settimeout(left / 1000)
+            self._short = True
+
     def connect(self):
         self.close()
         if not self.verify and self.log:
@@ -106,48 +175,64 @@ class Connection:
                      "anyone on the network path can read and change this traffic")
         try:
             infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
-        except OSError as e:
-            raise errors.DNSError("cannot resolve host name %r (%s): check CONFIG_AWS_HOST and the network's DNS"
+        except (OSError, ValueError) as e:  # ValueError: a name IDNA can't encode (CPython)
+            raise errors.DNSError("cannot resolve host name %s (%s): check CONFIG_AWS_HOST and the network's DNS"
                                   % (self.host, e))
         if not infos:
-            raise errors.DNSError("host name %r resolves to no address" % self.host)
+            raise errors.DNSError("host name %s resolves to no address" % self.host)
         error = None
         for info in infos:
             sock = socket.socket(info[0], socket.SOCK_STREAM)
+            # MicroPython's TLS socket reads through the plain one, whose timeout counts
+            # (older ports' TLS sockets have no settimeout); CPython's is a socket of its own.
+            self._timed = sock
             try:
                 sock.settimeout(self.timeout)
+                self._short = False
+                self._before_io("while connecting")
                 _no_delay(sock)
                 sock.connect(info[-1])
             except OSError as e:
                 sock.close()
                 error = e
                 continue
+            except errors.Timeout:
+                sock.close()
+                raise
             try:
+                self._before_io("before the TLS handshake")
                 if self.context is not None:
                     raw = sock
                     sock = self.context.wrap_socket(sock, server_hostname=self.host)
+                    if _CPYTHON:
+                        self._timed = sock
                     # Older ports' TLS sockets (MicroPython v1.22, v1.23) have no recv(): detected once here.
                     self._raw = None if _CPYTHON or hasattr(sock, "recv") else _poll_for(raw)
             except (OSError, ValueError) as e:
                 sock.close()
                 if isinstance(e, ValueError):
-                    raise errors.TLSError("TLS with %s:%d failed: %s%s" % (self.host, self.port, str(e).strip(),
-                                                                           TLS_HINT_NOT_TRUSTED))
-                raise network_error(e, self.host, self.port, "during the TLS handshake")
+                    raise errors.TLSError("TLS with %s failed: %s%s" % (self._where(), str(e).strip(),
+                                                                        _failures().TLS_HINT_NOT_TRUSTED))
+                raise _failures().network_error(e, self.host, self.port, "during the TLS handshake")
+            except errors.Timeout:
+                sock.close()
+                raise
             self.sock = sock
             self.handshakes += 1
             return
-        raise network_error(error, self.host, self.port, "while connecting")
+        raise _failures().network_error(error, self.host, self.port, "while connecting")
 
     # -- writing ---------------------------------------------------------------------
 
     def _send_all(self, data):
         sock = self.sock
         if _CPYTHON:
+            self._before_io("while sending the request")
             sock.sendall(data)
         else:
             view = memoryview(data)
             while len(view):
+                self._before_io("while sending the request")
                 n = sock.write(view)
                 if n is None:
                     continue
@@ -203,6 +288,9 @@ class Connection:
             self._buf[0:tail] = self._buf[self._start : self._end]
             self._start = 0
             self._end = tail
+        # Checked before every read: a server dripping its reply never reaches the socket's
+        # own timeout, each read returning a byte or two.
+        self._before_io("while reading the reply")
         if _CPYTHON:
             n = self.sock.recv_into(self._view[self._end :])
         else:
@@ -214,7 +302,7 @@ class Connection:
         if not n:
             if not self._got_reply_byte:
                 raise _Stale()
-            raise errors.ProtocolError("%s:%d closed the connection in the middle of a reply" % (self.host, self.port))
+            raise errors.ProtocolError("%s closed the connection in the middle of a reply" % self._where())
         self._got_reply_byte = True
         self._end += n
         self.bytes_received += n
@@ -225,7 +313,8 @@ class Connection:
         # A TLS socket without recv(): its read(n) and readinto() loop until n bytes came
         # (py/stream.c), so on a blocking socket they would wait out the timeout on a short
         # reply. Non-blocking, read(n) returns what mbedTLS has (None: nothing yet), as
-        # MicroPython's asyncio reads TLS streams; poll() on the TCP socket waits for more.
+        # MicroPython's asyncio reads TLS streams; poll() on the TCP socket waits for more,
+        # until the request's deadline.
         raw, poller = self._raw
         raw.setblocking(False)
         try:
@@ -233,10 +322,11 @@ class Connection:
                 data = self.sock.read(size)
                 if data is not None:
                     return data
-                if not poller.poll(-1 if self.timeout is None else int(self.timeout * 1000)):
+                if not poller.poll(self._left_ms("while waiting for the reply")):
                     raise OSError(110)  # ETIMEDOUT, as from a blocking socket's timeout
         finally:
-            raw.settimeout(self.timeout)
+            raw.settimeout(self.timeout)  # blocking again, with the connection's timeout
+            self._short = False
 
     def _readline(self):
         longer = None  # only for a line longer than the buffer (e.g. a Lambda log tail)
@@ -251,14 +341,14 @@ class Connection:
                 try:
                     return bytes(piece).decode().rstrip("\r\n")
                 except UnicodeError:
-                    raise errors.ProtocolError("reply header line is not valid UTF-8")
+                    raise errors.ProtocolError("reply header line from %s is not valid UTF-8" % self._where())
             if self._start == 0 and self._end == BUFFER_SIZE:
                 if longer is None:
                     longer = bytearray()
                 longer.extend(self._view[0 : self._end])
                 self._end = 0
-                if len(longer) > MAX_LINE:
-                    raise errors.ProtocolError("reply line longer than %d bytes" % MAX_LINE)
+                if len(longer) > heap_room(MAX_LINE):
+                    raise errors.ProtocolError("reply line from %s longer than %d bytes" % (self._where(), len(longer)))
             self._more()
 
     def _read_exact_into(self, view):
@@ -271,9 +361,13 @@ class Connection:
             self._start += n
             got += n
 
+    def _too_large(self, size, max_body):
+        return errors.ResponseTooLarge("reply body from %s of %s bytes is over the limit of %d (max_body, or a "
+                                       "third of the free heap)" % (self._where(), size, max_body))
+
     def _read_body(self, length, max_body):
         if length > max_body:
-            raise errors.ResponseTooLarge("reply body of %d bytes is over the limit of %d" % (length, max_body))
+            raise self._too_large(length, max_body)
         body = bytearray(length)
         self._read_exact_into(memoryview(body))
         return body
@@ -283,21 +377,20 @@ class Connection:
         while True:
             line = self._readline()
             i = line.find(";")
-            try:
-                size = int(line if i < 0 else line[:i], 16)
-            except ValueError:
-                raise errors.ProtocolError("bad chunk size line %r" % line[:40])
+            size = _hex_size(line if i < 0 else line[:i])
+            if size is None:
+                raise errors.ProtocolError("bad chunk size line from %s: %r" % (self._where(), line[:40]))
             if size == 0:
                 while self._readline():  # trailer headers, ignored
                     pass
                 return body
             if len(body) + size > max_body:
-                raise errors.ResponseTooLarge("reply body over the limit of %d bytes" % max_body)
+                raise self._too_large("over %d" % len(body), max_body)
             start = len(body)
             body.extend(bytes(size))  # grow once per chunk, then read into place
             self._read_exact_into(memoryview(body)[start:])
             if self._readline():
-                raise errors.ProtocolError("chunk not followed by CRLF")
+                raise errors.ProtocolError("chunk not followed by CRLF in the reply from %s" % self._where())
 
     def _read_until_close(self, max_body):
         body = bytearray()
@@ -310,41 +403,51 @@ class Connection:
             body.extend(self._view[self._start : self._end])
             self._start = self._end
             if len(body) > max_body:
-                raise errors.ResponseTooLarge("reply body over the limit of %d bytes" % max_body)
+                raise self._too_large("over %d" % max_body, max_body)
 
-    def _read_response(self, method, max_body):
-        while True:
+    def _read_status(self):
+        """The status line's (status, version, reason), after any 100 Continue."""
+        for _ in range(MAX_INTERIM + 1):
             line = self._readline()
             parts = line.split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3:
-                raise errors.ProtocolError("not an HTTP/1.1 reply from %s:%d: %r" % (self.host, self.port, line[:60]))
-            try:
-                status = int(parts[1])
-            except ValueError:
-                raise errors.ProtocolError("bad HTTP status %r" % parts[1])
-            headers = []
-            while True:
-                line = self._readline()
-                if not line:
-                    break
-                i = line.find(":")
-                if i <= 0 or len(headers) >= MAX_HEADERS:
-                    raise errors.ProtocolError("bad or too many header lines in the reply")
-                headers.append((line[:i].strip().lower(), line[i + 1 :].strip()))
-            if status >= 200 or status == 101:
-                break  # 100 Continue and other 1xx: read the real reply that follows
-        response = Response(status, parts[2] if len(parts) > 2 else "", headers, b"")
-        keep = parts[0] == "HTTP/1.1" and (response.header("connection") or "").lower() != "close"
+            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+                raise errors.ProtocolError("not an HTTP/1.1 reply from %s: %r" % (self._where(), line[:60]))
+            status = int(parts[1])
+            if status != 100:
+                if status < 200:
+                    # 101 (a protocol switch nobody asked for) or another interim reply: not
+                    # AWS's answer to this request. The request may have been read: retried.
+                    raise errors.ProtocolError("unexpected HTTP %d from %s: not an AWS reply (a proxy?)"
+                                               % (status, self._where()))
+                return status, parts[0], parts[2] if len(parts) > 2 else ""
+            while self._readline():  # 100 Continue: its headers, then the real reply
+                pass
+        raise errors.ProtocolError("more than %d interim replies from %s" % (MAX_INTERIM, self._where()))
+
+    def _read_response(self, method, max_body):
+        status, version, reason = self._read_status()
+        self.reply_status = status
+        headers = []
+        while True:
+            line = self._readline()
+            if not line:
+                break
+            i = line.find(":")
+            if i <= 0 or len(headers) >= MAX_HEADERS:
+                raise errors.ProtocolError("bad or too many header lines in the reply from %s" % self._where())
+            headers.append((line[:i].strip().lower(), line[i + 1 :].strip()))
+        response = Response(status, reason, headers, b"")
+        keep = version == "HTTP/1.1" and (response.header("connection") or "").lower() != "close"
+        max_body = heap_room(max_body)
         if method == "HEAD" or status in (204, 304):
             pass
         elif (response.header("transfer-encoding") or "").lower().endswith("chunked"):
             response.body = self._read_chunked(max_body)
         elif response.header("content-length") is not None:
-            try:
-                length = int(response.header("content-length"))
-            except ValueError:
-                raise errors.ProtocolError("bad Content-Length %r" % response.header("content-length"))
-            response.body = self._read_body(length, max_body)
+            length = response.header("content-length")
+            if not length.isdigit():
+                raise errors.ProtocolError("bad Content-Length %r from %s" % (length[:20], self._where()))
+            response.body = self._read_body(int(length), max_body)
         else:
             response.body = self._read_until_close(max_body)
             keep = False
@@ -352,38 +455,61 @@ class Connection:
             self.close()
         return response
 
-    def request(self, method, target, headers, body=None, max_body=None):
+    def request(self, method, target, headers, body=None, max_body=None, deadline=None):
         """Sends one request and returns its Response. headers: (name, value) pairs, which
         must include Host and Content-Length when there is a body; body: bytes, str, or a
-        list/tuple of such pieces (written one after another). Raises an errors.NetworkError
-        (DNSError, Timeout, TLSError, ProtocolError) when no valid reply came."""
+        list/tuple of such pieces (written one after another). deadline: ticks_ms() by
+        which the reply must be in (at most `timeout` seconds from now). Raises an
+        errors.NetworkError (DNSError, Timeout, TLSError, ProtocolError) when no valid
+        reply came, errors.ResponseTooLarge or errors.OutOfMemory when its body could not
+        be held (see reply_status for whether AWS accepted the request)."""
         for _, value in headers:
             if "\r" in value or "\n" in value:
-                raise ValueError("header value with CR/LF refused (header injection)")
+                raise errors.InvalidMessage("header value with CR/LF refused (header injection)")
         limit = self.max_body if max_body is None else max_body
+        now = ticks_ms()
+        longest = ticks_add(now, int(self.timeout * 1000))
+        self._deadline = longest if deadline is None or ticks_diff(deadline, longest) > 0 else deadline
+        self.reply_status = None
         for attempt in (0, 1):
             reused = self.sock is not None
-            if not reused:
-                self.connect()
-            self._got_reply_byte = False
-            self._start = self._end = 0
             try:
+                if not reused:
+                    self.connect()
+                elif self._short:
+                    self._timed.settimeout(self.timeout)
+                    self._short = False
+                self._got_reply_byte = False
+                self._start = self._end = 0
                 self._write_request(method, target, headers, body)
                 return self._read_response(method, limit)
             except _Stale:
                 self.close()
                 if reused and attempt == 0:
                     continue  # closed while idle: a new connection, the same request
-                raise errors.NetworkError("%s:%d closed the connection without replying" % (self.host, self.port))
+                raise errors.NetworkError("%s closed the connection without replying" % self._where())
             except OSError as e:
                 self.close()
-                if reused and attempt == 0 and not self._got_reply_byte and not _is_timeout(e):
+                failures = _failures()
+                if reused and attempt == 0 and not self._got_reply_byte and not failures.is_timeout(e):
                     continue
-                raise network_error(e, self.host, self.port, "while waiting for the reply")
+                raise failures.network_error(e, self.host, self.port, "while waiting for the reply")
+            except MemoryError:
+                self.close()
+                raise errors.OutOfMemory("not enough free heap for the exchange with %s: free RAM or send less"
+                                         % self._where())
             except BaseException:
                 self.close()  # half a reply: the connection can't be reused
                 raise
-        raise errors.NetworkError("no reply from %s:%d" % (self.host, self.port))
+        raise errors.NetworkError("no reply from %s" % self._where())
+
+
+def _hex_size(text):
+    # A chunk size: hex digits only (int() would take a sign, spaces, "0x" and "_").
+    text = text.strip()
+    if not text or len(text) > 8 or text.strip("0123456789abcdefABCDEF"):
+        return None
+    return int(text, 16)
 
 
 def _poll_for(raw):
@@ -403,7 +529,3 @@ def _no_delay(sock):
         sock.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
     except (OSError, AttributeError):
         pass
-
-
-def _is_timeout(e):
-    return (_CPYTHON and isinstance(e, socket.timeout)) or (e.args and e.args[0] in (110, 116, 11))

@@ -12,8 +12,15 @@
 # A file without its end line was cut short (a file system that lost its last writes): its
 # complete lines are kept. Ids are <prefix>.<era>-<number>: the number counts up and is
 # kept in the file; the era is random, drawn when a file is started (or rebuilt after
-# damage), so an id is never reused, even when the file was lost. The receiving side
-# drops an id it has seen.
+# damage: a header whose era or number is not one is rebuilt, its messages kept), so an
+# id is never reused, even when the file was lost. The receiving side drops an id it has
+# seen.
+#
+# Bounds: at most `limit` messages and `max_bytes` bytes of message lines (the oldest are
+# dropped, and logged, to make room), and one message at most what a third of the free
+# heap can hold, so that it can be read back and sent (refused before it is stored
+# otherwise). The file is read one line at a time, never whole.
+import gc
 import json
 import os
 import sys
@@ -23,9 +30,20 @@ from mpaws.awslambda import json_string
 MAGIC = "mpaws-outbox"
 VERSION = "1"
 MAX_ID = 64
+ERA_CHARS = "0123456789abcdef"
+ERA_LENGTH = 8
+HEAP_SHARE = 4  # a message line may take at most 1/HEAP_SHARE of the free heap: reading it
+# back, its decoded fields and the request's escaped pieces each take about as much
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
+
+
+def _byte_length(piece):
+    # A str's UTF-8 length: its memoryview on MicroPython (no encoded copy).
+    if isinstance(piece, str):
+        return len(memoryview(piece)) if _WRITES_STR else len(piece.encode())
+    return len(piece)
 
 
 def is_valid_id(text):
@@ -46,6 +64,15 @@ def _line_id(line):
     return line[2:end].decode() if line.startswith(b'["') and end > 2 else None
 
 
+def _subject(line):
+    # For the log line of a dropped message; "?" when it can't be read (or is too large).
+    try:
+        message = _parse_message(line)
+    except MemoryError:
+        message = None
+    return message[1] if message else "?"
+
+
 def _parse_message(line):
     """(id, subject, body) of a complete message line, or None."""
     if not line.endswith(b"\n"):
@@ -60,9 +87,21 @@ def _parse_message(line):
     return None
 
 
+def is_valid_era(text):
+    return len(text) == ERA_LENGTH and not text.strip(ERA_CHARS)
+
+
+def _heap_room():
+    try:
+        return gc.mem_free() // HEAP_SHARE
+    except AttributeError:  # CPython
+        return None
+
+
 def _open(box):
     # Reading the file (and repairing it after a power cut) runs once per session, from
     # mpaws.outbox_recovery, which is then forgotten: its code is not held while sending.
+    # It imports nothing of this module: what it needs of the file's format comes with box.
     from mpaws import outbox_recovery, transient
 
     try:
@@ -72,12 +111,21 @@ def _open(box):
 
 
 class Outbox:
-    """The outbox file at `path`, holding at most `limit` messages (the oldest is dropped,
-    and logged, to make room). prefix: the device's part of every id."""
+    """The outbox file at `path`, holding at most `limit` messages and `max_bytes` bytes of
+    messages (the oldest are dropped, and logged, to make room). prefix: the device's part
+    of every id."""
 
-    def __init__(self, path, limit, prefix, log=None):
+    MAGIC = MAGIC
+    VERSION = VERSION
+    parse_line = staticmethod(_parse_message)
+    remove_file = staticmethod(_remove)
+    is_valid_era = staticmethod(is_valid_era)
+
+    def __init__(self, path, limit, prefix, log=None, max_bytes=32768):
         if limit < 1:
             raise ValueError("outbox limit must be at least 1")
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes of message lines in the file, set by _open()
         self.path = path
         self.tmp = path + ".tmp"  # every change is written here, then renamed over path
         self.salvaged = path + ".tmp2"  # the file rebuilt from a damaged one
@@ -111,12 +159,15 @@ class Outbox:
             _remove(self.path)
             os.rename(new, self.path)
 
-    def _rewrite(self, drop=0, skip_id=None, new=None):
-        """Writes the new file: the current messages less the `drop` oldest and the one
-        with id skip_id, plus `new` (pieces of one line). Returns what it left out, as
-        (id, subject) pairs, for the log."""
+    def _rewrite(self, drop=0, skip_id=None, new=None, new_bytes=0):
+        """Writes the new file: the current messages less the `drop` oldest (and more of the
+        oldest until new_bytes more fit in max_bytes) and the one with id skip_id, plus `new`
+        (pieces of one line, new_bytes long). Returns what it left out, as (id, subject)
+        pairs, for the log."""
         left_out = []
         count = 0
+        size = 0
+        excess = self.size + new_bytes - self.max_bytes  # bytes of the oldest to drop
         skip = None if skip_id is None else ('["%s"' % skip_id).encode()
         with open(self.tmp, "wb") as out:
             self._write_header(out)
@@ -131,10 +182,10 @@ class Outbox:
                         line = f.readline()  # one message at a time: the file is never read whole
                         if not line or line.startswith(b"end "):
                             break
-                        if drop > 0:
+                        if drop > 0 or excess > 0:
                             drop -= 1
-                            message = _parse_message(line)
-                            left_out.append((_line_id(line), message[1] if message else "?"))
+                            excess -= len(line)
+                            left_out.append((_line_id(line), _subject(line)))
                             continue
                         # The id's line starts with ["<id>": compared as bytes, not decoded.
                         if skip is not None and line.startswith(skip):
@@ -142,13 +193,16 @@ class Outbox:
                             continue
                         out.write(line)
                         count += 1
+                        size += len(line)
             if new is not None:
                 for piece in new:
                     out.write(piece if _WRITES_STR else piece.encode())
                 count += 1
+                size += new_bytes
             out.write(b"end %d\n" % count)
         self._commit(self.tmp)
         self.count = count
+        self.size = size
         return left_out
 
     def add(self, subject, body):
@@ -162,12 +216,22 @@ class Outbox:
         line.append(", ")
         line.extend(json_string(body))
         line.append("]\n")
+        size = 0
+        for piece in line:
+            size += _byte_length(piece)
+        room = _heap_room()
+        if size > self.max_bytes or (room is not None and size > room):
+            limit = self.max_bytes if room is None or room > self.max_bytes else room
+            raise ValueError("message too large for the outbox: %d bytes stored (subject, body and id as JSON), "
+                             "over the limit of %d (%s); send a shorter one"
+                             % (size, limit, "CONFIG_OUTBOX_BYTES" if limit == self.max_bytes else
+                                "a quarter of the free heap"))
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
-        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=line):
+        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=line, new_bytes=size):
             self.dropped += 1
-            self._say("full (%d messages, CONFIG_OUTBOX_LIMIT): dropped the oldest, %s %r"
-                      % (self.limit, dropped_id, dropped_subject))
+            self._say("full (%d messages or %d bytes: CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES): dropped the "
+                      "oldest, %s %r" % (self.limit, self.max_bytes, dropped_id, dropped_subject))
         return message_id
 
     def remove(self, message_id):

@@ -64,8 +64,19 @@ def load(module=None):
     try:
         import config as module  # type: ignore
     except ImportError as e:
-        if "config" not in str(e):
-            raise
-        raise errors.ConfigError("no config.py: copy config_template.py to config.py and fill in your values "
-                                 "(on a board: `make provision`)")
+        if "config" in str(e):
+            raise errors.ConfigError("no config.py: copy config_template.py to config.py and fill in your values "
+                                     "(on a board: `make provision`)")
+        raise _broken(e)
+    except Exception as e:  # noqa: BLE001 -- a syntax error, a NameError, ...: config.py is broken
+        raise _broken(e)
     return Settings(module, board=False)
+
+
+def _broken(e):
+    from mpaws import settings_aws, transient  # the failure's code, loaded for it only
+
+    try:
+        return settings_aws.broken(e)
+    finally:
+        transient.forget("settings_aws")

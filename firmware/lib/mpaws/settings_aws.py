@@ -9,6 +9,38 @@ def _fail(key, problem):
     raise errors.ConfigError("%s: %s.%s" % (key, problem, _HOW))
 
 
+def describe(value):
+    """What a value is like -- its length and the kinds of its characters -- without
+    quoting it: a secret put under the wrong key (access key and secret swapped) must not
+    reach a message, a log or the screen."""
+    if not isinstance(value, str):
+        return "a %s" % type(value).__name__
+    kinds = []
+    other = ""
+    for c in value:
+        if "A" <= c <= "Z":
+            kind = "upper-case letters"
+        elif "a" <= c <= "z":
+            kind = "lower-case letters"
+        elif "0" <= c <= "9":
+            kind = "digits"
+        elif c == " ":
+            kind = "spaces"
+        elif c < " " or c == "\x7f":
+            kind = "control characters"
+        elif c > "~":
+            kind = "non-ASCII characters"
+        else:
+            if c not in other:
+                other += c
+            continue
+        if kind not in kinds:
+            kinds.append(kind)
+    if other:
+        kinds.append("'" + "', '".join(other) + "'")
+    return "%d characters (%s)" % (len(value), ", ".join(kinds) or "none")
+
+
 def _get(module, key, required=True, default=None):
     value = getattr(module, key, None)
     if value is None:
@@ -25,7 +57,7 @@ def _string(module, key, required=True, default=None, secret=False):
     if not isinstance(value, str):
         _fail(key, "must be a string in quotes, not %s" % type(value).__name__)
     if value != value.strip():
-        _fail(key, "has spaces or a line break at the start or end" + ("" if secret else " (%r)" % value))
+        _fail(key, "has spaces or a line break at the start or end (%s)" % describe(value))
     if not value:
         if required:
             _fail(key, "is empty")
@@ -50,34 +82,65 @@ def _is_region(region):
 
 
 def _check_host(key, host):
+    # As the socket layer will take it: ASCII labels of 1 to 63 characters, not starting or
+    # ending with '-', 253 at most in all (else DNS, or CPython's IDNA codec, refuses it
+    # at the first request, and every message would wait for a config fix).
     name, _, port = host.partition(":")
-    if not name or not all(c.isalpha() or c.isdigit() or c in "-." for c in name):
-        _fail(key, "%r is not a host name (letters, digits, '-' and '.', optionally :port)" % host)
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    for label in labels:
+        if (not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-"
+                or not all("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "-" for c in label)):
+            _fail(key, "is not a host name: %s; want ASCII letters, digits and '-' in dot-separated parts of 1 to "
+                  "63 characters (optionally :port)" % describe(host))
+    if len(name) > 253:
+        _fail(key, "host name longer than 253 characters")
     if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
-            _fail(key, "the port in %r must be a number from 1 to 65535" % host)
+            _fail(key, "the port must be a number from 1 to 65535")
         return name, int(port)
     return name, 443
+
+
+# The signer's name for each key it checks (mpaws.sigv4.Signer raises "bad <name>").
+_SIGNER_KEYS = (("access_key", "CONFIG_AWS_ACCESS_KEY"), ("secret_key", "CONFIG_AWS_SECRET_KEY"),
+                ("session_token", "CONFIG_AWS_SESSION_TOKEN"), ("Security-Token", "CONFIG_AWS_SESSION_TOKEN"),
+                ("region", "CONFIG_AWS_REGION"))
+
+
+def _check_signer(s):
+    # The keys exactly as the signer will take them: a value it refuses would otherwise
+    # fail every request, after the message was stored.
+    from mpaws import sigv4
+
+    try:
+        sigv4.Signer(s.access_key, s._secret_key, s.region, "lambda", session_token=s.session_token)
+    except ValueError as e:
+        for name, key in _SIGNER_KEYS:
+            if name in str(e):
+                _fail(key, "has characters AWS's signature does not allow (control characters or line breaks)")
+        _fail("CONFIG_AWS_ACCESS_KEY", "refused by the signer (%s)" % e)
 
 
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
     access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
-    if not 16 <= len(access_key) <= 128 or not all(c.isupper() or c.isdigit() for c in access_key):
-        _fail("CONFIG_AWS_ACCESS_KEY", "%r does not look like an access key id (16 to 128 upper-case letters and "
-              "digits, e.g. AKIAIOSFODNN7EXAMPLE); copy it from the IAM console or `tools/cloud.py deploy`"
-              % access_key)
+    if not 16 <= len(access_key) <= 128 or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key):
+        _fail("CONFIG_AWS_ACCESS_KEY", "does not look like an access key id: it has %s, want 16 to 128 upper-case "
+              "letters and digits, e.g. AKIAIOSFODNN7EXAMPLE (secret key in its place?); copy it from the IAM "
+              "console or `tools/cloud.py deploy`" % describe(access_key))
     secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", secret=True)
-    if len(secret_key) < 16 or " " in secret_key:
-        _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key (40 characters, no spaces)")
+    if len(secret_key) < 16 or not all(" " < c <= "~" for c in secret_key):
+        _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key: it has %s, want 40 characters "
+              "without spaces (letters, digits, '/' and '+')" % describe(secret_key))
     s.access_key = access_key
     s._secret_key = secret_key
     s.session_token = _string(module, "CONFIG_AWS_SESSION_TOKEN", required=False, secret=True)
 
     region = _string(module, "CONFIG_AWS_REGION")
     if not _is_region(region):
-        _fail("CONFIG_AWS_REGION", "%r is not an AWS region name such as ap-southeast-1" % region)
+        _fail("CONFIG_AWS_REGION", "is not an AWS region name such as ap-southeast-1: it has %s" % describe(region))
     s.region = region
+    _check_signer(s)
 
     # None (written out, not left away: a misspelt key must not switch modes): no
     # function, the device publishes to the topic itself (`tools/cloud.py deploy --direct-sns`).
@@ -92,7 +155,8 @@ def check(s, module):
         try:
             awslambda.check_function(function)
         except ValueError as e:
-            _fail("CONFIG_AWS_LAMBDA_FUNCTION", str(e) + " (or None to publish to the SNS topic directly)")
+            _fail("CONFIG_AWS_LAMBDA_FUNCTION", "%s; it has %s (or None to publish to the SNS topic directly)"
+                  % (e, describe(function)))
         if function.startswith("arn:") and function.split(":")[3] != region:
             _fail("CONFIG_AWS_LAMBDA_FUNCTION", "the function ARN is in region %s but CONFIG_AWS_REGION is %s"
                   % (function.split(":")[3], region))
@@ -102,7 +166,8 @@ def check(s, module):
     parts = topic.split(":")
     if (len(parts) != 6 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "sns"
             or not _is_region(parts[3]) or len(parts[4]) != 12 or not parts[4].isdigit() or not parts[5]):
-        _fail("CONFIG_AWS_SNS_TOPIC_ARN", "%r is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)" % topic)
+        _fail("CONFIG_AWS_SNS_TOPIC_ARN", "is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): it has %s"
+              % describe(topic))
     s.topic_arn = topic
 
     suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
@@ -117,8 +182,8 @@ def check(s, module):
         try:
             os.stat(s.ca)
         except OSError:
-            _fail("CONFIG_TLS_CA", "no file or folder %r (give the path of a CA certificate, DER or PEM, or remove "
-                  "the key to use the bundled Amazon roots)" % s.ca)
+            _fail("CONFIG_TLS_CA", "no such file or folder (give the path of a CA certificate, DER or PEM, or remove "
+                  "the key to use the bundled Amazon roots)")
     verify = _get(module, "CONFIG_TLS_VERIFY", required=False, default=True)
     if verify is not True and verify is not False:
         _fail("CONFIG_TLS_VERIFY", "must be True or False")
@@ -132,8 +197,56 @@ def check(s, module):
     device_id = _string(module, "CONFIG_DEVICE_ID", required=False)
     if device_id is not None and (len(device_id) > 24 or not all(c.isalpha() or c.isdigit() or c in "-_"
                                                                   for c in device_id)):
-        _fail("CONFIG_DEVICE_ID", "%r: at most 24 letters, digits, '-' or '_' (it starts every message id)"
-              % device_id)
+        _fail("CONFIG_DEVICE_ID", "has %s; want at most 24 letters, digits, '-' or '_' (it starts every message "
+              "id)" % describe(device_id))
     s.device_id = device_id
     s.outbox_path = _string(module, "CONFIG_OUTBOX_PATH", required=False, default="outbox.txt")
     s.outbox_limit = _number(module, "CONFIG_OUTBOX_LIMIT", 1, 1000, 50, integer=True, what="a whole number")
+    # Bytes of messages the outbox may hold (the oldest are dropped to make room): what the
+    # flash spares, and what can be read back one message at a time.
+    s.outbox_bytes = _number(module, "CONFIG_OUTBOX_BYTES", 1024, 1048576, 32768, integer=True,
+                             what="a whole number of bytes")
+
+
+def broken(e):
+    """A ConfigError for config.py failing to run: the file, the line and the error, never
+    the line's text (it may hold a secret)."""
+    import sys
+
+    line = getattr(e, "lineno", None)  # CPython's SyntaxError
+    if line is None:
+        line = _line_in_config(e)
+    sys.modules.pop("config", None)  # a later load reads the fixed file
+    # The error's own text is left out: a NameError quotes the unquoted value (a secret?).
+    hint = ("not valid Python (a missing quote or bracket?)" if isinstance(e, SyntaxError) else
+            "a value without quotes (text needs quotes)" if isinstance(e, NameError) else "it does not run")
+    return errors.ConfigError("config.py%s: %s, %s: fix it (compare with config_template.py; on a board: "
+                              "`make provision`)" % ("" if line is None else ", line %d" % line, type(e).__name__,
+                                                     hint))
+
+
+def _line_in_config(e):
+    # The last line of config.py in the traceback: from CPython's frames, or from the text
+    # MicroPython prints (it keeps no frame objects).
+    tb = getattr(e, "__traceback__", None)
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("config.py"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is not None:
+        return line
+    try:
+        import io
+        import sys
+
+        out = io.StringIO()
+        sys.print_exception(e, out)
+        text = out.getvalue()
+    except (ImportError, AttributeError):
+        return None
+    i = text.rfind('config.py", line ')
+    if i < 0:
+        return None
+    digits = text[i + 17 :].split(",")[0].split("\n")[0]
+    return int(digits) if digits.isdigit() else None

@@ -66,7 +66,8 @@ def _device(s, module):
     s.ntp_resync_s = _number(module, "CONFIG_NTP_RESYNC_H", 0.1, 72, 6, what="hours") * 3600
     s.led_pin = _pin(module, "CONFIG_LED_PIN")
     s.led_active_low = _flag(module, "CONFIG_LED_ACTIVE_LOW", False)
-    # The longest a send may take: CONFIG_TIMEOUT per attempt, 4 attempts, 30 s of backoff.
+    # The longest a send may take: its budget, 4 x CONFIG_TIMEOUT with retries and pauses
+    # (mpaws.client), and 30 s to spare (the watchdog is fed before every attempt).
     longest = int(s.timeout * 4 + 30)
     s.watchdog_s = _number(module, "CONFIG_WATCHDOG_S", longest + 1, 3600, max(120, longest + 1),
                            what="seconds (above 4 x CONFIG_TIMEOUT + 30, the longest a send may take)")

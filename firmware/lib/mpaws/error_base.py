@@ -1,0 +1,46 @@
+# The base exceptions of mpaws (AWSError, ConfigError, NetworkError), apart from
+# everything else so that mpaws.errors and mpaws.error_kinds both build on them without
+# importing each other. Reached as errors.AWSError, errors.ConfigError, errors.NetworkError.
+
+
+class AWSError(Exception):
+    retryable = False
+
+    def __init__(self, message, status=None, code=None, request_id=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self):
+        parts = []
+        if self.status is not None:
+            parts.append("HTTP %d" % self.status)
+        if self.code:
+            parts.append(self.code)
+        if self.request_id:
+            parts.append("request id " + self.request_id)
+        return self.message + (" (" + ", ".join(parts) + ")" if parts else "")
+
+
+class ConfigError(AWSError):
+    """A config key is missing or malformed; the message names the key and the fix."""
+
+
+class NetworkError(AWSError):
+    """No answer from AWS: DNS, refused or reset connection. Worth retrying."""
+
+    retryable = True
+
+
+def preview(data, limit=200):
+    """The first `limit` bytes of a reply as text, for messages and logs: a multi-byte
+    character cut at the limit is dropped rather than failing the decode."""
+    data = bytes(data[:limit])
+    for cut in range(4):
+        try:
+            return data[: len(data) - cut].decode()
+        except UnicodeError:
+            pass
+    return repr(data)
