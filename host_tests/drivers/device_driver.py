@@ -295,6 +295,7 @@ STEPS = {
     "sns_check": op_sns_check,
     "iot_publish": op_iot_publish,
     "connect": op_connect,
+    "compat": lambda step: _compat_report(),
 }
 
 
@@ -311,12 +312,32 @@ def _since(started):
     return _ms() - started if _CPYTHON else time.ticks_diff(time.ticks_ms(), started)
 
 
+def _impose_shapes(config_dir):
+    # Older MicroPython API shapes a test imposes (host_tests/compat/): each compat_*.py
+    # next to config.py, imported before the firmware.
+    import os
+
+    for name in sorted(os.listdir(config_dir)):
+        if name.startswith("compat_") and name.endswith(".py"):
+            __import__(name[:-3])
+
+
+def _compat_report():
+    # What the imposed shapes (host_tests/compat/) saw: that the firmware went through them.
+    import compat
+
+    out = {"ok": True, "imposed": compat.imposed, "tls_sockets": len(compat.wrapped)}
+    out.update(compat.report)
+    return out
+
+
 def main(argv):
     import json
 
     config_dir, firmware, steps_file = argv[1], argv[2], argv[3]
     sim = argv[4] if len(argv) > 4 else None
     _set_path(config_dir, firmware, sim)
+    _impose_shapes(config_dir)
     if sim:
         import board_steps
 

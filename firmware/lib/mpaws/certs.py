@@ -2,8 +2,16 @@
 # at a time) and the ssl.SSLContext that verifies the server with them. Used once per
 # session: client.connect() loads this module, makes the context and forgets the module,
 # so that its code is not in the heap during the handshake and after.
-import ssl
 import sys
+
+try:
+    import tls as ssl  # v1.23 and later: the C module itself, not the ssl.py over it (1 KB of heap)
+
+    _CADATA_BY_POSITION = True  # tls's load_verify_locations() takes no keyword
+except ImportError:  # v1.22 (its C module is `ssl`) and CPython
+    import ssl
+
+    _CADATA_BY_POSITION = False
 
 from mpaws import errors
 
@@ -103,7 +111,10 @@ def tls_context(certificates=(), verify=True):
         loaded = 0
         for data in certificates:
             try:
-                ctx.load_verify_locations(cadata=_cadata(data))
+                if _CADATA_BY_POSITION:
+                    ctx.load_verify_locations(data)
+                else:
+                    ctx.load_verify_locations(cadata=_cadata(data))
             except (ValueError, OSError) as e:
                 raise errors.ConfigError("CA certificate not readable as DER or PEM (%s): check CONFIG_TLS_CA" % e)
             loaded += 1

@@ -130,6 +130,7 @@ class Connection:
         # accepted it (2xx): what the caller's outbox decides on when reading the rest of
         # the reply failed.
         self.reply_status = None
+        self._raw = None  # (TCP socket, its poll object) under a TLS socket that has no recv() (see _recv)
         self._buf = bytearray(BUFFER_SIZE)
         self._view = memoryview(self._buf)
         self._fill = 0  # write: bytes waiting in the buffer
@@ -201,9 +202,12 @@ class Connection:
             try:
                 self._before_io("before the TLS handshake")
                 if self.context is not None:
+                    raw = sock
                     sock = self.context.wrap_socket(sock, server_hostname=self.host)
                     if _CPYTHON:
                         self._timed = sock
+                    # Older ports' TLS sockets (MicroPython v1.22, v1.23) have no recv(): detected once here.
+                    self._raw = None if _CPYTHON or hasattr(sock, "recv") else _poll_for(raw)
             except (OSError, ValueError) as e:
                 sock.close()
                 if isinstance(e, ValueError):
@@ -292,7 +296,7 @@ class Connection:
         else:
             # MicroPython's readinto()/recv_into() wait until the buffer is full; recv() returns
             # what has arrived. Its short-lived bytes object is copied into the buffer.
-            data = self.sock.recv(min(RECV_SIZE, BUFFER_SIZE - self._end))
+            data = self._recv(min(RECV_SIZE, BUFFER_SIZE - self._end))
             n = len(data)
             self._view[self._end : self._end + n] = data
         if not n:
@@ -302,6 +306,27 @@ class Connection:
         self._got_reply_byte = True
         self._end += n
         self.bytes_received += n
+
+    def _recv(self, size):
+        if self._raw is None:
+            return self.sock.recv(size)
+        # A TLS socket without recv(): its read(n) and readinto() loop until n bytes came
+        # (py/stream.c), so on a blocking socket they would wait out the timeout on a short
+        # reply. Non-blocking, read(n) returns what mbedTLS has (None: nothing yet), as
+        # MicroPython's asyncio reads TLS streams; poll() on the TCP socket waits for more,
+        # until the request's deadline.
+        raw, poller = self._raw
+        raw.setblocking(False)
+        try:
+            while True:
+                data = self.sock.read(size)
+                if data is not None:
+                    return data
+                if not poller.poll(self._left_ms("while waiting for the reply")):
+                    raise OSError(110)  # ETIMEDOUT, as from a blocking socket's timeout
+        finally:
+            raw.settimeout(self.timeout)  # blocking again, with the connection's timeout
+            self._short = False
 
     def _readline(self):
         longer = None  # only for a line longer than the buffer (e.g. a Lambda log tail)
@@ -485,6 +510,14 @@ def _hex_size(text):
     if not text or len(text) > 8 or text.strip("0123456789abcdefABCDEF"):
         return None
     return int(text, 16)
+
+
+def _poll_for(raw):
+    import select
+
+    poller = select.poll()
+    poller.register(raw, select.POLLIN)
+    return raw, poller
 
 
 def _no_delay(sock):

@@ -2,7 +2,6 @@
 # Imported by mpaws.http on the first failure only: a device whose requests succeed never
 # holds this code in its heap. It imports only mpaws.errors (http -> network_errors -> errors).
 import socket
-import ssl
 import sys
 
 from mpaws import errors
@@ -35,6 +34,8 @@ def network_error(e, host, port, during):
     code = e.args[0] if e.args and isinstance(e.args[0], int) else None
     text = str(e)
     if _CPYTHON:
+        import ssl  # CPython's only: a firmware may have `tls` and no `ssl`
+
         if isinstance(e, ssl.SSLError):
             return errors.TLSError("TLS handshake with %s failed: %s" % (where, e.args[-1] if e.args else e))
         if isinstance(e, socket.timeout):

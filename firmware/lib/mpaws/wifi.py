@@ -16,6 +16,13 @@ CONNECTED = "connected"
 WAITING = "waiting"  # after a failure, until the backoff is over
 
 
+def address(wlan):
+    """The station's IPv4 address."""
+    if hasattr(wlan, "ipconfig"):  # v1.24 and later; ifconfig() is deprecated there
+        return wlan.ipconfig("addr4")[0]
+    return wlan.ifconfig()[0]
+
+
 class Station:
     def __init__(self, ssid, password, timeout_s, clock, log, note_error):
         self.note_error = note_error  # logs a failure and keeps it for app.status()
@@ -65,7 +72,7 @@ class Station:
             self._start(now)
         elif state == CONNECTING:
             if self.wlan.isconnected():
-                self.log("mpaws: WiFi: connected to %r, address %s, in %d ms" % (self.ssid, self.wlan.ifconfig()[0],
+                self.log("mpaws: WiFi: connected to %r, address %s, in %d ms" % (self.ssid, address(self.wlan),
                                                                                   elapsed))
                 self.state = CONNECTED
                 self.since = now
@@ -88,7 +95,9 @@ class Station:
             return "wrong password for %r: check CONFIG_WIFI_PASSWORD" % self.ssid
         if status == network.STAT_NO_AP_FOUND:
             return "no access point named %r in range: check CONFIG_WIFI_SSID (the ESP32 has 2.4 GHz only)" % self.ssid
-        if status in (network.STAT_CONNECT_FAIL, network.STAT_HANDSHAKE_TIMEOUT):
+        # Older ports (v1.22, v1.24) name status 203 STAT_ASSOC_FAIL only; later ones both.
+        connect_fail = getattr(network, "STAT_CONNECT_FAIL", getattr(network, "STAT_ASSOC_FAIL", None))
+        if status in (connect_fail, network.STAT_HANDSHAKE_TIMEOUT):
             return "connection to %r failed (status %d)" % (self.ssid, status)
         return None
 

@@ -1,0 +1,111 @@
+"""The `esp32_memory` group of `make bench`: what `import app` takes of the gc heap, on the
+MicroPython unix port (measured) and on an ESP32 (estimated from it).
+
+    python tools/bench.py --only esp32_memory
+
+The firmware as `make build` compiles it (.mpy; on the ESP32 an imported .mpy's bytecode
+is in the gc heap as here) with a minimal config.py; gc.mem_alloc() after gc.collect()
+before and after `import app`, in a fresh interpreter.
+
+The ESP32's figure is an estimate: the unix figure times ESP32_RATIO, the ratio measured
+on an ESP32_GENERIC board (v1.26.1) for the same imports (35.7 KB there against 49.6 KB
+on the 64-bit unix port: pointers and object headers are half the size on the 32-bit
+chip, bytecode is not). Target: the library and the app leave the room of the gc heap
+(about 165 KB free after boot) to the user's code: at most ESP32_TARGET.
+
+Per module (for information): each module's own share (its code and module state, not
+its imports), imported one by one in the order `import app` loads them, deepest first.
+"""
+import json
+import os
+import tempfile
+
+ESP32_RATIO = 0.72  # ESP32 gc heap / unix-port gc heap, for the same imports (measured, see above)
+ESP32_TARGET = 28 * 1024  # bytes of the ESP32's gc heap `import app` may take
+
+_CONFIG = """\
+CONFIG_AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+CONFIG_AWS_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+CONFIG_AWS_REGION = "us-east-1"
+CONFIG_AWS_LAMBDA_FUNCTION = "notify"
+CONFIG_AWS_SNS_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:topic"
+"""
+
+# Run twice in fresh interpreters: "order" traces the modules `import app` loads (each
+# when its import completes, so a module's imports come before it); "measure" imports
+# them one by one in that order, then app, and gives each one's gc.mem_alloc() delta.
+_PROBE = """\
+import builtins, gc, json, sys
+sys.path[:] = [%(config)r, %(root)r, %(root)r + "/lib", ".frozen"]
+mode = sys.argv[1]
+if mode == "order":
+    order = []
+    _import = builtins.__import__
+
+    def _traced(name, *args):
+        known = name in sys.modules
+        module = _import(name, *args)
+        if not known and name not in order:
+            order.append(name)
+        return module
+
+    builtins.__import__ = _traced
+    import app
+    builtins.__import__ = _import
+    print(json.dumps([m for m in order if m in sys.modules]))
+else:
+    names = sys.argv[2].split(",")
+    ends = [0] * (len(names) + 1)  # made before the count starts: storing small ints allocates nothing
+    gc.collect()
+    start = gc.mem_alloc()
+    for i in range(len(names)):
+        __import__(names[i])
+        gc.collect()
+        ends[i] = gc.mem_alloc()
+    import app
+    gc.collect()
+    ends[-1] = gc.mem_alloc()
+    shares = [[names[i], ends[i] - (ends[i - 1] if i else start)] for i in range(len(names))]
+    print(json.dumps({"total": ends[-1] - start, "shares": shares + [["app", ends[-1] - ends[-2]]]}))
+"""
+
+
+def app_import_figures(bench, root, run_micropython):
+    """Runs the probe on the compiled firmware tree `root` (app.mpy, lib/mpaws/...)."""
+    work = tempfile.mkdtemp(prefix="bench_esp32_", dir=bench.tmp)
+    with open(os.path.join(work, "config.py"), "w") as f:
+        f.write(_CONFIG)
+    probe = os.path.join(work, "probe.py")
+    with open(probe, "w") as f:
+        f.write(_PROBE % {"config": work, "root": root})
+
+    def run(*args):
+        proc = run_micropython([probe] + list(args), cwd=work, timeout=60)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError("the import probe failed (exit %d):\n%s%s" % (proc.returncode, proc.stdout[-2000:],
+                                                                               proc.stderr[-2000:]))
+        return json.loads(lines[-1])
+
+    order = [m for m in run("order") if m != "app"]
+    return run("measure", ",".join(order))
+
+
+def make_group(mpy_lib, run_micropython):
+    """The group function for bench.py's GROUPS (its helpers passed in, to avoid a cycle)."""
+
+    def group_esp32_memory(bench):
+        g = "esp32_memory"
+        fig = app_import_figures(bench, os.path.dirname(mpy_lib(bench)), run_micropython)
+        total = fig["total"]
+        bench.add(g, "app_import_unix", "heap taken by `import app`, unix port", total, "bytes",
+                  note="gc.mem_alloc(), .mpy, 64-bit unix port; target %d on the ESP32 is %d here"
+                  % (ESP32_TARGET, round(ESP32_TARGET / ESP32_RATIO)))
+        bench.add(g, "app_import_esp32_estimate", "heap taken by `import app`, ESP32 (estimate)",
+                  round(total * ESP32_RATIO), "bytes", ("<=", ESP32_TARGET),
+                  note="ESTIMATE: unix x %.2f (the ratio measured on an ESP32_GENERIC board)" % ESP32_RATIO)
+        for name, share in fig["shares"]:
+            bench.add(g, "share:" + name, "  of which " + name, share, "bytes",
+                      note="unix; ESP32 estimate %d" % round(share * ESP32_RATIO))
+
+    return group_esp32_memory
