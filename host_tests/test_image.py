@@ -76,7 +76,7 @@ def partition_table(entries, md5=True):
     return data.ljust(0xC00, b"\xff")
 
 
-def firmware(chip="esp32", entries=GENERIC_4MB, table=None, app_size=150000):
+def firmware(chip="esp32", entries=GENERIC_4MB, table=None, app_size=150000, table_at=0x8000):
     """The bytes of a synthetic MicroPython .bin for chip: bootloader, table, application."""
     chip_id, base = CHIPS[chip]
     boot = esp_image(chip_id, [(0x3FFF0000, os.urandom(3000)), (0x40078000, os.urandom(12000))])
@@ -84,7 +84,7 @@ def firmware(chip="esp32", entries=GENERIC_4MB, table=None, app_size=150000):
     app = esp_image(chip_id, [(0x3F400020, os.urandom(app_size // 3)), (0x400D0020, os.urandom(app_size // 3))])
     data = bytearray(b"\xff" * (app_at - base))
     data[:len(boot)] = boot
-    data[0x8000 - base:0x8000 - base + 0xC00] = table if table is not None else partition_table(entries)
+    data[table_at - base:table_at - base + 0xC00] = table if table is not None else partition_table(entries)
     return bytes(data + app)
 
 
@@ -188,6 +188,21 @@ def test_layout_follows_the_partition_table(tmp_path, chip, entries):
         parsed = LoadFirmwareImage(chip, data[at:])
         assert parsed.checksum == parsed.calculate_checksum() and parsed.stored_digest == parsed.calc_digest
     assert "at 0x%x" % fs_offset in proc.stdout and "write-flash 0x0 (%s)" % chip in proc.stdout
+
+
+def test_partition_table_at_another_offset(tmp_path):
+    """A firmware built with CONFIG_PARTITION_TABLE_OFFSET=0xA000: found, and its filesystem
+    partition (elsewhere than MicroPython's usual) filled."""
+    entries = [(1, 0x02, 0xB000, 0x5000, "nvs"), (0, 0x00, 0x20000, 0x1E0000, "factory"),
+               (1, 0x83, 0x300000, 0x100000, "vfs")]
+    fw = firmware(entries=entries, table_at=0xA000)
+    out, _ = build_image(tmp_path, fw)
+    data = read(out)
+    assert len(data) == 0x400000 and data[0x1000:0x1000 + len(fw)] == fw
+    files, fs_stat = lfs_files(data, 0x300000, 0x100000)
+    assert files == deployed() and fs_stat.block_count == 256
+    proc = tool("--dry-run", "flash", "--port", PORT, "--image", out)
+    assert proc.returncode == 0 and proc.stdout.split()[-2:] == ["0x0", out], proc.stdout + proc.stderr
 
 
 def test_filesystem_holds_exactly_what_deploy_copies(tmp_path):
@@ -381,3 +396,19 @@ def test_flash_image_refuses_a_firmware_bin_and_a_missing_port(tmp_path):
     assert proc.returncode == 2 and "PORT is missing" in proc.stderr
     proc = tool("--dry-run", "flash", "--port", PORT)
     assert proc.returncode == 2 and "IMAGE is missing" in proc.stderr
+
+
+def test_fleet_one_image_per_device_config(tmp_path):
+    """One config per device (as tools/cloud.py deploy --name writes them): one image each,
+    the same but for config.py, each mode 600."""
+    fw = write(tmp_path / "fw.bin", firmware())
+    images = {}
+    for n in (1, 2):
+        config = device_config(tmp_path / ("door-%d.py" % n), CONFIG_AWS_ACCESS_KEY="AKIAIMAGETESTDOOR%03d" % n)
+        out = str(tmp_path / ("door-%d.bin" % n))
+        proc = tool("build", "--firmware", fw, "--config", config, "--out", out)
+        assert proc.returncode == 0 and stat.S_IMODE(os.stat(out).st_mode) == 0o600, proc.stderr
+        images[n] = lfs_files(read(out), 0x200000, 0x200000)[0]
+        assert images[n]["config.py"] == read(config)
+    configs = [images[n].pop("config.py") for n in (1, 2)]
+    assert images[1] == images[2] == deployed() and configs[0] != configs[1]

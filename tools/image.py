@@ -94,10 +94,29 @@ def parse_partition_table(data, where="the firmware"):
             raise BoardError("the partition table of %s has an entry that is not one (at byte %d of the table)"
                              % (where, pos))
     if not partitions:
-        raise BoardError("no partition table at flash 0x%x in %s: not a whole MicroPython firmware .bin (the "
-                         "download page's ESP32_GENERIC-<date>-v1.xx.bin holds bootloader, partition table and "
-                         "application): download it from %s" % (PARTITION_TABLE_OFFSET, where, FIRMWARE_DOWNLOADS))
+        raise BoardError("no partition table in %s: not a whole MicroPython firmware .bin (the download "
+                         "page's ESP32_GENERIC-<date>-v1.xx.bin holds bootloader, partition table and application): "
+                         "download it from %s" % (where, FIRMWARE_DOWNLOADS))
     return partitions
+
+
+def find_partition_table(data, base, where="the firmware"):
+    """(flash offset, [Partition]) of the partition table in data, which starts at flash
+    offset base: at 0x8000 (ESP-IDF's default, MicroPython's), else at the first flash
+    sector after the bootloader that holds one (a firmware built with another
+    CONFIG_PARTITION_TABLE_OFFSET)."""
+    candidates = [PARTITION_TABLE_OFFSET] + [at for at in range(base + 0x1000, min(base + len(data), 0x10000), 0x1000)
+                                             if at != PARTITION_TABLE_OFFSET]
+    problem = None
+    for at in candidates:
+        if at >= base and data[at - base:at - base + 2] == ENTRY_MAGIC:
+            try:
+                return at, parse_partition_table(data[at - base:at - base + PARTITION_TABLE_SIZE], where)
+            except BoardError as e:  # the default offset's problem is the one to tell
+                problem = problem or e
+    raise problem or BoardError("no partition table in %s: not a whole MicroPython firmware .bin (the download "
+                                "page's ESP32_GENERIC-<date>-v1.xx.bin holds bootloader, partition table and "
+                                "application): download it from %s" % (where, FIRMWARE_DOWNLOADS))
 
 
 def filesystem_partition(partitions, where="the firmware"):
@@ -171,8 +190,7 @@ class Firmware:
         # X - offset: the image written at 0x0 puts the .bin at this offset, after erased bytes.
         self.offset = board.FLASH_OFFSETS[self.chip]
         load_esp_image(self.chip, self.data, "%s (its bootloader)" % where)
-        table_at = PARTITION_TABLE_OFFSET - self.offset
-        self.partitions = parse_partition_table(self.data[table_at:table_at + PARTITION_TABLE_SIZE], where)
+        self.table_offset, self.partitions = find_partition_table(self.data, self.offset, where)
         self.fs = filesystem_partition(self.partitions, where)
         self.end = self.offset + len(self.data)  # flash offset after the .bin
         if self.end > self.fs.offset:
@@ -304,7 +322,7 @@ def image_layout(path):
     if not os.path.isfile(path):
         raise BoardError("IMAGE %s: no such file (make image writes it)" % path)
     with open(path, "rb") as f:
-        data = f.read(PARTITION_TABLE_OFFSET + PARTITION_TABLE_SIZE)
+        data = f.read(0x10000)
     chip = None
     for candidate, offset in sorted(board.FLASH_OFFSETS.items()):
         header = data[offset:offset + 16]
@@ -315,7 +333,7 @@ def image_layout(path):
     if chip is None:
         raise BoardError("IMAGE %s is not a whole-flash image made by `make image` (no bootloader where the chip "
                          "reads it; a firmware .bin goes with `make flash FIRMWARE=...`)" % path)
-    partitions = parse_partition_table(data[PARTITION_TABLE_OFFSET:], "IMAGE %s" % path)
+    _, partitions = find_partition_table(data, 0, "IMAGE %s" % path)
     fs = filesystem_partition(partitions, "IMAGE %s" % path)
     size = os.path.getsize(path)
     if size < fs.end:
