@@ -263,7 +263,7 @@ def test_app_runs_from_the_mounted_image(micropython, tmp_path, stand_in):
     files = modules["files"]
     assert files["app"] == "app.mpy" and files["config"] == "config.py"  # from "/" of the mounted image
     assert files["mpaws.sigv4"] == "/lib/mpaws/sigv4.mpy" and files["mpaws.http"] == "/lib/mpaws/http.mpy"
-    assert "config.py" in listed["names"]
+    assert {"config.py", "outbox.txt"} <= set(listed["names"])  # the outbox: written to the LittleFS by VfsLfs2
 
 
 # -- config.py in the image ------------------------------------------------------------------
