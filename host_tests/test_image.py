@@ -24,7 +24,6 @@ from conftest import REPO, run_micropython
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 import board
-import image
 
 BUILD = os.path.join(REPO, "build", "firmware")
 DRIVER = os.path.join(REPO, "host_tests", "drivers", "image_driver.py")

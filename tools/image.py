@@ -17,7 +17,6 @@ output says so, and no value of the config is ever printed (problems name the ke
 """
 import argparse
 import hashlib
-import io
 import os
 import struct
 import sys
@@ -251,7 +250,7 @@ def build_filesystem(size, files):
     return data, used
 
 
-def image_files(build, config=None, config_bytes=None):
+def image_files(build, config_bytes=None):
     """[(board path, bytes)] the image holds: what `make deploy` copies, in its order, then
     config.py."""
     files = []
@@ -285,7 +284,7 @@ def build_image(firmware, config=None, out=DEFAULT_OUT, build=board.BUILD):
     config_bytes = values = None
     if config:
         config_bytes, values = read_config(config, build)
-    files = image_files(build, config, config_bytes)
+    files = image_files(build, config_bytes)
     paths = {target for target, _ in files}
     ca = (values or {}).get("CONFIG_TLS_CA")
     if isinstance(ca, str) and ca.lstrip("/").startswith("certs/") and ca.lstrip("/") not in paths:
