@@ -225,12 +225,12 @@ def test_micropython_vfslfs2_mounts_the_image(micropython, tmp_path):
         {"op": "read", "path": "/" + p} for p in sorted(expected)]
     results, last, _ = run_image(micropython, out, 0x200000, 0x200000, steps, tmp_path)
     assert all(r["ok"] for r in results), results
-    assert last["mounts"] == ["VfsPosix /tmp", "VfsLfs2 /"]  # vfs.mount's detection chose LittleFS v2
+    assert last["mounts"] == ["VfsLfs2 /"]  # vfs.mount's detection chose LittleFS v2
     bsize, frsize, blocks = results[0]["statvfs"][:3]
     assert (bsize, frsize, blocks) == (4096, 4096, 512)
     listed = {}
     for folder, result in zip(folders, results[1:1 + len(folders)]):
-        listed[folder] = set(result["names"]) - ({"tmp"} if folder == "" else set())
+        listed[folder] = set(result["names"])
     for folder in folders:
         children = {p[len(folder):].lstrip("/").split("/")[0] for p in expected
                     if p.startswith(folder + "/" if folder else "")}

@@ -5,8 +5,8 @@ _boot.py does, by vfs.mount's detection of the filesystem), then runs steps from
     micropython image_driver.py IMAGE OFFSET SIZE STEPS_FILE
 
 IMAGE is the whole-flash image of tools/image.py; OFFSET and SIZE are its filesystem
-partition's (from the partition table). The host's /tmp stays reachable at /tmp (for the
-steps file). Each step prints one line `RESULT {...}`; the steps:
+partition's (from the partition table). The image and the steps are read first: then "/"
+is the image's filesystem alone, as on the board. Each step prints one line `RESULT {...}`:
   {"op": "listdir", "path": "/lib/mpaws"}            -> {"ok": true, "names": [...]}
   {"op": "read", "path": "config.py"}                -> {"ok": true, "size": N, "sha256": "..."}
   {"op": "statvfs"}                                  -> {"ok": true, "statvfs": [...]}
@@ -104,7 +104,6 @@ def main():
     # mounts it as VfsLfs2 (an empty or unknown partition would raise OSError here).
     vfs.umount("/")
     vfs.mount(bdev, "/")
-    vfs.mount(vfs.VfsPosix("/tmp"), "/tmp")
     import os
 
     os.chdir("/")
