@@ -342,7 +342,9 @@ def test_refuses_a_firmware_without_a_filesystem_partition(tmp_path):
 
 def test_refuses_a_filesystem_too_small_for_the_files(tmp_path):
     entries = GENERIC_4MB[:3] + [(1, 0x81, 0x200000, 0x8000, "vfs")]  # 32 KB: less than the files
-    _refused(tmp_path, firmware(entries=entries), "too small for the", "32 KB", "more room")
+    err = _refused(tmp_path, firmware(entries=entries), "too small for the", "'vfs' (32 KB)", "more room")
+    total = sum(len(c) for c in deployed().values())
+    assert "the %d files (%d KB, which take " % (len(deployed()), total // 1024) in err
 
 
 def test_refuses_a_damaged_or_cut_firmware(tmp_path):

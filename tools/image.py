@@ -221,33 +221,46 @@ def littlefs(block_count):
 
 def build_filesystem(size, files):
     """The bytes of a LittleFS filesystem of `size` bytes holding files [(board path,
-    bytes)]; BoardError when they do not fit."""
+    bytes)], and the number of blocks it uses; BoardError when they do not fit."""
     from littlefs import LittleFSError
 
     fs = littlefs(size // BLOCK_SIZE)
-    made = set()
     try:
-        for target, content in files:
-            parts = target.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                folder = "/".join(parts[:i])
-                if folder not in made:
-                    fs.mkdir(folder)
-                    made.add(folder)
-            with fs.open(target, "wb") as f:
-                f.write(content)
+        _fill(fs, files)
     except LittleFSError as e:
         if e.code != LittleFSError.Error.LFS_ERR_NOSPC:
             raise
         total = sum(len(content) for _, content in files)
-        raise BoardError("the firmware's filesystem partition (%d KB) is too small for the %d files (%d KB): use "
-                         "a firmware whose partition table gives the %r partition more room (a board with more "
-                         "flash, e.g. ESP32_GENERIC-SPIRAM or a 8 MB/16 MB variant)"
-                         % (size // 1024, len(files), total // 1024, FS_LABEL))
-    used = fs.used_block_count
+        needed = size * 2
+        while needed < (1 << 26):  # what they take: filled into a larger one (64 MB at most)
+            try:
+                fs = littlefs(needed // BLOCK_SIZE)
+                _fill(fs, files)
+                break
+            except LittleFSError:
+                needed *= 2
+        raise BoardError("the firmware's filesystem partition %r (%d KB) is too small for the %d files (%d KB, which "
+                         "take %d KB of LittleFS blocks): use a firmware whose partition table gives %r more room "
+                         "(a variant for a board with more flash)" % (FS_LABEL, size // 1024, len(files),
+                                                                      total // 1024,
+                                                                      fs.used_block_count * BLOCK_SIZE // 1024,
+                                                                      FS_LABEL))
     data = bytes(fs.context.buffer)
     assert len(data) == size
-    return data, used
+    return data, fs.used_block_count
+
+
+def _fill(fs, files):
+    made = set()
+    for target, content in files:
+        parts = target.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            if folder not in made:
+                fs.mkdir(folder)
+                made.add(folder)
+        with fs.open(target, "wb") as f:
+            f.write(content)
 
 
 def image_files(build, config_bytes=None):
