@@ -16,7 +16,6 @@ import shutil
 import stat
 import struct
 import subprocess
-import sys
 
 import pytest
 
@@ -27,7 +26,6 @@ import board
 
 BUILD = os.path.join(REPO, "build", "firmware")
 DRIVER = os.path.join(REPO, "host_tests", "drivers", "image_driver.py")
-IMAGE_TOOL = os.path.join(REPO, "tools", "image.py")
 SECRET = "imageTestSecretKey/NeverPrinted+0123456789"
 WIFI_PASSWORD = "image-wifi-password-not-printed"
 PORT = "/dev/ttyUSB0"
@@ -95,11 +93,25 @@ def write(path, data):
 
 # -- running the tool --------------------------------------------------------------------
 
+class Ran:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def tool(*args):
-    proc = subprocess.run([sys.executable, IMAGE_TOOL] + list(args), cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    assert SECRET not in proc.stdout + proc.stderr and WIFI_PASSWORD not in proc.stdout + proc.stderr
-    return proc
+    """tools/image.py ARGS, run in this process (its main(), as the command line runs it;
+    `make image` and `make flash-image` below run it as a program)."""
+    import contextlib
+    import io
+
+    import image
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = image.main(list(args))
+    ran = Ran(status, out.getvalue(), err.getvalue())
+    assert SECRET not in ran.stdout + ran.stderr and WIFI_PASSWORD not in ran.stdout + ran.stderr
+    return ran
 
 
 def make(*args):
