@@ -161,8 +161,12 @@ def _deliver(message_id, subject, body):
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
     from mpaws import sns
 
-    result = sns.publish(_client(), s.topic_arn, body, subject,
-                         None if message_id is None else ((ID_ATTRIBUTE, message_id),))
+    attributes = None if message_id is None else ((ID_ATTRIBUTE, message_id),)
+    try:
+        sns.check(body, subject, attributes)
+    except ValueError as e:  # stored by a firmware that did not check it: never sendable
+        raise errors.InvalidMessage(str(e))
+    result = sns.publish(c, s.topic_arn, body, subject, attributes)
     return result, "SNS message %s" % result
 
 
