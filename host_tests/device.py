@@ -78,6 +78,7 @@ class Device:
         self.config = default_config()
         self.secrets = [SECRET_KEY]  # strings no run may print
         self.sim = False  # True: on the simulated board (host_tests/sim first on sys.path)
+        self.firmware = FIRMWARE  # or a folder of the firmware compiled to .mpy (see mpy_firmware)
 
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""
@@ -101,7 +102,7 @@ class Device:
         with open(steps_file, "w", encoding="utf-8") as f:
             json.dump(steps, f, ensure_ascii=False)
         env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
-        args = [self.executable, DRIVER, self.dir, FIRMWARE, steps_file] + ([SIM] if self.sim else [])
+        args = [self.executable, DRIVER, self.dir, self.firmware, steps_file] + ([SIM] if self.sim else [])
         proc = subprocess.run(args, cwd=self.dir, capture_output=True, timeout=timeout, env=env)
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
@@ -164,3 +165,19 @@ def device(runtime, tmp_path, request):
     """A Device for the test's runtime (cpython, micropython) in tmp_path."""
     micropython = request.getfixturevalue("micropython") if runtime == "micropython" else None
     return Device(runtime, tmp_path, micropython)
+
+
+def compile_firmware(mpy_cross, out):
+    """firmware/ compiled as `make build` compiles it (app and lib/mpaws as .mpy, with the
+    Makefile's flags) into out; returns out, for Device.firmware."""
+    for root, _, files in os.walk(FIRMWARE):
+        for name in files:
+            relative = os.path.relpath(os.path.join(root, name), FIRMWARE)
+            if not name.endswith(".py") or relative in ("main.py", "boot.py", "config.py"):
+                continue
+            target = os.path.join(out, relative[:-3] + ".mpy")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            proc = subprocess.run([mpy_cross, "-X", "no-source-lines", "-s", relative, "-o", target,
+                                   os.path.join(FIRMWARE, relative)], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    return str(out)

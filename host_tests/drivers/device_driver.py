@@ -72,6 +72,11 @@ def _client_stats(out):
     if c is not None:
         out["attempts"] = c.attempts
         out["handshakes"] = c.connection.handshakes
+    creds = getattr(sys.modules.get("app"), "_temporary", None)  # certificate auth
+    if creds is not None:
+        out["credentials_fetches"] = creds.fetches
+        out["credentials_handshakes"] = creds.handshakes
+        out["credentials_bytes"] = [creds.bytes_sent, creds.bytes_received]
     return out
 
 

@@ -213,9 +213,10 @@ def fetch(creds):
         response = connection.request("GET", "/role-aliases/%s/credentials" % creds.role_alias,
                                       (("host", host), ("x-amzn-iot-thingname", creds.thing_name)))
     except errors.AWSError as e:
-        if type(e).__name__ == "TLSError" and not ("verify failed" in e.message or http.TLS_HINT_NOT_TRUSTED
-                                                   in e.message):
-            # Our side trusted the server: the server refused our certificate.
+        # A handshake that failed after our side trusted the server (a TLS alert, or the
+        # connection cut, as mbedTLS sees the alert): the server refused our certificate.
+        handshake = type(e).__name__ == "TLSError" or "during the TLS handshake" in e.message
+        if handshake and not ("verify failed" in e.message or http.TLS_HINT_NOT_TRUSTED in e.message):
             raise errors.AccessDenied("credentials endpoint %s:%d refused the device certificate in the TLS "
                                       "handshake: %s (is CONFIG_TLS_CERT registered with AWS IoT and ACTIVE, and "
                                       "CONFIG_TLS_KEY its key?)" % (creds.host, creds.port, e.message))

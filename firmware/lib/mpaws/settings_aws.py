@@ -62,6 +62,23 @@ def _check_host(key, host):
 
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
+    # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials)
+    from mpaws import settings_cert, transient
+
+    try:
+        s.thing_name = None  # static keys
+        if settings_cert.uses_certificate(module):
+            settings_cert.check(s, module, _string, _check_host)
+            s.access_key = s._secret_key = s.session_token = None
+    finally:
+        transient.forget("settings_cert")
+    if s.thing_name is None:
+        _check_static_keys(s, module)
+    # -- end static keys or a device certificate
+    _check_service(s, module)
+
+
+def _check_static_keys(s, module):
     access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
     if not 16 <= len(access_key) <= 128 or not all(c.isupper() or c.isdigit() for c in access_key):
         _fail("CONFIG_AWS_ACCESS_KEY", "%r does not look like an access key id (16 to 128 upper-case letters and "
@@ -74,6 +91,8 @@ def check(s, module):
     s._secret_key = secret_key
     s.session_token = _string(module, "CONFIG_AWS_SESSION_TOKEN", required=False, secret=True)
 
+
+def _check_service(s, module):
     region = _string(module, "CONFIG_AWS_REGION")
     if not _is_region(region):
         _fail("CONFIG_AWS_REGION", "%r is not an AWS region name such as ap-southeast-1" % region)
