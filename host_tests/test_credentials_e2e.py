@@ -195,3 +195,26 @@ def test_pem_files_work_as_der_files(device, aws, iot, tmp_path):
     result = run(device, iot, [notify("pem", body)]).result
     assert result.get("ok"), result
     assert len(delivered(aws, body)) == 1
+
+
+def test_make_demo_auth_cert(runtime):
+    """`make demo AUTH=cert`: the whole chain with a certificate; the session token is not shown."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", AUTH="cert")
+    for name in ("DEVICE", "SUBJECT", "BODY"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "demo.py"), "--device", runtime],
+                          cwd=REPO, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    call = out.index("the credentials call (mutual TLS, device certificate)")
+    assert "thing mpaws-thing-1" in out[call:] and "HTTP 200, temporary key ASIA" in out[call:]
+    request = out.index("POST /2015-03-31/functions/mpaws-notify/invocations HTTP/1.1\n", call)
+    assert out.index("X-Amz-Security-Token: (the session token, ", request) < out.index("HTTP/1.1 200 OK", request)
+    assert "Credential=ASIA" in out and "OK: delivered once" in out
+    assert "temporary credentials ASIA" in out and "for thing mpaws-thing-1" in out

@@ -732,7 +732,8 @@ class LocalAWS:
                 "function_name": self.function_name,
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
-                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset}
+                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset,
+                "credentials_endpoint": self.iot.endpoint if self.iot else None}
 
     def control(self, method, path, body=None):
         """One control request (what the HTTP control port serves): (status, JSON value)."""
@@ -743,6 +744,9 @@ class LocalAWS:
             return 200, self.state()
         if route == ("GET", "/messages"):
             return 200, self.sns_messages()
+        if route == ("GET", "/credentials") and self.iot is not None:  # certificate auth: the calls, no secrets
+            return 200, [{"thing": c.thing, "certificate": c.certificate, "status": c.status,
+                          "access_key": c.access_key, "connection": c.connection} for c in self.iot.client_calls()]
         if route == ("GET", "/requests"):
             since = int(query.get("since", ["0"])[0])
             with self._lock:
@@ -988,6 +992,9 @@ def _banner(aws, state, direct_sns, kept):
     print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
     print("  device config    %s (access key %s; the secret key is in the file)%s"
           % (config, aws.sns_access_key if direct_sns else aws.access_key, ", direct SNS" if direct_sns else ""))
+    if aws.iot is not None:
+        print("  credentials      https://%s (AWS IoT credentials provider, mutual TLS; the device's certificate "
+              "and key are next to config.py; credentials live %d s)" % (aws.iot.endpoint, aws.iot.duration))
     print("  SNS topic        %s" % aws.topic_arn)
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
@@ -1000,7 +1007,8 @@ def _banner(aws, state, direct_sns, kept):
 
 def _serve(args, folder, function):
     """Serves until Ctrl-C, SIGTERM, SIGHUP or POST /stop; then stops everything it started."""
-    aws = LocalAWS(function_source=function, ca_dir=folder, port=args.port)
+    aws = LocalAWS(function_source=function, ca_dir=folder, port=args.port, cert_auth=args.cert_auth,
+                   credentials_duration=args.credentials_duration)
     control = None
     serving = False
     try:
@@ -1045,6 +1053,10 @@ def main(argv=None):
                                                                     "(default: cloud/lambda_function.py)")
     parser.add_argument("--direct-sns", action="store_true", help="write config.py for a device that publishes "
                                                                   "to the topic itself (no function)")
+    parser.add_argument("--cert-auth", action="store_true", help="serve the AWS IoT credentials provider too, and "
+                        "write config.py for a device that authenticates with a certificate (no key pair)")
+    parser.add_argument("--credentials-duration", type=int, default=3600, metavar="SECONDS",
+                        help="with --cert-auth: how long the temporary credentials live (default 3600)")
     args = parser.parse_args(argv)
     function = os.path.abspath(args.function)
     if not os.path.isfile(function):
