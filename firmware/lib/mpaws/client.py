@@ -151,6 +151,8 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
     (access_key, secret_key and session_token are then None)."""
     if credentials is None:
         signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
+    else:
+        credentials.ensure()  # fetched before this client's TLS context exists: less heap at the peak
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit
     # low in the heap, not above garbage that would split the free space into holes too
