@@ -604,9 +604,9 @@ def rotate_key(aws, args, plan):
     n = aws.names
     state = State(aws, args.config)
     state.check_owned(n)
-    if state.config.get("CONFIG_AWS_THING_NAME"):  # certificate auth (tools/cloud_cert.py)
-        import cloud_cert
+    import cloud_cert  # certificate auth: config.py names the thing, or there is a thing and no user (the template)
 
+    if state.config.get("CONFIG_AWS_THING_NAME") or (state.user is None and cloud_cert.has_thing(aws)):
         return cloud_cert.rotate(aws, args, plan, state, sys.modules[__name__])
     if state.user is None:
         raise CloudError("no IAM user %s: run `tools/cloud.py deploy` first" % n.user)

@@ -35,6 +35,10 @@ def file_names(names, config_path):
     return (os.path.join(folder, names.thing + ".cert.pem"), os.path.join(folder, names.thing + ".key.pem"))
 
 
+def has_thing(aws):
+    return aws.missing(aws.iot.describe_thing, ("ResourceNotFoundException",), thingName=aws.names.thing) is not None
+
+
 def _normal_pem(text):
     return "".join((text or "").split())
 
