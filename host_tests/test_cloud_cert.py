@@ -147,3 +147,13 @@ def test_destroy_removes_every_cert_auth_resource(tool):
     assert iot.list_policies()["policies"] == [] and iot.list_role_aliases()["roleAliases"] == []
     status, out, _ = tool.run("destroy")
     assert status == 0 and "no changes" in out
+
+
+def test_status_of_a_cert_auth_deployment(tool):
+    assert tool.run("deploy", "--cert-auth")[0] == 0
+    status, out, err = tool.run("status")
+    assert status == 0 and "everything matches" in out, out + err
+    assert "IoT thing %s" % THING in out and "in config.py" in out and "IAM user" not in out
+    client("iot").update_certificate(certificateId=current_id(tool), newStatus="REVOKED")
+    status, out, _ = tool.run("status")
+    assert status == 1 and "revoked, in config.py" in out and "no ACTIVE certificate" in out

@@ -559,7 +559,10 @@ def status(aws, args, out):
         if verdict != "ok":
             problems.append(what)
 
+    cert_auth = bool(state.config.get("CONFIG_AWS_THING_NAME"))  # certificate auth: a thing, no user
     for kind, name, tags in state.resources(n):
+        if cert_auth and kind == "IAM user":
+            continue
         if tags is None:
             verdict = "missing"
         elif not state.owns(tags, n):
@@ -577,7 +580,11 @@ def status(aws, args, out):
     if state.function is not None:
         differences = function_differences(aws, state, function_zip())
         line("function settings and code", "ok" if not differences else "differs: " + ", ".join(differences))
-    if state.user is not None:
+    if cert_auth:
+        import cloud_cert
+
+        cloud_cert.status(aws, args, state, line, out)
+    elif state.user is not None:
         access = state.user_tags.get(policies.ACCESS_TAG, policies.INVOKE)
         line("device policy (%s)" % access, "ok" if policies.same(state.user_policy, policies.device_policy(n, access))
              else "differs")

@@ -265,3 +265,26 @@ def destroy(aws, args, plan, state):
         plan.change("delete IAM role %s" % n.device_role, aws.iam.delete_role, RoleName=n.device_role)
     if cert.local_pem is not None:
         plan.note("%s still points at the deleted certificate; its files are next to it" % args.config)
+
+
+def status(aws, args, state, line, out):
+    """status of a certificate-auth deployment: line(what, verdict) reports a problem unless
+    the verdict is "ok"."""
+    n = aws.names
+    cert = CertState(aws, args.config, state.config)
+    access = policies.DIRECT_SNS if state.config.get("CONFIG_AWS_LAMBDA_FUNCTION", n.function) is None \
+        else policies.INVOKE
+    line("IoT thing %s" % n.thing, "ok" if cert.thing is not None else "missing")
+    line("device role %s" % n.device_role, "missing" if cert.role is None else "ok" if policies.same(
+        cert.role_policy, policies.device_policy(n, access)) and policies.same(
+        cert.role["AssumeRolePolicyDocument"], policies.credentials_provider_trust_policy()) else "differs")
+    line("role alias %s" % n.role_alias, "missing" if cert.role_alias is None else "ok"
+         if cert.role_alias.get("roleArn") == n.device_role_arn else "points at another role")
+    line("IoT policy %s" % n.iot_policy, "missing" if cert.iot_policy is None else "ok"
+         if policies.same(cert.iot_policy, policies.iot_credentials_policy(n)) else "differs")
+    current = cert.current()
+    for c in cert.certificates:
+        out.write("  %-44s %s%s\n" % ("certificate %s…" % c["certificateId"][:16], c["status"].lower(),
+                                      ", in config.py" if current is c else ""))
+    line("config.py certificate", "ok" if current is not None and current["status"] == "ACTIVE"
+         else "%s's files are no ACTIVE certificate of %s" % (args.config, n.thing))
