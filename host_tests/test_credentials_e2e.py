@@ -49,8 +49,8 @@ def token():
     return uuid.uuid4().hex[:12]
 
 
-def use(device, aws, certificate, **keys):
-    device.write_config(**aws.cert_device_config(certificate, CONFIG_TIMEOUT=15, **keys))
+def use(device, aws, certificate, direct_sns=False, **keys):
+    device.write_config(**aws.cert_device_config(certificate, direct_sns, CONFIG_TIMEOUT=15, **keys))
     with open(certificate.key_pem, "rb") as f:
         pem = f.read()
     with open(certificate.key_der, "rb") as f:
@@ -186,6 +186,33 @@ def test_thing_name_that_is_not_the_certificates_is_refused(device, aws, iot, tm
     assert_error(result, "AccessDenied", "Access Denied", "'mpaws-thing-3'")
     [call] = iot.client_calls(calls)
     assert (call.status, call.thing, call.certificate) == (403, "mpaws-thing-3", cert.id)
+
+
+def test_direct_sns_with_a_certificate_renews_on_sns_expired_token(device, aws, iot, tmp_path):
+    """Direct SNS (the role alias whose role may only publish): SNS's XML ExpiredToken reply
+    renews the credentials too."""
+    cert = iot.issue(folder=str(tmp_path))
+    use(device, aws, cert, direct_sns=True)
+    bodies = ["direct %s #%d" % (token(), i) for i in range(2)]
+    go = tmp_path / "expired"
+    calls, mark = len(iot.calls), len(aws.requests)
+    runs = []
+    steps = [notify("d", bodies[0]), {"op": "wait_for_file", "path": str(go)}, notify("d", bodies[1])]
+    thread = threading.Thread(target=lambda: runs.append(run(device, iot, steps, timeout=90)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not [r for r in aws.client_requests(mark) if r.status] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    iot.expire_all()
+    go.write_text("go")
+    thread.join(90)
+    results = runs[0].results
+    assert results[0]["ok"] and results[2]["ok"], runs[0]
+    publishes = aws.client_requests(mark)
+    assert [r.status for r in publishes] == [200, 403, 200] and all(r.service == "sns" for r in publishes)
+    assert b"<Code>ExpiredToken</Code>" in publishes[1].reply
+    assert [c.status for c in iot.client_calls(calls)] == [200, 200]
+    assert all(len(delivered(aws, b)) == 1 for b in bodies)
 
 
 def test_pem_files_work_as_der_files(device, aws, iot, tmp_path):
