@@ -215,8 +215,14 @@ def test_direct_sns_with_a_certificate_renews_on_sns_expired_token(device, aws, 
     assert all(len(delivered(aws, b)) == 1 for b in bodies)
 
 
-def test_pem_files_work_as_der_files(device, aws, iot, tmp_path):
-    cert = iot.issue(folder=str(tmp_path))
+@pytest.mark.parametrize("key_type", ["ec", "rsa"])
+def test_pem_files_work_as_der_files(device, aws, iot, tmp_path, key_type):
+    """PEM files as well as DER; an RSA key in PKCS#1 PEM is what AWS IoT's
+    create_keys_and_certificate hands out."""
+    cert = iot.issue(folder=str(tmp_path), key_type=key_type)
+    with open(cert.key_pem, "rb") as f:
+        assert f.read().startswith(b"-----BEGIN RSA PRIVATE KEY-----" if key_type == "rsa" else
+                                   b"-----BEGIN EC PRIVATE KEY-----")
     use(device, aws, cert, CONFIG_TLS_CERT=cert.cert_pem, CONFIG_TLS_KEY=cert.key_pem)
     body = "pem " + token()
     result = run(device, iot, [notify("pem", body)]).result

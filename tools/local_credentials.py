@@ -136,23 +136,26 @@ class CredentialsProvider:
 
     # -- certificates ------------------------------------------------------------------------
 
-    def issue(self, thing=THING_NAME, folder=None, register=True, ca=None, name=None):
+    def issue(self, thing=THING_NAME, folder=None, register=True, ca=None, name=None, key_type="ec"):
         """A new device certificate and key for `thing`, written to folder (DER and PEM;
         the keys mode 0600). register=False: issued by the device CA but never registered
         (unknown to "AWS IoT"); ca: another trustme.CA (a certificate the endpoint refuses
-        in the handshake). Returns the Certificate."""
+        in the handshake); key_type: "ec" (P-256) or "rsa" (2048 bits, the key PEM in PKCS#1,
+        as AWS IoT's create_keys_and_certificate gives it). Returns the Certificate."""
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
         folder = folder or self.aws.ca_dir
         name = name or thing
-        leaf = (ca or self.device_ca).issue_cert(thing, key_type=trustme.KeyType.ECDSA)
+        kind = trustme.KeyType.RSA if key_type == "rsa" else trustme.KeyType.ECDSA
+        leaf = (ca or self.device_ca).issue_cert(thing, key_type=kind)
         cert_pem = leaf.cert_chain_pems[0].bytes()
         cert_der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
         key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
         key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-        key_pem = leaf.private_key_pem.bytes()
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption())  # PKCS#1 (RSA) or SEC1 (EC)
         paths = []
         for suffix, data, private in (("cert.der", cert_der, False), ("cert.pem", cert_pem, False),
                                       ("key.der", key_der, True), ("key.pem", key_pem, True)):
