@@ -26,10 +26,12 @@ def mpy_firmware(mpy_cross, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def from_mpy(device, runtime, request):
+def from_mpy(request):
     """Under MicroPython the firmware runs from its .mpy build, as on a board."""
-    if runtime == "micropython":
-        device.firmware = request.getfixturevalue("mpy_firmware")
+    if "device" in request.fixturenames:
+        device = request.getfixturevalue("device")
+        if device.runtime == "micropython":
+            device.firmware = request.getfixturevalue("mpy_firmware")
 
 
 @pytest.fixture(scope="module")
