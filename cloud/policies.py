@@ -41,6 +41,34 @@ class Names:
         self.user_policy = "device"
         self.log_group = "/aws/lambda/" + name
 
+    # -- certificate auth (tools/cloud.py deploy --cert-auth): the device is an AWS IoT thing
+    # with a certificate, and its role (reached through the role alias) may do what the
+    # device user's key may do otherwise.
+    @property
+    def thing(self):
+        return self.name + "-device"
+
+    @property
+    def device_role(self):
+        return self.name + "-device"
+
+    @property
+    def role_alias(self):
+        return self.name + "-device"
+
+    @property
+    def iot_policy(self):
+        return self.name + "-device-credentials"
+
+    @property
+    def device_role_arn(self):
+        return self._arn("iam", "role/" + self.device_role, region=False)
+
+    @property
+    def role_alias_arn(self):
+        return self._arn("iot", "rolealias/" + self.role_alias)
+    # -- end certificate auth
+
     def _arn(self, service, resource, region=True):
         return "arn:%s:%s:%s:%s:%s" % (self.partition, service, self.region if region else "", self.account,
                                        resource)
@@ -112,3 +140,18 @@ def canonical(document):
 def same(document, wanted):
     """Whether a policy document as read back (None: there is none) grants what `wanted` does."""
     return document is not None and canonical(document) == canonical(wanted)
+
+
+# -- certificate auth ------------------------------------------------------------------------
+
+
+def credentials_provider_trust_policy():
+    """Who may assume the device role: the AWS IoT credentials provider only."""
+    return _document({"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"},
+                      "Action": "sts:AssumeRole"})
+
+
+def iot_credentials_policy(names):
+    """The device certificate's only permission (an AWS IoT policy): temporary credentials
+    for the one role alias."""
+    return _document(_allow(["iot:AssumeRoleWithCertificate"], names.role_alias_arn))

@@ -34,6 +34,7 @@ MAX_ID = 64  # mpaws.outbox.MAX_ID: the longest message id (a test keeps them eq
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
+_temporary = None  # certificate auth: the credentials.CertificateCredentials (see _credentials())
 _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
@@ -109,12 +110,26 @@ def _failed(e):
     return e
 
 
+def _credentials():
+    """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
+    (mpaws.credentials), shared by its clients; None with static keys."""
+    global _temporary
+    s = config()
+    if _temporary is None and s.thing_name is not None:
+        from mpaws import credentials
+
+        _temporary = credentials.CertificateCredentials(
+            "%s:%d" % (s.credentials_endpoint, s.credentials_port), s.role_alias, s.thing_name, s.tls_cert,
+            s.tls_key, s.ca, s.verify_tls, s.timeout, log)
+    return _temporary
+
+
 def _connect(service):
     s = config()
     from mpaws import client
 
     return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                          s.verify_tls, s.timeout, log=log)
+                          s.verify_tls, s.timeout, log=log, credentials=_credentials())
 
 
 def _function():
@@ -426,7 +441,7 @@ def status():
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox, _last
+    global _settings, _lambda, _sns, _outbox, _last, _temporary
     if _lambda is not None:
         _lambda.client.close()
     if _sns is not None:
@@ -436,3 +451,4 @@ def reset():
     _sns = None
     _outbox = None
     _last = None
+    _temporary = None

@@ -11,6 +11,17 @@ CONFIG_AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 CONFIG_AWS_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CONFIG_AWS_SESSION_TOKEN = None  # only for temporary credentials
 
+# -- Or, instead of the keys above (set those to None): a device certificate -----------
+# Nothing long-lived on the flash: the board proves who it is with an X.509 certificate
+# (AWS IoT) and receives keys that expire within the hour (`tools/cloud.py deploy
+# --cert-auth` makes the thing, certificate, policy, role alias and role, and writes these
+# keys and the two files). Give all five, or none.
+CONFIG_AWS_CREDENTIALS_ENDPOINT = None  # "xxxxxxxxxxxx.credentials.iot.<region>.amazonaws.com"
+CONFIG_AWS_ROLE_ALIAS = None  # the role alias whose role may invoke the function
+CONFIG_AWS_THING_NAME = None  # the thing the certificate is attached to
+CONFIG_TLS_CERT = None  # path of the device certificate on the board (DER or PEM)
+CONFIG_TLS_KEY = None  # path of its private key (DER or PEM, unencrypted)
+
 # -- What to call ---------------------------------------------------------------------
 CONFIG_AWS_REGION = "ap-southeast-1"
 # A name, name:qualifier (alias or version), or the function's full ARN. None (written

@@ -272,6 +272,29 @@ def test_provision_copies_a_valid_config_py(tmp_path):
     no_secret(result)
 
 
+def test_provision_copies_the_device_certificate_and_key_first(tmp_path):
+    """Certificate auth: the two files next to config.py go to the board before config.py;
+    the key's content is printed nowhere."""
+    config = tmp_path / "config.py"
+    (tmp_path / "dev.cert.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPrivateKeyContentDoNotPrint\n-----END EC PRIVATE KEY-----\n"
+    (tmp_path / "dev.key.pem").write_text(key)
+    config.write_text(config_text(CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None,
+                                  CONFIG_AWS_CREDENTIALS_ENDPOINT="abc.credentials.iot.eu-west-1.amazonaws.com",
+                                  CONFIG_AWS_ROLE_ALIAS="mpaws-device", CONFIG_AWS_THING_NAME="mpaws-device",
+                                  CONFIG_TLS_CERT="dev.cert.pem", CONFIG_TLS_KEY="dev.key.pem"))
+    result = make("provision", "DRY_RUN=1", "PORT=" + PORT, "CONFIG=" + str(config))
+    assert result.returncode == 0, result.stderr
+    assert printed(result) == STOP_BEFORE_WATCHDOG + [
+        [MPREMOTE, "connect", PORT, "fs", "cp", str(tmp_path / "dev.cert.pem"), ":dev.cert.pem"],
+        [MPREMOTE, "connect", PORT, "fs", "cp", str(tmp_path / "dev.key.pem"), ":dev.key.pem"],
+        [MPREMOTE, "connect", PORT, "fs", "cp", str(config), ":config.py", "+", "reset"]]
+    assert "PrivateKeyContent" not in result.stdout + result.stderr
+    (tmp_path / "dev.key.pem").unlink()
+    result = make("provision", "DRY_RUN=1", "PORT=" + PORT, "CONFIG=" + str(config))
+    assert result.returncode != 0 and "CONFIG_TLS_KEY" in result.stderr and "no file" in result.stderr
+
+
 @pytest.mark.parametrize("override, key", [
     ({"CONFIG_AWS_REGION": "Europe"}, "CONFIG_AWS_REGION"),
     ({"CONFIG_AWS_SECRET_KEY": None}, "CONFIG_AWS_SECRET_KEY"),

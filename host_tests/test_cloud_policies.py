@@ -175,3 +175,33 @@ def test_template_grants_what_cloud_py_grants(aws, tmp_path, access):
     wanted = cloud._desired_function(cloud.Account(boto3.session.Session(), REGION, NAME), b"")
     for key in ("Runtime", "Handler", "Role", "Timeout", "MemorySize", "Environment"):
         assert configuration[key] == wanted[key], key
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS")
+def test_template_cert_auth_grants_what_cloud_py_grants(aws, tmp_path):
+    """DeviceAuth=cert: no device user; the device role (trusted by the credentials provider
+    only) has the same documents as `cloud.py deploy --cert-auth` makes."""
+    arguments = ["--region", REGION, "--name", NAME, "--config", str(tmp_path / "config.py")]
+    assert cloud.main(["deploy", "--cert-auth"] + arguments, out=io.StringIO()) == 0
+    iam = boto3.client("iam", region_name=REGION)
+
+    def device_role():
+        role = iam.get_role(RoleName=NAME + "-device")["Role"]
+        return (policies.canonical(role["AssumeRolePolicyDocument"]),
+                [_document(iam.get_role_policy(RoleName=NAME + "-device", PolicyName=p))
+                 for p in iam.list_role_policies(RoleName=NAME + "-device")["PolicyNames"]])
+
+    from_tool = device_role()
+    assert cloud.main(["destroy"] + arguments, out=io.StringIO()) == 0
+    with open(TEMPLATE) as f:
+        template = _with_inline_code(f.read())
+    formation = boto3.client("cloudformation", region_name=REGION)
+    formation.create_stack(StackName="mpaws-" + NAME, TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                           Parameters=[{"ParameterKey": "Name", "ParameterValue": NAME},
+                                       {"ParameterKey": "DeviceAuth", "ParameterValue": "cert"}])
+    assert formation.describe_stacks(StackName="mpaws-" + NAME)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert device_role() == from_tool
+    names = policies.Names(NAME, REGION, "123456789012")
+    assert from_tool == (policies.canonical(policies.credentials_provider_trust_policy()),
+                         [policies.canonical(policies.device_policy(names))])
+    assert iam.list_users()["Users"] == []

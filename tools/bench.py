@@ -73,6 +73,7 @@ for _path in (FIRMWARE_LIB, TOOLS):
 from bench_micropython import SEED, changed_requests, new_signer, sign, signature_of  # noqa: E402  (the seed request)
 from bench_notify import group_notify  # noqa: E402  (one notify over TLS: heap, bytes, handshakes, ms)
 from bench_demo import group_demo  # noqa: E402  (make demo's chain: notify step, 50-notify burst vs boto3)
+from bench_cert import group_cert  # noqa: E402  (certificate auth vs static keys: heap, first notify, wire)
 import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
 import bench_esp32  # noqa: E402  (what `import app` takes: unix measured, ESP32 estimated)
 
@@ -557,6 +558,7 @@ GROUPS = [
     ("mpy_size", group_mpy_size),
     ("notify", group_notify),
     ("demo", group_demo),
+    ("cert", group_cert),
     ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
     ("esp32_memory", lambda bench: bench_esp32.make_group(_mpy_lib, run_micropython)(bench)),
 ]

@@ -370,6 +370,17 @@ def _board_path_on_host(path, build=BUILD):
     return path
 
 
+def device_cert_files(module, origin):
+    """Certificate auth: [(key, host path)] of CONFIG_TLS_CERT and CONFIG_TLS_KEY, relative
+    names (the board's /) found next to config.py on the host; [] with static keys."""
+    out = []
+    for key in ("CONFIG_TLS_CERT", "CONFIG_TLS_KEY"):
+        name = getattr(module, key, None)
+        if isinstance(name, str) and name and not name.startswith("/"):
+            out.append((key, os.path.join(os.path.dirname(os.path.abspath(origin)), name)))
+    return out
+
+
 def validate_config(source, origin, build=BUILD):
     """The Settings mpaws.settings loads from this config.py text; BoardError naming the key
     (never a value of a secret) when the board would refuse it. build: the files deployed."""
@@ -385,6 +396,8 @@ def validate_config(source, origin, build=BUILD):
     ca = getattr(module, "CONFIG_TLS_CA", None)
     if isinstance(ca, str) and ca:
         module.CONFIG_TLS_CA = _board_path_on_host(ca, build)
+    for key, path in device_cert_files(module, origin):  # certificate auth: the files next to config.py
+        setattr(module, key, path)
     if FIRMWARE_LIB not in sys.path:
         sys.path.insert(0, FIRMWARE_LIB)
     from mpaws import errors, settings
@@ -447,8 +460,13 @@ def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
         loaded = validate_config(source, config)
     for message in config_notes(source, template_keys()):
         note("note: " + message)
+    # Certificate auth: the certificate and its private key go to the board (and nowhere
+    # else), before config.py that names them.
+    module = types.SimpleNamespace(**literal_assignments(source))
+    files = [Command(mpremote(port, ("fs", "cp", shown(path), ":" + getattr(module, key))))
+             for key, path in device_cert_files(module, config)]
     copy = Command(mpremote(port, ("fs", "cp", shown(config), ":config.py"), RESET))
-    return stopped_before_watchdog(port) + [copy], generated, loaded
+    return stopped_before_watchdog(port) + files + [copy], generated, loaded
 
 
 # -- packaging --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Deploys mpaws's cloud half to your AWS account, least privilege, and writes the device's config.py.
 
     python3 tools/cloud.py deploy --region R [--name N] [--email ADDR]... [--sms +NUMBER]... [--direct-sns]
+                                  [--cert-auth]
     python3 tools/cloud.py status --region R [--name N]
     python3 tools/cloud.py rotate-key --region R [--name N] [--force]
     python3 tools/cloud.py destroy --region R [--name N]
@@ -16,6 +17,10 @@ deploy creates or updates, and a second run changes nothing:
   device's settings into config.py (mode 600). The secret key is printed nowhere. With
   --direct-sns, config.py gets CONFIG_AWS_LAMBDA_FUNCTION = None: the device publishes to the
   topic itself.
+
+With --cert-auth there is no IAM user and no key: the device is an AWS IoT thing with a
+certificate, and gets temporary credentials for a role allowed the same one action (see
+tools/cloud_cert.py; rotate-key and destroy then handle the certificate).
 
 Everything it creates carries the tag mpaws:stack=N; it refuses to touch a resource of the same
 name without that tag. It runs with your administrator credentials (the usual AWS variables,
@@ -251,6 +256,7 @@ class Account:
         self.iam = session.client("iam", region_name=region)
         self.lam = session.client("lambda", region_name=region)
         self.logs = session.client("logs", region_name=region)
+        self.iot = session.client("iot", region_name=region)  # certificate auth (tools/cloud_cert.py)
         try:
             account = session.client("sts", region_name=region).get_caller_identity()["Account"]
         except botocore.exceptions.ClientError as e:
@@ -495,6 +501,11 @@ def deploy(aws, args, plan):
             plan.change("update Lambda function %s (%s)" % (n.function, ", ".join(differences)), _update_function,
                         aws, package, differences)
 
+    if getattr(args, "cert_auth", False):  # certificate auth: an IoT thing, no IAM user (tools/cloud_cert.py)
+        import cloud_cert
+
+        cloud_cert.deploy(aws, args, plan, state, access, sys.modules[__name__])
+        return plan
     if state.user is None:
         plan.change("create IAM user %s for the device" % n.user, aws.iam.create_user, UserName=n.user,
                     Tags=_tag_list(n) + [{"Key": policies.ACCESS_TAG, "Value": access}])
@@ -548,7 +559,10 @@ def status(aws, args, out):
         if verdict != "ok":
             problems.append(what)
 
+    cert_auth = bool(state.config.get("CONFIG_AWS_THING_NAME"))  # certificate auth: a thing, no user
     for kind, name, tags in state.resources(n):
+        if cert_auth and kind == "IAM user":
+            continue
         if tags is None:
             verdict = "missing"
         elif not state.owns(tags, n):
@@ -566,7 +580,11 @@ def status(aws, args, out):
     if state.function is not None:
         differences = function_differences(aws, state, function_zip())
         line("function settings and code", "ok" if not differences else "differs: " + ", ".join(differences))
-    if state.user is not None:
+    if cert_auth:
+        import cloud_cert
+
+        cloud_cert.status(aws, args, state, line, out)
+    elif state.user is not None:
         access = state.user_tags.get(policies.ACCESS_TAG, policies.INVOKE)
         line("device policy (%s)" % access, "ok" if policies.same(state.user_policy, policies.device_policy(n, access))
              else "differs")
@@ -593,6 +611,10 @@ def rotate_key(aws, args, plan):
     n = aws.names
     state = State(aws, args.config)
     state.check_owned(n)
+    import cloud_cert  # certificate auth: config.py names the thing, or there is a thing and no user (the template)
+
+    if state.config.get("CONFIG_AWS_THING_NAME") or (state.user is None and cloud_cert.has_thing(aws)):
+        return cloud_cert.rotate(aws, args, plan, state, sys.modules[__name__])
     if state.user is None:
         raise CloudError("no IAM user %s: run `tools/cloud.py deploy` first" % n.user)
     current = state.config_key()
@@ -630,6 +652,9 @@ def destroy(aws, args, plan):
     n = aws.names
     state = State(aws, args.config)
     state.check_owned(n)
+    import cloud_cert  # certificate auth's thing, certificates, IoT policy, role alias and role
+
+    cloud_cert.destroy(aws, args, plan, state)
     if state.user is not None:
         for key in state.keys:
             plan.change("delete access key %s" % key["AccessKeyId"], aws.iam.delete_access_key, UserName=n.user,
@@ -684,6 +709,9 @@ def parse_args(argv):
             sub.add_argument("--sms", action="append", default=[], metavar="+NUMBER", help="SMS subscriber (E.164)")
             sub.add_argument("--direct-sns", action="store_true",
                              help="the device key may publish to the topic directly instead of invoking the function")
+            sub.add_argument("--cert-auth", action="store_true",
+                             help="no key on the device: an AWS IoT thing and certificate (written next to config.py) "
+                                  "for temporary credentials of a role that may do what the key would")
         if command == "rotate-key":
             sub.add_argument("--force", action="store_true", help="delete the old key without waiting for the new "
                                                                    "one to be used")

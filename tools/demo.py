@@ -53,8 +53,9 @@ class StandIn:
         self.state = None
         self.banner = []
 
-    def start(self, timeout=60):
-        self.proc = subprocess.Popen([sys.executable, LOCAL_AWS, "--dir", self.folder], stdout=subprocess.PIPE,
+    def start(self, timeout=60, options=()):
+        self.proc = subprocess.Popen([sys.executable, LOCAL_AWS, "--dir", self.folder] + list(options),
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, cwd=REPO)
         lines = queue.Queue()  # read in a thread, so that a stand-in that hangs cannot hang us
         threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True).start()
@@ -138,20 +139,34 @@ def as_text(packet, limit=SHOWN_BODY_BYTES):
     return text + shown
 
 
+def _token_hidden(text):
+    """text with a session token's value replaced by its length: a secret (AWS honours it,
+    with the signature, for as long as the temporary credentials live)."""
+    out = []
+    for line in text.split("\n"):
+        name, sep, value = line.partition(": ")
+        if sep and name.lower() == "x-amz-security-token":
+            line = "%s: (the session token, %d characters: not shown)" % (name, len(value))
+        out.append(line)
+    return "\n".join(out)
+
+
 def _section(title):
     print("\n--- %s %s" % (title, "-" * max(3, 76 - len(title))))
 
 
-def demo(runtime, subject, body, fail_with=None):
+def demo(runtime, subject, body, fail_with=None, auth="keys"):
     """The demo; returns the exit status. fail_with: an HTTP status (429 or 5xx) the
-    stand-in answers the device's requests with."""
+    stand-in answers the device's requests with. auth: "keys" (an IAM user's key pair in
+    config.py) or "cert" (a device certificate and temporary credentials from the AWS IoT
+    credentials provider)."""
     folder = tempfile.mkdtemp(prefix="mpaws-demo-")
     stand_in = StandIn(os.path.join(folder, "aws"))
     os.makedirs(stand_in.folder)
     device_dir = os.path.join(folder, "device")  # the device's working directory (its flash)
     os.makedirs(device_dir)
     try:
-        stand_in.start()
+        stand_in.start(options=["--cert-auth"] if auth == "cert" else [])
         state = stand_in.state
         print("local AWS stand-in (moto) on %s: topic %s, function %s" % (state["endpoint"], state["topic_arn"],
                                                                            state["function_name"]))
@@ -167,11 +182,16 @@ def demo(runtime, subject, body, fail_with=None):
         print(output.rstrip())
         print("(notify step: %.0f ms wall time, including the %s start-up)" % (seconds * 1000, runtime))
 
+        if auth == "cert":  # what the credentials provider handed out (never the secret or token)
+            _section("the credentials call (mutual TLS, device certificate)")
+            for call in stand_in.call("GET", "/credentials"):
+                print("GET /role-aliases/.../credentials, thing %s, certificate %s...: HTTP %s, temporary key %s"
+                      % (call["thing"], (call["certificate"] or "?")[:16], call["status"], call["access_key"]))
         invokes = [r for r in stand_in.requests(before) if r["source"] == "client"]
         for n, exchange in enumerate(invokes):
             attempt = " (attempt %d of %d)" % (n + 1, len(invokes)) if len(invokes) > 1 else ""
             _section("the signed request, as it went over the wire%s" % attempt)
-            print(as_text(exchange["raw"]))
+            print(_token_hidden(as_text(exchange["raw"])))
             _section("the Lambda reply%s" % attempt)
             print(as_text(exchange["reply"]) if exchange["reply"] else "(none: the connection was dropped)")
 
@@ -209,14 +229,19 @@ def main(argv=None):
     parser.add_argument("--body", default=os.environ.get("BODY") or BODY)
     parser.add_argument("--fail-with", type=int, metavar="STATUS",
                         help="the stand-in answers every device request with this HTTP status (429 or 5xx)")
+    parser.add_argument("--auth", choices=("keys", "cert"), default=os.environ.get("AUTH") or "keys",
+                        help="keys: an IAM key pair in config.py; cert: a device certificate and temporary "
+                             "credentials from the AWS IoT credentials provider")
     args = parser.parse_args(argv)
+    if args.auth not in ("keys", "cert"):
+        parser.error("AUTH=%s: choose keys or cert" % args.auth)
     if args.fail_with is not None and args.fail_with != 429 and not 500 <= args.fail_with <= 599:
         parser.error("--fail-with %d: choose 429 or a 5xx status" % args.fail_with)
     if args.device not in DEVICES:  # argparse does not check a default (DEVICE= from make)
         parser.error("DEVICE=%s: choose one of %s" % (args.device, ", ".join(DEVICES)))
     if args.device == "micropython" and not os.path.exists(MICROPYTHON):
         parser.error("%s not found: run `make setup`" % MICROPYTHON)
-    return demo(args.device, args.subject, args.body, args.fail_with)
+    return demo(args.device, args.subject, args.body, args.fail_with, args.auth)
 
 
 if __name__ == "__main__":

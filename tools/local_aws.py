@@ -312,7 +312,8 @@ class LocalAWS:
 
     def __init__(self, function_source=FUNCTION_SOURCE, ca=None, ca_dir=None, port=0,
                  device_actions=("lambda:InvokeFunction",), max_skew=MAX_SKEW, idle_timeout=60.0,
-                 function_name="mpaws-notify", topic_name="mpaws-alerts", user_name="mpaws-device"):
+                 function_name="mpaws-notify", topic_name="mpaws-alerts", user_name="mpaws-device",
+                 cert_auth=False, credentials_duration=3600):
         self.host = "localhost"
         self.region = REGION
         self.account_id = ACCOUNT_ID
@@ -354,6 +355,13 @@ class LocalAWS:
         self._patches = []
         self._server = None
         self._stopping = threading.Event()
+        # -- certificate auth: the AWS IoT credentials provider (tools/local_credentials.py)
+        self.iot = None
+        if cert_auth:
+            from local_credentials import CredentialsProvider
+
+            self.iot = CredentialsProvider(self, credentials_duration)
+        # -- end certificate auth
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -423,6 +431,9 @@ class LocalAWS:
             Environment={"Variables": {"ALLOWED_TOPIC_ARNS": self.topic_arn}},
         )["FunctionArn"]
         lam.create_alias(FunctionName=self.function_name, Name=self.function_alias, FunctionVersion="1")
+        if self.iot is not None:  # certificate auth: roles for the role aliases, and the endpoint
+            self.iot.setup(iam, actions)
+            self.iot.start()
         if self.runtime is not None:
             session = self.client("sts", **_SETUP_KEY).assume_role(
                 RoleArn=role["Arn"], RoleSessionName=self.function_name, DurationSeconds=43200)["Credentials"]
@@ -459,6 +470,8 @@ class LocalAWS:
         from moto.moto_api._internal.models import moto_api_backend
 
         self._close_connections()
+        if self.iot is not None:
+            self.iot.stop()
         for patch in reversed(self._patches):
             patch.stop()
         self._patches = []
@@ -499,10 +512,30 @@ class LocalAWS:
         config.update(overrides)
         return config
 
+    def cert_device_config(self, certificate, direct_sns=False, **overrides):
+        """The CONFIG_* keys of a device with certificate auth (no key pair): the
+        credentials endpoint, role alias, thing and the certificate's DER files
+        (certificate: a local_credentials.Certificate, from iot.issue())."""
+        from local_credentials import ROLE_ALIAS, SNS_ROLE_ALIAS
+
+        config = self.device_config(direct_sns, CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None,
+                                    CONFIG_AWS_CREDENTIALS_ENDPOINT=self.iot.endpoint,
+                                    CONFIG_AWS_ROLE_ALIAS=SNS_ROLE_ALIAS if direct_sns else ROLE_ALIAS,
+                                    CONFIG_AWS_THING_NAME=certificate.thing, CONFIG_TLS_CERT=certificate.cert_der,
+                                    CONFIG_TLS_KEY=certificate.key_der)
+        config.update(overrides)
+        return config
+
     def write_device_config(self, path, direct_sns=False, **overrides):
-        """Writes config.py for a device (mode 0600: it holds the secret key); returns path."""
+        """Writes config.py for a device (mode 0600: it holds the secret key); returns path.
+        With certificate auth, the device's certificate and key are issued next to it."""
         lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
-        lines += ["%s = %r" % kv for kv in self.device_config(direct_sns, **overrides).items()]
+        if self.iot is not None:
+            config = self.cert_device_config(self.iot.issue(folder=os.path.dirname(os.path.abspath(path))),
+                                             direct_sns, **overrides)
+        else:
+            config = self.device_config(direct_sns, **overrides)
+        lines += ["%s = %r" % kv for kv in config.items()]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -607,7 +640,12 @@ class LocalAWS:
         return data
 
     def _check(self, exchange):
-        """What AWS checks and moto does not: the request time and the payload hash."""
+        """What AWS checks and moto does not: the request time and the payload hash (and,
+        with certificate auth, the expiry of the temporary credentials)."""
+        if self.iot is not None and exchange.source == "client":
+            expired = self.iot.check(exchange)
+            if expired is not None:
+                return expired
         date = exchange.header("X-Amz-Date")
         # The function runs inside "AWS", on its clock: clock_offset shifts both, so only
         # clients are checked against the shifted clock.
@@ -694,7 +732,8 @@ class LocalAWS:
                 "function_name": self.function_name,
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
-                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset}
+                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset,
+                "credentials_endpoint": self.iot.endpoint if self.iot else None}
 
     def control(self, method, path, body=None):
         """One control request (what the HTTP control port serves): (status, JSON value)."""
@@ -705,6 +744,9 @@ class LocalAWS:
             return 200, self.state()
         if route == ("GET", "/messages"):
             return 200, self.sns_messages()
+        if route == ("GET", "/credentials") and self.iot is not None:  # certificate auth: the calls, no secrets
+            return 200, [{"thing": c.thing, "certificate": c.certificate, "status": c.status,
+                          "access_key": c.access_key, "connection": c.connection} for c in self.iot.client_calls()]
         if route == ("GET", "/requests"):
             since = int(query.get("since", ["0"])[0])
             with self._lock:
@@ -950,6 +992,9 @@ def _banner(aws, state, direct_sns, kept):
     print("  CA certificate   %s (PEM: %s)" % (aws.ca_der, aws.ca_pem))
     print("  device config    %s (access key %s; the secret key is in the file)%s"
           % (config, aws.sns_access_key if direct_sns else aws.access_key, ", direct SNS" if direct_sns else ""))
+    if aws.iot is not None:
+        print("  credentials      https://%s (AWS IoT credentials provider, mutual TLS; the device's certificate "
+              "and key are next to config.py; credentials live %d s)" % (aws.iot.endpoint, aws.iot.duration))
     print("  SNS topic        %s" % aws.topic_arn)
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
@@ -962,7 +1007,8 @@ def _banner(aws, state, direct_sns, kept):
 
 def _serve(args, folder, function):
     """Serves until Ctrl-C, SIGTERM, SIGHUP or POST /stop; then stops everything it started."""
-    aws = LocalAWS(function_source=function, ca_dir=folder, port=args.port)
+    aws = LocalAWS(function_source=function, ca_dir=folder, port=args.port, cert_auth=args.cert_auth,
+                   credentials_duration=args.credentials_duration)
     control = None
     serving = False
     try:
@@ -1007,6 +1053,10 @@ def main(argv=None):
                                                                     "(default: cloud/lambda_function.py)")
     parser.add_argument("--direct-sns", action="store_true", help="write config.py for a device that publishes "
                                                                   "to the topic itself (no function)")
+    parser.add_argument("--cert-auth", action="store_true", help="serve the AWS IoT credentials provider too, and "
+                        "write config.py for a device that authenticates with a certificate (no key pair)")
+    parser.add_argument("--credentials-duration", type=int, default=3600, metavar="SECONDS",
+                        help="with --cert-auth: how long the temporary credentials live (default 3600)")
     args = parser.parse_args(argv)
     function = os.path.abspath(args.function)
     if not os.path.isfile(function):

@@ -49,13 +49,15 @@ PACKAGES = (
      ()),
     ("mpaws-aws", "Calls to AWS (Lambda, SNS, IoT) over verified TLS with SigV4, for MicroPython",
      ("mpaws-sigv4",),
-     ("awslambda.py", "certs.py", "client.py", "clock.py", "error_base.py", "error_kinds.py", "errors.py",
-      "failures.py", "http.py", "iot.py", "network_errors.py", "sns.py", "transient.py"),
+     ("awslambda.py", "certs.py", "client.py", "clock.py", "credentials.py", "credentials_fetch.py",
+      "error_base.py", "error_kinds.py", "errors.py", "failures.py", "http.py", "http_date.py", "iot.py",
+      "network_errors.py",
+      "sns.py", "transient.py"),
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",
      ("mpaws-aws",),
      ("board.py", "button.py", "device.py", "outbox.py", "outbox_recovery.py", "sensor.py", "settings.py",
-      "settings_aws.py", "settings_board.py", "undelivered.py", "wifi.py"),
+      "settings_aws.py", "settings_board.py", "settings_cert.py", "undelivered.py", "wifi.py"),
      ("app.py",)),
 )
 # firmware/ files that are in no package on purpose: the board's own start-up files, which

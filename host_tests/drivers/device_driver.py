@@ -72,6 +72,11 @@ def _client_stats(out):
     if c is not None:
         out["attempts"] = c.attempts
         out["handshakes"] = c.connection.handshakes
+    creds = getattr(sys.modules.get("app"), "_temporary", None)  # certificate auth
+    if creds is not None:
+        out["credentials_fetches"] = creds.fetches
+        out["credentials_handshakes"] = creds.handshakes
+        out["credentials_bytes"] = [creds.bytes_sent, creds.bytes_received]
     return out
 
 
@@ -101,8 +106,13 @@ def op_tune(step):
 def op_notify(step):
     import app
 
-    _app_client()
-    result = app.notify(step["subject"], step["body"])
+    try:
+        result = app.notify(step["subject"], step["body"])
+    finally:  # the client notify made (or had), for the stats; not made here: with certificate auth that
+        # fetches credentials, which is notify's to do and to report
+        c = app._lambda.client if app._lambda is not None else app._sns
+        if c is not None:
+            _last["client"] = c
     if isinstance(result, str) or result is None:  # direct SNS: the MessageId
         return {"ok": True, "message_id": result}
     return _result(result)

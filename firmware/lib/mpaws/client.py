@@ -84,6 +84,7 @@ class Client:
         deadline = http.ticks_add(started, self.budget_ms)
         attempt = 0
         corrected = False
+        renewed = False  # temporary credentials (mpaws.credentials) fetched again after an expired-token reply
         while True:
             attempt += 1
             self.attempts = attempt
@@ -109,7 +110,12 @@ class Client:
                                                       response.body, response.header("x-amzn-requestid"))
                 if isinstance(error, errors.ClockSkew):
                     date = response.header("date")
-                    server = None if date is None else _failures().plausible_http_date(date)
+                    if date is not None:
+                        from mpaws import http_date  # a skew reply only
+
+                        server = http_date.plausible(date)
+                    else:
+                        server = None
                     if server is None:
                         # No plausible Date to set the clock from: the clock is left as it is,
                         # and the reply is treated as a broken one (retried, the message kept).
@@ -125,6 +131,16 @@ class Client:
                                      % (clock.offset, error.message))
                         attempt -= 1  # the clock fix is not a retry
                         continue
+                # -- temporary credentials (mpaws.credentials): ExpiredToken / InvalidClientTokenId
+                # fetches new ones; the request is signed with them and sent once more.
+                renews = getattr(self.signer, "renews", None)
+                if renews is not None and not renewed and renews(error):
+                    renewed = True
+                    if self.log:
+                        self.log("mpaws: %s; fetching new temporary credentials" % error.code)
+                    attempt -= 1  # nor is the new credentials' request
+                    continue
+                # -- end temporary credentials
             if not error.retryable or attempt >= self.max_attempts:
                 if attempt > 1 and error.retryable:
                     error.message = "%s (gave up after %d attempts)" % (error.message, attempt)
@@ -158,12 +174,17 @@ def _tls_context(ca, verify):
 
 
 def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
-            timeout=10, max_attempts=4, budget_ms=None, log=None):
+            timeout=10, max_attempts=4, budget_ms=None, log=None, credentials=None):
     """A Client for one service endpoint. ca: path of a CA file or folder (default: the
     bundled Amazon roots) or a list of certificate bytes; verify=False: no TLS
     verification (a warning is logged on every connection). timeout: seconds one attempt
-    may take; budget_ms: the whole request with its retries (default 4 x timeout)."""
-    signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
+    may take; budget_ms: the whole request with its retries (default 4 x timeout).
+    credentials: an mpaws.credentials.CertificateCredentials to sign with instead of the
+    fixed keys (access_key, secret_key and session_token are then None)."""
+    if credentials is None:
+        signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
+    else:
+        credentials.ensure()  # fetched before this client's TLS context exists: less heap at the peak
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit
     # low in the heap, not above garbage that would split the free space into holes too
@@ -171,4 +192,6 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
     gc.collect()
     context = _tls_context(ca, verify)
     connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
+    if credentials is not None:
+        signer = credentials.signer(region, service, connection)  # closes it before a fetch
     return Client(signer, connection, max_attempts=max_attempts, budget_ms=budget_ms, log=log)

@@ -50,7 +50,7 @@ def is_set():
 
 def set_from(server):
     """Sets `offset` so that now() is `server` (seconds since 1970, a checked date: see
-    failures.plausible_http_date). Returns the offset."""
+    http_date.plausible). Returns the offset."""
     global offset
     offset = server - local_seconds()
     return offset

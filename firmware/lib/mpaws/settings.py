@@ -46,8 +46,8 @@ class Settings:
         return self._secret_key
 
     def __repr__(self):
-        return "<Settings %s %s function=%s host=%s:%d>" % (self.access_key, self.region, self.function, self.host,
-                                                           self.port)
+        who = self.access_key if self.thing_name is None else "thing " + self.thing_name  # certificate auth
+        return "<Settings %s %s function=%s host=%s:%d>" % (who, self.region, self.function, self.host, self.port)
 
 
 def load(module=None):

@@ -123,6 +123,23 @@ def _check_signer(s):
 
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
+    # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials)
+    from mpaws import settings_cert, transient
+
+    try:
+        s.thing_name = None  # static keys
+        if settings_cert.uses_certificate(module):
+            settings_cert.check(s, module, _string, _check_host)
+            s.access_key = s._secret_key = s.session_token = None
+    finally:
+        transient.forget("settings_cert")
+    if s.thing_name is None:
+        _check_static_keys(s, module)
+    # -- end static keys or a device certificate
+    _check_service(s, module)
+
+
+def _check_static_keys(s, module):
     access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
     if not 16 <= len(access_key) <= 128 or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key):
         _fail("CONFIG_AWS_ACCESS_KEY", "does not look like an access key id: it has %s, want 16 to 128 upper-case "
@@ -136,11 +153,14 @@ def check(s, module):
     s._secret_key = secret_key
     s.session_token = _string(module, "CONFIG_AWS_SESSION_TOKEN", required=False, secret=True)
 
+
+def _check_service(s, module):
     region = _string(module, "CONFIG_AWS_REGION")
     if not _is_region(region):
         _fail("CONFIG_AWS_REGION", "is not an AWS region name such as ap-southeast-1: it has %s" % describe(region))
     s.region = region
-    _check_signer(s)
+    if s.thing_name is None:  # static keys (temporary ones are checked as they arrive)
+        _check_signer(s)
 
     # None (written out, not left away: a misspelt key must not switch modes): no
     # function, the device publishes to the topic itself (`tools/cloud.py deploy --direct-sns`).

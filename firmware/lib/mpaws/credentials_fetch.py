@@ -1,0 +1,245 @@
+# One fetch of temporary credentials from the AWS IoT credentials provider, for
+# mpaws.credentials: the TLS context with the device certificate and key, the GET over
+# mutual TLS, the JSON reply checked field by field. Loaded for a fetch and forgotten
+# after it (mpaws.transient).
+#
+# The private key is read from its file into the TLS context and let go at once; it and
+# the secret never appear in a message, a log line or a repr (a bad value is described
+# by its kind, never quoted).
+import gc
+import json
+import sys
+
+from mpaws import clock, errors, http
+
+_CPYTHON = sys.implementation.name != "micropython"
+MAX_REPLY = 16384  # bytes; a reply is ~1.5 KB (the session token is most of it)
+MAX_LIFETIME_S = 43200  # AWS issues credentials for 12 hours at most
+_TOKEN_CHARS = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _read(source, key):
+    # The file's bytes, or the bytes given.
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    try:
+        with open(source, "rb") as f:
+            return f.read()
+    except OSError:
+        raise errors.ConfigError("%s: no file %r on this device (copy it with `make provision`)" % (key, source))
+    except TypeError:
+        raise errors.ConfigError("%s: give the path of the file" % key)
+
+
+def pem_block(data, suffix, key):
+    """The DER bytes of the first PEM block whose label ends with suffix ("CERTIFICATE",
+    "PRIVATE KEY"), or data itself when it is not PEM. DER everywhere: the MicroPython
+    unix port's mbedTLS has no PEM parser. Raises errors.ConfigError naming key."""
+    import binascii
+
+    i = data.find(b"-----BEGIN ")
+    while i >= 0:
+        j = data.find(b"-----", i + 11)
+        if j < 0:
+            break
+        label = data[i + 11 : j]
+        start = j + 5
+        end = data.find(b"-----END " + label + b"-----", start)
+        if end < 0:
+            raise errors.ConfigError("%s: the PEM block %s is not closed (file cut short?)" % (key, label.decode()))
+        if label.endswith(suffix):
+            text = data[start:end]
+            if b"ENCRYPTED" in label or b"Proc-Type" in text:
+                raise errors.ConfigError("%s: the key is encrypted; give it without a pass phrase "
+                                         "(openssl pkey -in KEY -out KEY.der -outform DER)" % key)
+            try:
+                return binascii.a2b_base64(text.replace(b"\r", b"").replace(b"\n", b""))
+            except ValueError:
+                raise errors.ConfigError("%s: the PEM block is not valid base64" % key)
+        i = data.find(b"-----BEGIN ", end)
+    if data[:1] == b"\x30":  # DER: an ASN.1 SEQUENCE
+        return data
+    raise errors.ConfigError("%s: neither DER nor a PEM %s" % (key, suffix.decode()))
+
+
+def _load_chain(ctx, cert, key):
+    if _CPYTHON:
+        # CPython's ssl takes the certificate and key from PEM files only: written to a
+        # private temporary folder for the call and removed at once (host runs only).
+        import os
+        import ssl
+        import tempfile
+
+        folder = tempfile.mkdtemp()
+        try:
+            cert_path = os.path.join(folder, "cert.pem")
+            with open(cert_path, "w") as f:
+                f.write(ssl.DER_cert_to_PEM_cert(cert))
+            import binascii
+
+            body = binascii.b2a_base64(key).decode()
+            key_path = os.path.join(folder, "key.pem")
+            error = None
+            for label in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):  # PKCS#8, PKCS#1, SEC1
+                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write("-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label))
+                try:
+                    ctx.load_cert_chain(cert_path, key_path)
+                    return
+                except ssl.SSLError as e:
+                    error = e
+            raise ValueError(error.reason if error is not None else "unreadable")
+        finally:
+            for name in ("cert.pem", "key.pem"):
+                try:
+                    os.remove(os.path.join(folder, name))
+                except OSError:
+                    pass
+            os.rmdir(folder)
+    ctx.load_cert_chain(cert, key)
+
+
+def context(creds):
+    """The ssl.SSLContext for the credentials endpoint: its server verified as
+    client.connect() does (CONFIG_TLS_CA), and the device certificate and key."""
+    from mpaws import certs, transient
+
+    try:
+        ctx = certs.context(creds.ca, creds.verify)
+    finally:
+        transient.forget("certs")
+    cert = pem_block(_read(creds.cert, "CONFIG_TLS_CERT"), b"CERTIFICATE", "CONFIG_TLS_CERT")
+    key = pem_block(_read(creds.key, "CONFIG_TLS_KEY"), b"PRIVATE KEY", "CONFIG_TLS_KEY")
+    try:
+        _load_chain(ctx, cert, key)
+    except (ValueError, OSError) as e:
+        # mbedTLS's and OpenSSL's reasons name the problem, never the key's bytes.
+        raise errors.ConfigError("CONFIG_TLS_CERT / CONFIG_TLS_KEY: not a certificate and its private key (%s): "
+                                 "give the files `tools/cloud.py deploy --cert-auth` wrote (DER or PEM; RSA or EC "
+                                 "keys, PKCS#1, PKCS#8 or SEC1)" % (e.args[-1] if e.args else type(e).__name__))
+    finally:
+        key = None  # the context keeps its parsed copy
+    return ctx
+
+
+def _iso_seconds(text):
+    """Seconds since 1970 of 'YYYY-MM-DDTHH:MM:SS[.fff]Z' (or +00:00), or None."""
+    if not isinstance(text, str) or len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
+            or text[13] != ":" or text[16] != ":":
+        return None
+    rest = text[19:]
+    if rest[:1] == ".":
+        i = 1
+        while i < len(rest) and "0" <= rest[i] <= "9":
+            i += 1
+        rest = rest[i:]
+    if rest not in ("Z", "+00:00"):
+        return None
+    try:
+        t = [int(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))]
+    except ValueError:
+        return None
+    for value, low, high in zip(t[1:], (1, 1, 0, 0, 0), (12, 31, 23, 59, 60)):
+        if not low <= value <= high:
+            return None
+    return clock.unix_seconds(t)
+
+
+def _field(fields, name, allowed=None):
+    value = fields.get(name)
+    if not isinstance(value, str) or not value or len(value) > 4096 or allowed is not None and value.strip(allowed):
+        # The value is not quoted: it may be a secret.
+        raise errors.ProtocolError("credentials reply: %s is missing or malformed" % name)
+    for c in value:
+        if c <= " " or c > "~":
+            raise errors.ProtocolError("credentials reply: %s holds a space or control character" % name)
+    return value
+
+
+def parse(body, date=None, now=None):
+    """(access key, secret, session token, lifetime in seconds) from the endpoint's JSON
+    reply {"credentials": {"accessKeyId", "secretAccessKey", "sessionToken", "expiration"}}.
+    date: the reply's Date header (the lifetime is expiration - date, both AWS's clock);
+    without one, expiration - now (seconds, the port's epoch, as clock.now()). Raises
+    errors.ProtocolError for a reply that is not that, never quoting a secret."""
+    try:
+        document = json.loads(bytes(body).decode())
+    except (ValueError, UnicodeError, RuntimeError):  # RuntimeError: nested too deep
+        raise errors.ProtocolError("credentials reply is not JSON (%d bytes)" % len(body))
+    fields = document.get("credentials") if isinstance(document, dict) else None
+    if not isinstance(fields, dict):
+        raise errors.ProtocolError("credentials reply has no \"credentials\" object")
+    access_key = _field(fields, "accessKeyId", _TOKEN_CHARS[27:])
+    if not 16 <= len(access_key) <= 128:
+        raise errors.ProtocolError("credentials reply: accessKeyId is not 16 to 128 characters")
+    secret = _field(fields, "secretAccessKey")
+    token = _field(fields, "sessionToken")
+    expiration = fields.get("expiration")
+    expires = _iso_seconds(expiration)
+    if expires is None:
+        raise errors.ProtocolError("credentials reply: expiration %r is not an ISO 8601 UTC time"
+                                   % (expiration if isinstance(expiration, str) else type(expiration).__name__,)[:40])
+    if date:
+        from mpaws import http_date
+
+        issued = http_date.parse(date)
+    else:
+        issued = None
+    if issued is None:
+        import time
+
+        issued = clock.unix_seconds(time.gmtime(now if now is not None else clock.now()))
+    lifetime = expires - issued
+    if lifetime <= 0:
+        raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)" % (-lifetime,
+                                                                                                expiration))
+    return access_key, secret, token, min(lifetime, MAX_LIFETIME_S)
+
+
+def _from_response(status, error_type, body, request_id=None):
+    from mpaws import failures  # the failure path
+
+    return failures.from_response(status, error_type, body, request_id)
+
+
+def _denied(creds, e):
+    # The endpoint's refusal, with what to check; AWS's words kept.
+    hint = "check CONFIG_AWS_ROLE_ALIAS" if e.status == 404 else (
+        "is the certificate ACTIVE in AWS IoT, attached to thing %r (CONFIG_AWS_THING_NAME), and does its policy "
+        "allow iot:AssumeRoleWithCertificate on the role alias?" % creds.thing_name)
+    e.message = "credentials endpoint %s refused role alias %r for thing %r: %s (%s)" % (
+        creds.host, creds.role_alias, creds.thing_name, e.message, hint)
+    return e
+
+
+def fetch(creds):
+    """New credentials for creds (a credentials.CertificateCredentials): (access key,
+    secret, session token, lifetime in seconds)."""
+    gc.collect()  # the handshake's buffers want room in one piece
+    connection = http.Connection(creds.host, creds.port, context(creds), timeout=creds.timeout,
+                                 max_body=MAX_REPLY, log=creds.log, verify=creds.verify)
+    host = creds.host if creds.port == 443 else "%s:%d" % (creds.host, creds.port)
+    try:
+        response = connection.request("GET", "/role-aliases/%s/credentials" % creds.role_alias,
+                                      (("host", host), ("x-amzn-iot-thingname", creds.thing_name)))
+    except errors.AWSError as e:
+        # A handshake that failed after our side trusted the server (a TLS alert, or the
+        # connection cut, as mbedTLS sees the alert): the server refused our certificate.
+        handshake = type(e).__name__ == "TLSError" or "during the TLS handshake" in e.message
+        from mpaws import network_errors  # the failure path
+
+        if handshake and not ("verify failed" in e.message or network_errors.TLS_HINT_NOT_TRUSTED in e.message):
+            raise errors.AccessDenied("credentials endpoint %s:%d refused the device certificate in the TLS "
+                                      "handshake: %s (is CONFIG_TLS_CERT registered with AWS IoT and ACTIVE, and "
+                                      "CONFIG_TLS_KEY its key?)" % (creds.host, creds.port, e.message))
+        raise
+    finally:
+        connection.close()
+        creds.handshakes += connection.handshakes
+        creds.bytes_sent += connection.bytes_sent
+        creds.bytes_received += connection.bytes_received
+    if response.status >= 300:
+        raise _denied(creds, _from_response(response.status, response.header("x-amzn-errortype"),
+                                                  response.body, response.header("x-amzn-requestid")))
+    return parse(response.body, response.header("date"), creds._now())

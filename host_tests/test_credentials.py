@@ -1,0 +1,352 @@
+"""mpaws.credentials (temporary credentials from the AWS IoT credentials provider), unit
+level: the reply parser on good, truncated and hostile input (CPython, and MicroPython from
+.mpy, which must agree); the expiry arithmetic against Python's datetime, with the device
+clock on the 1970 and the 2000 epoch; refresh timing on a fake clock; signatures with the
+temporary credentials against botocore; the PEM/DER handling of the certificate and key.
+The whole chain over mutual TLS is in test_credentials_e2e.py."""
+import datetime
+import email.utils
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import REPO, run_micropython
+from mpaws import clock, credentials, credentials_fetch, errors
+
+from test_sigv4_botocore import boto_sign
+from test_sigv4_micropython import compiled_lib  # noqa: F401  (fixture)
+
+RUNNER = os.path.join(REPO, "host_tests", "mpy", "run_credentials.py")
+ACCESS_KEY = "ASIAMPAWSTEMPORARY01"
+SECRET = "tempSecret/DoNotLeak+abcdefghijklmnopqrstu"
+TOKEN = "IQoJb3JpZ2luX2VjEDoaCXVzLWVhc3QtMSJHMEUCIQ+temporaryTokenDoNotLeak/" + "A" * 600 + "=="
+EPOCH_2000 = 946684800  # seconds from 1970-01-01 to 2000-01-01: the ESP32's epoch
+
+
+def reply(expiration="2026-12-03T10:00:00Z", **fields):
+    creds = {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET, "sessionToken": TOKEN, "expiration": expiration}
+    creds.update(fields)
+    creds = {k: v for k, v in creds.items() if v is not None}
+    return json.dumps({"credentials": creds}).encode()
+
+
+def oracle_lifetime(expiration, date):
+    """Python's datetime: the independent way to the same number."""
+    expires = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    return int((expires - email.utils.parsedate_to_datetime(date)).total_seconds())
+
+
+def assert_no_secret(text):
+    assert SECRET not in text and TOKEN[:40] not in text
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+GOOD = [
+    ("2026-12-03T10:00:00Z", "Thu, 03 Dec 2026 09:00:00 GMT"),
+    ("2026-12-03T10:00:00.123Z", "Thu, 03 Dec 2026 09:59:40 GMT"),  # a test's 20 s
+    ("2027-01-01T00:30:00+00:00", "Thu, 31 Dec 2026 23:45:00 GMT"),  # over the new year
+    ("2028-03-01T00:00:00Z", "Tue, 29 Feb 2028 12:00:00 GMT"),  # leap day
+]
+
+
+@pytest.mark.parametrize("expiration, date", GOOD)
+def test_parse_good_reply(expiration, date):
+    access_key, secret, token, lifetime = credentials_fetch.parse(reply(expiration), date)
+    assert (access_key, secret, token) == (ACCESS_KEY, SECRET, TOKEN)
+    assert lifetime == oracle_lifetime(expiration, date)
+
+
+def test_lifetime_is_capped_at_twelve_hours():
+    lifetime = credentials_fetch.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
+    assert lifetime == 43200
+
+
+HOSTILE = [
+    b"",
+    b"null",
+    b"[]",
+    b'"credentials"',
+    b"{}",
+    b'{"credentials": []}',
+    b'{"credentials": "x"}',
+    b"[" * 5000 + b"]" * 5000,  # nested too deep
+    b'{"credentials": {"accessKeyId": 12345678901234567}}',
+    b"\xff\xfe{}",
+    b'{"message": "Access Denied"}',
+    reply(accessKeyId=None),
+    reply(secretAccessKey=None),
+    reply(sessionToken=None),
+    reply(expiration=None),
+    reply(accessKeyId="asia-lower-case-key"),
+    reply(accessKeyId="ASIA"),
+    reply(secretAccessKey=""),
+    reply(secretAccessKey=SECRET + " spaced"),
+    reply(sessionToken=TOKEN + "\r\nX-Injected: 1"),
+    reply(sessionToken=TOKEN + "é"),
+    reply(sessionToken="T" * 5000),
+    reply(expiration="tomorrow"),
+    reply(expiration="2026-13-03T10:00:00Z"),
+    reply(expiration="2026-12-03T10:00:00+02:00"),
+    reply(expiration=1796292000),
+    reply(expiration="2026-12-03T08:00:00Z"),  # expired an hour before the Date
+]
+
+
+def test_parse_truncated_and_hostile_replies():
+    good = reply()
+    date = "Thu, 03 Dec 2026 09:00:00 GMT"
+    for body in [good[:n] for n in range(len(good))] + HOSTILE:
+        with pytest.raises(errors.ProtocolError) as caught:
+            credentials_fetch.parse(body, date)
+        assert_no_secret(str(caught.value))
+        assert caught.value.retryable  # a garbled reply may come out right next time
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["credentials", "accessKeyId", "secretAccessKey", "sessionToken", "expiration", "x"]),
+        inner, max_size=5), max_leaves=20).map(lambda v: json.dumps(v).encode())))
+def test_parse_anything_gives_credentials_or_a_protocol_error(body):
+    try:
+        access_key, secret, token, lifetime = credentials_fetch.parse(body, "Thu, 03 Dec 2026 09:00:00 GMT")
+    except errors.ProtocolError:
+        return
+    assert 0 < lifetime <= 43200 and access_key and secret and token
+
+
+def _cases():
+    date = "Thu, 03 Dec 2026 09:00:00 GMT"
+    good = reply()
+    cases = [{"body": reply(e).hex(), "date": d, "now": None} for e, d in GOOD]
+    cases += [{"body": good[:n].hex(), "date": date, "now": None} for n in range(0, len(good), 37)]
+    cases += [{"body": b.hex(), "date": date, "now": None} for b in HOSTILE]
+    # No Date header: the device's clock (the unix port's epoch is 1970).
+    now = int(datetime.datetime(2026, 12, 3, 9, 30, tzinfo=datetime.timezone.utc).timestamp())
+    cases.append({"body": good.hex(), "date": None, "now": now})
+    return cases
+
+
+def test_micropython_parser_agrees_with_cpython(micropython, compiled_lib, tmp_path):  # noqa: F811
+    cases = _cases()
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(cases))
+    proc = run_micropython(micropython, [RUNNER, compiled_lib, str(path)])
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+    assert_no_secret(proc.stdout)
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    cpython = subprocess.run([sys.executable, RUNNER, os.path.join(REPO, "firmware", "lib"),
+                              str(path)], capture_output=True, text=True, timeout=60)
+    expected = [json.loads(line) for line in cpython.stdout.splitlines()]
+    assert len(results) == len(cases) == len(expected)
+    for case, got, want in zip(cases, results, expected):
+        assert not got.get("error", "").startswith("UNEXPECTED"), (case, got)
+        assert ("ok" in got) == ("ok" in want) and got.get("ok") == want.get("ok"), (case, got, want)
+        assert got.get("error") == want.get("error"), (case, got, want)
+    # The oracle for the good ones, and the device-clock case: 30 minutes left.
+    for (expiration, date), got in zip(GOOD, results):
+        assert got["ok"][:2] == [ACCESS_KEY, oracle_lifetime(expiration, date)]
+    assert results[-1]["ok"][1] == 1800
+
+
+# -- expiry across epochs ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock_2000(monkeypatch):
+    """The device's clock on the ESP32's epoch: time.time() counts from 2000-01-01 and
+    time.gmtime() knows it, as on the board."""
+    real_time, real_gmtime = time.time, time.gmtime
+    monkeypatch.setattr(time, "time", lambda: real_time() - EPOCH_2000)
+    monkeypatch.setattr(time, "gmtime", lambda s=None: real_gmtime((real_time() - EPOCH_2000 if s is None else s)
+                                                                   + EPOCH_2000))
+    monkeypatch.setattr(clock, "offset", 0)
+    return real_time
+
+
+@pytest.mark.parametrize("epoch", ["1970", "2000"])
+def test_expiry_without_a_date_header_on_either_epoch(request, epoch):
+    real_time = request.getfixturevalue("clock_2000") if epoch == "2000" else time.time
+    now_unix = int(real_time())
+    expiration = datetime.datetime.fromtimestamp(now_unix + 3600, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    lifetime = credentials_fetch.parse(reply(expiration), None)[3]
+    assert 3598 <= lifetime <= 3600
+    assert clock.now() < 10 ** 9 if epoch == "2000" else clock.now() > 10 ** 9  # the fixture did shift the clock
+
+
+def test_refresh_is_due_on_the_device_clock_not_the_calendar(clock_2000):
+    """A board on the 2000 epoch: refresh at expiry - 5 min of its own clock."""
+    creds = FakeFetch(lifetime=3600)
+    creds.ensure()
+    start = clock.now()
+    assert creds._refresh_at - start in (3300, 3299)
+
+
+# -- refresh timing on a fake clock -------------------------------------------------------------
+
+
+class FakeFetch(credentials.CertificateCredentials):
+    """The fetch replaced by fixed answers (the real one is in the end-to-end tests)."""
+
+    def __init__(self, lifetime=3600, now=None, **kw):
+        super().__init__("abc.credentials.iot.us-east-1.amazonaws.com", "mpaws-role-alias", "thing-1", b"", b"",
+                         now=now, **kw)
+        self.lifetime = lifetime
+        self.answers = []
+
+    def _fetch(self):
+        n = len(self.answers) + 1
+        answer = ("ASIAMPAWSTEMPORARY%02d" % n, SECRET + str(n), TOKEN + str(n), self.lifetime)
+        self.answers.append(answer)
+        return answer
+
+
+class FakeClock:
+    def __init__(self, t=1000):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize("lifetime, due", [(3600, 3300), (900, 675), (20, 15), (43200, 42900)])
+def test_refresh_a_few_minutes_before_expiry(lifetime, due):
+    now = FakeClock()
+    creds = FakeFetch(lifetime, now)
+    assert not creds.fresh()
+    creds.ensure()
+    assert creds.fetches == 1 and creds.generation == 1
+    now.t += due - 1
+    creds.ensure()
+    assert creds.fetches == 1 and creds.fresh()
+    now.t += 1
+    assert not creds.fresh()
+    creds.ensure()
+    assert creds.fetches == 2 and creds.access_key == "ASIAMPAWSTEMPORARY02"
+
+
+def test_expired_token_reply_refreshes_at_once():
+    now = FakeClock()
+    creds = FakeFetch(3600, now)
+    signer = creds.signer("us-east-1", "lambda")
+    signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    assert creds.fetches == 1
+    for code in ("ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "UnrecognizedClientException"):
+        assert signer.renews(errors.AWSError("expired", 403, code))
+        signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    assert creds.fetches == 5
+    for code in ("AccessDeniedException", "InvalidSignatureException", None):
+        assert not signer.renews(errors.AWSError("no", 403, code))
+    signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    assert creds.fetches == 5
+
+
+def test_a_fetch_closes_the_clients_connection_first():
+    class Connection:
+        closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    now = FakeClock()
+    creds = FakeFetch(3600, now)
+    signer = creds.signer("us-east-1", "lambda")
+    signer.connection = Connection()
+    for _ in range(3):
+        signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    assert signer.connection.closed == 1  # one fetch
+    now.t += 3600
+    signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    assert signer.connection.closed == 2 and creds.fetches == 2
+
+
+def test_signature_with_the_temporary_credentials_matches_botocore():
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    now = FakeClock()
+    creds = FakeFetch(3600, now)
+    signer = creds.signer("us-east-1", "lambda")
+    body = b'{"subject": "s"}'
+    headers = [("host", "lambda.us-east-1.amazonaws.com"), ("content-type", "application/json"),
+               ("content-length", str(len(body)))]
+    for round in (1, 2):  # after a refresh too: the new key, secret and token
+        if round == 2:
+            now.t += 3600
+        added = dict(signer.sign("POST", "/2015-03-31/functions/f/invocations", None, headers, body,
+                                 date="20261203T090000Z"))
+        key, secret, token, _ = creds.answers[-1]
+        request = AWSRequest("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations",
+                             data=body, headers={n: v for n, v in headers if n != "host"})
+        boto_sign(SigV4Auth(Credentials(key, secret, token), "lambda", "us-east-1"), request, "20261203T090000Z")
+        assert added["X-Amz-Security-Token"] == token == request.headers["X-Amz-Security-Token"]
+        assert added["Authorization"] == request.headers["Authorization"]
+        assert ("Credential=%s/" % key) in added["Authorization"]
+
+
+def test_repr_and_log_never_show_the_secret():
+    logged = []
+    creds = FakeFetch(3600, FakeClock(), log=logged.append)
+    creds.ensure()
+    text = repr(creds) + repr(creds.signer("us-east-1", "lambda")) + "\n".join(logged)
+    assert "ASIAMPAWSTEMPORARY01" in text
+    assert SECRET not in text and TOKEN[:40] not in text
+
+
+@pytest.mark.parametrize("endpoint, alias, thing", [
+    ("", "alias", "thing"), ("host:x", "alias", "thing"), ("host", "al/ias", "thing"), ("host", "alias", "th ing"),
+    ("host", "alias", "t" * 129), ("host", "", "thing"), ("host", "alias", "thing\r\n"),
+])
+def test_bad_names_are_refused(endpoint, alias, thing):
+    with pytest.raises(ValueError):
+        credentials.CertificateCredentials(endpoint, alias, thing, "cert", "key")
+
+
+# -- the certificate and key files ------------------------------------------------------------
+
+
+def _key_forms():
+    import trustme
+    from cryptography.hazmat.primitives import serialization as s
+
+    out = []
+    for kind in (trustme.KeyType.RSA, trustme.KeyType.ECDSA):
+        key = s.load_pem_private_key(trustme.CA(key_type=kind).issue_cert("t", key_type=kind)
+                                     .private_key_pem.bytes(), None)
+        for fmt in (s.PrivateFormat.PKCS8, s.PrivateFormat.TraditionalOpenSSL):
+            der = key.private_bytes(s.Encoding.DER, fmt, s.NoEncryption())
+            pem = key.private_bytes(s.Encoding.PEM, fmt, s.NoEncryption())
+            out.append((der, pem))
+    return out
+
+
+def test_pem_and_der_keys_become_der():
+    for der, pem in _key_forms():
+        assert credentials_fetch.pem_block(der, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+        assert credentials_fetch.pem_block(pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+        # openssl's EC keys may come with an EC PARAMETERS block first
+        params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+        assert credentials_fetch.pem_block(params + pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+
+
+def test_bad_key_files_name_the_key_and_never_quote_it():
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    encrypted = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(b"pass"))
+    plain = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
+    for data, words in ((encrypted, "encrypted"), (plain[:-30], "not closed"), (b"hello", "neither DER nor")):
+        with pytest.raises(errors.ConfigError) as caught:
+            credentials_fetch.pem_block(data, b"PRIVATE KEY", "CONFIG_TLS_KEY")
+        assert "CONFIG_TLS_KEY" in str(caught.value) and words in str(caught.value)
+        assert plain[40:80].decode() not in str(caught.value)
