@@ -1,5 +1,6 @@
 """The firmware on older MicroPython API shapes (v1.22 .. today): each shape of
-host_tests/compat/ is imposed on the unix port and the demo chain runs through it:
+host_tests/compat/ is imposed on the unix port, which runs the .mpy build (as a board
+does), and the demo chain runs through it:
 app.notify() -> TLS -> the local AWS stand-in -> the Lambda function -> moto's SNS.
 The firmware detects features, never versions: the same code runs on every shape."""
 import json
@@ -9,7 +10,7 @@ import uuid
 import pytest
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
-from device import FAST, Device, assert_error, notify
+from device import FAST, Device, assert_error, mpy_build, notify
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 # The first WiFi connect fails with status 203, which v1.22-v1.24 name STAT_ASSOC_FAIL
@@ -18,9 +19,15 @@ WIFI_FAILS_ONCE = [{"op": "world", "wifi_fail": [1, 203]}, notify("compat", "not
 WIFI = dict(CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD="lab-password-123", CONFIG_NTP_HOSTS=["ntp1"])
 
 
+@pytest.fixture(scope="module")
+def mpy_firmware(mpy_cross, tmp_path_factory):
+    """firmware/ compiled as `make build` compiles it: the .mpy an ESP32 runs."""
+    return mpy_build(mpy_cross, tmp_path_factory.mktemp("mpy") / "firmware")
+
+
 @pytest.fixture
-def mp_device(micropython, tmp_path):
-    return Device("micropython", tmp_path, micropython)
+def mp_device(micropython, mpy_firmware, tmp_path):
+    return Device("micropython", tmp_path, micropython, firmware=mpy_firmware)
 
 
 def demo_chain(device, aws, notifies=2, before=(), after=(), **keys):
