@@ -54,6 +54,12 @@ def test_tls_sockets_without_recv(mp_device, stand_in, shape):
     assert report["imposed"] == [shape] and report["tls_sockets"] == 1, run
 
 
+def test_v122_ssl_whose_load_verify_locations_takes_no_keyword(mp_device, stand_in):
+    # The CA is loaded by position when the C method refuses cadata= (TypeError).
+    run, report = demo_chain(mp_device.impose("v122_ssl", "v122_ssl_positional"), stand_in)
+    assert report["imposed"] == ["v122_ssl", "v122_ssl_positional"] and report["cadata_by_position"] >= 1, run
+
+
 def test_time_epoch_2000(mp_device, stand_in):
     # The request is signed with the date from gmtime() on the 2000 epoch: a wrong date
     # would be refused by the stand-in's signature check (clock skew).
