@@ -14,7 +14,12 @@ STUBS := $(VENV)/esp32-stubs
 STUBS_OLDEST := $(VENV)/esp32-stubs-oldest
 STAMP := $(VENV)/.installed
 BUILD := build
-OUT := $(BUILD)/firmware
+# OUT on the command line names the image of `make image OUT=device.bin`, kept as IMAGE_OUT:
+# the build's own output folder stays build/firmware whatever the command line says.
+ifeq ($(origin OUT),command line)
+IMAGE_OUT := $(value OUT)
+endif
+override OUT := $(BUILD)/firmware
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 # Firmware sources. boot.py and main.py stay source on the board (MicroPython runs only
@@ -153,6 +158,19 @@ notify: setup $(BOARD_TOOLS) ## send a notification from the board: PORT=... SUB
 
 status: setup $(BOARD_TOOLS) ## the board's app.status(): WiFi, time, outbox, last error: PORT=...
 	@$(BOARD) status --port $(call bash_word,PORT)
+
+# -- One flash image per device (tools/image.py) ---------------------------------------------
+# make image FIRMWARE=ESP32_GENERIC-<date>-v1.xx.bin [CONFIG=config.py] [OUT=device.bin], then
+# make flash-image PORT=/dev/ttyUSB0 IMAGE=device.bin (DRY_RUN=1 prints the esptool command).
+.PHONY: image flash-image
+
+image: build ## one flash image for esptool at 0x0: FIRMWARE=file.bin [CONFIG=config.py] [OUT=device.bin]
+	@$(PY) tools/image.py build --firmware $(call bash_word,FIRMWARE) --config $(call bash_word,CONFIG) \
+	  --build $(OUT) $(if $(IMAGE_OUT),--out $(call bash_word,IMAGE_OUT))
+
+flash-image: setup $(BOARD_TOOLS) ## write an image of make image to the board: PORT=... IMAGE=device.bin
+	@$(PY) tools/image.py $(if $(filter-out 0,$(DRY_RUN)),--dry-run) flash --port $(call bash_word,PORT) \
+	  --image $(call bash_word,IMAGE)
 
 clean: ## remove build/ and caches (keeps .venv)
 	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -124,7 +124,14 @@ class Device:
             json.dump(steps, f, ensure_ascii=False)
         env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1")
         heap = ["-X", "heapsize=%s" % self.heapsize] if self.heapsize else []
-        args = [self.executable] + heap + [DRIVER, self.dir, self.firmware, steps_file] + ([SIM] if self.sim else [])
+        driver = [DRIVER]
+        compiled = _compiled_driver(self.firmware)
+        if self.runtime == "micropython" and compiled is not None:
+            # The driver as bytecode too: compiling its source would take (and fragment)
+            # the small heap the firmware is measured in.
+            driver = ["-m", "device_driver"]
+            env["MICROPYPATH"] = compiled + ":.frozen"
+        args = [self.executable] + heap + driver + [self.dir, self.firmware, steps_file] + ([SIM] if self.sim else [])
         proc = subprocess.run(args, cwd=self.dir, capture_output=True, timeout=timeout, env=env)
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
@@ -189,7 +196,19 @@ def mpy_build(mpy_cross, out):
             proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", relative, "-o", target[:-3] + ".mpy", path],
                                   capture_output=True, text=True, timeout=60)
             assert proc.returncode == 0, proc.stdout + proc.stderr
+    driver = str(out).rstrip("/") + "_driver"  # the driver's .mpy, beside the build (not in it)
+    os.makedirs(driver, exist_ok=True)
+    proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", "device_driver.py", "-o",
+                                                           os.path.join(driver, "device_driver.mpy"), DRIVER],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     return str(out)
+
+
+def _compiled_driver(firmware):
+    """The folder of the driver's .mpy that mpy_build() made beside firmware, or None."""
+    folder = str(firmware).rstrip("/") + "_driver"
+    return folder if os.path.exists(os.path.join(folder, "device_driver.mpy")) else None
 
 
 def notify(subject="subject", body="body"):

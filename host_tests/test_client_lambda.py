@@ -461,8 +461,10 @@ print(" ".join(sorted(name for name in sys.modules if name.startswith("mpaws")))
 
 @pytest.mark.parametrize("function, outcome", [("notify", "sent"), ("nope", "NotFound")])
 def test_failure_code_is_loaded_only_on_a_failure(device, aws_server, function, outcome):
-    """mpaws.failures (reply and socket error mapping) stays out of the heap of a device
-    whose requests succeed, and is there when one failed."""
+    """The failure code (mpaws.failures: AWS's error replies; mpaws.network_errors: socket
+    errors; mpaws.undelivered: what becomes of the message; mpaws.error_kinds: the
+    exception classes) stays out of the heap of a device whose requests succeed. After a
+    failure only the exception classes stay: the rest is let go of once it was handled."""
     device.use_server(aws_server, CONFIG_AWS_LAMBDA_FUNCTION=function)
     script = LOADED_MODULES % {"config": device.dir, "firmware": FIRMWARE}
     proc = subprocess.run([device.executable, "-c", script], cwd=device.dir, capture_output=True, text=True,
@@ -472,4 +474,6 @@ def test_failure_code_is_loaded_only_on_a_failure(device, aws_server, function, 
     assert proc.returncode == 0 and lines[0] == outcome, proc.stdout + proc.stderr
     modules = lines[1].split()
     assert "mpaws.http" in modules and "mpaws.awslambda" in modules
-    assert ("mpaws.failures" in modules) == (outcome != "sent")
+    assert ("mpaws.error_kinds" in modules) == (outcome != "sent")
+    for name in ("mpaws.failures", "mpaws.network_errors", "mpaws.undelivered"):
+        assert name not in modules, modules

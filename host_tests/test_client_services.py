@@ -229,7 +229,7 @@ def test_sns_check_agrees_with_the_function(device):
         if expected is None:
             assert result.get("ok"), (label, result)
         else:
-            assert result.get("error") == "InvalidMessage" and result["message"].startswith(expected + ":"), (label,
+            assert result.get("error") == "ValueError" and result["message"].startswith(expected + ":"), (label,
                                                                                                          result)
 
 

@@ -262,12 +262,23 @@ def test_uncaught_error_is_logged_and_the_board_restarts(board):
     assert again["last_error"] == "before the last restart: RuntimeError: simulated sensor fault"
 
 
+def _slow_blinks(result):
+    """The times the LED changed, checked to be a slow blink (every 2 s)."""
+    changes = [t for t, pin, _ in result["led"] if pin == LED][1:]  # the first: the pin set up (off)
+    steps = [b - a for a, b in zip(changes, changes[1:])]
+    assert changes and all(1900 <= step <= 2100 for step in steps), result["led"]
+    return changes
+
+
 def test_bad_config_stops_without_restarting(board):
+    """A config.py the board can't use: the log line, then a slow blink (no watchdog, no
+    restart into the same error) until Ctrl-C or a reset."""
     configure(board, CONFIG_BUTTON_DEBOUNCE_MS=5)
-    result, run = boot(board, run_ms=1000, client=None)
-    assert result["outcome"] == "returned"
+    result, run = boot(board, run_ms=9000, client=None)
+    assert result["outcome"] == "end" and result["wdt_timeout"] is None and result["reset_cause"] != "watchdog"
     assert "CONFIG_BUTTON_DEBOUNCE_MS: must be milliseconds from 50 to 1000" in run.log
     assert "fix config.py" in run.log
+    assert len(_slow_blinks(result)) >= 4
 
 
 def test_a_message_sns_would_refuse_is_logged_and_the_loop_goes_on(board):
@@ -290,9 +301,10 @@ def test_a_message_sns_would_refuse_is_logged_and_the_loop_goes_on(board):
 
 def test_a_subject_sns_would_refuse_stops_the_board_at_start_naming_the_key(board):
     configure(board, CONFIG_AWS_LAMBDA_FUNCTION=None, CONFIG_BUTTON_SUBJECT="Türklingel")
-    result, run = boot(board, press(1000), run_ms=3000, client=None)
-    assert result["outcome"] == "returned" and result["wdt_timeout"] is None
+    result, run = boot(board, press(1000), run_ms=5000, client=None)
+    assert result["outcome"] == "end" and result["wdt_timeout"] is None
     assert "CONFIG_BUTTON_SUBJECT: SNS allows only printable ASCII" in run.log and "fix config.py" in run.log
+    _slow_blinks(result)
 
 
 # -- the start-up grace: Ctrl-C before the watchdog ------------------------------------------

@@ -362,5 +362,5 @@ def test_demo_refuses_what_the_function_would_refuse():
     proc = run_demo("--device", "cpython", "--subject", "Tür offen")  # SNS subjects are printable ASCII
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
-    assert out.count("notify failed: ValueError: subject: SNS allows only printable ASCII") == 1, out
+    assert out.count("notify failed: InvalidMessage: subject: SNS allows only printable ASCII") == 1, out
     assert "POST /2015-03-31/functions" not in out and "FAILED" in out

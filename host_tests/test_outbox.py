@@ -221,3 +221,15 @@ def test_killed_at_random_moments(runtime, tmp_path, request):
                     added_ids.append(message_id)
                 next_op += 1
     assert len(added_ids) == len(set(added_ids)) and next_op > 50, (len(added_ids), next_op, committed_when_cut)
+
+
+def test_app_knows_the_longest_id(monkeypatch):
+    """app.MAX_ID (counted in the message check, without importing mpaws.outbox) is the
+    outbox's own."""
+    from conftest import FIRMWARE
+
+    monkeypatch.syspath_prepend(FIRMWARE)
+    import app
+    from mpaws import outbox
+
+    assert app.MAX_ID == outbox.MAX_ID

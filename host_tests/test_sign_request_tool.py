@@ -2,6 +2,7 @@
 and under the MicroPython unix port, usage errors that say what is wrong, and the secret
 key printed nowhere."""
 import base64
+import hashlib
 import os
 import random
 import re
@@ -327,3 +328,173 @@ def test_micropython_argv_limit_is_the_port_not_the_tool(micropython):
     assert ok.returncode == 0 and ok.stdout == "ok\n"
     bad = run_micropython(micropython, ["-c", "print('ok')", "A" * 256])
     assert bad.returncode != 0 and "ok" not in bad.stdout
+
+
+# -- binary bodies, payload options, single encoding, S3 and IoT presigning -----------------
+# Each output is the same under both interpreters (run_both) and is checked against botocore.
+
+DATE = "20240101T000000Z"
+BINARY_BODY = b"\x00\xff\xfe\r\n\r\nnot text\n\n\r\n\x80"
+
+
+def signed_head(cp):
+    """(request line, {header name: value}) of the tool's output, whatever its line ends."""
+    ending = b"\r\n" if cp.stdout.split(b"\n", 1)[0].endswith(b"\r") else b"\n"
+    lines = cp.stdout.split(ending + ending, 1)[0].decode().split(ending.decode())
+    return lines[0], dict(line.split(":", 1) for line in lines[1:])
+
+
+def boto_authorization(service, region, method, url, headers, body=b"", token=None, context=None, cls=None):
+    from botocore import auth as botoauth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    request = AWSRequest(method=method, url=url, data=body)
+    for name, value in headers:
+        request.headers[name] = value
+    request.context.update(context or {})
+    request.context["timestamp"] = DATE
+    auth = (cls or botoauth.SigV4Auth)(Credentials(ACCESS_KEY, SECRET_KEY, token), service, region)
+    auth._modify_request_before_signing(request)
+    creq = auth.canonical_request(request)
+    signature = auth.signature(auth.string_to_sign(request, creq), request)
+    auth._inject_signature_to_request(request, signature)
+    return request.headers["Authorization"], creq
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_binary_body_with_line_breaks(micropython, tmp_path, ending):
+    """The line endings come from the request line alone: a binary body holding the other
+    kind (or both, or bytes that are not UTF-8) is signed and printed back untouched."""
+    head = [b"PUT /2015-03-31/functions/f/invocations HTTP/1.1", b"Host:lambda.us-east-1.amazonaws.com",
+            b"Content-Type:application/octet-stream", b"Content-Length:%d" % len(BINARY_BODY)]
+    path = write(tmp_path, "binary.req", ending.join(head) + ending + ending + BINARY_BODY)
+    cp = run_both(micropython, [path] + credentials() + ["--region", "us-east-1", "--service", "lambda",
+                                                         "--date", DATE, "--explain"])
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.endswith(ending + ending + BINARY_BODY)
+    assert cp.stdout.count(ending + ending) >= 1 and cp.stdout.split(ending + ending, 1)[1] == BINARY_BODY
+    _, headers = signed_head(cp)
+    expected, creq = boto_authorization("lambda", "us-east-1", "PUT",
+                                        "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations",
+                                        [(n.decode(), v.decode()) for n, v in (h.split(b":", 1) for h in head[1:])],
+                                        BINARY_BODY)
+    assert headers["Authorization"].strip() == expected
+    assert hashlib.sha256(BINARY_BODY).hexdigest().encode() in cp.stderr
+
+
+GET_REQ = b"GET /a%2Fb/c%20d/ HTTP/1.1\nHost:example.amazonaws.com\nX-Amz-Date:20240101T000000Z\n\n"
+SERVICE_OPTS = ["--region", "us-east-1", "--service", "service", "--date", DATE]
+HEX = hashlib.sha256(b"the payload sent later").hexdigest()
+
+
+@pytest.mark.parametrize("option", ["payload-hash", "unsigned-payload"])
+@pytest.mark.parametrize("sign_body", [False, True], ids=["", "sign-body"])
+def test_payload_options(micropython, tmp_path, option, sign_body):
+    """--payload-hash HEX / --unsigned-payload sign that value instead of the body's hash;
+    with --sign-body X-Amz-Content-SHA256 carries it. botocore signs the same when told by
+    that header (with payload signing disabled, for UNSIGNED-PAYLOAD)."""
+    value = HEX if option == "payload-hash" else "UNSIGNED-PAYLOAD"
+    args = ["--payload-hash", HEX] if option == "payload-hash" else ["--unsigned-payload"]
+    path = write(tmp_path, "get.req", GET_REQ)
+    cp = run_both(micropython, [path] + credentials() + SERVICE_OPTS + args + (["--sign-body"] if sign_body else [])
+                  + ["--explain"])
+    assert cp.returncode == 0, cp.stderr
+    creq = cp.stderr.decode().split("--- canonical request\n", 1)[1].split("\n--- string to sign\n")[0]
+    assert creq.endswith("\n" + value)
+    _, headers = signed_head(cp)
+    assert headers.get("X-Amz-Content-SHA256") == (value if sign_body else None)
+    if sign_body:
+        boto_headers = [("Host", "example.amazonaws.com")]
+        context = {}
+        if option == "payload-hash":
+            boto_headers.append(("X-Amz-Content-SHA256", HEX))
+        else:
+            context["payload_signing_enabled"] = False
+        expected, b_creq = boto_authorization("service", "us-east-1", "GET", "https://example.amazonaws.com/a%2Fb/c%20d/",
+                                              boto_headers, context=context)
+        assert headers["Authorization"].strip() == expected and creq == b_creq
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--payload-hash", "ABC"], "--payload-hash: want a SHA-256 as 64 lower-case hex digits, got 3 characters"),
+    (["--payload-hash", HEX.upper()], "--payload-hash: want a SHA-256"),
+    (["--payload-hash", HEX, "--unsigned-payload"], "give --payload-hash or --unsigned-payload, not both"),
+    (["--presign", "60", "--sign-body"], "--sign-body is for header signing"),
+], ids=["short", "upper-case", "both", "presign-sign-body"])
+def test_payload_option_errors(micropython, seed, args, message):
+    assert message in usage_error(micropython, [seed] + credentials() + SEED_OPTS + args)
+
+
+def test_single_encode(micropython, tmp_path):
+    """--single-encode signs the path as sent (already encoded), not encoded once more:
+    what botocore signs with S3's path handling (S3SigV4Auth's, here for another service)."""
+    from botocore import auth as botoauth
+
+    class SingleEncoded(botoauth.SigV4Auth):
+        _normalize_url_path = botoauth.S3SigV4Auth._normalize_url_path
+
+    path = write(tmp_path, "get.req", GET_REQ)
+    double = run_both(micropython, [path] + credentials() + SERVICE_OPTS + ["--explain"])
+    single = run_both(micropython, [path] + credentials() + SERVICE_OPTS + ["--single-encode", "--explain"])
+    assert b"\n/a%252Fb/c%2520d/\n" in double.stderr
+    assert b"\n/a%2Fb/c%20d/\n" in single.stderr
+    expected, _ = boto_authorization("service", "us-east-1", "GET", "https://example.amazonaws.com/a%2Fb/c%20d/",
+                                     [("Host", "example.amazonaws.com")], cls=SingleEncoded)
+    assert signed_head(single)[1]["Authorization"].strip() == expected
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+@pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzEJr//////////wEaDO+/token="], ids=["", "token"])
+def test_s3_presign_is_generate_presigned_url(micropython, tmp_path, method, token):
+    """--service s3 --presign: the request line's target is what botocore's S3 client's
+    generate_presigned_url gives (UNSIGNED-PAYLOAD, even with a body in the file)."""
+    import datetime
+    from unittest import mock
+
+    import botocore.session
+    from botocore import auth as botoauth
+    from botocore.config import Config
+
+    body = b"object data" if method == "PUT" else b""
+    host = "my-bucket.s3.eu-west-1.amazonaws.com"
+    req = "%s /photos/2024/a%%20b.jpg HTTP/1.1\nHost:%s\n" % (method, host)
+    path = write(tmp_path, "s3.req", req.encode() + b"\n" + body)
+    args = [path] + credentials() + ["--region", "eu-west-1", "--service", "s3", "--date", DATE, "--presign", "900"]
+    cp = run_both(micropython, args + (["--session-token", token] if token else []))
+    assert cp.returncode == 0, cp.stderr
+    request_line, _ = signed_head(cp)
+    client = botocore.session.get_session().create_client(
+        "s3", region_name="eu-west-1", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        aws_session_token=token, config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+    with mock.patch.object(botoauth, "get_current_datetime", return_value=datetime.datetime(2024, 1, 1)):
+        url = client.generate_presigned_url({"GET": "get_object", "PUT": "put_object"}[method],
+                                            Params={"Bucket": "my-bucket", "Key": "photos/2024/a b.jpg"},
+                                            ExpiresIn=900)
+    assert request_line == "%s %s HTTP/1.1" % (method, url[len("https://" + host):])
+    assert cp.stdout.endswith(b"\n\n" + body)
+
+
+def test_token_after_presign_is_the_iot_websocket_url(micropython, tmp_path):
+    """--presign --token-after for service iotdevicegateway: the query of
+    sigv4_full.iot_websocket_url() (token unsigned, after X-Amz-Signature)."""
+    from mpaws import sigv4_full
+    token = sts_like_token(200)
+    endpoint = "abc123example-ats.iot.eu-west-1.amazonaws.com"
+    path = write(tmp_path, "mqtt.req", ("GET /mqtt HTTP/1.1\nHost:%s\n\n" % endpoint).encode())
+    cp = run_both(micropython, [path] + credentials() + ["--region", "eu-west-1", "--service", "iotdevicegateway",
+                                                         "--date", DATE, "--presign", "3600", "--session-token", token,
+                                                         "--token-after"])
+    assert cp.returncode == 0, cp.stderr
+    request_line, _ = signed_head(cp)
+    url = sigv4_full.iot_websocket_url(endpoint, "eu-west-1", (ACCESS_KEY, SECRET_KEY, token), 3600, date=DATE)
+    assert request_line == "GET %s HTTP/1.1" % url[len("wss://" + endpoint):]
+    query = request_line.split("?", 1)[1].split(" ")[0]
+    assert query.split("&")[-2].startswith("X-Amz-Signature=")
+    assert query.split("&")[-1].startswith("X-Amz-Security-Token=")
+
+
+def test_help_documents_the_new_options(micropython):
+    cp = run_both(micropython, ["--help"])
+    for option in (b"--payload-hash HEX", b"--unsigned-payload", b"--single-encode", b"--token-after",
+                   b"UNSIGNED-PAYLOAD unless --payload-hash"):
+        assert option in cp.stderr, option

@@ -37,6 +37,13 @@ Inputs where the two differ on purpose are left out of the generators, each with
   * Controls (< 0x20, 0x7f) in header values: mpaws rejects them (header injection).
     In query pairs both signers percent-encode and sign them.
 
+Also checked against botocore: S3 presigned URLs against its S3 client's
+generate_presigned_url (GET and PUT, with and without a token: UNSIGNED-PAYLOAD whatever
+the body); a payload hash given to presign() or sign() (botocore takes it as an
+X-Amz-Content-SHA256 header); UNSIGNED-PAYLOAD; single-encoded paths for services other
+than S3 (botocore with its path escaping off); AWS IoT's MQTT-over-WebSocket URL (signed
+without the token by SigV4QueryAuth, the token appended).
+
 Divergences these properties found are pinned at the end as plain tests (hop-by-hop
 headers, trimming of the session token, explain() for S3, presign_explain() of a stream).
 """
@@ -872,3 +879,187 @@ def test_presign_explain_reads_a_stream_once():
     presigned = dict(signer.presign(*args, date=date, body=_ReadOnly(b"payload")))
     assert creq.endswith("\n" + hashlib.sha256(b"payload").hexdigest())
     assert presigned["X-Amz-Signature"] == signature
+
+
+# -- S3 presigned URLs: botocore's generate_presigned_url and S3SigV4QueryAuth --------------
+
+S3_KEYS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=24).filter(
+    lambda k: not k.startswith("/") and "//" not in k and k not in (".", "..") and "/./" not in k and "/../" not in k
+    and not k.endswith(("/.", "/..")) and not k.startswith(("./", "../")))
+
+
+# The checks added for issue-sized features (S3 URLs, payload hashes, single encoding, IoT):
+# fewer examples than the core properties by default (`make fuzz` still scales them).
+FUZZ_EXTRA = settings(FUZZ, max_examples=max(25, EXAMPLES // 6))
+_BOTO_SESSION = []
+
+
+def _presigned_s3_url(method, bucket, key, region, expires, token, date):
+    """botocore's own S3 client presigning get_object / put_object, clock frozen at date."""
+    import botocore.session
+    from botocore.config import Config
+
+    if not _BOTO_SESSION:
+        _BOTO_SESSION.append(botocore.session.get_session())  # its service models load once
+    client = _BOTO_SESSION[0].create_client(
+        "s3", region_name=region, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        aws_session_token=token, config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+    frozen = datetime.datetime.strptime(date, "%Y%m%dT%H%M%SZ")
+    operation = {"GET": "get_object", "PUT": "put_object"}[method]
+    with mock.patch.object(botoauth, "get_current_datetime", return_value=frozen):
+        return client.generate_presigned_url(operation, Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires)
+
+
+@FUZZ_EXTRA
+@given(st.sampled_from(["GET", "PUT"]), S3_KEYS, st.sampled_from(["eu-west-1", "us-west-2", "ap-southeast-1"]),
+       st.one_of(st.none(), st.text(PRINTABLE_NO_WS, min_size=1, max_size=60)), EXPIRES, DATES, BODIES)
+def test_s3_presigned_url_matches_generate_presigned_url(method, key, region, token, expires, date, body):
+    """The URL mpaws presigns for S3 (GET or PUT, with or without a session token) is
+    byte for byte the one botocore's S3 client gives: UNSIGNED-PAYLOAD is signed whatever
+    body the caller hands to presign() (the body is not even read)."""
+    _show(method=method, key=key, region=region, token=token, expires=expires, date=date)
+    url = _presigned_s3_url(method, "my-bucket", key, region, expires, token, date)
+    host = "my-bucket.s3.%s.amazonaws.com" % region
+    path = "/" + quote(key, safe="/~")
+    signer = sigv4_full.Signer("AKIDEXAMPLE", "secret", region, "s3", session_token=token)
+    stream = _ReadOnly(body.encode() if isinstance(body, str) else body)
+    pairs = signer.presign(method, path, [], [("Host", host)], expires, date=date, body=stream)
+    assert stream._io.tell() == 0  # not read
+    assert "https://%s%s?%s" % (host, path, sigv4_full.query_string(pairs)) == url
+    creq = signer.presign_explain(method, path, [], [("Host", host)], expires, date=date, body=body)[0]
+    assert creq.endswith("\nhost\n" + sigv4_full.UNSIGNED_PAYLOAD)
+
+
+HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@FUZZ_EXTRA
+@given(presign_cases(), HEX64)
+def test_presign_with_a_payload_hash_matches_botocore(case, hexdigest):
+    """presign(payload_hash=HEX), S3 or not: botocore is told the payload hash the way it
+    takes one, an X-Amz-Content-SHA256 header (which both then sign as a header too)."""
+    _show(**case)
+    headers = case["headers"] + [("X-Amz-Content-SHA256", hexdigest)]
+    signer = _signer(case)
+    args = (case["method"], case["path"], case["query"], headers)
+    kwargs = dict(expires=case["expires"], date=case["date"], payload_hash=hexdigest, body=case["mp_body"]())
+    creq, sts, sig = signer.presign_explain(*args, **kwargs)
+    kwargs["body"] = case["mp_body"]()
+    pairs = signer.presign(*args, **kwargs)
+
+    cls = botoauth.S3SigV4QueryAuth if case["s3"] else botoauth.SigV4QueryAuth
+    auth = cls(_credentials(case), case["service"], case["region"], expires=case["expires"])
+    request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], headers)
+    assert (creq, sts, sig) == boto_presign(auth, request, case["date"])
+    assert creq.endswith("\n" + hexdigest)
+    assert "https://%s%s?%s" % (case["netloc"], case["path"], sigv4_full.query_string(case["query"] + pairs)) \
+        == request.url
+
+
+@FUZZ_EXTRA
+@given(sigv4_cases(), HEX64, st.booleans())
+def test_sign_with_a_payload_hash_matches_botocore(case, hexdigest, unsigned):
+    """sign(payload_hash=HEX or UNSIGNED-PAYLOAD, content_sha256=True): X-Amz-Content-SHA256
+    carries that value and the canonical request ends with it, as botocore signs a request
+    that carries the header (UNSIGNED-PAYLOAD: payload signing disabled)."""
+    value = sigv4_full.UNSIGNED_PAYLOAD if unsigned else hexdigest
+    headers = [h for h in case["headers"] if h[0].lower() != "x-amz-content-sha256"]
+    _show(value=value, **case)
+    signer = _signer(case)
+    args = (case["method"], case["path"], case["query"], headers)
+    kwargs = dict(date=case["date"], payload_hash=value, content_sha256=True)
+    explained = signer.explain(*args, body=case["mp_body"](), **kwargs)
+    added = signer.sign(*args, body=case["mp_body"](), **kwargs)
+
+    auth = botoauth.SigV4Auth(_credentials(case), case["service"], case["region"])
+    context = {"payload_signing_enabled": False} if unsigned else {}
+    boto_headers = headers if unsigned else headers + [("X-Amz-Content-SHA256", hexdigest)]
+    request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], boto_headers,
+                            data=case["body"], context=context)
+    assert explained == boto_sign(auth, request, case["date"])
+    assert explained[0].endswith("\n" + value)
+    assert dict(added)["X-Amz-Content-SHA256"] == request.headers["X-Amz-Content-SHA256"] == value
+    assert dict(added)["Authorization"] == request.headers["Authorization"]
+
+
+class _SingleEncodedSigV4Auth(botoauth.SigV4Auth):
+    """botocore's SigV4Auth with path escaping off: the path normalised (or, with
+    normalize=False, as S3SigV4Auth takes it) but not percent-encoded once more."""
+
+    normalize = True
+
+    def _normalize_url_path(self, path):
+        from botocore.utils import normalize_url_path
+        return normalize_url_path(path) if self.normalize else path
+
+
+@FUZZ_EXTRA
+@given(sigv4_cases(), S3_PATHS, st.booleans())
+def test_single_encoded_path_matches_botocore(case, path, normalize):
+    """double_encode=False (sign_request.py --single-encode) for a service other than S3:
+    the wire path signed as sent (dot segments removed unless normalize_path=False), as
+    botocore signs when its path escaping is turned off. Paths are drawn already encoded
+    (see the module doc on S3 paths)."""
+    case = dict(case, path=path)
+    _show(normalize=normalize, **case)
+    signer = _signer(case, double_encode=False, normalize_path=normalize)
+    args = (case["method"], case["path"], case["query"], case["headers"])
+    kwargs = dict(date=case["date"], content_sha256=case["sha_mode"] == "flag")
+    explained = signer.explain(*args, body=case["mp_body"](), **kwargs)
+    added = signer.sign(*args, body=case["mp_body"](), **kwargs)
+
+    auth = _SingleEncodedSigV4Auth(_credentials(case), case["service"], case["region"])
+    auth.normalize = normalize
+    request = _boto_request(case["method"], case["netloc"], case["path"], case["query"], _boto_headers(case),
+                            data=case["body"])
+    assert explained == boto_sign(auth, request, case["date"])
+    assert dict(added)["Authorization"] == request.headers["Authorization"]
+
+
+# -- AWS IoT: MQTT over WebSocket -------------------------------------------------------------
+
+IOT_ENDPOINTS = st.builds("{}-ats.iot.{}.amazonaws.com".format,
+                          st.text(string.ascii_lowercase + string.digits, min_size=8, max_size=14),
+                          st.sampled_from(["eu-west-1", "us-east-1", "ap-southeast-1"]))
+
+
+@FUZZ_EXTRA
+@given(IOT_ENDPOINTS, st.one_of(st.none(), st.text(PRINTABLE_NO_WS, min_size=1, max_size=900)), EXPIRES, DATES,
+       st.sampled_from(["tuple", "attributes", "botocore"]))
+def test_iot_websocket_url_matches_botocore(endpoint, token, expires, date, form):
+    """iot_websocket_url(): botocore's SigV4QueryAuth for service iotdevicegateway on
+    GET wss://ENDPOINT/mqtt, signed WITHOUT the session token, then
+    &X-Amz-Security-Token=<token, percent-encoded> appended -- the URL AWS IoT wants."""
+    region = endpoint.split(".")[2]
+    _show(endpoint=endpoint, token=token, expires=expires, date=date, form=form)
+    if form == "tuple":
+        credentials = ("AKIDEXAMPLE", "secret") + (() if token is None else (token,))
+    elif form == "attributes":
+        credentials = types.SimpleNamespace(access_key="AKIDEXAMPLE", secret_key="secret", session_token=token)
+    else:
+        credentials = Credentials("AKIDEXAMPLE", "secret", token)
+    url = sigv4_full.iot_websocket_url(endpoint, region, credentials, expires, date=date)
+
+    auth = botoauth.SigV4QueryAuth(Credentials("AKIDEXAMPLE", "secret"), "iotdevicegateway", region, expires=expires)
+    request = _boto_request("GET", endpoint, "/mqtt", [], [("Host", endpoint)])
+    boto_presign(auth, request, date)
+    expected = "wss" + request.url[len("https"):]
+    if token is not None:
+        expected += "&X-Amz-Security-Token=" + quote(token, safe="-_.~")
+    assert url == expected
+
+
+def test_iot_websocket_url_refuses_bad_input_without_echoing_the_secret():
+    date = "20240101T000000Z"
+    for endpoint in ("", "wss://x.iot.eu-west-1.amazonaws.com", "host/mqtt", "a b", None):
+        with pytest.raises(ValueError, match="endpoint"):
+            sigv4_full.iot_websocket_url(endpoint, "eu-west-1", ("AKIDEXAMPLE", "secret"), date=date)
+    for credentials in (("AKIDEXAMPLE",), ("a", "b", "c", "d"), object()):
+        with pytest.raises(ValueError, match="credentials") as e:
+            sigv4_full.iot_websocket_url("x.iot.eu-west-1.amazonaws.com", "eu-west-1", credentials, date=date)
+    with pytest.raises(ValueError) as e:
+        sigv4_full.iot_websocket_url("x.iot.eu-west-1.amazonaws.com", "eu-west-1", ("AKID", "s3cr3t-value", "a\nb"),
+                                     date=date)
+    assert "s3cr3t" not in str(e.value) and "a\nb" not in str(e.value)
+    with pytest.raises(ValueError, match="expires"):
+        sigv4_full.iot_websocket_url("x.iot.eu-west-1.amazonaws.com", "eu-west-1", ("AKID", "secret"), 0, date=date)

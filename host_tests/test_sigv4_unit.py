@@ -794,3 +794,39 @@ def test_core_checks_a_changed_value_with_a_kept_plan():
     for value in ("116", "  7  ", "115"):
         expected = sign(make_signer(core=True), headers=[HOST, ("Content-Length", value)])
         assert sign(signer, headers=[HOST, ("Content-Length", value)]) == expected
+
+
+# -- presigning: S3's payload, the token after signing --------------------------------------
+
+
+class _NoRead(io.BytesIO):
+    def read(self, *args):
+        raise AssertionError("an S3 presign must not read the body")
+
+    readinto = read
+
+
+@pytest.mark.parametrize("body", [None, b"", b"data", _NoRead(b"data")], ids=["none", "empty", "bytes", "stream"])
+def test_s3_presign_signs_unsigned_payload_whatever_the_body(body):
+    signer = make_signer(service="s3")
+    creq = signer.presign_explain("PUT", "/key", [], [HOST], 60, date=DATE, body=body)[0]
+    assert creq.endswith("\n" + sigv4_full.UNSIGNED_PAYLOAD)
+    given = hashlib.sha256(b"data").hexdigest()
+    assert signer.presign_explain("PUT", "/key", [], [HOST], 60, date=DATE, body=body,
+                                  payload_hash=given)[0].endswith("\n" + given)
+
+
+def test_presign_other_services_sign_the_body_hash():
+    creq = make_signer().presign_explain("PUT", "/", [], [HOST], 60, date=DATE, body=b"data")[0]
+    assert creq.endswith("\n" + hashlib.sha256(b"data").hexdigest())
+
+
+def test_presign_token_signed_or_after():
+    signed = make_signer(session_token="tok").presign("GET", "/", [], [HOST], 60, date=DATE)
+    after = make_signer(session_token="tok", sign_session_token=False).presign("GET", "/", [], [HOST], 60, date=DATE)
+    without = make_signer().presign("GET", "/", [], [HOST], 60, date=DATE)
+    assert [k for k, _ in signed][-2:] == ["X-Amz-Security-Token", "X-Amz-Signature"]
+    assert [k for k, _ in after][-2:] == ["X-Amz-Signature", "X-Amz-Security-Token"]
+    # Added after signing: the signature is the one without a token.
+    assert after[:-1] == without and after[-1] == ("X-Amz-Security-Token", "tok")
+    assert dict(signed)["X-Amz-Signature"] != dict(without)["X-Amz-Signature"]

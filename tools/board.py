@@ -361,18 +361,18 @@ def config_source(values, origin):
     return "\n".join(lines) + "\n"
 
 
-def _board_path_on_host(path):
+def _board_path_on_host(path, build=BUILD):
     # A board path such as /certs/my-ca.pem exists after `make deploy` when its source is in firmware/.
-    for base in (os.path.join(REPO, "firmware"), BUILD):
+    for base in (os.path.join(REPO, "firmware"), build):
         candidate = os.path.join(base, path.lstrip("/"))
         if os.path.exists(candidate):
             return candidate
     return path
 
 
-def validate_config(source, origin):
+def validate_config(source, origin, build=BUILD):
     """The Settings mpaws.settings loads from this config.py text; BoardError naming the key
-    (never a value of a secret) when the board would refuse it."""
+    (never a value of a secret) when the board would refuse it. build: the files deployed."""
     module = types.ModuleType("config")
     try:
         exec(compile(source, origin, "exec"), module.__dict__)
@@ -384,7 +384,7 @@ def validate_config(source, origin):
                          % (shown(origin), _error_line(e, origin), type(e).__name__))
     ca = getattr(module, "CONFIG_TLS_CA", None)
     if isinstance(ca, str) and ca:
-        module.CONFIG_TLS_CA = _board_path_on_host(ca)
+        module.CONFIG_TLS_CA = _board_path_on_host(ca, build)
     if FIRMWARE_LIB not in sys.path:
         sys.path.insert(0, FIRMWARE_LIB)
     from mpaws import errors, settings

@@ -2,18 +2,24 @@
 
     python3 tools/sign_request.py REQUEST_FILE --access-key AK --secret-key SK [--session-token TOKEN]
             --region REGION --service SERVICE --date 20150830T123600Z
-            [--no-normalize] [--sign-body] [--presign EXPIRES_SECONDS] [--explain]
-            [--token-after] [--crlf] [--session-token-file PATH]
+            [--no-normalize] [--single-encode] [--sign-body] [--presign EXPIRES_SECONDS] [--explain]
+            [--payload-hash HEX | --unsigned-payload] [--token-after] [--crlf] [--session-token-file PATH]
 
 REQUEST_FILE is in the form of AWS's SigV4 test suite (.req): request line, headers
-(folded continuation lines allowed), a blank line, the body. The output is the request
-with X-Amz-Date, X-Amz-Security-Token (with --session-token) and Authorization set; with
---presign the request line carries the X-Amz-* query parameters instead. --sign-body adds
-X-Amz-Content-SHA256. --token-after adds the token after signing, unsigned. --explain
-prints the canonical request and the string to sign to stderr. --crlf ends lines with
-CRLF, byte for byte as on the wire (default: the line endings of REQUEST_FILE).
---session-token-file reads the token from a file (a trailing newline is dropped): a real
-STS token is longer than the 255 bytes the MicroPython unix port takes in one argument.
+(folded continuation lines allowed), a blank line, the body (any bytes). Its line endings
+are those of the request line. The output is the request with X-Amz-Date,
+X-Amz-Security-Token (with --session-token) and Authorization set; with --presign the
+request line carries the X-Amz-* query parameters instead (S3 signs UNSIGNED-PAYLOAD
+there unless --payload-hash is given). --sign-body adds X-Amz-Content-SHA256 (with the
+value of --payload-hash or --unsigned-payload when given). --payload-hash HEX signs that
+SHA-256 instead of the body's; --unsigned-payload signs UNSIGNED-PAYLOAD. --single-encode
+signs the path as sent, not encoded once more (S3 does so by itself). --token-after adds
+the token after signing, unsigned (with --presign: after X-Amz-Signature, as AWS IoT's
+WebSocket URLs want). --explain prints the canonical request and the string to sign to
+stderr. --crlf ends lines with CRLF, byte for byte as on the wire (default: the line
+endings of REQUEST_FILE). --session-token-file reads the token from a file (a trailing
+newline is dropped): a real STS token is longer than the 255 bytes the MicroPython unix
+port takes in one argument.
 
 Runs unchanged under CPython and MicroPython (`micropython tools/sign_request.py ...`),
 with the firmware's own signer (firmware/lib/mpaws/sigv4.py, through sigv4_full.py).
@@ -29,22 +35,31 @@ def _add_firmware_lib():
 USAGE = (
     "usage: sign_request.py REQUEST_FILE --access-key AK --secret-key SK [--session-token TOKEN]\n"
     "       --region REGION --service SERVICE --date YYYYMMDDTHHMMSSZ\n"
-    "       [--no-normalize] [--sign-body] [--presign EXPIRES_SECONDS] [--explain] [--token-after] [--crlf]\n"
+    "       [--no-normalize] [--single-encode] [--sign-body] [--presign EXPIRES_SECONDS] [--explain]\n"
+    "       [--payload-hash HEX | --unsigned-payload] [--token-after] [--crlf]\n"
     "       [--session-token-file PATH]  (the token read from PATH, trailing newline dropped)\n"
 )
 HELP = (
     "Signs REQUEST_FILE (an HTTP request: request line, headers, a blank line, the body) and prints it\n"
-    "with X-Amz-Date and Authorization added.\n"
+    "with X-Amz-Date and Authorization added. Line endings: those of the request line.\n"
     "  --explain             also print the canonical request and the string to sign (stderr)\n"
     "  --session-token TOKEN adds X-Amz-Security-Token (signed; --token-after: added after signing)\n"
-    "  --sign-body           adds X-Amz-Content-SHA256 (S3 needs it)\n"
-    "  --presign SECONDS     signs the query string instead (a presigned URL), 1 to 604800 s\n"
-    "  --no-normalize        keeps the path as is (S3)\n"
+    "  --token-after         the token unsigned, after Authorization (--presign: after X-Amz-Signature,\n"
+    "                        as AWS IoT's MQTT-over-WebSocket URLs want)\n"
+    "  --sign-body           adds X-Amz-Content-SHA256 (S3 needs it): the payload hash signed\n"
+    "  --payload-hash HEX    signs this SHA-256 (64 lower-case hex digits) instead of the body's\n"
+    "  --unsigned-payload    signs UNSIGNED-PAYLOAD instead of the body's hash\n"
+    "  --presign SECONDS     signs the query string instead (a presigned URL), 1 to 604800 s;\n"
+    "                        S3 signs UNSIGNED-PAYLOAD unless --payload-hash is given\n"
+    "  --no-normalize        keeps the path as is: no '.' or '//' removal (S3)\n"
+    "  --single-encode       signs the path as sent, not percent-encoded once more (S3 does so)\n"
     "  --crlf                CRLF line endings, as on the wire\n"
 )
 _VALUED = ("--access-key", "--secret-key", "--session-token", "--session-token-file", "--region", "--service",
-           "--date", "--presign")
-_FLAGS = ("--no-normalize", "--sign-body", "--explain", "--token-after", "--crlf")
+           "--date", "--presign", "--payload-hash")
+_FLAGS = ("--no-normalize", "--single-encode", "--sign-body", "--unsigned-payload", "--explain", "--token-after",
+          "--crlf")
+HEX = "0123456789abcdef"
 
 
 class UsageError(Exception):
@@ -79,6 +94,13 @@ def parse_args(argv):
             raise UsageError("%s is required" % required)
     if "--session-token" in opts and "--session-token-file" in opts:
         raise UsageError("give --session-token or --session-token-file, not both")
+    if "--payload-hash" in opts and "--unsigned-payload" in opts:
+        raise UsageError("give --payload-hash or --unsigned-payload, not both")
+    if "--presign" in opts and "--sign-body" in opts:
+        raise UsageError("--sign-body is for header signing: a presigned URL has no X-Amz-Content-SHA256")
+    given = opts.get("--payload-hash")
+    if given is not None and (len(given) != 64 or given.strip(HEX)):
+        raise UsageError("--payload-hash: want a SHA-256 as 64 lower-case hex digits, got %d characters" % len(given))
     return files[0], opts
 
 
@@ -104,8 +126,10 @@ class RawRequest:
 
 
 def parse_request(data):
-    """Parses the test suite's .req form (bytes) into a RawRequest."""
-    newline = "\r\n" if b"\r\n" in data else "\n"
+    """Parses the test suite's .req form (bytes) into a RawRequest. The line endings are
+    those of the request line: a binary body may hold either kind."""
+    end = data.find(b"\n")
+    newline = "\r\n" if end > 0 and data[end - 1] == 13 else "\n"
     sep = (newline + newline).encode()
     cut = data.find(sep)
     if cut < 0:
@@ -157,7 +181,11 @@ def sign(raw, opts, sigv4):
         session_token=token,
         sign_session_token=not opts.get("--token-after"),
         normalize_path=False if opts.get("--no-normalize") else None,
+        double_encode=False if opts.get("--single-encode") else None,
     )
+    payload_hash = opts.get("--payload-hash")
+    if opts.get("--unsigned-payload"):
+        payload_hash = sigv4.UNSIGNED_PAYLOAD
     headers = [(name, value) for name, value, _ in raw.headers]
     query = sigv4.parse_query(raw.query_string)
     body = raw.body
@@ -170,16 +198,19 @@ def sign(raw, opts, sigv4):
             expires = int(opts["--presign"])
         except ValueError:
             raise ValueError("--presign: expected whole seconds, got %r" % opts["--presign"])
-        added = signer.presign(raw.method, raw.path, query, headers, expires, date=date, body=body)
-        explanation = signer.presign_explain(raw.method, raw.path, query, headers, expires, date=date, body=body)
+        args = (raw.method, raw.path, query, headers, expires)
+        added = signer.presign(*args, date=date, payload_hash=payload_hash, body=body)
+        explanation = signer.presign_explain(*args, date=date, payload_hash=payload_hash, body=body)
         target = raw.path + "?" + sigv4.query_string(query + added)
         lines = [raw.method + " " + target + " " + raw.version]
         for name, value, separator in raw.headers:
             lines.append(name + separator + value)
         return lines, explanation
     sign_body = bool(opts.get("--sign-body"))
-    added = signer.sign(raw.method, raw.path, query, headers, body=body, date=date, content_sha256=sign_body)
-    explanation = signer.explain(raw.method, raw.path, query, headers, body=body, date=date, content_sha256=sign_body)
+    args = (raw.method, raw.path, query, headers)
+    kwargs = dict(body=body, payload_hash=payload_hash, date=date, content_sha256=sign_body)
+    added = signer.sign(*args, **kwargs)
+    explanation = signer.explain(*args, **kwargs)
     lines = [raw.method + " " + raw.target + " " + raw.version]
     pending = list(added)
     for name, value, separator in raw.headers:

@@ -143,6 +143,7 @@ class Client:
             if self.feed is not None:
                 self.feed()
             _sleep_ms(delay)
+            gc.collect()  # the failed attempt's garbage (its socket, its reply): one heap for the next
 
 
 def _tls_context(ca, verify):

@@ -128,8 +128,8 @@ class Signer(sigv4.Signer):
     and X-Amz-Content-SHA256; other S3-style services ask for it with normalize_path=False,
     double_encode=False, content_sha256=True); dot segments and '//' normalised (the
     default for every service but S3); stream bodies; sign_session_token=False, which
-    adds the token after signing, unsigned (some services want that); presign();
-    explain() and the steps it is made of."""
+    adds the token after signing, unsigned (some services want that; for presign() it
+    follows X-Amz-Signature); presign(); explain() and the steps it is made of."""
 
     def __init__(self, access_key, secret_key, region, service, session_token=None, sign_session_token=True,
                  normalize_path=None, double_encode=None):
@@ -164,10 +164,15 @@ class Signer(sigv4.Signer):
     def presign(self, method, path, query=None, headers=(), expires=3600, date=None, payload_hash=None, body=None):
         """Query-string signing (presigned URL). Returns the (key, value) query pairs to
         append to the request's own query: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date,
-        X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Security-Token (if any), X-Amz-Signature.
-        S3 signs UNSIGNED-PAYLOAD unless payload_hash (or body) is given."""
+        X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Security-Token (if any, signed),
+        X-Amz-Signature; with sign_session_token=False the token comes last, unsigned (AWS
+        IoT's MQTT-over-WebSocket URLs). S3 signs UNSIGNED-PAYLOAD unless payload_hash is
+        given, whatever the body (a presigned URL knows nothing of the payload)."""
         auth, steps = self._presign(method, path, query, headers, expires, date, payload_hash, body)
-        return auth + [("X-Amz-Signature", steps[2])]
+        auth.append(("X-Amz-Signature", steps[2]))
+        if self._token_after:
+            auth.append(("X-Amz-Security-Token", self._token_after))
+        return auth
 
     # -- the steps as text ----------------------------------------------------------------
 
@@ -248,8 +253,8 @@ class Signer(sigv4.Signer):
         if not isinstance(expires, int) or isinstance(expires, bool) or not 1 <= expires <= MAX_EXPIRES:
             raise ValueError("expires: whole seconds from 1 to %d (7 days), got %r" % (MAX_EXPIRES, expires))
         date = self._use_date(date)
-        if payload_hash is None and body is None and self._s3:
-            payload_hash = UNSIGNED_PAYLOAD
+        if payload_hash is None and self._s3:
+            payload_hash = UNSIGNED_PAYLOAD  # and the body is not read: botocore's S3SigV4QueryAuth
         payload = _text(self._payload(body, payload_hash))
         for name, value in headers:
             check_header(name, value)
@@ -261,10 +266,45 @@ class Signer(sigv4.Signer):
             ("X-Amz-Expires", str(expires)),
             ("X-Amz-SignedHeaders", ";".join(sorted([n for n in names if " %s " % n not in sigv4._UNSIGNED]))),
         ]
-        token = self.session_token or self._token_after
-        if token is not None:
-            auth.append(("X-Amz-Security-Token", token))
+        if self.session_token is not None:
+            auth.append(("X-Amz-Security-Token", self.session_token))
         plan = self._plan(method, path, list(query or ()) + auth, headers, presign=True)
         creq = self._plan_text(plan, headers, date, payload)
         sts = self.string_to_sign(creq, date)
         return auth, (creq, sts, self.signature(sts, date))
+
+
+IOT_SERVICE = "iotdevicegateway"  # the signing name of AWS IoT Core's MQTT over WebSocket
+
+
+def _credentials(credentials):
+    # (access_key, secret_key[, session_token]), or an object with access_key, secret_key
+    # and session_token (or token, as botocore's) attributes. No value is ever echoed.
+    if isinstance(credentials, (tuple, list)):
+        if not 2 <= len(credentials) <= 3:
+            raise ValueError("bad credentials: want (access_key, secret_key[, session_token])")
+        token = credentials[2] if len(credentials) == 3 else None
+        return credentials[0], credentials[1], token
+    token = getattr(credentials, "session_token", None)
+    if token is None:
+        token = getattr(credentials, "token", None)
+    try:
+        return credentials.access_key, credentials.secret_key, token
+    except AttributeError:
+        raise ValueError("bad credentials: want (access_key, secret_key[, session_token])")
+
+
+def iot_websocket_url(endpoint, region, credentials, expires=3600, date=None):
+    """The presigned wss://ENDPOINT/mqtt URL for AWS IoT Core's MQTT over WebSocket
+    (endpoint: the account's ATS endpoint, e.g. 'abc123-ats.iot.eu-west-1.amazonaws.com').
+    Signed as GET /mqtt with Host only, service 'iotdevicegateway'; a session token is
+    left out of the signature and appended after X-Amz-Signature, as IoT asks.
+    credentials: see _credentials(); expires: seconds (1 to MAX_EXPIRES); date:
+    'YYYYMMDDTHHMMSSZ' (default: now)."""
+    if not isinstance(endpoint, str) or not endpoint or "/" in endpoint or endpoint.strip(sigv4._TOKEN[:66] + ":"):
+        raise ValueError("bad endpoint: want a host name, e.g. abc123-ats.iot.eu-west-1.amazonaws.com")
+    access_key, secret_key, token = _credentials(credentials)
+    signer = Signer(access_key, secret_key, region, IOT_SERVICE, session_token=token or None,
+                    sign_session_token=False)
+    pairs = signer.presign("GET", "/mqtt", (), [("Host", endpoint)], expires, date=date)
+    return "wss://%s/mqtt?%s" % (endpoint, query_string(pairs))

@@ -1,0 +1,433 @@
+"""make image / make flash-image (tools/image.py): one flash image per device.
+
+No real MicroPython .bin is in the repository, so the tests build synthetic firmware the
+way the download page's are laid out: the bootloader (an ESP image esptool's parser
+accepts) at the chip's offset, the partition table at flash 0x8000, the application (an
+ESP image) at its app partition, nothing after it. The image made from it is checked
+against the partition table, its filesystem read back with littlefs-python and mounted
+with MicroPython's own vfs.VfsLfs2 in the unix port (host_tests/drivers/image_driver.py),
+and `import app; app.notify(...)` runs from that mounted filesystem against the local AWS
+stand-in: the bytes an ESP32 would boot from are the bytes under test.
+"""
+import hashlib
+import json
+import os
+import shutil
+import stat
+import struct
+import subprocess
+
+import pytest
+
+from conftest import REPO, run_micropython
+from local_aws_fixtures import aws, stand_in  # noqa: F401
+
+import board
+
+BUILD = os.path.join(REPO, "build", "firmware")
+DRIVER = os.path.join(REPO, "host_tests", "drivers", "image_driver.py")
+SECRET = "imageTestSecretKey/NeverPrinted+0123456789"
+ACCESS_KEY = "AKIAIMAGETESTDEVICE1"  # not a secret, but config.py's content is never printed
+WIFI_PASSWORD = "image-wifi-password-not-printed"
+PORT = "/dev/ttyUSB0"
+
+# IMAGE_CHIP_ID in esptool's targets/<chip>.py, and the flash offset of the chip's .bin
+# (MicroPython's boards/*/board.json).
+CHIPS = {"esp32": (0, 0x1000), "esp32s3": (9, 0x0), "esp32c5": (23, 0x2000)}
+
+
+# -- synthetic firmware --------------------------------------------------------------------
+
+def esp_image(chip_id, segments, entry=0x40080000):
+    """An ESP image (ESP-IDF's format, written here independently of esptool): 8-byte header,
+    16-byte extended header, segments, XOR checksum at a 16-byte boundary, SHA-256."""
+    out = bytearray(struct.pack("<BBBBI", 0xE9, len(segments), 2, 0x20, entry))
+    out += struct.pack("<BBBBHBHH4xB", 0xEE, 0, 0, 0, chip_id, 0, 0, 0xFFFF, 1)  # hash appended
+    checksum = 0xEF
+    for addr, data in segments:
+        data = data + b"\0" * (-len(data) % 4)
+        out += struct.pack("<II", addr, len(data)) + data
+        for byte in data:
+            checksum ^= byte
+    out += b"\0" * (15 - len(out) % 16) + bytes([checksum])
+    return bytes(out + hashlib.sha256(out).digest())
+
+
+def table_entry(kind, subtype, offset, size, label):
+    return struct.pack("<2sBBII16sI", b"\xaa\x50", kind, subtype, offset, size, label.encode().ljust(16, b"\0"), 0)
+
+
+# MicroPython's ports/esp32/partitions-4MiB.csv (ESP32_GENERIC), and an OTA layout whose
+# filesystem is elsewhere and not last.
+GENERIC_4MB = [(1, 0x02, 0x9000, 0x6000, "nvs"), (1, 0x01, 0xF000, 0x1000, "phy_init"),
+               (0, 0x00, 0x10000, 0x1F0000, "factory"), (1, 0x81, 0x200000, 0x200000, "vfs")]
+OTA_8MB = [(1, 0x02, 0x9000, 0x4000, "nvs"), (1, 0x00, 0xD000, 0x2000, "otadata"),
+           (1, 0x01, 0xF000, 0x1000, "phy_init"), (0, 0x10, 0x10000, 0x270000, "ota_0"),
+           (0, 0x11, 0x280000, 0x270000, "ota_1"), (1, 0x83, 0x4F0000, 0x100000, "vfs"),
+           (1, 0x99, 0x5F0000, 0x210000, "extra")]
+
+
+def partition_table(entries, md5=True):
+    data = b"".join(table_entry(*e) for e in entries)
+    if md5:
+        data += b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(data).digest()
+    return data.ljust(0xC00, b"\xff")
+
+
+def firmware(chip="esp32", entries=GENERIC_4MB, table=None, app_size=150000, table_at=0x8000):
+    """The bytes of a synthetic MicroPython .bin for chip: bootloader, table, application."""
+    chip_id, base = CHIPS[chip]
+    boot = esp_image(chip_id, [(0x3FFF0000, os.urandom(3000)), (0x40078000, os.urandom(12000))])
+    app_at = [e[2] for e in entries if e[0] == 0][0]
+    app = esp_image(chip_id, [(0x3F400020, os.urandom(app_size // 3)), (0x400D0020, os.urandom(app_size // 3))])
+    data = bytearray(b"\xff" * (app_at - base))
+    data[:len(boot)] = boot
+    data[table_at - base:table_at - base + 0xC00] = table if table is not None else partition_table(entries)
+    return bytes(data + app)
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+# -- running the tool --------------------------------------------------------------------
+
+class Ran:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def tool(*args):
+    """tools/image.py ARGS, run in this process (its main(), as the command line runs it;
+    `make image` and `make flash-image` below run it as a program)."""
+    import contextlib
+    import io
+
+    import image
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = image.main(list(args))
+    ran = Ran(status, out.getvalue(), err.getvalue())
+    for value in (SECRET, WIFI_PASSWORD, ACCESS_KEY):
+        assert value not in ran.stdout + ran.stderr
+    return ran
+
+
+def make(*args):
+    environ = {k: v for k, v in os.environ.items() if k not in ("PORT", "FIRMWARE", "CONFIG", "OUT", "IMAGE",
+                                                               "DRY_RUN", "MAKEFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(["make", "--no-print-directory", "-s"] + list(args), cwd=REPO, env=environ,
+                          capture_output=True, text=True, timeout=300)
+    for value in (SECRET, WIFI_PASSWORD, ACCESS_KEY):
+        assert value not in proc.stdout + proc.stderr
+    return proc
+
+
+def build_image(tmp_path, fw_bytes, *args, name="device.bin"):
+    fw = write(tmp_path / "ESP32_GENERIC-20250911-v1.26.1.bin", fw_bytes)
+    out = str(tmp_path / name)
+    proc = tool("build", "--firmware", fw, "--out", out, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def deployed():
+    """{board path: bytes} of what `make deploy` copies (board.py's own list)."""
+    return {target: read(local) for target, local in board.deployed_files(BUILD)}
+
+
+def lfs_files(data, offset, size):
+    """{path: bytes} of the LittleFS at data[offset:offset+size] (littlefs-python, mounted
+    with the ESP32's geometry), and the filesystem's stat."""
+    from littlefs import LittleFS
+
+    fs = LittleFS(block_size=4096, block_count=size // 4096, mount=False)
+    fs.context.buffer = bytearray(data[offset:offset + size])
+    fs.mount()
+    files = {}
+    for root, _, names in fs.walk("/"):
+        for name in names:
+            path = (root.rstrip("/") + "/" + name).lstrip("/")
+            with fs.open(path, "rb") as f:
+                files[path] = f.read()
+    return files, fs.fs_stat()
+
+
+def run_image(micropython, image_path, offset, size, steps, tmp_path):
+    steps_file = write(tmp_path / "steps.json", json.dumps(steps).encode())
+    proc = run_micropython(micropython, [DRIVER, image_path, str(offset), str(size), steps_file],
+                           heapsize="8M", timeout=120)
+    results = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and len(results) == len(steps) + 1, proc.stdout + proc.stderr
+    return results[:-1], results[-1], proc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    if not os.path.isdir(BUILD):
+        subprocess.run(["make", "-s", "build"], cwd=REPO, check=True, capture_output=True, timeout=300)
+
+
+# -- layout --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chip", sorted(CHIPS))
+@pytest.mark.parametrize("entries", [GENERIC_4MB, OTA_8MB], ids=["generic-4MB", "ota-8MB"])
+def test_layout_follows_the_partition_table(tmp_path, chip, entries):
+    fw = firmware(chip, entries)
+    out, proc = build_image(tmp_path, fw)
+    data = read(out)
+    base = CHIPS[chip][1]
+    [fs] = [e for e in entries if e[4] == "vfs"]
+    fs_offset, fs_size = fs[2], fs[3]
+    assert len(data) == max(e[2] + e[3] for e in entries)  # every partition covered, nothing more
+    assert data[:base] == b"\xff" * base  # before the bootloader: erased
+    assert data[base:base + len(fw)] == fw  # the .bin where `make flash` writes it
+    assert data[base + len(fw):fs_offset] == b"\xff" * (fs_offset - base - len(fw))
+    assert data[fs_offset + 8:fs_offset + 16] == b"littlefs"  # the superblock vfs.mount detects
+    assert data[fs_offset + fs_size:] == b"\xff" * (len(data) - fs_offset - fs_size)
+    # esptool's own parser reads the bootloader and the application at their flash offsets.
+    from esptool.bin_image import LoadFirmwareImage
+
+    app_at = [e[2] for e in entries if e[0] == 0][0]
+    for at in (base, app_at):
+        parsed = LoadFirmwareImage(chip, data[at:])
+        assert parsed.checksum == parsed.calculate_checksum() and parsed.stored_digest == parsed.calc_digest
+    assert "at 0x%x" % fs_offset in proc.stdout and "write-flash 0x0 (%s)" % chip in proc.stdout
+
+
+def test_partition_table_at_another_offset(tmp_path):
+    """A firmware built with CONFIG_PARTITION_TABLE_OFFSET=0xA000: found, and its filesystem
+    partition (elsewhere than MicroPython's usual) filled."""
+    entries = [(1, 0x02, 0xB000, 0x5000, "nvs"), (0, 0x00, 0x20000, 0x1E0000, "factory"),
+               (1, 0x83, 0x300000, 0x100000, "vfs")]
+    fw = firmware(entries=entries, table_at=0xA000)
+    out, _ = build_image(tmp_path, fw)
+    data = read(out)
+    assert len(data) == 0x400000 and data[0x1000:0x1000 + len(fw)] == fw
+    files, fs_stat = lfs_files(data, 0x300000, 0x100000)
+    assert files == deployed() and fs_stat.block_count == 256
+    proc = tool("--dry-run", "flash", "--port", PORT, "--image", out)
+    assert proc.returncode == 0 and proc.stdout.split()[-2:] == ["0x0", out], proc.stdout + proc.stderr
+
+
+def test_filesystem_holds_exactly_what_deploy_copies(tmp_path):
+    out, proc = build_image(tmp_path, firmware())
+    files, fs_stat = lfs_files(read(out), 0x200000, 0x200000)
+    assert files == deployed()
+    assert "config.py" not in files and (fs_stat.block_size, fs_stat.block_count) == (4096, 512)
+    assert fs_stat.disk_version == 0x00020000  # readable by the littlefs 2.5 of older MicroPython releases
+    assert fs_stat.name_max == 255
+    assert os.stat(out).st_mode & 0o777 == 0o644 and "SECRET" not in proc.stdout
+
+
+# -- the board's filesystem, mounted by MicroPython ------------------------------------------
+
+
+def test_micropython_vfslfs2_mounts_the_image(micropython, tmp_path):
+    out, _ = build_image(tmp_path, firmware())
+    expected = deployed()
+    folders = sorted({os.path.dirname(p) for p in expected} | {""})
+    steps = [{"op": "statvfs"}] + [{"op": "listdir", "path": "/" + f} for f in folders] + [
+        {"op": "read", "path": "/" + p} for p in sorted(expected)]
+    results, last, _ = run_image(micropython, out, 0x200000, 0x200000, steps, tmp_path)
+    assert all(r["ok"] for r in results), results
+    assert last["mounts"] == ["VfsLfs2 /"]  # vfs.mount's detection chose LittleFS v2
+    bsize, frsize, blocks, free = results[0]["statvfs"][:4]
+    assert (bsize, frsize, blocks) == (4096, 4096, 512)
+    assert free < blocks and free > blocks - 64  # about 48 blocks used (each traversal counts a little differently)
+    listed = {}
+    for folder, result in zip(folders, results[1:1 + len(folders)]):
+        listed[folder] = set(result["names"])
+    for folder in folders:
+        children = {p[len(folder):].lstrip("/").split("/")[0] for p in expected
+                    if p.startswith(folder + "/" if folder else "")}
+        assert listed[folder] == children, folder
+    for path, result in zip(sorted(expected), results[1 + len(folders):]):
+        assert (result["size"], result["sha256"]) == (len(expected[path]), hashlib.sha256(expected[path]).hexdigest())
+
+
+def test_app_runs_from_the_mounted_image(micropython, tmp_path, stand_in):
+    """The board's files, with the stand-in's CA among its certificates (as firmware/certs/
+    would bring it) and config.py: MicroPython mounts the image and sends one message."""
+    aws = stand_in
+    build = tmp_path / "firmware"
+    shutil.copytree(BUILD, build)
+    shutil.copy(aws.ca_der, build / "certs" / "local-ca.der")
+    config = tmp_path / "config.py"
+    aws.write_device_config(str(config), CONFIG_TLS_CA="/certs/local-ca.der", CONFIG_TIMEOUT=15)
+    secret = aws.secret_key
+    out, proc = build_image(tmp_path, firmware(), "--config", str(config), "--build", str(build))
+    assert secret not in proc.stdout + proc.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o600 and "HOLDS ITS SECRETS" in proc.stdout
+    body = "from the image " + hashlib.sha256(os.urandom(8)).hexdigest()[:12]
+    steps = [{"op": "notify", "subject": "Image", "body": body}, {"op": "modules"}, {"op": "listdir", "path": "/"}]
+    results, _, run = run_image(micropython, out, 0x200000, 0x200000, steps, tmp_path)
+    assert secret not in run.stdout + run.stderr
+    sent, modules, listed = results
+    assert sent.get("ok") and sent["status"] == 200, results
+    assert [m["subject"] for m in aws.sns_messages() if m["message"] == body] == ["Image"]
+    files = modules["files"]
+    assert files["app"] == "app.mpy" and files["config"] == "config.py"  # from "/" of the mounted image
+    assert files["mpaws.sigv4"] == "/lib/mpaws/sigv4.mpy" and files["mpaws.http"] == "/lib/mpaws/http.mpy"
+    assert {"config.py", "outbox.txt"} <= set(listed["names"])  # the outbox: written to the LittleFS by VfsLfs2
+
+
+# -- config.py in the image ------------------------------------------------------------------
+
+
+def device_config(path, **keys):
+    values = dict(CONFIG_AWS_ACCESS_KEY=ACCESS_KEY, CONFIG_AWS_SECRET_KEY=SECRET,
+                  CONFIG_AWS_REGION="eu-west-1", CONFIG_AWS_LAMBDA_FUNCTION="mpaws-notify",
+                  CONFIG_AWS_SNS_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:mpaws-topic",
+                  CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD=WIFI_PASSWORD)
+    values.update(keys)
+    return write(path, "".join("%s = %r\n" % kv for kv in values.items()).encode())
+
+
+def test_config_goes_in_mode_600_and_is_never_printed(tmp_path):
+    config = device_config(tmp_path / "config.py")
+    out = write(tmp_path / "device.bin", b"old")
+    os.chmod(out, 0o644)  # an earlier image without a config
+    out, proc = build_image(tmp_path, firmware(), "--config", config)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert "config.py" in proc.stdout and "device.bin HOLDS ITS SECRETS (mode 600)" in proc.stdout
+    files, _ = lfs_files(read(out), 0x200000, 0x200000)
+    assert files["config.py"] == read(config)
+    assert set(files) == set(deployed()) | {"config.py"}
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+def test_config_refused_by_key_name_without_its_value(tmp_path):
+    config = device_config(tmp_path / "config.py", CONFIG_AWS_REGION="eu west 1")
+    fw = write(tmp_path / "fw.bin", firmware())
+    proc = tool("build", "--firmware", fw, "--config", config, "--out", str(tmp_path / "device.bin"))
+    assert proc.returncode == 2 and "CONFIG_AWS_REGION" in proc.stderr, proc.stderr
+    assert not os.path.exists(tmp_path / "device.bin")
+    proc = tool("build", "--firmware", fw, "--config", str(tmp_path / "none.py"), "--out", str(tmp_path / "d.bin"))
+    assert proc.returncode == 2 and "none.py: no such file" in proc.stderr
+
+
+def test_config_ca_missing_from_the_image(tmp_path):
+    """firmware/certs/README.md exists (the config validates on the host) but make build does
+    not copy it: the board would not find it."""
+    config = device_config(tmp_path / "config.py", CONFIG_TLS_CA="/certs/README.md")
+    fw = write(tmp_path / "fw.bin", firmware())
+    proc = tool("build", "--firmware", fw, "--config", config, "--out", str(tmp_path / "d.bin"))
+    assert proc.returncode == 2 and "CONFIG_TLS_CA" in proc.stderr and "does not hold" in proc.stderr, proc.stderr
+    assert not os.path.exists(tmp_path / "d.bin")
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def _refused(tmp_path, data, *words):
+    fw = write(tmp_path / "fw.bin", data)
+    out = tmp_path / "device.bin"
+    proc = tool("build", "--firmware", fw, "--out", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not out.exists()
+    return proc.stderr
+
+
+def test_refuses_what_is_not_an_esp32_image(tmp_path):
+    _refused(tmp_path, b"<!doctype html><html>MicroPython downloads</html>", "not an ESP32 firmware image")
+    _refused(tmp_path, b"\x7fELF" + os.urandom(4000), "not an ESP32 firmware image")
+    fw = bytearray(firmware())
+    fw[40] ^= 0xFF  # a byte of the bootloader's first segment: esptool's checksum no longer matches
+    _refused(tmp_path, bytes(fw), "not a valid esp32 image", "checksum does not match")
+    fw = bytearray(firmware())
+    fw[1] = 40  # 40 segments in the header: esptool's parser runs out of file
+    _refused(tmp_path, bytes(fw), "not a valid esp32 image", "esptool")
+
+
+def test_refuses_a_firmware_without_a_filesystem_partition(tmp_path):
+    entries = [e for e in GENERIC_4MB if e[4] != "vfs"] + [(1, 0x81, 0x200000, 0x200000, "ffat")]
+    err = _refused(tmp_path, firmware(entries=entries), "no filesystem partition", "'vfs'", "ffat (data)")
+    assert "ESP32_GENERIC" in err
+
+
+def test_refuses_a_filesystem_too_small_for_the_files(tmp_path):
+    entries = GENERIC_4MB[:3] + [(1, 0x81, 0x200000, 0x8000, "vfs")]  # 32 KB: less than the files
+    err = _refused(tmp_path, firmware(entries=entries), "too small for the", "'vfs' (32 KB)", "more room")
+    total = sum(len(c) for c in deployed().values())
+    assert "the %d files (%d KB, which take " % (len(deployed()), total // 1024) in err
+
+
+def test_refuses_a_damaged_or_cut_firmware(tmp_path):
+    table = bytearray(partition_table(GENERIC_4MB))
+    table[40] ^= 1  # the factory partition's offset: the table's MD5 entry no longer matches
+    _refused(tmp_path, firmware(table=bytes(table)), "fails its MD5 check")
+    _refused(tmp_path, firmware()[:0x7000], "no partition table")  # the bootloader alone
+    _refused(tmp_path, firmware()[:0xF000], "ends before its application")
+    _refused(tmp_path, firmware()[:0xF000 + 5000], "its application at 0x10000", "esptool")
+
+
+def test_refuses_without_firmware(tmp_path):
+    proc = tool("build", "--out", str(tmp_path / "d.bin"))
+    assert proc.returncode == 2 and "FIRMWARE is missing" in proc.stderr and "make image FIRMWARE=" in proc.stderr
+    proc = tool("build", "--firmware", str(tmp_path / "nope.bin"))
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+# -- the make targets --------------------------------------------------------------------------
+
+
+def test_make_image_and_flash_image_dry_run(tmp_path):
+    fw = write(tmp_path / "ESP32_GENERIC-20250911-v1.26.1.bin", firmware())
+    config = device_config(tmp_path / "config.py")
+    out = str(tmp_path / "dev 1.bin")  # a space: passed through as one word
+    proc = make("image", "FIRMWARE=" + fw, "CONFIG=" + config, "OUT=" + out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert os.path.isdir(BUILD) and not os.path.exists(os.path.join(REPO, "dev 1.bin"))  # OUT is only the image
+    files, _ = lfs_files(read(out), 0x200000, 0x200000)
+    assert set(files) == set(deployed()) | {"config.py"}
+    proc = make("flash-image", "PORT=" + PORT, "IMAGE=" + out, "DRY_RUN=1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import shlex
+
+    assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
+        [".venv/bin/esptool", "--chip", "esp32", "--port", PORT, "--baud", "460800", "write-flash", "0x0", out]]
+    assert "holds config.py" in proc.stderr
+
+
+def test_flash_image_refuses_a_firmware_bin_and_a_missing_port(tmp_path):
+    fw = write(tmp_path / "fw.bin", firmware())
+    proc = tool("--dry-run", "flash", "--port", PORT, "--image", fw)  # a .bin for 0x1000, not an image for 0x0
+    assert proc.returncode == 2 and "not a whole-flash image made by `make image`" in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+    out, _ = build_image(tmp_path, firmware("esp32s3"))
+    proc = tool("--dry-run", "flash", "--port", PORT, "--image", out)
+    assert proc.returncode == 0 and "--chip esp32s3" in proc.stdout and "has no config.py" in proc.stderr
+    proc = tool("--dry-run", "flash", "--image", out)
+    assert proc.returncode == 2 and "PORT is missing" in proc.stderr
+    proc = tool("--dry-run", "flash", "--port", PORT)
+    assert proc.returncode == 2 and "IMAGE is missing" in proc.stderr
+
+
+def test_fleet_one_image_per_device_config(tmp_path):
+    """One config per device (as tools/cloud.py deploy --name writes them): one image each,
+    the same but for config.py, each mode 600."""
+    fw = write(tmp_path / "fw.bin", firmware())
+    images = {}
+    for n in (1, 2):
+        config = device_config(tmp_path / ("door-%d.py" % n), CONFIG_AWS_ACCESS_KEY="AKIAIMAGETESTDOOR%03d" % n)
+        out = str(tmp_path / ("door-%d.bin" % n))
+        proc = tool("build", "--firmware", fw, "--config", config, "--out", out)
+        assert proc.returncode == 0 and stat.S_IMODE(os.stat(out).st_mode) == 0o600, proc.stderr
+        images[n] = lfs_files(read(out), 0x200000, 0x200000)[0]
+        assert images[n]["config.py"] == read(config)
+    configs = [images[n].pop("config.py") for n in (1, 2)]
+    assert images[1] == images[2] == deployed() and configs[0] != configs[1]
