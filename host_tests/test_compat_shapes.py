@@ -1,5 +1,6 @@
 """The firmware on older MicroPython API shapes (v1.22 .. today): each shape of
-host_tests/compat/ is imposed on the unix port and the demo chain runs through it:
+host_tests/compat/ is imposed on the unix port, which runs the .mpy build (as a board
+does), and the demo chain runs through it:
 app.notify() -> TLS -> the local AWS stand-in -> the Lambda function -> moto's SNS.
 The firmware detects features, never versions: the same code runs on every shape."""
 import json
@@ -9,7 +10,7 @@ import uuid
 import pytest
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
-from device import FAST, Device, assert_error, notify
+from device import FAST, Device, assert_error, mpy_build, notify
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 # The first WiFi connect fails with status 203, which v1.22-v1.24 name STAT_ASSOC_FAIL
@@ -18,9 +19,15 @@ WIFI_FAILS_ONCE = [{"op": "world", "wifi_fail": [1, 203]}, notify("compat", "not
 WIFI = dict(CONFIG_WIFI_SSID="lab", CONFIG_WIFI_PASSWORD="lab-password-123", CONFIG_NTP_HOSTS=["ntp1"])
 
 
+@pytest.fixture(scope="module")
+def mpy_firmware(mpy_cross, tmp_path_factory):
+    """firmware/ compiled as `make build` compiles it: the .mpy an ESP32 runs."""
+    return mpy_build(mpy_cross, tmp_path_factory.mktemp("mpy") / "firmware")
+
+
 @pytest.fixture
-def mp_device(micropython, tmp_path):
-    return Device("micropython", tmp_path, micropython)
+def mp_device(micropython, mpy_firmware, tmp_path):
+    return Device("micropython", tmp_path, micropython, firmware=mpy_firmware)
 
 
 def demo_chain(device, aws, notifies=2, before=(), after=(), **keys):
@@ -45,6 +52,12 @@ def test_tls_sockets_without_recv(mp_device, stand_in, shape):
     # that waited for a full buffer would wait out the timeout on every reply.
     run, report = demo_chain(mp_device.impose(shape), stand_in)
     assert report["imposed"] == [shape] and report["tls_sockets"] == 1, run
+
+
+def test_v122_ssl_whose_load_verify_locations_takes_no_keyword(mp_device, stand_in):
+    # The CA is loaded by position when the C method refuses cadata= (TypeError).
+    run, report = demo_chain(mp_device.impose("v122_ssl", "v122_ssl_positional"), stand_in)
+    assert report["imposed"] == ["v122_ssl", "v122_ssl_positional"] and report["cadata_by_position"] >= 1, run
 
 
 def test_time_epoch_2000(mp_device, stand_in):

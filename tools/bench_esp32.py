@@ -15,6 +15,8 @@ chip, bytecode is not). Target: the library and the app leave the room of the gc
 
 Per module (for information): each module's own share (its code and module state, not
 its imports), imported one by one in the order `import app` loads them, deepest first.
+And, for information, `import app` plus the modules the first notify loads and keeps
+(SENDING): the code a device holds once it has sent.
 """
 import json
 import os
@@ -22,6 +24,9 @@ import tempfile
 
 ESP32_RATIO = 0.72  # ESP32 gc heap / unix-port gc heap, for the same imports (measured, see above)
 ESP32_TARGET = 28 * 1024  # bytes of the ESP32's gc heap `import app` may take
+# The modules the first notify loads and keeps (their imports too: http, sigv4): what
+# stays in the heap after it (the code let go after use, such as certs, is not in it).
+SENDING = ("mpaws.outbox", "mpaws.clock", "mpaws.client", "mpaws.awslambda")
 
 _CONFIG = """\
 CONFIG_AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -36,6 +41,7 @@ CONFIG_AWS_SNS_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:topic"
 # them one by one in that order, then app, and gives each one's gc.mem_alloc() delta.
 _PROBE = """\
 import builtins, gc, json, sys
+SENDING = %(sending)r
 sys.path[:] = [%(config)r, %(root)r, %(root)r + "/lib", ".frozen"]
 mode = sys.argv[1]
 if mode == "order":
@@ -66,7 +72,11 @@ else:
     gc.collect()
     ends[-1] = gc.mem_alloc()
     shares = [[names[i], ends[i] - (ends[i - 1] if i else start)] for i in range(len(names))]
-    print(json.dumps({"total": ends[-1] - start, "shares": shares + [["app", ends[-1] - ends[-2]]]}))
+    for name in SENDING:
+        __import__(name)
+    gc.collect()
+    print(json.dumps({"total": ends[-1] - start, "shares": shares + [["app", ends[-1] - ends[-2]]],
+                      "sending": gc.mem_alloc() - start}))
 """
 
 
@@ -77,7 +87,7 @@ def app_import_figures(bench, root, run_micropython):
         f.write(_CONFIG)
     probe = os.path.join(work, "probe.py")
     with open(probe, "w") as f:
-        f.write(_PROBE % {"config": work, "root": root})
+        f.write(_PROBE % {"config": work, "root": root, "sending": SENDING})
 
     def run(*args):
         proc = run_micropython([probe] + list(args), cwd=work, timeout=60)
@@ -104,6 +114,11 @@ def make_group(mpy_lib, run_micropython):
         bench.add(g, "app_import_esp32_estimate", "heap taken by `import app`, ESP32 (estimate)",
                   round(total * ESP32_RATIO), "bytes", ("<=", ESP32_TARGET),
                   note="ESTIMATE: unix x %.2f (the ratio measured on an ESP32_GENERIC board)" % ESP32_RATIO)
+        sending = fig["sending"]
+        bench.add(g, "sending_code_unix", "`import app` + what a notify loads and keeps, unix", sending, "bytes",
+                  note="%s and their imports; held after the first notify" % ", ".join(SENDING))
+        bench.add(g, "sending_code_esp32_estimate", "`import app` + what a notify keeps, ESP32 (estimate)",
+                  round(sending * ESP32_RATIO), "bytes", note="ESTIMATE: unix x %.2f" % ESP32_RATIO)
         for name, share in fig["shares"]:
             bench.add(g, "share:" + name, "  of which " + name, share, "bytes",
                       note="unix; ESP32 estimate %d" % round(share * ESP32_RATIO))

@@ -114,7 +114,10 @@ def tls_context(certificates=(), verify=True):
                 if _CADATA_BY_POSITION:
                     ctx.load_verify_locations(data)
                 else:
-                    ctx.load_verify_locations(cadata=_cadata(data))
+                    try:
+                        ctx.load_verify_locations(cadata=_cadata(data))
+                    except TypeError:  # a C ssl module (v1.22) whose method takes no keyword
+                        ctx.load_verify_locations(data)
             except (ValueError, OSError) as e:
                 raise errors.ConfigError("CA certificate not readable as DER or PEM (%s): check CONFIG_TLS_CA" % e)
             loaded += 1
