@@ -103,6 +103,7 @@ except ImportError as missing:
     print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
     sys.exit(2)
 
+import local_apigw  # API Gateway in front of the function (its own ports)
 from demo import device_command
 from local_aws_function import FunctionRuntime
 
@@ -351,6 +352,7 @@ class LocalAWS:
         self._ssl.set_ciphers(TLS_CIPHERS)
         self.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(self._ssl)
         self._app = None
+        self.gateway = None  # local_apigw.Gateway: the HTTP API (IAM) and REST API (API key), after start()
         self._patches = []
         self._server = None
         self._stopping = threading.Event()
@@ -391,6 +393,9 @@ class LocalAWS:
         try:
             self._listen()
             self._setup()
+            # -- API Gateway (tools/local_apigw.py): both APIs in moto, each on a port of its own
+            self.gateway = local_apigw.Gateway(self)
+            self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _TLSServer)
         except Exception:
             self.stop()
             raise
@@ -459,6 +464,8 @@ class LocalAWS:
         from moto.moto_api._internal.models import moto_api_backend
 
         self._close_connections()
+        if self.gateway is not None:
+            self.gateway.close()
         for patch in reversed(self._patches):
             patch.stop()
         self._patches = []
@@ -499,10 +506,20 @@ class LocalAWS:
         config.update(overrides)
         return config
 
-    def write_device_config(self, path, direct_sns=False, **overrides):
-        """Writes config.py for a device (mode 0600: it holds the secret key); returns path."""
+    def api_config(self, api_key=True, **overrides):
+        """The CONFIG_* keys of a device in API Gateway mode: the REST API and its API key (no
+        AWS key), or (api_key=False) the HTTP API with IAM authorization and its key pair."""
+        config = self.device_config(CONFIG_AWS_LAMBDA_FUNCTION=None)
+        config.update(self.gateway.device_config(api_key))
+        config.update(overrides)
+        return config
+
+    def write_device_config(self, path, direct_sns=False, api=None, **overrides):
+        """Writes config.py for a device (mode 0600: it holds the secret key); returns path.
+        api: "key" or "iam" for API Gateway mode."""
         lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
-        lines += ["%s = %r" % kv for kv in self.device_config(direct_sns, **overrides).items()]
+        config = self.api_config(api == "key", **overrides) if api else self.device_config(direct_sns, **overrides)
+        lines += ["%s = %r" % kv for kv in config.items()]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -573,6 +590,8 @@ class LocalAWS:
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
+        if self.gateway is not None:
+            self.gateway.clear_faults()
 
     # -- one request -------------------------------------------------------------------------
 
@@ -694,7 +713,8 @@ class LocalAWS:
                 "function_name": self.function_name,
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
-                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset}
+                "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset,
+                "api_gateway": self.gateway.state() if self.gateway is not None else None}
 
     def control(self, method, path, body=None):
         """One control request (what the HTTP control port serves): (status, JSON value)."""
@@ -831,6 +851,8 @@ class _TLSServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             sock.do_handshake()
             with aws._lock:
                 aws.handshakes += 1
+            if hasattr(aws, "note_handshake"):  # an API Gateway endpoint records the ALPN chosen
+                aws.note_handshake(sock)
             _RequestHandler(sock, client_address, self, connection_id)
         except (OSError, ValueError):
             pass  # a failed handshake or a connection the client or close_all() ended
@@ -952,6 +974,9 @@ def _banner(aws, state, direct_sns, kept):
           % (config, aws.sns_access_key if direct_sns else aws.access_key, ", direct SNS" if direct_sns else ""))
     print("  SNS topic        %s" % aws.topic_arn)
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
+    api = aws.gateway.state()
+    print("  API Gateway      %s (HTTP API, IAM), %s (REST API, API key)%s" % (
+        api["http_api"]["url"], api["rest_api"]["url"], ", config.py: %s mode" % state["api_mode"] if state.get("api_mode") else ""))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
     print("send from the firmware, in another terminal (its outbox file goes to the current directory):")
     print("  %s" % " ".join(shlex.quote(_shown(word)) for word in send))
@@ -976,9 +1001,9 @@ def _serve(args, folder, function):
             raise _listen_error(e, "control port", args.control_port, "--control-port") or e
         threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         serving = True
-        config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns)
+        config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns, args.api)
         state = dict(aws.state(), control="http://127.0.0.1:%d" % control.server_port, device_config=config,
-                     pid=os.getpid())
+                     pid=os.getpid(), api_mode=args.api)
         with open(os.path.join(folder, "state.json"), "w") as f:
             json.dump(state, f, indent=1)
         _banner(aws, state, args.direct_sns, args.dir is not None)
@@ -1007,6 +1032,9 @@ def main(argv=None):
                                                                     "(default: cloud/lambda_function.py)")
     parser.add_argument("--direct-sns", action="store_true", help="write config.py for a device that publishes "
                                                                   "to the topic itself (no function)")
+    parser.add_argument("--api", choices=("iam", "key"), help="write config.py for a device that POSTs to the "
+                        "function through API Gateway: the HTTP API with IAM authorization, or the REST API "
+                        "with an API key")
     args = parser.parse_args(argv)
     function = os.path.abspath(args.function)
     if not os.path.isfile(function):
