@@ -27,6 +27,8 @@ ID_ATTRIBUTE = "mpaws-id"  # the SNS message attribute with the message id (clou
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
+_api = None  # API Gateway mode (CONFIG_AWS_API_URL): the mpaws.apigateway.Api
+API_ROUTE = "/notify"  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
 _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
@@ -90,9 +92,24 @@ def _function():
     return _lambda
 
 
+def _gateway():
+    # API Gateway mode: one Api for the session, its connection kept alive like Lambda's.
+    global _api
+    if _api is None:
+        from mpaws import apigateway
+
+        s = config()
+        _api = apigateway.Api(s.api_url, s.api_key, s.access_key, s.secret_key, s.session_token, s.region, s.ca,
+                              s.verify_tls, s.timeout, log=log)
+    return _api
+
+
 def _client():
-    """The session's mpaws.client.Client: Lambda's, or SNS's in direct-SNS mode."""
+    """The session's mpaws.client.Client: Lambda's, SNS's in direct-SNS mode, or API
+    Gateway's (CONFIG_AWS_API_URL)."""
     global _sns
+    if config().api_url:
+        return _gateway().connect()
     if config().function:
         return _function().client
     if _sns is None:
@@ -112,7 +129,10 @@ def _send(message_id, subject, body):
     """Sends one message (Invoke, or Publish in direct-SNS mode), then takes it out of the
     outbox."""
     s = config()
-    if s.function:
+    if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
+        result = _gateway().post(API_ROUTE, payload(subject, body, message_id))
+        said = "%d: %s" % (result.status, errors.preview(result.body))
+    elif s.function:
         result = _function().invoke(s.function, payload(subject, body, message_id))
         said = "%d: %s" % (result.status, errors.preview(result.payload))
     else:
@@ -153,7 +173,7 @@ def _check_text(subject, body):
     # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
     # rules), is refused here, before the outbox: the message could never leave it. The id
     # does not exist yet, so the longest one is counted.
-    function = config().function
+    function = config().function or config().api_url  # through the function: its rules
     if function and _plain(subject, body):
         return
     from mpaws import sns
@@ -309,7 +329,10 @@ def status():
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox
+    global _settings, _lambda, _sns, _outbox, _api
+    if _api is not None:
+        _api.close()
+    _api = None
     if _lambda is not None:
         _lambda.client.close()
     if _sns is not None:

@@ -134,6 +134,8 @@ class Endpoint:
     # -- one request -------------------------------------------------------------------------
 
     def _answer(self, exchange, close):
+        exchange.api = self.kind
+        exchange.time = time.monotonic()
         with self._lock:
             exchange.seq = len(self.requests)
             self.requests.append(exchange)

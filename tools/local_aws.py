@@ -729,6 +729,15 @@ class LocalAWS:
             since = int(query.get("since", ["0"])[0])
             with self._lock:
                 return 200, [r.as_json() for r in self.requests[since:]]
+        if route == ("GET", "/api_requests"):  # API Gateway's (tools/local_apigw.py), both APIs, in order
+            since = int(query.get("since", ["0"])[0])
+            out = sorted((r for e in self.gateway.endpoints for r in e.client_requests()), key=lambda r: r.time)
+            return 200, [dict(r.as_json(), api=r.api) for r in out[since:]]
+        if route == ("POST", "/faults") and (body or {}).get("api"):  # API Gateway: 429 throttles, 5xx breaks
+            endpoint = self.gateway.rest_api if body["api"] == "key" else self.gateway.http_api
+            count = int(body.get("count", 1))
+            (endpoint.throttle_next if int(body.get("status") or 0) == 429 else endpoint.fail_integration_next)(count)
+            return 200, {"pending": count}
         if route == ("POST", "/faults"):
             body = body or {}
             count = int(body.get("count", 1))

@@ -175,8 +175,8 @@ _GATEWAY_HINTS = {
     "Unauthorized": (
         "AccessDenied", "the route's authorizer refused the request: check the credentials it expects"),
     "Too Many Requests": (
-        "Throttled", "the API's rate limit (stage, route or usage plan throttling): retried later; raise the "
-        "limit if it happens often"),
+        "Throttled", "the API's rate limit (stage, route or usage plan throttling) was reached: send less often "
+        "or raise the limit"),
     "Limit Exceeded": (
         "Throttled", "the usage plan's quota for this API key is spent: wait for the next period or raise the "
         "quota"),

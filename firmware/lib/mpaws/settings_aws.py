@@ -60,15 +60,44 @@ def _check_host(key, host):
     return name, 443
 
 
+# -- API Gateway mode (mpaws.apigateway) ----------------------------------------------------
+def _check_api(s, module):
+    """CONFIG_AWS_API_URL (the stage's URL: notify() POSTs to <url>/notify) and
+    CONFIG_AWS_API_KEY (with it, no AWS key is needed). The key is never quoted."""
+    url = _string(module, "CONFIG_AWS_API_URL", required=False)
+    key = _string(module, "CONFIG_AWS_API_KEY", required=False, secret=True)
+    s.api_url, s.api_key, s.api_region = url, key, None
+    if url is not None:
+        from mpaws import apigateway
+
+        try:
+            s.api_region = apigateway.parse_url(url)[3]
+        except ValueError as e:
+            _fail("CONFIG_AWS_API_URL", "%s (the stage's URL, e.g. https://ID.execute-api.REGION.amazonaws.com/prod, "
+                  "as `tools/cloud.py deploy --api` prints it)" % e)
+    if key is not None:
+        if url is None:
+            _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
+        odd = [c for c in key if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_")]
+        if not 20 <= len(key) <= 128 or odd:
+            _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters and digits); "
+                  "this one has %d characters%s" % (len(key), ", some of them neither letters nor digits"
+                                                    if odd else ""))
+# -- end of API Gateway mode ----------------------------------------------------------------
+
+
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
-    access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
-    if not 16 <= len(access_key) <= 128 or not all(c.isupper() or c.isdigit() for c in access_key):
+    _check_api(s, module)
+    # With an API key, the device holds no AWS credentials.
+    access_key = _string(module, "CONFIG_AWS_ACCESS_KEY", required=s.api_key is None)
+    if access_key is not None and (not 16 <= len(access_key) <= 128 or not all(c.isupper() or c.isdigit()
+                                                                               for c in access_key)):
         _fail("CONFIG_AWS_ACCESS_KEY", "%r does not look like an access key id (16 to 128 upper-case letters and "
               "digits, e.g. AKIAIOSFODNN7EXAMPLE); copy it from the IAM console or `tools/cloud.py deploy`"
               % access_key)
-    secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", secret=True)
-    if len(secret_key) < 16 or " " in secret_key:
+    secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", required=s.api_key is None, secret=True)
+    if secret_key is not None and (len(secret_key) < 16 or " " in secret_key):
         _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key (40 characters, no spaces)")
     s.access_key = access_key
     s._secret_key = secret_key
@@ -78,13 +107,15 @@ def check(s, module):
     if not _is_region(region):
         _fail("CONFIG_AWS_REGION", "%r is not an AWS region name such as ap-southeast-1" % region)
     s.region = region
+    if s.api_region is not None and s.api_region != region:
+        _fail("CONFIG_AWS_API_URL", "the API is in region %s but CONFIG_AWS_REGION is %s" % (s.api_region, region))
 
     # None (written out, not left away: a misspelt key must not switch modes): no
     # function, the device publishes to the topic itself (`tools/cloud.py deploy --direct-sns`).
-    if not hasattr(module, "CONFIG_AWS_LAMBDA_FUNCTION"):
+    if not hasattr(module, "CONFIG_AWS_LAMBDA_FUNCTION") and s.api_url is None:
         _fail("CONFIG_AWS_LAMBDA_FUNCTION", "missing: the function's name, or None to publish to "
               "CONFIG_AWS_SNS_TOPIC_ARN directly")
-    function = module.CONFIG_AWS_LAMBDA_FUNCTION
+    function = getattr(module, "CONFIG_AWS_LAMBDA_FUNCTION", None)
     if function is not None:
         function = _string(module, "CONFIG_AWS_LAMBDA_FUNCTION")
         from mpaws import awslambda
