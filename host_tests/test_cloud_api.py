@@ -188,3 +188,45 @@ def test_bad_option_combinations(tmp_path, capsys, options, words):
     with pytest.raises(SystemExit):
         cloud.main(["deploy", "--region", REGION, "--config", str(tmp_path / "c.py")] + list(options))
     assert words in capsys.readouterr().err
+
+
+# -- cloud/template.yaml in step ----------------------------------------------------------------
+# moto's CloudFormation has no AWS::ApiGatewayV2 resources, so the template's API half is
+# compared with cloud_api.py's constants and policies.py's documents as written.
+
+
+def test_template_api_resources_match_cloud_py():
+    import cloud_api
+    import policies
+    from cfnlint.decode import decode_str
+    from test_cloud_policies import TEMPLATE
+
+    with open(TEMPLATE) as f:
+        template, problems = decode_str(f.read())
+    assert problems == []
+    r = {name: value["Properties"] for name, value in template["Resources"].items()}
+    route = "POST " + cloud_api.ROUTE
+    assert (r["HttpRoute"]["RouteKey"], r["HttpRoute"]["AuthorizationType"]) == (route, "AWS_IAM")
+    assert (r["HttpIntegration"]["IntegrationType"], r["HttpIntegration"]["PayloadFormatVersion"]) == ("AWS_PROXY",
+                                                                                                     "2.0")
+    assert r["HttpStage"]["StageName"] == r["RestDeployment"]["StageName"] == cloud_api.STAGE
+    assert r["HttpStage"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": cloud_api.THROTTLE_RATE,
+                                                      "ThrottlingBurstLimit": cloud_api.THROTTLE_BURST}
+    assert (r["RestMethod"]["HttpMethod"], r["RestMethod"]["AuthorizationType"], r["RestMethod"]["ApiKeyRequired"]) == (
+        "POST", "NONE", True)
+    assert r["RestResource"]["PathPart"] == cloud_api.ROUTE[1:]
+    assert r["UsagePlan"]["Throttle"] == {"RateLimit": cloud_api.THROTTLE_RATE, "BurstLimit": cloud_api.THROTTLE_BURST}
+    assert r["UsagePlan"]["Quota"] == {"Limit": cloud_api.QUOTA_PER_DAY, "Period": "DAY"}
+    assert r["RestApiKey"]["Name"] == {"Fn::Sub": "${Name}-device"}
+    assert template["Resources"]["DeviceUser"]["Condition"] == "NeedsUser"  # none with an API key
+    # The device's statement for the HTTP API: the one policies.py writes, with the template's variables.
+    names = policies.Names("${Name}", "${AWS::Region}", "${AWS::AccountId}", "${AWS::Partition}")
+    statement = r["DevicePolicy"]["PolicyDocument"]["Statement"][0]["Fn::If"][1]
+    [wanted] = policies.device_policy(names, policies.API, "${HttpApi}")["Statement"]
+    assert dict(statement, Resource=statement["Resource"]["Fn::Sub"]) == wanted
+    source = r["ApiPermission"]["SourceArn"]["Fn::If"][1]["Fn::Sub"]
+    assert source == cloud_api.source_arn(names, "${HttpApi}")
+    for name in ("HttpApi", "HttpStage"):
+        assert r[name]["Tags"] == {policies.STACK_TAG: {"Ref": "Name"}}
+    for name in ("RestApi", "RestApiKey", "UsagePlan"):
+        assert {"Key": policies.STACK_TAG, "Value": {"Ref": "Name"}} in r[name]["Tags"]
