@@ -16,6 +16,10 @@
 # config or AWS's state) leaves it too, with a log line, so that it does not hold back
 # the messages after it.
 #
+# API Gateway mode (CONFIG_AWS_API_URL, `tools/cloud.py deploy --api`): notify() POSTs the
+# same payload to <url>/notify, signed for execute-api or with the API key CONFIG_AWS_API_KEY,
+# through the outbox as above, and returns the reply (status, body: the function's JSON).
+#
 # Called from the REPL, where main.py has not run, notify() and flush() connect the WiFi
 # first when it is down (and set the clock by NTP when it is not set).
 import time
@@ -27,8 +31,9 @@ ID_ATTRIBUTE = "mpaws-id"  # the SNS message attribute with the message id (clou
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
-_api = None  # API Gateway mode (CONFIG_AWS_API_URL): the mpaws.apigateway.Api
+_api = None  # API Gateway mode (CONFIG_AWS_API_URL): its mpaws.client.Client
 API_ROUTE = "/notify"  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
+_JSON = (("content-type", "application/json"),)
 _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
@@ -93,14 +98,17 @@ def _function():
 
 
 def _gateway():
-    # API Gateway mode: one Api for the session, its connection kept alive like Lambda's.
+    # API Gateway mode: one client for the session, its connection kept alive like Lambda's;
+    # the URL was taken apart by the config check. No mpaws.apigateway (its Api wrapper and
+    # URL parsing) in the heap: the request is the client's, as for SNS.
     global _api
     if _api is None:
-        from mpaws import apigateway
+        from mpaws import sigv4
 
         s = config()
-        _api = apigateway.Api(s.api_url, s.api_key, s.access_key, s.secret_key, s.session_token, s.region, s.ca,
-                              s.verify_tls, s.timeout, log=log)
+        signer = client.KeyAuth(s.api_key) if s.api_key else sigv4.Signer(
+            s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
+        _api = client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=log)
     return _api
 
 
@@ -109,7 +117,7 @@ def _client():
     Gateway's (CONFIG_AWS_API_URL)."""
     global _sns
     if config().api_url:
-        return _gateway().connect()
+        return _gateway()
     if config().function:
         return _function().client
     if _sns is None:
@@ -130,7 +138,7 @@ def _send(message_id, subject, body):
     outbox."""
     s = config()
     if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
-        result = _gateway().post(API_ROUTE, payload(subject, body, message_id))
+        result = _gateway().request("POST", s.api_base + API_ROUTE, None, _JSON, payload(subject, body, message_id))
         said = "%d: %s" % (result.status, errors.preview(result.body))
     elif s.function:
         result = _function().invoke(s.function, payload(subject, body, message_id))

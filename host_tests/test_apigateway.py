@@ -63,7 +63,8 @@ SEGMENT_CHARS = st.one_of(
     st.sampled_from(list(string.ascii_letters + string.digits + "-._~ +%:@!$&'()*,;=")),
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
 )
-SEGMENTS = st.text(SEGMENT_CHARS, min_size=1, max_size=10).filter(lambda s: s not in (".", ".."))
+# A segment starting with '.' is refused by Api.path (see test_dot_and_empty_segments_are_refused).
+SEGMENTS = st.text(SEGMENT_CHARS, min_size=1, max_size=10).filter(lambda s: not s.startswith(".") and "/" not in s)
 QUERY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10)
 STAGES = st.one_of(st.sampled_from(["prod", "dev", "v1", "$default", "test-stage", "Stage_2"]),
                    st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=12))
@@ -139,6 +140,13 @@ def test_stage_and_nested_unicode_path_on_the_wire():
     assert target == "/prod/items/T%C3%BCr%20offen/%F0%9F%9A%AA?q=a%20b&lang=d%C3%A9"
     assert dict(headers)["host"] == "abc123defg.execute-api.eu-west-1.amazonaws.com"
     assert "/eu-west-1/execute-api/aws4_request" in dict(headers)["Authorization"]
+
+
+@pytest.mark.parametrize("path", ["/a//b", "/.well-known", "/a/../b", "/a/./b"])
+def test_dot_and_empty_segments_are_refused(path):
+    api = apigateway.Api("https://api.example.com/v1", api_key=API_KEY)
+    with pytest.raises(ValueError, match="segment"):
+        api.post(path, "{}")
 
 
 # -- URLs -----------------------------------------------------------------------------------

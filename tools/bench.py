@@ -41,6 +41,10 @@ Groups:
   device_app          heap of the client library and of the device application (main
                       loop, outbox, triggers), bytes allocated per idle loop turn and per
                       button press (tools/bench_device.py).
+  apigateway          Lambda mode vs API Gateway (IAM, API key) on the local AWS stand-in:
+                      ms per notify under micropython and CPython and for a host client
+                      (boto3, urllib3 + botocore-signed), smallest heap for one notify per
+                      mode (tools/bench_apigw.py).
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
@@ -74,6 +78,7 @@ from bench_micropython import SEED, changed_requests, new_signer, sign, signatur
 from bench_notify import group_notify  # noqa: E402  (one notify over TLS: heap, bytes, handshakes, ms)
 from bench_demo import group_demo  # noqa: E402  (make demo's chain: notify step, 50-notify burst vs boto3)
 import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
+from bench_apigw import group_apigateway  # noqa: E402  (API Gateway vs Lambda: ms per notify, heap)
 
 
 class BenchError(Exception):
@@ -557,6 +562,7 @@ GROUPS = [
     ("notify", group_notify),
     ("demo", group_demo),
     ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
+    ("apigateway", group_apigateway),
 ]
 
 

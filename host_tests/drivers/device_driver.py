@@ -106,7 +106,8 @@ def op_notify(step):
     if isinstance(result, str) or result is None:  # direct SNS: the MessageId
         return {"ok": True, "message_id": result}
     if hasattr(result, "body"):  # API Gateway: the route's reply
-        return {"ok": True, "status": result.status, "payload": _text(result.body), "request_id": result.request_id}
+        return {"ok": True, "status": result.status, "payload": _text(result.body),
+                "request_id": result.header("x-amzn-requestid") or result.header("apigw-requestid")}
     return _result(result)
 
 

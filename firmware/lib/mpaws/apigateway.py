@@ -18,9 +18,9 @@ from mpaws import client, sigv4
 EXECUTE_API = "execute-api"
 
 
-class KeyAuth:
+class KeyAuth(client.KeyAuth):
     """The API-key mode's "signer" for mpaws.client.Client: adds x-api-key, signs nothing.
-    The key is never part of a repr or a message."""
+    The key is checked here, and never part of a repr or a message."""
 
     def __init__(self, api_key):
         if not isinstance(api_key, str) or not api_key:
@@ -30,14 +30,7 @@ class KeyAuth:
                 # The key is not quoted: say what is wrong with it instead.
                 raise ValueError("api_key: only printable ASCII without spaces (an API key is letters and "
                                  "digits); this one, %d characters, has another character" % len(api_key))
-        # A list, made once: the client adds it to the request's headers on every attempt.
-        self._added = [("x-api-key", api_key)]
-
-    def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
-        return self._added
-
-    def __repr__(self):
-        return "<KeyAuth API key of %d characters>" % len(self._added[0][1])
+        super().__init__(api_key)
 
 
 def parse_url(url):
@@ -140,6 +133,8 @@ class Api:
         segment percent-encoded here)."""
         if not isinstance(path, str) or path[:1] != "/":
             raise ValueError("path must start with '/'")
+        if "//" in path or "/." in path:  # the device's signer does not normalise paths
+            raise ValueError("path: no empty segment and none starting with '.'")
         return self.base + sigv4.uri_encode(path, "/")
 
     def request(self, method, path, query=None, body=None, content_type=None, headers=(), max_body=None):

@@ -120,6 +120,21 @@ class Client:
             _sleep_ms(delay)
 
 
+class KeyAuth:
+    """A signer that signs nothing: it adds an API key header (API Gateway's x-api-key), for
+    routes that need no AWS credentials. The key is never part of a repr or a message."""
+
+    def __init__(self, api_key, header="x-api-key"):
+        # A list, made once: the client adds it to the request's headers on every attempt.
+        self._added = [(header, api_key)]
+
+    def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
+        return self._added
+
+    def __repr__(self):
+        return "<KeyAuth, a key of %d characters>" % len(self._added[0][1])
+
+
 def _tls_context(ca, verify):
     # mpaws.certs reads the CA files and makes the context once per session, then is
     # forgotten (mpaws.transient): its code is free again before the handshake.

@@ -68,13 +68,15 @@ def _check_api(s, module):
     key = _string(module, "CONFIG_AWS_API_KEY", required=False, secret=True)
     s.api_url, s.api_key, s.api_region = url, key, None
     if url is not None:
-        from mpaws import apigateway
+        from mpaws import apigateway, transient
 
         try:
-            s.api_region = apigateway.parse_url(url)[3]
+            s.api_host, s.api_port, s.api_base, s.api_region = apigateway.parse_url(url)
         except ValueError as e:
             _fail("CONFIG_AWS_API_URL", "%s (the stage's URL, e.g. https://ID.execute-api.REGION.amazonaws.com/prod, "
                   "as `tools/cloud.py deploy --api` prints it)" % e)
+        finally:
+            transient.forget("apigateway")  # the app sends through mpaws.client itself
     if key is not None:
         if url is None:
             _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
