@@ -30,6 +30,7 @@ import json
 import re
 import secrets
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -85,9 +86,13 @@ class Endpoint:
         self._crash = 0
         self._lock = threading.Lock()
         self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        # As the stand-in's other port (local_aws.py): TLS 1.2, the cipher AWS offers first.
+        self._ssl.minimum_version = self._ssl.maximum_version = ssl.TLSVersion.TLSv1_2
+        self._ssl.set_ciphers(sys.modules[type(gateway.aws).__module__].TLS_CIPHERS)
         self._ssl.set_alpn_protocols(ALPN)
-        gateway.aws.ca.issue_cert("localhost", "127.0.0.1").configure_cert(self._ssl)
+        import trustme
+
+        gateway.aws.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(self._ssl)
         self._server = None
 
     @property
