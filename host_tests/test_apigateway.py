@@ -16,7 +16,7 @@ import pytest
 from botocore import auth as botoauth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from hypothesis import given, note
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from mpaws import apigateway, client, errors, http
@@ -268,3 +268,56 @@ def test_errors_never_show_the_api_key():
     with pytest.raises(errors.AccessDenied) as raised:
         api.post("/notify", "{}")
     assert API_KEY not in str(raised.value) and API_KEY not in repr(raised.value)
+
+
+# -- the same under MicroPython ---------------------------------------------------------------
+
+_MICROPYTHON_SIGNER = """
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from mpaws import apigateway, client, clock, http
+
+class Recording:
+    def __init__(self, host, port):
+        self.host, self.port, self.sent = host, port, []
+    def request(self, method, target, headers, body=None, max_body=None):
+        self.sent.append((method, target, headers))
+        return http.Response(200, "OK", [], b"{}")
+    def close(self):
+        pass
+
+out = []
+for case in json.load(open(sys.argv[1])):
+    api = apigateway.Api(case["url"], access_key=case["access_key"], secret_key=case["secret_key"],
+                         session_token=case["token"], region=case["region"])
+    api.client = client.Client(api.signer, Recording(api.host, api.port))
+    clock.amz_date = lambda: case["date"]
+    query = [tuple(p) for p in case["query"]] if case["query"] is not None else None
+    api.request(case["method"], case["path"], query, case["body"], "application/json" if case["body"] else None)
+    method, target, headers = api.client.connection.sent[0]
+    out.append([method, target, [list(h) for h in headers]])
+print(json.dumps(out))
+"""
+
+
+@settings(FUZZ, max_examples=2, suppress_health_check=list(HealthCheck))  # 2 runs of 60 requests each
+@given(st.lists(api_requests(), min_size=60, max_size=60))
+def test_micropython_signs_execute_api_requests_as_botocore(micropython, tmp_path_factory, cases):
+    """Random requests (stages, nested Unicode paths, queries, tokens), signed by the firmware
+    under MicroPython, against botocore over the request as sent."""
+    from conftest import FIRMWARE_LIB, run_micropython
+
+    tmp_path = tmp_path_factory.mktemp("mp")
+    for case in cases:
+        case.update(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                    region=None if "execute-api" in case["url"] else case["region"])
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
+    script = tmp_path / "sign.py"
+    script.write_text(_MICROPYTHON_SIGNER)
+    proc = run_micropython(micropython, [str(script), str(path), FIRMWARE_LIB], cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for case, (method, target, headers) in zip(cases, json.loads(proc.stdout)):
+        region = apigateway.parse_url(case["url"])[3] or case["region"]
+        body = case["body"]
+        assert dict(headers)["Authorization"] == botocore_authorization(case, method, target, headers, body, region)
