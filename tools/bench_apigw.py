@@ -136,8 +136,9 @@ def _smallest_heap(bench, case):
         src = os.path.join(folder, module + ".py")
         with open(src, "w") as f:
             f.write(source)
-        proc = subprocess.run([tools.tool("mpy-cross"), "-s", module + ".py", "-o", os.path.join(folder, module + ".mpy"),
-                               src], capture_output=True, text=True)
+        target = os.path.join(folder, module + ".mpy")
+        proc = subprocess.run([tools.tool("mpy-cross"), "-s", module + ".py", "-o", target, src], capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             raise tools.BenchError("mpy-cross %s: %s" % (module, proc.stderr))
         os.remove(src)
@@ -179,7 +180,8 @@ def group_apigateway(bench):
         heaps = {mode: _smallest_heap(bench, cases[mode]) for mode, _ in MODES}
 
     labels = {"lambda": "Lambda Invoke", "api_iam": "API Gateway, IAM", "api_key": "API Gateway, API key"}
-    hosts = {"lambda": "boto3 lambda.invoke", "api_iam": "urllib3 + botocore SigV4Auth", "api_key": "urllib3 + x-api-key"}
+    hosts = {"lambda": "boto3 lambda.invoke", "api_iam": "urllib3 + botocore SigV4Auth",
+             "api_key": "urllib3 + x-api-key"}
     for mode, _ in MODES:
         for runtime in RUNTIMES:
             bench.add(group, "ms_per_notify_%s_%s" % (mode, runtime), "%s, mpaws on %s" % (labels[mode], runtime),

@@ -13,8 +13,8 @@ With --fail-with 429 (or a 5xx status) the stand-in answers every device request
 that error, to show what a device does when AWS fails: it retries, gives up and keeps the
 message in its outbox. With --mode api the device POSTs to the function through API
 Gateway (the stand-in's REST API, with an API key and no AWS key on the device); with
---mode api-iam through its HTTP API, signed for execute-api (IAM). Exits 1 if the message did not arrive in the topic. The
-environment variables DEVICE,
+--mode api-iam through its HTTP API, signed for execute-api (IAM). Exits 1 if the message
+did not arrive in the topic. The environment variables DEVICE,
 SUBJECT, BODY and MODE are defaults for the options (what `make demo DEVICE=... SUBJECT=...
 BODY=...` sets).
 

@@ -48,6 +48,11 @@ What is moto's and what is added here:
   every connection and the listener and listens again on the same port, keeping moto's
   state.
 
+API Gateway (tools/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
+REST API with an API key, both in front of the same function, each on a TLS port of its
+own (gateway.http_api.port, gateway.rest_api.port); api_config() / --api iam|key write a
+device config for them. GET /api_requests on the control port lists their requests.
+
 moto keeps its state in module globals: one LocalAWS runs at a time in a process.
 
 Control interface (when run as a program): plain HTTP on 127.0.0.1:CONTROL_PORT, JSON.
@@ -985,7 +990,8 @@ def _banner(aws, state, direct_sns, kept):
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
     api = aws.gateway.state()
     print("  API Gateway      %s (HTTP API, IAM), %s (REST API, API key)%s" % (
-        api["http_api"]["url"], api["rest_api"]["url"], ", config.py: %s mode" % state["api_mode"] if state.get("api_mode") else ""))
+        api["http_api"]["url"], api["rest_api"]["url"],
+        ", config.py: %s mode" % state["api_mode"] if state.get("api_mode") else ""))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
     print("send from the firmware, in another terminal (its outbox file goes to the current directory):")
     print("  %s" % " ".join(shlex.quote(_shown(word)) for word in send))

@@ -158,7 +158,7 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
 def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_attempts=4, budget_ms=30000, log=None):
     """A Client for one endpoint with a given signer: a sigv4.Signer, or any object whose
     sign(method, path, query, headers, payload_hash=, date=) returns the headers to add
-    (mpaws.apigateway.KeyAuth: an API key, no signature)."""
+    (KeyAuth: an API key, no signature)."""
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit
     # low in the heap, not above garbage that would split the free space into holes too

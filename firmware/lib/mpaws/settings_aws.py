@@ -68,7 +68,12 @@ def _check_api(s, module):
     key = _string(module, "CONFIG_AWS_API_KEY", required=False, secret=True)
     s.api_url, s.api_key, s.api_region = url, key, None
     if url is not None:
-        from mpaws import apigateway, transient
+        import sys
+
+        from mpaws import transient
+
+        kept = "mpaws.apigateway" in sys.modules  # a program's own Api: left loaded
+        from mpaws import apigateway
 
         try:
             s.api_host, s.api_port, s.api_base, s.api_region = apigateway.parse_url(url)
@@ -76,14 +81,15 @@ def _check_api(s, module):
             _fail("CONFIG_AWS_API_URL", "%s (the stage's URL, e.g. https://ID.execute-api.REGION.amazonaws.com/prod, "
                   "as `tools/cloud.py deploy --api` prints it)" % e)
         finally:
-            transient.forget("apigateway")  # the app sends through mpaws.client itself
+            if not kept:
+                transient.forget("apigateway")  # the app sends through mpaws.client itself
     if key is not None:
         if url is None:
             _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
         odd = [c for c in key if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_")]
         if not 20 <= len(key) <= 128 or odd:
-            _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters and digits); "
-                  "this one has %d characters%s" % (len(key), ", some of them neither letters nor digits"
+            _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters, digits, '-' or "
+                  "'_'); this one has %d characters%s" % (len(key), ", some of them neither letters nor digits"
                                                     if odd else ""))
 # -- end of API Gateway mode ----------------------------------------------------------------
 
