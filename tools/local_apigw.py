@@ -30,7 +30,6 @@ import json
 import re
 import secrets
 import ssl
-import sys
 import threading
 import time
 import uuid
@@ -88,7 +87,7 @@ class Endpoint:
         self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # As the stand-in's other port (local_aws.py): TLS 1.2, the cipher AWS offers first.
         self._ssl.minimum_version = self._ssl.maximum_version = ssl.TLSVersion.TLSv1_2
-        self._ssl.set_ciphers(sys.modules[type(gateway.aws).__module__].TLS_CIPHERS)
+        self._ssl.set_ciphers(gateway.ciphers)
         self._ssl.set_alpn_protocols(ALPN)
         import trustme
 
@@ -424,8 +423,9 @@ class Endpoint:
 class Gateway:
     """The stand-in's API Gateway: http_api (IAM) and rest_api (API key), see the module doc."""
 
-    def __init__(self, aws):
+    def __init__(self, aws, ciphers):
         self.aws = aws
+        self.ciphers = ciphers  # the TLS 1.2 cipher suites the stand-in's other port offers
         self.http_api = Endpoint(self, "http", HTTP_STAGE)
         self.rest_api = Endpoint(self, "rest", REST_STAGE)
         self.api_key = None  # the REST API's key (a secret: never in state() or a log)

@@ -399,7 +399,7 @@ class LocalAWS:
             self._listen()
             self._setup()
             # -- API Gateway (tools/local_apigw.py): both APIs in moto, each on a port of its own
-            self.gateway = local_apigw.Gateway(self)
+            self.gateway = local_apigw.Gateway(self, TLS_CIPHERS)
             self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _TLSServer)
         except Exception:
             self.stop()
