@@ -99,8 +99,8 @@ test: setup ## the ESP32 gate, the build, then the host tests (what CI runs)
 
 # DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
 # environment, passed as their raw text (bash_word, below), so `$` and quotes arrive as typed.
-demo: setup ## app.notify() under micropython -> TLS -> local AWS (moto) -> Lambda -> SNS; DEVICE=cpython, SUBJECT=, BODY=, AUTH=cert
-	@DEVICE=$(call bash_word,DEVICE) SUBJECT=$(call bash_word,SUBJECT) BODY=$(call bash_word,BODY) AUTH=$(call bash_word,AUTH) $(PY) tools/demo.py
+demo: setup ## app.notify() under micropython -> TLS -> local AWS (moto) -> Lambda -> SNS; DEVICE=cpython, SUBJECT=, BODY=, AUTH=cert, MODE=api|api-iam
+	@DEVICE=$(call bash_word,DEVICE) SUBJECT=$(call bash_word,SUBJECT) BODY=$(call bash_word,BODY) AUTH=$(call bash_word,AUTH) MODE=$(call bash_word,MODE) $(PY) tools/demo.py
 
 sign-demo: setup ## sign examples/seed.req with AWS's example keys (EXPLAIN=1 prints the steps)
 	$(PY) tools/sign_request.py $(DEMO_ARGS) $(if $(filter-out 0,$(EXPLAIN)),--explain)

@@ -13,10 +13,15 @@ ValueError naming the field, a topic outside the allow-list raises TopicNotAllow
 Lambda both reach the device as a function error carrying the message. SNS failures
 propagate unchanged.
 
+Behind API Gateway (a Lambda proxy integration, payload format 2.0 or 1.0) the event is
+the request, the device's JSON its body: the answer is a proxy response (see _proxy).
+
 Runs on the Python 3.12 Lambda runtime with only boto3 and the standard library. The SNS
 client takes its region, credentials and endpoint from the standard environment
 (AWS_REGION, AWS_ENDPOINT_URL_SNS, AWS_CA_BUNDLE, ...), as Lambda sets them.
 """
+import base64
+import json
 import os
 import re
 
@@ -42,6 +47,12 @@ class TopicNotAllowed(PermissionError):
 
 
 def lambda_handler(event, context):
+    if _is_proxy_event(event):
+        return _proxy(event)
+    return _publish(event)
+
+
+def _publish(event):
     topic, subject, body, message_id = _validated(event)
     _check_allowed(topic)
     request = {"TopicArn": topic, "Subject": subject, "Message": body}
@@ -52,6 +63,47 @@ def lambda_handler(event, context):
     if message_id is not None:
         result["id"] = message_id
     return result
+
+
+# -- behind Amazon API Gateway (a Lambda proxy integration) -------------------------------
+# The device's JSON arrives as the request body of a proxy event: payload format 2.0 (HTTP
+# APIs: "version": "2.0") or 1.0 (REST APIs: "httpMethod"), the body a string, base64 when
+# isBase64Encoded. The answer is a proxy response: 200 with the result; a refused message
+# 400 (ValueError, TypeError) or 403 (TopicNotAllowed) with {"errorType", "errorMessage"},
+# which the device reads as Invoke's function error (mpaws.failures). Other failures (SNS)
+# raise: API Gateway answers 502, and the device keeps the message and tries again later.
+_PROXY_STATUS = {"ValueError": 400, "TypeError": 400, "TopicNotAllowed": 403}
+
+
+def _is_proxy_event(event):
+    return isinstance(event, dict) and isinstance(event.get("requestContext"), dict) and (
+        event.get("version") == "2.0" or "httpMethod" in event)
+
+
+def _proxy_response(status, value):
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(value),
+            "isBase64Encoded": False}
+
+
+def _proxy(event):
+    try:
+        body = event.get("body")
+        if not isinstance(body, str) or not body:
+            raise ValueError("body: the request has no body (POST the JSON of topic, subject, body)")
+        if event.get("isBase64Encoded"):
+            try:
+                body = base64.b64decode(body, validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                raise ValueError("body: not valid base64 of UTF-8 text") from None
+        try:
+            message = json.loads(body)
+        except ValueError as e:
+            raise ValueError("body: not JSON (%s)" % e) from None
+        result = _publish(message)
+    except (ValueError, TypeError, TopicNotAllowed) as e:
+        kind = type(e).__name__
+        return _proxy_response(_PROXY_STATUS.get(kind, 400), {"errorType": kind, "errorMessage": str(e)})
+    return _proxy_response(200, result)
 
 
 def _sns_client():

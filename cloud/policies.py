@@ -12,6 +12,9 @@ VERSION = "2012-10-17"
 STACK_TAG = "mpaws:stack"  # value: the deployment's name; marks what mpaws created
 ACCESS_TAG = "mpaws:device-access"  # on the device user: "invoke" or "sns"
 INVOKE, DIRECT_SNS = "invoke", "sns"
+# API Gateway (tools/cloud_api.py): API, the device signs for execute-api (IAM); API_KEY, it
+# holds an API key and no AWS key at all.
+API, API_KEY = "api", "api-key"
 LOG_RETENTION_DAYS = 30
 
 
@@ -113,8 +116,17 @@ def function_policy(names):
     )
 
 
-def device_policy(names, access=INVOKE):
-    """The device's only permission: invoke the function, or (access=DIRECT_SNS) publish to the topic."""
+def api_route_arn(names, api_id, stage="prod", method="POST", route="/notify"):
+    """The execute-api ARN of one route of one stage of an API."""
+    return "arn:%s:execute-api:%s:%s:%s/%s/%s%s" % (names.partition, names.region, names.account, api_id, stage,
+                                                    method, route)
+
+
+def device_policy(names, access=INVOKE, api_id=None):
+    """The device's only permission: invoke the function, or (access=DIRECT_SNS) publish to the
+    topic, or (access=API) execute-api:Invoke on the API's POST /notify of stage prod."""
+    if access == API:
+        return _document(_allow(["execute-api:Invoke"], api_route_arn(names, api_id or "<new API id>")))
     if access == INVOKE:
         return _document(_allow(["lambda:InvokeFunction"], names.function_arn))
     if access == DIRECT_SNS:

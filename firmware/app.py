@@ -16,6 +16,10 @@
 # config or AWS's state) leaves it too, with a log line, so that it does not hold back
 # the messages after it.
 #
+# API Gateway mode (CONFIG_AWS_API_URL, `tools/cloud.py deploy --api`): notify() POSTs the
+# same payload to <url>/notify, signed for execute-api or with the API key CONFIG_AWS_API_KEY,
+# through the outbox as above, and returns the reply (status, body: the function's JSON).
+#
 # Called from the REPL, where main.py has not run, notify() and flush() connect the WiFi
 # first when it is down (and set the clock by NTP when it is not set).
 import gc
@@ -35,6 +39,9 @@ _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
 _temporary = None  # certificate auth: the credentials.CertificateCredentials (see _credentials())
+_api = None  # API Gateway mode (CONFIG_AWS_API_URL): its mpaws.client.Client
+API_ROUTE = "/notify"  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
+_JSON = (("content-type", "application/json"),)
 _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
@@ -142,9 +149,32 @@ def _function():
     return _lambda
 
 
+def _gateway():
+    # API Gateway mode: one client for the session, its connection kept alive like Lambda's;
+    # the URL was taken apart by the config check. No mpaws.apigateway (its Api wrapper and
+    # URL parsing) in the heap: the request is the client's, as for SNS.
+    global _api
+    if _api is None:
+        from mpaws import client, sigv4
+
+        s = config()
+        if s.api_key:
+            signer = client.KeyAuth(s.api_key)
+        elif _credentials() is not None:  # certificate auth: temporary credentials for execute-api
+            _temporary.ensure()
+            signer = (_temporary, s.region, "execute-api")
+        else:
+            signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
+        _api = client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=log)
+    return _api
+
+
 def _client():
-    """The session's mpaws.client.Client: Lambda's, or SNS's in direct-SNS mode."""
+    """The session's mpaws.client.Client: Lambda's, SNS's in direct-SNS mode, or API
+    Gateway's (CONFIG_AWS_API_URL)."""
     global _sns
+    if config().api_url:
+        return _gateway()
     if config().function:
         return _function().client
     if _sns is None:
@@ -171,6 +201,9 @@ def _deliver(message_id, subject, body):
     c.connection.reply_status = None  # what _accepted() reads: this request's, none yet
     _last = c
     s = config()
+    if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
+        result = c.request("POST", s.api_base + API_ROUTE, None, _JSON, payload(subject, body, message_id))
+        return result, "%d: %s" % (result.status, errors.preview(result.body))
     if s.function:
         result = _function().invoke(s.function, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
@@ -237,7 +270,7 @@ def _check_text(subject, body):
     # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
     # rules), is refused here, before the outbox: the message could never leave it. The id
     # does not exist yet, so the longest one is counted.
-    function = config().function
+    function = config().function or config().api_url  # through the function: its rules
     if function and _plain(subject, body):
         return
     from mpaws import sns
@@ -441,7 +474,10 @@ def status():
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox, _last, _temporary
+    global _settings, _lambda, _sns, _outbox, _last, _temporary, _api
+    if _api is not None:
+        _api.close()
+    _api = None
     if _lambda is not None:
         _lambda.client.close()
     if _sns is not None:

@@ -35,6 +35,14 @@ CONFIG_AWS_SNS_TOPIC_ARN = "arn:aws:sns:ap-southeast-1:123456789012:FT900SNStopi
 # carry :port.
 CONFIG_AWS_HOST = None
 
+# API Gateway instead (`tools/cloud.py deploy --api [--api-key]`): the stage's URL; notify()
+# then POSTs the same JSON to <URL>/notify, and the function behind the route publishes it.
+# With CONFIG_AWS_API_KEY (the REST API's key: x-api-key) the device needs no AWS key at all
+# (set CONFIG_AWS_ACCESS_KEY and CONFIG_AWS_SECRET_KEY to None); without it, requests are
+# signed for execute-api with the key above (IAM authorization).
+CONFIG_AWS_API_URL = None  # e.g. "https://abc123defg.execute-api.ap-southeast-1.amazonaws.com/prod"
+CONFIG_AWS_API_KEY = None
+
 # -- TLS -------------------------------------------------------------------------------
 # Path of a CA certificate (DER or PEM) or a folder of them. Default: the bundled Amazon
 # roots in certs/.

@@ -104,7 +104,7 @@ class Device:
     def write_config(self, **keys):
         """Writes config.py: the default test config updated with keys."""
         self.config = dict(default_config(), **keys)
-        for key in ("CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SESSION_TOKEN"):
+        for key in ("CONFIG_AWS_SECRET_KEY", "CONFIG_AWS_SESSION_TOKEN", "CONFIG_AWS_API_KEY"):
             value = self.config.get(key)
             if isinstance(value, str) and len(value) >= 8 and value not in self.secrets:
                 self.secrets.append(value)

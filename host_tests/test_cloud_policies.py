@@ -102,7 +102,8 @@ def test_template_tags_and_names_like_cloud_py():
         assert stack_tag in resources[name]["Properties"]["Tags"], name
     assert {"Key": policies.ACCESS_TAG, "Value": {"Ref": "DeviceAccess"}} in resources["DeviceUser"]["Properties"][
         "Tags"]
-    assert template["Parameters"]["DeviceAccess"]["AllowedValues"] == [policies.INVOKE, policies.DIRECT_SNS]
+    assert template["Parameters"]["DeviceAccess"]["AllowedValues"] == [policies.INVOKE, policies.DIRECT_SNS,
+                                                                       policies.API, policies.API_KEY]
     function = resources["Function"]["Properties"]
     assert (function["Runtime"], function["Handler"], function["Timeout"], function["MemorySize"]) == (
         cloud.RUNTIME, cloud.HANDLER, cloud.TIMEOUT_SECONDS, cloud.MEMORY_MB)

@@ -190,3 +190,115 @@ def test_sns_failure_propagates(aws, monkeypatch):
     client = boto3.client("sns", region_name=REGION)
     with pytest.raises(client.exceptions.NotFoundException):
         lambda_function.lambda_handler({"topic": arn, "subject": "s", "body": "b"}, None)
+
+
+# -- behind API Gateway: proxy events in, proxy responses out --------------------------------
+# The events are shaped as AWS documents them ("Working with AWS Lambda proxy integrations
+# for HTTP APIs", payload format 2.0; "... for REST APIs", format 1.0), trimmed of fields
+# the function does not read.
+
+
+def proxy_event_v2(body, base64_encoded=False):
+    import base64 as b64
+
+    text = b64.b64encode(body.encode()).decode() if base64_encoded else body
+    return {
+        "version": "2.0", "routeKey": "POST /notify", "rawPath": "/prod/notify", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "abc123.execute-api.eu-west-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "http": {"method": "POST", "path": "/prod/notify", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1",
+                     "userAgent": "mpaws"},
+            "authorizer": {"iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012",
+                                   "userArn": "arn:aws:iam::123456789012:user/device"}},
+            "requestId": "id", "routeKey": "POST /notify", "stage": "prod", "time": "12/Mar/2020:19:03:58 +0000",
+            "timeEpoch": 1583348638390,
+        },
+        "body": text, "isBase64Encoded": base64_encoded,
+    }
+
+
+def proxy_event_v1(body, base64_encoded=False):
+    import base64 as b64
+
+    text = b64.b64encode(body.encode()).decode() if base64_encoded else body
+    return {
+        "resource": "/notify", "path": "/notify", "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json", "x-api-key": "not-read"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"accountId": "123456789012", "apiId": "abc123", "httpMethod": "POST",
+                           "identity": {"apiKey": "not-read", "apiKeyId": "kid", "sourceIp": "192.0.2.1"},
+                           "path": "/v1/notify", "protocol": "HTTP/1.1", "requestId": "id", "resourcePath": "/notify",
+                           "stage": "v1"},
+        "body": text, "isBase64Encoded": base64_encoded,
+    }
+
+
+PROXY_EVENTS = [proxy_event_v2, proxy_event_v1]
+PROXY_IDS = ["http-api-2.0", "rest-api-1.0"]
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+@pytest.mark.parametrize("base64_encoded", [False, True], ids=["text", "base64"])
+def test_proxy_event_publishes_and_answers_a_proxy_response(topic, make, base64_encoded):
+    body = json.dumps(event(topic, subject="Door", body="Tür offen 🚪", id="dev-1.7"), ensure_ascii=False)
+    reply = lambda_function.lambda_handler(make(body, base64_encoded), None)
+    assert reply["statusCode"] == 200 and reply["isBase64Encoded"] is False
+    assert reply["headers"]["content-type"] == "application/json"
+    result = json.loads(reply["body"])
+    [message] = topic.messages()
+    assert result == {"messageId": message["MessageId"], "id": "dev-1.7"}
+    assert (message["Subject"], message["Message"]) == ("Door", "Tür offen 🚪")
+    assert message["MessageAttributes"]["mpaws-id"]["Value"] == "dev-1.7"
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+@pytest.mark.parametrize("body, field", [
+    ('{"topic": "x"', "body"),  # not JSON
+    ("", "body"),
+    ('["a list"]', "event"),
+    ('{"subject": "s", "body": "b"}', "topic"),
+])
+def test_proxy_event_refused_is_a_400_naming_the_field(topic, make, body, field):
+    reply = lambda_function.lambda_handler(make(body), None)
+    assert reply["statusCode"] == 400
+    error = json.loads(reply["body"])
+    assert error["errorType"] == "ValueError" and error["errorMessage"].startswith(field + ":"), error
+    assert topic.messages() == []
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+def test_proxy_event_with_bad_base64_is_refused(topic, make):
+    event_ = make("{}")
+    event_.update(body="***not base64***", isBase64Encoded=True)
+    reply = lambda_function.lambda_handler(event_, None)
+    assert reply["statusCode"] == 400 and "base64" in json.loads(reply["body"])["errorMessage"]
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+def test_proxy_event_topic_outside_the_allow_list_is_a_403(aws, monkeypatch, make):
+    allowed, other = Topic("allowed"), Topic("other")
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", allowed.arn)
+    reply = lambda_function.lambda_handler(make(json.dumps(event(other))), None)
+    assert reply["statusCode"] == 403
+    error = json.loads(reply["body"])
+    assert error["errorType"] == "TopicNotAllowed" and other.arn in error["errorMessage"]
+    assert other.messages() == [] and allowed.messages() == []
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+def test_proxy_event_sns_failure_raises_for_api_gateways_502(aws, monkeypatch, make):
+    arn = "arn:aws:sns:%s:123456789012:gone" % REGION
+    monkeypatch.setenv("ALLOWED_TOPIC_ARNS", arn)
+    client = boto3.client("sns", region_name=REGION)
+    with pytest.raises(client.exceptions.NotFoundException):
+        lambda_function.lambda_handler(make(json.dumps({"topic": arn, "subject": "s", "body": "b"})), None)
+
+
+def test_a_direct_event_with_a_request_context_field_is_still_refused(topic):
+    # Only an event shaped as API Gateway's is a proxy event: a device's event with an
+    # extra field is refused as before.
+    with pytest.raises(ValueError, match="unknown field.*requestContext"):
+        lambda_function.lambda_handler(event(topic, requestContext="x"), None)

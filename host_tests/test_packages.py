@@ -43,9 +43,9 @@ def copy_repo(tmp_path):
 
 def test_a_module_in_no_package_is_named_with_the_fix(tmp_path):
     root = copy_repo(tmp_path)
-    (root / "firmware" / "lib" / "mpaws" / "apigateway.py").write_text("from mpaws import client\n")
+    (root / "firmware" / "lib" / "mpaws" / "kinesis.py").write_text("from mpaws import client\n")
     found = packages.problems(str(root))
-    assert found == ["firmware module mpaws/apigateway.py is in no package: add it to one of mpaws-sigv4, "
+    assert found == ["firmware module mpaws/kinesis.py is in no package: add it to one of mpaws-sigv4, "
                      "mpaws-aws, mpaws-device; edit PACKAGES in tools/packages.py, then run "
                      "`python3 tools/packages.py`"]
 

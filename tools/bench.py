@@ -41,6 +41,10 @@ Groups:
   device_app          heap of the client library and of the device application (main
                       loop, outbox, triggers), bytes allocated per idle loop turn and per
                       button press (tools/bench_device.py).
+  apigateway          Lambda mode vs API Gateway (IAM, API key) on the local AWS stand-in:
+                      ms per notify under micropython and CPython and for a host client
+                      (boto3, urllib3 + botocore-signed), smallest heap for one notify per
+                      mode (tools/bench_apigw.py).
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
@@ -76,6 +80,7 @@ from bench_demo import group_demo  # noqa: E402  (make demo's chain: notify step
 from bench_cert import group_cert  # noqa: E402  (certificate auth vs static keys: heap, first notify, wire)
 import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
 import bench_esp32  # noqa: E402  (what `import app` takes: unix measured, ESP32 estimated)
+from bench_apigw import group_apigateway  # noqa: E402  (API Gateway vs Lambda: ms per notify, heap)
 
 
 class BenchError(Exception):
@@ -561,6 +566,7 @@ GROUPS = [
     ("cert", group_cert),
     ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
     ("esp32_memory", lambda bench: bench_esp32.make_group(_mpy_lib, run_micropython)(bench)),
+    ("apigateway", group_apigateway),
 ]
 
 

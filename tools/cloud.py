@@ -1,7 +1,7 @@
 """Deploys mpaws's cloud half to your AWS account, least privilege, and writes the device's config.py.
 
     python3 tools/cloud.py deploy --region R [--name N] [--email ADDR]... [--sms +NUMBER]... [--direct-sns]
-                                  [--cert-auth]
+                                  [--cert-auth] [--api [--api-key]]
     python3 tools/cloud.py status --region R [--name N]
     python3 tools/cloud.py rotate-key --region R [--name N] [--force]
     python3 tools/cloud.py destroy --region R [--name N]
@@ -17,6 +17,11 @@ deploy creates or updates, and a second run changes nothing:
   device's settings into config.py (mode 600). The secret key is printed nowhere. With
   --direct-sns, config.py gets CONFIG_AWS_LAMBDA_FUNCTION = None: the device publishes to the
   topic itself.
+- with --api, API Gateway in front of the function (tools/cloud_api.py): an HTTP API whose one
+  route, POST /notify, the device key may invoke (execute-api:Invoke on that route and stage,
+  nothing else); with --api --api-key, a REST API with an API key in a usage plan (throttle,
+  daily quota) instead, and no AWS key on the device at all. config.py gets CONFIG_AWS_API_URL
+  (and CONFIG_AWS_API_KEY).
 
 With --cert-auth there is no IAM user and no key: the device is an AWS IoT thing with a
 certificate, and gets temporary credentials for a role allowed the same one action (see
@@ -41,11 +46,12 @@ import types
 import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in (os.path.join(REPO, "cloud"), os.path.join(REPO, "firmware", "lib")):
+for _path in (os.path.join(REPO, "cloud"), os.path.join(REPO, "firmware", "lib"), os.path.join(REPO, "tools")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
 import policies  # noqa: E402  (cloud/policies.py)
+import cloud_api  # noqa: E402  (tools/cloud_api.py: API Gateway, deploy --api)
 
 FUNCTION_SOURCE = os.path.join(REPO, "cloud", "lambda_function.py")
 DEFAULT_CONFIG = os.path.join(REPO, "firmware", "config.py")
@@ -160,19 +166,22 @@ def check_config_path(path, writing):
         raise CloudError("--config %s: cannot write in %s" % (path, folder))
 
 
-def device_settings(names, access=policies.INVOKE, access_key=None, secret_key=None):
+def device_settings(names, access=policies.INVOKE, access_key=None, secret_key=None, api_url=None, api_key=None):
     """The config.py keys deploy sets (the rest, Wi-Fi and NTP, stay as the user wrote them).
-    access: policies.INVOKE, or DIRECT_SNS (no function: the device publishes to the topic)."""
+    access: policies.INVOKE, or DIRECT_SNS (no function: the device publishes to the topic),
+    or API / API_KEY (through API Gateway at api_url; API_KEY: with api_key, no AWS key)."""
     values = {
         "CONFIG_AWS_REGION": names.region,
         "CONFIG_AWS_LAMBDA_FUNCTION": names.function if access == policies.INVOKE else None,
+        "CONFIG_AWS_API_URL": api_url,
+        "CONFIG_AWS_API_KEY": api_key,
         "CONFIG_AWS_SNS_TOPIC_ARN": names.topic_arn,
         "CONFIG_AWS_SESSION_TOKEN": None,
         "CONFIG_AWS_HOST": None,  # the region's own endpoint
         "CONFIG_TLS_CA": None,  # the bundled Amazon roots
         "CONFIG_TLS_VERIFY": True,
     }
-    if access_key is not None:
+    if access_key is not None or access == policies.API_KEY:
         values["CONFIG_AWS_ACCESS_KEY"] = access_key
         values["CONFIG_AWS_SECRET_KEY"] = secret_key
     return values
@@ -257,6 +266,8 @@ class Account:
         self.lam = session.client("lambda", region_name=region)
         self.logs = session.client("logs", region_name=region)
         self.iot = session.client("iot", region_name=region)  # certificate auth (tools/cloud_cert.py)
+        self.apigw2 = session.client("apigatewayv2", region_name=region)  # HTTP APIs (deploy --api)
+        self.apigw = session.client("apigateway", region_name=region)  # REST APIs, API keys (--api --api-key)
         try:
             account = session.client("sts", region_name=region).get_caller_identity()["Account"]
         except botocore.exceptions.ClientError as e:
@@ -434,14 +445,14 @@ def _update_function(aws, package, differences):
         waiter.wait(FunctionName=n.function)
 
 
-def _new_key(aws, plan, config_path, why, access):
+def _new_key(aws, plan, config_path, why, access, api_url=None):
     n = aws.names
 
     def create():
         key = aws.iam.create_access_key(UserName=n.user)["AccessKey"]
         try:
             problem = write_config(config_path, device_settings(n, access, key["AccessKeyId"],
-                                                                key["SecretAccessKey"]))
+                                                                key["SecretAccessKey"], api_url))
         except OSError as e:  # the secret would be lost: the key goes again
             aws.iam.delete_access_key(UserName=n.user, AccessKeyId=key["AccessKeyId"])
             raise CloudError("could not write %s (%s), so the new key %s was deleted again: fix that and run "
@@ -459,7 +470,11 @@ def deploy(aws, args, plan):
     _check_subscribers(args.email, args.sms, n.region)
     state = State(aws, args.config)
     state.check_owned(n)
+    api_state = cloud_api.ApiState(aws)
+    _check_api_owned(api_state, n)
     access = policies.DIRECT_SNS if args.direct_sns else policies.INVOKE
+    if args.api:
+        access = policies.API_KEY if args.api_key else policies.API
     tags = {policies.STACK_TAG: n.name}
 
     if state.topic is None:
@@ -506,28 +521,46 @@ def deploy(aws, args, plan):
 
         cloud_cert.deploy(aws, args, plan, state, access, sys.modules[__name__])
         return plan
+    api_url = api_id = None
+    if args.api:  # -- API Gateway (tools/cloud_api.py) --
+        api_id, api_key = cloud_api.deploy(aws, args, plan, state=api_state)
+        api_url = cloud_api.url(n, api_id or "NEW-API-ID")
+        if access == policies.API_KEY:  # no IAM user: the device holds the API key only
+            wanted = device_settings(n, access, api_url=api_url, api_key=api_key)
+            stale = sorted(k for k, v in wanted.items() if k not in state.config or state.config[k] != v)
+            if stale:  # the key's value is written, never printed
+                plan.change("write the API's URL and key to %s (%s)" % (args.config, ", ".join(stale)), write_config,
+                            args.config, wanted)
+            if state.user is not None:
+                plan.note("the IAM user %s is not needed with --api-key (the device holds no AWS key); "
+                          "`tools/cloud.py destroy` removes it with the rest" % n.user)
+            plan.note("the device POSTs to %s/notify with its API key (x-api-key)" % api_url)
+            return plan
+        plan.note("the device POSTs to %s/notify, signed for execute-api" % api_url)
+
     if state.user is None:
         plan.change("create IAM user %s for the device" % n.user, aws.iam.create_user, UserName=n.user,
                     Tags=_tag_list(n) + [{"Key": policies.ACCESS_TAG, "Value": access}])
     elif state.user_tags.get(policies.ACCESS_TAG) != access:
         plan.change("mark user %s as %s access" % (n.user, access), aws.iam.tag_user, UserName=n.user,
                     Tags=[{"Key": policies.ACCESS_TAG, "Value": access}])
-    wanted = policies.device_policy(n, access)
+    wanted = policies.device_policy(n, access, api_id)
     if not policies.same(state.user_policy, wanted):
-        grant = "lambda:InvokeFunction on the function" if access == policies.INVOKE else "sns:Publish on the topic"
+        grant = {policies.INVOKE: "lambda:InvokeFunction on the function", policies.DIRECT_SNS: "sns:Publish on "
+                 "the topic", policies.API: "execute-api:Invoke on the API's POST /notify"}[access]
         plan.change("%s the device's only permission: %s" % ("set" if state.user_policy is None else "change to",
                                                               grant),
                     aws.iam.put_user_policy, UserName=n.user, PolicyName=n.user_policy,
                     PolicyDocument=json.dumps(wanted))
 
     if not state.keys:
-        _new_key(aws, plan, args.config, "the device has none", access)
+        _new_key(aws, plan, args.config, "the device has none", access, api_url)
     elif state.config_key() is None:
         plan.note("%s has access key(s) %s but %s holds none of them (a secret cannot be read back): run "
                   "`tools/cloud.py rotate-key` to make a new key and write it"
                   % (n.user, ", ".join(k["AccessKeyId"] for k in state.keys), args.config))
     else:
-        wanted = device_settings(n, access)
+        wanted = device_settings(n, access, api_url=api_url)
         # A key left out counts as stale: CONFIG_AWS_LAMBDA_FUNCTION = None must be written out.
         stale = sorted(k for k, v in wanted.items() if k not in state.config or state.config[k] != v)
         if stale:
@@ -537,6 +570,14 @@ def deploy(aws, args, plan):
         plan.note("with --direct-sns the device key may only publish to the topic: config.py has "
                   "CONFIG_AWS_LAMBDA_FUNCTION = None, so app.notify publishes to the topic itself")
     return plan
+
+
+def _check_api_owned(api_state, names):
+    foreign = ["%s %s" % (kind, name) for kind, name, tags in api_state.resources(names)
+               if tags is not None and not State.owns(tags, names)]
+    if foreign:
+        raise CloudError("not created by mpaws (no tag %s=%s), so left alone: %s. Choose another --name, or "
+                         "remove them yourself." % (policies.STACK_TAG, names.name, ", ".join(foreign)))
 
 
 def _create_log_group(aws):
@@ -552,6 +593,8 @@ def status(aws, args, out):
     """Prints what exists and whether it matches; returns the number of problems."""
     n = aws.names
     state = State(aws, args.config)
+    api_state = cloud_api.ApiState(aws)
+    key_mode = bool(state.config.get("CONFIG_AWS_API_KEY"))  # API Gateway with a key: no IAM user
     problems = []
 
     def line(what, verdict):
@@ -560,8 +603,11 @@ def status(aws, args, out):
             problems.append(what)
 
     cert_auth = bool(state.config.get("CONFIG_AWS_THING_NAME"))  # certificate auth: a thing, no user
-    for kind, name, tags in state.resources(n):
-        if cert_auth and kind == "IAM user":
+    iam_api = state.config.get("CONFIG_AWS_API_URL") is not None and not key_mode
+    for kind, name, tags in state.resources(n) + api_state.resources(n):
+        needed = {"IAM user": not key_mode and not cert_auth, "HTTP API": iam_api, "REST API": key_mode,
+                  "API key": key_mode, "usage plan": key_mode}.get(kind, True)
+        if tags is None and not needed:
             continue
         if tags is None:
             verdict = "missing"
@@ -580,14 +626,16 @@ def status(aws, args, out):
     if state.function is not None:
         differences = function_differences(aws, state, function_zip())
         line("function settings and code", "ok" if not differences else "differs: " + ", ".join(differences))
+    cloud_api.status(aws, api_state, line, policies.API_KEY if key_mode else policies.API)
     if cert_auth:
         import cloud_cert
 
         cloud_cert.status(aws, args, state, line, out)
-    elif state.user is not None:
+    elif state.user is not None and not key_mode:
         access = state.user_tags.get(policies.ACCESS_TAG, policies.INVOKE)
-        line("device policy (%s)" % access, "ok" if policies.same(state.user_policy, policies.device_policy(n, access))
-             else "differs")
+        api_id = api_state.http["ApiId"] if api_state.http is not None else None
+        line("device policy (%s)" % access, "ok" if policies.same(state.user_policy, policies.device_policy(
+            n, access, api_id)) else "differs")
         for key in state.keys:
             used = aws.iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
             out.write("  %-44s %s, %s%s\n" % ("access key " + key["AccessKeyId"], key["Status"].lower(),
@@ -595,6 +643,9 @@ def status(aws, args, out):
                                               else "never used",
                                               ", in config.py" if key["AccessKeyId"] == state.config_key() else ""))
         line("config.py key", "ok" if state.config_key() else "%s holds no key of %s" % (args.config, n.user))
+    if key_mode:
+        line("config.py API key", "ok" if api_state.key is not None and state.config.get("CONFIG_AWS_API_KEY") ==
+             api_state.key.get("value") else "not the key of %s" % n.user)
     return problems
 
 
@@ -663,6 +714,9 @@ def destroy(aws, args, plan):
             plan.change("delete the device's policy", aws.iam.delete_user_policy, UserName=n.user,
                         PolicyName=n.user_policy)
         plan.change("delete IAM user %s" % n.user, aws.iam.delete_user, UserName=n.user)
+    api_state = cloud_api.ApiState(aws)
+    _check_api_owned(api_state, n)
+    cloud_api.destroy(aws, plan, api_state)
     if state.function is not None:
         plan.change("delete Lambda function %s" % n.function, aws.lam.delete_function, FunctionName=n.function)
     if state.log_group is not None:
@@ -712,10 +766,23 @@ def parse_args(argv):
             sub.add_argument("--cert-auth", action="store_true",
                              help="no key on the device: an AWS IoT thing and certificate (written next to config.py) "
                                   "for temporary credentials of a role that may do what the key would")
+            sub.add_argument("--api", action="store_true",
+                             help="API Gateway in front of the function: an HTTP API whose POST /notify the device "
+                                  "key may invoke (IAM), nothing else")
+            sub.add_argument("--api-key", action="store_true",
+                             help="with --api: a REST API with an API key and a usage plan instead; the device "
+                                  "holds no AWS key")
         if command == "rotate-key":
             sub.add_argument("--force", action="store_true", help="delete the old key without waiting for the new "
                                                                    "one to be used")
     args = parser.parse_args(argv)
+    if getattr(args, "api_key", False) and not args.api:
+        parser.error("--api-key goes with --api")
+    if getattr(args, "api", False) and args.direct_sns:
+        parser.error("--api and --direct-sns exclude each other")
+    if getattr(args, "cert_auth", False) and getattr(args, "api", False):
+        parser.error("--cert-auth and --api exclude each other (the API key or the IAM key pair is the API's "
+                     "credential)")
     if not 1 <= len(args.name) <= 50 or not all(c.isalnum() or c in "-_" for c in args.name):
         parser.error("--name: 1 to 50 letters, digits, '-' or '_'")
     return args

@@ -1,7 +1,7 @@
 """`make demo`: the whole chain on this machine, no AWS account and no board needed.
 
     python tools/demo.py [--device micropython|cpython] [--subject TEXT] [--body TEXT]
-                         [--fail-with STATUS]
+                         [--fail-with STATUS] [--mode lambda|api|api-iam]
 
 1. starts the local AWS stand-in (tools/local_aws.py: moto behind TLS, with the Lambda
    function cloud/lambda_function.py and an SNS topic) as a separate process;
@@ -11,9 +11,11 @@
    message as delivered, then stops the stand-in.
 With --fail-with 429 (or a 5xx status) the stand-in answers every device request with
 that error, to show what a device does when AWS fails: it retries, gives up and keeps the
-message in its outbox. Exits 1 if the message did not arrive in the topic. The
-environment variables DEVICE,
-SUBJECT and BODY are defaults for the options (what `make demo DEVICE=... SUBJECT=...
+message in its outbox. With --mode api the device POSTs to the function through API
+Gateway (the stand-in's REST API, with an API key and no AWS key on the device); with
+--mode api-iam through its HTTP API, signed for execute-api (IAM). Exits 1 if the message
+did not arrive in the topic. The environment variables DEVICE,
+SUBJECT, BODY and MODE are defaults for the options (what `make demo DEVICE=... SUBJECT=...
 BODY=...` sets).
 
 StandIn (the stand-in as a process, driven through its control port) and run_device()
@@ -24,6 +26,7 @@ import base64
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -47,14 +50,16 @@ FAULTS = 10  # requests answered with --fail-with's status: more than the device
 class StandIn:
     """tools/local_aws.py as a subprocess in folder (ca.pem, ca.der, config.py, state.json)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, api=None):
         self.folder = folder
+        self.api = api  # "key" or "iam": config.py for API Gateway mode
         self.proc = None
         self.state = None
         self.banner = []
 
     def start(self, timeout=60, options=()):
-        self.proc = subprocess.Popen([sys.executable, LOCAL_AWS, "--dir", self.folder] + list(options),
+        api = ["--api", self.api] if self.api else []
+        self.proc = subprocess.Popen([sys.executable, LOCAL_AWS, "--dir", self.folder] + api + list(options),
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, cwd=REPO)
         lines = queue.Queue()  # read in a thread, so that a stand-in that hangs cannot hang us
@@ -81,9 +86,10 @@ class StandIn:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return json.loads(reply.read())
 
-    def requests(self, since=0):
-        """The recorded exchanges from position since, with raw and reply decoded to bytes."""
-        out = self.call("GET", "/requests?since=%d" % since)
+    def requests(self, since=0, api=False):
+        """The recorded exchanges from position since, with raw and reply decoded to bytes
+        (api: those of the API Gateway ports)."""
+        out = self.call("GET", "/%s?since=%d" % ("api_requests" if api else "requests", since))
         for r in out:
             r["raw"] = base64.b64decode(r["raw"])
             r["reply"] = base64.b64decode(r["reply"]) if r["reply"] is not None else None
@@ -155,13 +161,18 @@ def _section(title):
     print("\n--- %s %s" % (title, "-" * max(3, 76 - len(title))))
 
 
-def demo(runtime, subject, body, fail_with=None, auth="keys"):
+MODES = {"lambda": None, "api": "key", "api-iam": "iam"}
+
+
+def demo(runtime, subject, body, fail_with=None, auth="keys", mode="lambda"):
     """The demo; returns the exit status. fail_with: an HTTP status (429 or 5xx) the
     stand-in answers the device's requests with. auth: "keys" (an IAM user's key pair in
     config.py) or "cert" (a device certificate and temporary credentials from the AWS IoT
-    credentials provider)."""
+    credentials provider). mode: lambda, api (API Gateway, API key) or api-iam (API
+    Gateway, IAM)."""
     folder = tempfile.mkdtemp(prefix="mpaws-demo-")
-    stand_in = StandIn(os.path.join(folder, "aws"))
+    api = MODES[mode]
+    stand_in = StandIn(os.path.join(folder, "aws"), api)
     os.makedirs(stand_in.folder)
     device_dir = os.path.join(folder, "device")  # the device's working directory (its flash)
     os.makedirs(device_dir)
@@ -171,8 +182,11 @@ def demo(runtime, subject, body, fail_with=None, auth="keys"):
         print("local AWS stand-in (moto) on %s: topic %s, function %s" % (state["endpoint"], state["topic_arn"],
                                                                            state["function_name"]))
         print("device config written for it: %s (CONFIG_TLS_CA = %s)" % (state["device_config"], state["ca_der"]))
+        if api:
+            gateway = state["api_gateway"]["rest_api" if api == "key" else "http_api"]
+            print("through API Gateway: %s (%s), POST /notify" % (gateway["url"], gateway["auth"]))
         if fail_with:
-            stand_in.call("POST", "/faults", {"status": fail_with, "count": FAULTS})
+            stand_in.call("POST", "/faults", {"status": fail_with, "count": FAULTS, "api": api})
             print("the stand-in answers the device's requests with HTTP %d (--fail-with)" % fail_with)
         before = stand_in.call("GET", "/state")["requests"]
 
@@ -187,12 +201,13 @@ def demo(runtime, subject, body, fail_with=None, auth="keys"):
             for call in stand_in.call("GET", "/credentials"):
                 print("GET /role-aliases/.../credentials, thing %s, certificate %s...: HTTP %s, temporary key %s"
                       % (call["thing"], (call["certificate"] or "?")[:16], call["status"], call["access_key"]))
-        invokes = [r for r in stand_in.requests(before) if r["source"] == "client"]
+        invokes = [r for r in (stand_in.requests(0, api=True) if api else stand_in.requests(before))
+                   if r["source"] == "client"]
         for n, exchange in enumerate(invokes):
             attempt = " (attempt %d of %d)" % (n + 1, len(invokes)) if len(invokes) > 1 else ""
-            _section("the signed request, as it went over the wire%s" % attempt)
-            print(_token_hidden(as_text(exchange["raw"])))
-            _section("the Lambda reply%s" % attempt)
+            _section("the %s, as it went over the wire%s" % ("request" if api == "key" else "signed request", attempt))
+            print(_without_api_key(_token_hidden(as_text(exchange["raw"]))))
+            _section("the %s reply%s" % ("API Gateway" if api else "Lambda", attempt))
             print(as_text(exchange["reply"]) if exchange["reply"] else "(none: the connection was dropped)")
 
         delivered = [m for m in stand_in.call("GET", "/messages") if m["subject"] == subject and
@@ -218,6 +233,12 @@ def demo(runtime, subject, body, fail_with=None, auth="keys"):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _without_api_key(text):
+    """The request as text with its API key's value left out (a secret: never printed)."""
+    return re.sub(r"(?im)^(x-api-key: )(\S+)$", lambda m: "%s(%d characters, not shown)" % (m.group(1),
+                                                                                        len(m.group(2))), text)
+
+
 def _short(text, limit=60):
     return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
 
@@ -232,16 +253,23 @@ def main(argv=None):
     parser.add_argument("--auth", choices=("keys", "cert"), default=os.environ.get("AUTH") or "keys",
                         help="keys: an IAM key pair in config.py; cert: a device certificate and temporary "
                              "credentials from the AWS IoT credentials provider")
+    parser.add_argument("--mode", choices=tuple(MODES), default=os.environ.get("MODE") or "lambda",
+                        help="lambda: Invoke; api: POST through API Gateway with an API key; api-iam: POST "
+                             "through API Gateway signed for execute-api")
     args = parser.parse_args(argv)
     if args.auth not in ("keys", "cert"):
         parser.error("AUTH=%s: choose keys or cert" % args.auth)
+    if args.mode not in MODES:  # argparse does not check a default (MODE= from make)
+        parser.error("MODE=%s: choose one of %s" % (args.mode, ", ".join(MODES)))
+    if args.auth == "cert" and args.mode != "lambda":
+        parser.error("AUTH=cert goes with the Lambda mode (MODE=lambda) in this demo")
     if args.fail_with is not None and args.fail_with != 429 and not 500 <= args.fail_with <= 599:
         parser.error("--fail-with %d: choose 429 or a 5xx status" % args.fail_with)
     if args.device not in DEVICES:  # argparse does not check a default (DEVICE= from make)
         parser.error("DEVICE=%s: choose one of %s" % (args.device, ", ".join(DEVICES)))
     if args.device == "micropython" and not os.path.exists(MICROPYTHON):
         parser.error("%s not found: run `make setup`" % MICROPYTHON)
-    return demo(args.device, args.subject, args.body, args.fail_with, args.auth)
+    return demo(args.device, args.subject, args.body, args.fail_with, args.auth, args.mode)
 
 
 if __name__ == "__main__":

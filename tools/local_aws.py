@@ -48,6 +48,11 @@ What is moto's and what is added here:
   every connection and the listener and listens again on the same port, keeping moto's
   state.
 
+API Gateway (tools/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
+REST API with an API key, both in front of the same function, each on a TLS port of its
+own (gateway.http_api.port, gateway.rest_api.port); api_config() / --api iam|key write a
+device config for them. GET /api_requests on the control port lists their requests.
+
 moto keeps its state in module globals: one LocalAWS runs at a time in a process.
 
 Control interface (when run as a program): plain HTTP on 127.0.0.1:CONTROL_PORT, JSON.
@@ -103,6 +108,7 @@ except ImportError as missing:
     print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
     sys.exit(2)
 
+import local_apigw  # API Gateway in front of the function (its own ports)
 from demo import device_command
 from local_aws_function import FunctionRuntime
 
@@ -352,6 +358,7 @@ class LocalAWS:
         self._ssl.set_ciphers(TLS_CIPHERS)
         self.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(self._ssl)
         self._app = None
+        self.gateway = None  # local_apigw.Gateway: the HTTP API (IAM) and REST API (API key), after start()
         self._patches = []
         self._server = None
         self._stopping = threading.Event()
@@ -399,6 +406,9 @@ class LocalAWS:
         try:
             self._listen()
             self._setup()
+            # -- API Gateway (tools/local_apigw.py): both APIs in moto, each on a port of its own
+            self.gateway = local_apigw.Gateway(self, TLS_CIPHERS)
+            self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _TLSServer)
         except Exception:
             self.stop()
             raise
@@ -472,6 +482,8 @@ class LocalAWS:
         self._close_connections()
         if self.iot is not None:
             self.iot.stop()
+        if self.gateway is not None:
+            self.gateway.close()
         for patch in reversed(self._patches):
             patch.stop()
         self._patches = []
@@ -526,11 +538,22 @@ class LocalAWS:
         config.update(overrides)
         return config
 
-    def write_device_config(self, path, direct_sns=False, **overrides):
+    def api_config(self, api_key=True, **overrides):
+        """The CONFIG_* keys of a device in API Gateway mode: the REST API and its API key (no
+        AWS key), or (api_key=False) the HTTP API with IAM authorization and its key pair."""
+        config = self.device_config(CONFIG_AWS_LAMBDA_FUNCTION=None)
+        config.update(self.gateway.device_config(api_key))
+        config.update(overrides)
+        return config
+
+    def write_device_config(self, path, direct_sns=False, api=None, **overrides):
         """Writes config.py for a device (mode 0600: it holds the secret key); returns path.
-        With certificate auth, the device's certificate and key are issued next to it."""
+        api: "key" or "iam" for API Gateway mode. With certificate auth, the device's
+        certificate and key are issued next to it."""
         lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
-        if self.iot is not None:
+        if api:
+            config = self.api_config(api == "key", **overrides)
+        elif self.iot is not None:
             config = self.cert_device_config(self.iot.issue(folder=os.path.dirname(os.path.abspath(path))),
                                              direct_sns, **overrides)
         else:
@@ -606,6 +629,8 @@ class LocalAWS:
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
+        if self.gateway is not None:
+            self.gateway.clear_faults()
 
     # -- one request -------------------------------------------------------------------------
 
@@ -733,7 +758,8 @@ class LocalAWS:
                 "function_arn": self.function_arn, "function_alias": self.function_alias,
                 "function_source": self.function_source, "handshakes": self.handshakes,
                 "connections": self.connections, "requests": len(self.requests), "clock_offset": self.clock_offset,
-                "credentials_endpoint": self.iot.endpoint if self.iot else None}
+                "credentials_endpoint": self.iot.endpoint if self.iot else None,
+                "api_gateway": self.gateway.state() if self.gateway is not None else None}
 
     def control(self, method, path, body=None):
         """One control request (what the HTTP control port serves): (status, JSON value)."""
@@ -751,6 +777,15 @@ class LocalAWS:
             since = int(query.get("since", ["0"])[0])
             with self._lock:
                 return 200, [r.as_json() for r in self.requests[since:]]
+        if route == ("GET", "/api_requests"):  # API Gateway's (tools/local_apigw.py), both APIs, in order
+            since = int(query.get("since", ["0"])[0])
+            out = sorted((r for e in self.gateway.endpoints for r in e.client_requests()), key=lambda r: r.time)
+            return 200, [dict(r.as_json(), api=r.api) for r in out[since:]]
+        if route == ("POST", "/faults") and (body or {}).get("api"):  # API Gateway: 429 throttles, 5xx breaks
+            endpoint = self.gateway.rest_api if body["api"] == "key" else self.gateway.http_api
+            count = int(body.get("count", 1))
+            (endpoint.throttle_next if int(body.get("status") or 0) == 429 else endpoint.fail_integration_next)(count)
+            return 200, {"pending": count}
         if route == ("POST", "/faults"):
             body = body or {}
             count = int(body.get("count", 1))
@@ -873,6 +908,8 @@ class _TLSServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             sock.do_handshake()
             with aws._lock:
                 aws.handshakes += 1
+            if hasattr(aws, "note_handshake"):  # an API Gateway endpoint records the ALPN chosen
+                aws.note_handshake(sock)
             _RequestHandler(sock, client_address, self, connection_id)
         except (OSError, ValueError):
             pass  # a failed handshake or a connection the client or close_all() ended
@@ -997,6 +1034,10 @@ def _banner(aws, state, direct_sns, kept):
               "and key are next to config.py; credentials live %d s)" % (aws.iot.endpoint, aws.iot.duration))
     print("  SNS topic        %s" % aws.topic_arn)
     print("  Lambda function  %s (alias %s) runs %s" % (aws.function_name, aws.function_alias, aws.function_source))
+    api = aws.gateway.state()
+    print("  API Gateway      %s (HTTP API, IAM), %s (REST API, API key)%s" % (
+        api["http_api"]["url"], api["rest_api"]["url"],
+        ", config.py: %s mode" % state["api_mode"] if state.get("api_mode") else ""))
     print("  control          %s (GET /state /messages /requests, POST /faults /clock /restart /stop)" % control)
     print("send from the firmware, in another terminal (its outbox file goes to the current directory):")
     print("  %s" % " ".join(shlex.quote(_shown(word)) for word in send))
@@ -1022,9 +1063,9 @@ def _serve(args, folder, function):
             raise _listen_error(e, "control port", args.control_port, "--control-port") or e
         threading.Thread(target=control.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         serving = True
-        config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns)
+        config = aws.write_device_config(os.path.join(folder, "config.py"), args.direct_sns, args.api)
         state = dict(aws.state(), control="http://127.0.0.1:%d" % control.server_port, device_config=config,
-                     pid=os.getpid())
+                     pid=os.getpid(), api_mode=args.api)
         with open(os.path.join(folder, "state.json"), "w") as f:
             json.dump(state, f, indent=1)
         _banner(aws, state, args.direct_sns, args.dir is not None)
@@ -1057,6 +1098,9 @@ def main(argv=None):
                         "write config.py for a device that authenticates with a certificate (no key pair)")
     parser.add_argument("--credentials-duration", type=int, default=3600, metavar="SECONDS",
                         help="with --cert-auth: how long the temporary credentials live (default 3600)")
+    parser.add_argument("--api", choices=("iam", "key"), help="write config.py for a device that POSTs to the "
+                        "function through API Gateway: the HTTP API with IAM authorization, or the REST API "
+                        "with an API key")
     args = parser.parse_args(argv)
     function = os.path.abspath(args.function)
     if not os.path.isfile(function):

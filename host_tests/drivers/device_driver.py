@@ -110,11 +110,14 @@ def op_notify(step):
         result = app.notify(step["subject"], step["body"])
     finally:  # the client notify made (or had), for the stats; not made here: with certificate auth that
         # fetches credentials, which is notify's to do and to report
-        c = app._lambda.client if app._lambda is not None else app._sns
+        c = app._lambda.client if app._lambda is not None else app._sns or app._api
         if c is not None:
             _last["client"] = c
     if isinstance(result, str) or result is None:  # direct SNS: the MessageId
         return {"ok": True, "message_id": result}
+    if hasattr(result, "body"):  # API Gateway: the route's reply
+        return {"ok": True, "status": result.status, "payload": _text(result.body),
+                "request_id": result.header("x-amzn-requestid") or result.header("apigw-requestid")}
     return _result(result)
 
 

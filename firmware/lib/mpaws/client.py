@@ -162,6 +162,21 @@ class Client:
             gc.collect()  # the failed attempt's garbage (its socket, its reply): one heap for the next
 
 
+class KeyAuth:
+    """A signer that signs nothing: it adds an API key header (API Gateway's x-api-key), for
+    routes that need no AWS credentials. The key is never part of a repr or a message."""
+
+    def __init__(self, api_key, header="x-api-key"):
+        # A list, made once: the client adds it to the request's headers on every attempt.
+        self._added = [(header, api_key)]
+
+    def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
+        return self._added
+
+    def __repr__(self):
+        return "<KeyAuth, a key of %d characters>" % len(self._added[0][1])
+
+
 def _tls_context(ca, verify):
     # mpaws.certs reads the CA files and makes the context once per session, then is
     # forgotten (mpaws.transient): its code is free again before the handshake.
@@ -185,6 +200,15 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
         signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
     else:
         credentials.ensure()  # fetched before this client's TLS context exists: less heap at the peak
+        signer = (credentials, region, service)  # made with the connection (credentials.signer)
+    return open_client(signer, host, port, ca, verify, timeout, max_attempts, budget_ms, log)
+
+
+def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_attempts=4, budget_ms=None, log=None):
+    """A Client for one endpoint with a given signer: a sigv4.Signer, or any object whose
+    sign(method, path, query, headers, payload_hash=, date=) returns the headers to add
+    (KeyAuth: an API key, no signature), or (credentials, region, service) for temporary
+    credentials (mpaws.credentials)."""
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit
     # low in the heap, not above garbage that would split the free space into holes too
@@ -192,6 +216,6 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
     gc.collect()
     context = _tls_context(ca, verify)
     connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
-    if credentials is not None:
-        signer = credentials.signer(region, service, connection)  # closes it before a fetch
+    if isinstance(signer, tuple):
+        signer = signer[0].signer(signer[1], signer[2], connection)  # closes it before a fetch
     return Client(signer, connection, max_attempts=max_attempts, budget_ms=budget_ms, log=log)

@@ -133,6 +133,9 @@ def from_response(status, error_type, body, request_id=None):
     for word in _CLOCK_WORDS:
         if word in message or (code and word in code):
             return errors.ClockSkew(message, status, code, request_id)
+    gateway = _api_gateway(status, code, message, text, body, request_id)
+    if gateway is not None:
+        return gateway
     if code in _THROTTLE_CODES or status == 429:
         return errors.Throttled(message, status, code, request_id)
     if code in _SIGNATURE_CODES:
@@ -148,3 +151,56 @@ def from_response(status, error_type, body, request_id=None):
     if status >= 500:
         return errors.ServiceError(message, status, code, request_id)
     return errors.BadRequest(message, status, code, request_id)
+
+
+# -- Amazon API Gateway (mpaws.apigateway) ------------------------------------------------
+# API Gateway answers a route's failures itself, with a JSON body {"message": "..."} whose
+# few texts are fixed; they mean something else than the same status from a service, so
+# each gets a message that says what to check. The function behind a route refuses a
+# message with a proxy response {"errorType", "errorMessage"} (cloud/lambda_function.py):
+# that is errors.FunctionError, as through Invoke, so errors.refusal decides the same way.
+_GATEWAY_HINTS = {
+    "Missing Authentication Token": (
+        "NotFound", "no such route: check the stage and the path in CONFIG_AWS_API_URL (a REST API answers "
+        "this for a path or stage it does not have, and for an unsigned request to an IAM route)"),
+    "Forbidden": (
+        "AccessDenied", "the route refused the request: check CONFIG_AWS_API_KEY (the key, enabled, in a usage "
+        "plan of this stage) or, with IAM, that the key may execute-api:Invoke this route"),
+    "Not Found": (
+        "NotFound", "no such route: check the stage and the path in CONFIG_AWS_API_URL"),
+    "Unauthorized": (
+        "AccessDenied", "the route's authorizer refused the request: check the credentials it expects"),
+    "Too Many Requests": (
+        "Throttled", "the API's rate limit (stage, route or usage plan throttling) was reached: send less often "
+        "or raise the limit"),
+    "Limit Exceeded": (
+        "Throttled", "the usage plan's quota for this API key is spent: wait for the next period or raise the "
+        "quota"),
+    "Internal server error": (
+        "ServiceError", "the integration behind the route failed (the function raised, timed out or returned no "
+        "proxy response): check the function's logs"),
+    "Internal Server Error": (
+        "ServiceError", "the integration behind the route failed (the function raised, timed out or returned no "
+        "proxy response): check the function's logs"),
+    "Endpoint request timed out": (
+        "ServiceError", "the integration did not answer within API Gateway's 29 s: check the function's "
+        "duration"),
+}
+
+
+def _api_gateway(status, code, message, text, body, request_id):
+    """The AWSError of an API Gateway reply, or None when it is not one."""
+    if status >= 400 and text.lstrip().startswith("{") and '"errorType"' in text:
+        error_type = json_field(text, "errorType")
+        if error_type:
+            return errors.FunctionError("the function behind the route refused the request: %s: %s"
+                                        % (error_type, message), "Handled", bytes(body), status, request_id,
+                                        None, error_type, message)
+    hint = _GATEWAY_HINTS.get(message)
+    if hint is None:
+        return None
+    kind = hint[0]
+    if kind == "ServiceError" and status < 500 or kind == "Throttled" and status != 429:
+        return None
+    return getattr(errors, kind)("API Gateway: %s: %s" % (message, hint[1]), status, code, request_id)
+# -- end of Amazon API Gateway ------------------------------------------------------------

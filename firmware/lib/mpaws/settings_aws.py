@@ -121,8 +121,42 @@ def _check_signer(s):
         _fail("CONFIG_AWS_ACCESS_KEY", "refused by the signer (%s)" % e)
 
 
+# -- API Gateway mode (mpaws.apigateway) ----------------------------------------------------
+def _check_api(s, module):
+    """CONFIG_AWS_API_URL (the stage's URL: notify() POSTs to <url>/notify) and
+    CONFIG_AWS_API_KEY (with it, no AWS key is needed). The key is never quoted."""
+    url = _string(module, "CONFIG_AWS_API_URL", required=False)
+    key = _string(module, "CONFIG_AWS_API_KEY", required=False, secret=True)
+    s.api_url, s.api_key, s.api_region = url, key, None
+    if url is not None:
+        import sys
+
+        from mpaws import transient
+
+        kept = "mpaws.apigateway" in sys.modules  # a program's own Api: left loaded
+        from mpaws import apigateway
+
+        try:
+            s.api_host, s.api_port, s.api_base, s.api_region = apigateway.parse_url(url)
+        except ValueError as e:
+            _fail("CONFIG_AWS_API_URL", "%s (the stage's URL, e.g. https://ID.execute-api.REGION.amazonaws.com/prod, "
+                  "as `tools/cloud.py deploy --api` prints it)" % e)
+        finally:
+            if not kept:
+                transient.forget("apigateway")  # the app sends through mpaws.client itself
+    if key is not None:
+        if url is None:
+            _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
+        odd = [c for c in key if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_")]
+        if not 20 <= len(key) <= 128 or odd:
+            _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters, digits, '-' or "
+                  "'_'); this one has %s" % describe(key))
+# -- end of API Gateway mode ----------------------------------------------------------------
+
+
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
+    _check_api(s, module)
     # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials)
     from mpaws import settings_cert, transient
 
@@ -140,13 +174,15 @@ def check(s, module):
 
 
 def _check_static_keys(s, module):
-    access_key = _string(module, "CONFIG_AWS_ACCESS_KEY")
-    if not 16 <= len(access_key) <= 128 or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key):
+    # With an API Gateway key (CONFIG_AWS_API_KEY), the device needs no AWS credentials.
+    access_key = _string(module, "CONFIG_AWS_ACCESS_KEY", required=s.api_key is None)
+    if access_key is not None and (not 16 <= len(access_key) <= 128
+                                   or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key)):
         _fail("CONFIG_AWS_ACCESS_KEY", "does not look like an access key id: it has %s, want 16 to 128 upper-case "
               "letters and digits, e.g. AKIAIOSFODNN7EXAMPLE (secret key in its place?); copy it from the IAM "
               "console or `tools/cloud.py deploy`" % describe(access_key))
-    secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", secret=True)
-    if len(secret_key) < 16 or not all(" " < c <= "~" for c in secret_key):
+    secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", required=s.api_key is None, secret=True)
+    if secret_key is not None and (len(secret_key) < 16 or not all(" " < c <= "~" for c in secret_key)):
         _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key: it has %s, want 40 characters "
               "without spaces (letters, digits, '/' and '+')" % describe(secret_key))
     s.access_key = access_key
@@ -159,15 +195,17 @@ def _check_service(s, module):
     if not _is_region(region):
         _fail("CONFIG_AWS_REGION", "is not an AWS region name such as ap-southeast-1: it has %s" % describe(region))
     s.region = region
-    if s.thing_name is None:  # static keys (temporary ones are checked as they arrive)
+    if s.thing_name is None and s.access_key is not None:  # static keys (temporary ones are checked as they arrive)
         _check_signer(s)
+    if s.api_region is not None and s.api_region != region:
+        _fail("CONFIG_AWS_API_URL", "the API is in region %s but CONFIG_AWS_REGION is %s" % (s.api_region, region))
 
     # None (written out, not left away: a misspelt key must not switch modes): no
     # function, the device publishes to the topic itself (`tools/cloud.py deploy --direct-sns`).
-    if not hasattr(module, "CONFIG_AWS_LAMBDA_FUNCTION"):
+    if not hasattr(module, "CONFIG_AWS_LAMBDA_FUNCTION") and s.api_url is None:
         _fail("CONFIG_AWS_LAMBDA_FUNCTION", "missing: the function's name, or None to publish to "
               "CONFIG_AWS_SNS_TOPIC_ARN directly")
-    function = module.CONFIG_AWS_LAMBDA_FUNCTION
+    function = getattr(module, "CONFIG_AWS_LAMBDA_FUNCTION", None)
     if function is not None:
         function = _string(module, "CONFIG_AWS_LAMBDA_FUNCTION")
         from mpaws import awslambda

@@ -28,7 +28,7 @@ def uses_certificate(module):
         _fail(", ".join(static), "set together with %s: give static keys or a device certificate, not both (set "
               "the others to None)" % ", ".join(cert))
     if not cert:
-        if not static:
+        if not static and getattr(module, "CONFIG_AWS_API_KEY", None) is None:  # an API key needs no AWS credential
             _fail("CONFIG_AWS_ACCESS_KEY", "missing: set CONFIG_AWS_ACCESS_KEY and CONFIG_AWS_SECRET_KEY, or a device "
                   "certificate (%s)" % ", ".join(CERT_KEYS))
         return False
