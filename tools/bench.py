@@ -41,6 +41,11 @@ Groups:
   device_app          heap of the client library and of the device application (main
                       loop, outbox, triggers), bytes allocated per idle loop turn and per
                       button press (tools/bench_device.py).
+  faults              the fault suite's promises at -X heapsize=100k (tools/bench_faults.py):
+                      worst requests per message id across the hostile server's fault modes
+                      and a full or read-only flash, longest notify under a stalled or
+                      dripping server (CONFIG_TIMEOUT = 3), largest message and outbox a new
+                      process opens and flushes.
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
@@ -75,6 +80,7 @@ from bench_notify import group_notify  # noqa: E402  (one notify over TLS: heap,
 from bench_demo import group_demo  # noqa: E402  (make demo's chain: notify step, 50-notify burst vs boto3)
 import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
 import bench_esp32  # noqa: E402  (what `import app` takes: unix measured, ESP32 estimated)
+from bench_faults import group_faults  # noqa: E402  (invokes per id, deadlines, heap limits under faults)
 
 
 class BenchError(Exception):
@@ -559,6 +565,7 @@ GROUPS = [
     ("demo", group_demo),
     ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
     ("esp32_memory", lambda bench: bench_esp32.make_group(_mpy_lib, run_micropython)(bench)),
+    ("faults", group_faults),
 ]
 
 
