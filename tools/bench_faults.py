@@ -125,6 +125,7 @@ class _Case:
         self.seconds = None
         self.error = None  # the notify's exception class, or None
         self.failure = None  # why the run gave no figure (wedged, the driver crashed)
+        self.raw = None  # the text of an exception that is not an errors.AWSError (a broken contract)
 
 
 ACCEPTED_MODES = ("normal", "not_utf8", "huge_body")
@@ -159,8 +160,8 @@ def _run_case(setup, runtime, label, mode, params, server_args):
             result = run.results[1]
             case.seconds = result["elapsed_ms"] / 1000.0
             case.error = result.get("error")
-            if "MemoryError" in result.get("classes", ()) and "AWSError" not in result.get("classes", ()):
-                case.failure = "a raw MemoryError escaped notify(): %s" % result.get("message")
+            if case.error and "AWSError" not in result.get("classes", ()):
+                case.raw = "%s: %s" % (case.error, result.get("message"))
         _count(server, case)
     return case
 
@@ -185,8 +186,11 @@ def _removal_failure(setup, runtime, fault):
                     return "cannot remount read-only: %s" % proc.stderr.strip()
             flush = {"op": "flush"}
             try:
-                dev.run([setup.device.FAST, flush, flush], timeout=setup.faults.KILL_S)
-                dev.run([setup.device.FAST, flush], timeout=setup.faults.KILL_S)
+                results = dev.run([setup.device.FAST, flush, flush], timeout=setup.faults.KILL_S).results[1:]
+                results += dev.run([setup.device.FAST, flush], timeout=setup.faults.KILL_S).results[1:]
+                raw = [r for r in results if r.get("error") and "AWSError" not in r.get("classes", ())]
+                if raw:
+                    case.raw = "%s: %s" % (raw[0]["error"], raw[0].get("message"))
             except subprocess.TimeoutExpired:
                 case.failure = "a flush wedged (killed after %d s)" % setup.faults.KILL_S
             except AssertionError as e:
@@ -426,10 +430,14 @@ def group_faults(bench):
     where_heap = "micropython at -X heapsize=%s, CPython" % base["heap"]
     problems = ["%s (%s): %s" % (c.label, c.runtime, c.failure) for c in cases + removal if c.failure]
 
+    raw = ["%s (%s) %s" % (c.label, c.runtime, c.raw) for c in cases + removal if c.raw]
+    bench.add(g, "raw_exceptions", "fault cases raising a non-AWSError", len(raw), "cases", ("<=", 0),
+              note="; ".join(raw) or "every failure of notify() and flush() an errors.AWSError; %d cases"
+              % len(cases + removal))
     worst, where = _worst(cases, "per_id")
     bench.add(g, "invokes_per_id", "worst requests per id, one notify, any reply", worst, "requests",
               ("<=", setup.faults.MAX_ATTEMPTS),
-              note="%s; %d fault modes x runtimes; a request counts once its body is read (the client's "
+              note="%s; %d runs (fault modes x runtimes); a request counts once its body is read (the client's "
               "attempts: at-least-once, the id lets a receiver drop duplicates); %s" % (where, len(cases), where_heap))
     worst, where = _worst(cases, "accepted_per_id")
     bench.add(g, "accepted_invokes_per_id", "worst requests per id answered 2xx", worst, "requests",
@@ -466,7 +474,8 @@ def group_faults(bench):
                   "monotonic, heap layout decides" % base["runs"])
     if heap["flush_body"] is not None:
         bench.add(g, "flush_message_chars", "largest message a new process flushes (%s)" % kb, heap["flush_body"],
-                  "chars", note="body of printable ASCII (1 byte stored per character), queued under CPython, "
+                  "chars", note="body of printable ASCII (stored: 1 byte per character, plus about 30 for the id, "
+                  "subject and JSON), queued under CPython, "
                   "flushed (sent, received intact, taken out) by micropython -X heapsize=%s" % kb)
     else:
         problems.append("no message of 1000 characters could be flushed at %s" % kb)
