@@ -29,11 +29,9 @@ of one short message does not run at 100k (on the 64-bit unix port the firmware 
 driver need about that much), every MicroPython figure is measured at the smallest heap,
 in steps of 4 KB, where both do; the figures' notes name the heap.
 """
-import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,8 +83,8 @@ class _Setup:
         self.bench = bench
         if HOST_TESTS not in sys.path:
             sys.path.insert(0, HOST_TESTS)
-        import device
-        import test_faults
+        import device  # pyright: ignore[reportMissingImports]  (host_tests, on sys.path in _Setup)
+        import test_faults  # pyright: ignore[reportMissingImports]  (host_tests, on sys.path in _Setup)
 
         self.device = device
         self.faults = test_faults
@@ -122,10 +120,10 @@ class _Case:
         self.runtime = runtime
         self.per_id = {}  # id: requests received
         self.accepted_per_id = {}  # id: requests answered 2xx (normal, not_utf8, huge_body)
-        self.seconds = None
-        self.error = None  # the notify's exception class, or None
-        self.failure = None  # why the run gave no figure (wedged, the driver crashed)
-        self.raw = None  # the text of an exception that is not an errors.AWSError (a broken contract)
+        self.seconds: "float | None" = None
+        self.error: "str | None" = None  # the notify's exception class, or None
+        self.failure: "str | None" = None  # why the run gave no figure (wedged, the driver crashed)
+        self.raw: "str | None" = None  # the text of an exception that is not an errors.AWSError (a broken contract)
 
 
 ACCEPTED_MODES = ("normal", "not_utf8", "huge_body")
@@ -141,7 +139,7 @@ def _count(server, case):
 
 
 def _run_case(setup, runtime, label, mode, params, server_args):
-    from hostile_server import HostileServer
+    from hostile_server import HostileServer  # pyright: ignore[reportMissingImports]  (host_tests: see _Setup)
 
     case = _Case(label, runtime)
     params = dict(params)
@@ -171,12 +169,13 @@ def _removal_failure(setup, runtime, fault):
     (or remounted read-only), two flushes in one process, one more in a new process.
     Returns a _Case (per_id over the three flushes), or a str: why it was skipped."""
     import pytest
-    from hostile_server import HostileServer
+    from hostile_server import HostileServer  # pyright: ignore[reportMissingImports]  (host_tests: see _Setup)
 
     case = _Case("removal-failure-%s" % fault, runtime)
     try:
         with HostileServer() as server, setup.faults.small_flash() as flash:
-            dev = setup.dev(runtime, setup.new_dir("flash"), server, CONFIG_OUTBOX_PATH=os.path.join(flash, "outbox.txt"))
+            outbox = os.path.join(flash, "outbox.txt")
+            dev = setup.dev(runtime, setup.new_dir("flash"), server, CONFIG_OUTBOX_PATH=outbox)
             dev.run([{"op": "queue", "subject": "s%d" % i, "body": "b"} for i in range(3)])
             if fault == "full":
                 setup.faults.fill(flash)
@@ -361,7 +360,7 @@ def work_heap(setup):
     process) of one 1000-character message both run there, else the smallest heap above
     it, in steps of 4 KB, where they do. Also the smallest heap (1 KB steps) where the
     driver runs one notify, for scale."""
-    from hostile_server import HostileServer
+    from hostile_server import HostileServer  # pyright: ignore[reportMissingImports]  (host_tests: see _Setup)
 
     with HostileServer() as server:
         probe = _HeapProbe(setup, server)
@@ -391,7 +390,7 @@ def work_heap(setup):
 
 
 def heap_figures(setup):
-    from hostile_server import HostileServer
+    from hostile_server import HostileServer  # pyright: ignore[reportMissingImports]  (host_tests: see _Setup)
 
     quick = setup.bench.quick
     out = {}
