@@ -215,10 +215,11 @@ def invoke_figures(setup):
     fast = [c for c in FAST_CASES if not quick or c[0] in QUICK_FAST]
     jobs = [("micropython",) + c for c in fast + SLOW_CASES + ([] if quick else SLOW_EXTRA)]
     jobs += [("cpython",) + c for c in (fast if quick else fast + SLOW_CASES)]
-    # The slow cases mostly wait for a deadline: they run side by side with the others.
+    # The slow cases mostly wait for a deadline: they start first and run side by side with
+    # the others (jobs: runtime, label, mode, params, server args).
+    slow = [c[0] for c in SLOW_CASES + SLOW_EXTRA]
     with ThreadPoolExecutor(max_workers=3 if quick else 4) as pool:
-        futures = [pool.submit(_run_case, setup, *job) for job in sorted(jobs, key=lambda j: j[2] not in
-                                                                            [c[0] for c in SLOW_CASES + SLOW_EXTRA])]
+        futures = [pool.submit(_run_case, setup, *job) for job in sorted(jobs, key=lambda j: j[1] not in slow)]
         cases = [f.result() for f in futures]
     removal = []
     skipped = None
