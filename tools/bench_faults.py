@@ -468,8 +468,8 @@ def group_faults(bench):
 
     kb = base["heap"]
     bench.add(g, "work_heap", "heapsize of every micropython run", int(kb[:-1]), "KB", ("<=", 100),
-              note="100k (the issue's heap; the fault suite runs at 128k) if a plain notify and a flush of a 1000-character message after "
-              "a restart run there, else the smallest heap above it, in 4 KB steps, where they do%s"
+              note="100k (the issue's heap; the fault suite runs at 128k) if a plain notify and a flush of a "
+              "1000-character message after a restart run there, else the smallest heap above it, in 4 KB steps, where they do%s"
               % ("; failed: " + "; ".join(base["failed"]) if base["failed"] else ""))
     if base["notify_heap_kb"] is not None:
         bench.add(g, "driver_notify_heap", "  min heapsize, fault driver + one notify", base["notify_heap_kb"], "KB",
