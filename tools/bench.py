@@ -45,6 +45,11 @@ Groups:
                       ms per notify under micropython and CPython and for a host client
                       (boto3, urllib3 + botocore-signed), smallest heap for one notify per
                       mode (tools/bench_apigw.py).
+  faults              the fault suite's promises at -X heapsize=100k (tools/bench_faults.py):
+                      worst requests per message id across the hostile server's fault modes
+                      and a full or read-only flash, longest notify under a stalled or
+                      dripping server (CONFIG_TIMEOUT = 3), largest message and outbox a new
+                      process opens and flushes.
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
@@ -81,6 +86,7 @@ from bench_cert import group_cert  # noqa: E402  (certificate auth vs static key
 import bench_device  # noqa: E402  (the device loop's RAM: modules, per turn, per press)
 import bench_esp32  # noqa: E402  (what `import app` takes: unix measured, ESP32 estimated)
 from bench_apigw import group_apigateway  # noqa: E402  (API Gateway vs Lambda: ms per notify, heap)
+from bench_faults import group_faults  # noqa: E402  (invokes per id, deadlines, heap limits under faults)
 
 
 class BenchError(Exception):
@@ -567,6 +573,7 @@ GROUPS = [
     ("device_app", lambda bench: bench_device.make_group(_mpy_lib, run_micropython)(bench)),
     ("esp32_memory", lambda bench: bench_esp32.make_group(_mpy_lib, run_micropython)(bench)),
     ("apigateway", group_apigateway),
+    ("faults", group_faults),
 ]
 
 
