@@ -117,6 +117,17 @@ def _failed(e):
     return e
 
 
+def _handled(handle):
+    """The errors.AWSError that handle() makes of a failure (or its None), or
+    errors.OutOfMemory when loading the failure's code took more heap than there is: never
+    a raw MemoryError, and the message stays in the outbox."""
+    try:
+        return _failed(handle())
+    except MemoryError:
+        gc.collect()
+        return errors.OutOfMemory("too little heap to handle a failure: the message is kept in the outbox")
+
+
 def _credentials():
     """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
     (mpaws.credentials), shared by its clients; None with static keys."""
@@ -228,21 +239,26 @@ def _accepted(e):
             and not isinstance(e, errors.FunctionError))
 
 
-def _send(message_id, subject, body):
-    """Sends one message, then takes it out of the outbox. Raises an errors.AWSError, or
-    errors.OutboxError when it was sent but could not be taken out."""
+def _send(message_id, subject, body, strict=False):
+    """Sends one message, then takes it out of the outbox; returns what AWS answered.
+    Raises an errors.AWSError; strict: also errors.OutboxError (its `sent` is True) when it
+    was sent but could not be taken out (it is remembered as sent all the same)."""
     try:
         result, said = _deliver(message_id, subject, body)
     except Exception as e:  # noqa: BLE001 -- every failure becomes an AWSError, or a delivery
         if not _accepted(e):
-            raise _undelivered().as_aws_error(e)
+            raise _handled(lambda: _undelivered().as_aws_error(e))
         result, said = None, "accepted; its reply could not be read: %s: %s" % (type(e).__name__, e)
     log("mpaws: notified %s (%s)" % (message_id, said))
     if message_id is not None:
         try:
             outbox().remove(message_id)
         except (OSError, MemoryError) as e:  # delivered: never sent again (bounded duplicates)
-            raise _undelivered().mark_sent(sys.modules[__name__], message_id, result, e)
+            if message_id not in _sent:
+                _sent.append(message_id)  # first, in RAM, whatever the rest of this costs
+            error = _handled(lambda: _undelivered().mark_sent(sys.modules[__name__], message_id, result, e))
+            if strict:
+                raise error
     return result
 
 
@@ -331,7 +347,7 @@ def queue(subject, body):
         _check_text(subject, body)
         message_id = _store(subject, body)
     except MemoryError as e:
-        raise _undelivered().as_aws_error(e)
+        raise _handled(lambda: _undelivered().as_aws_error(e))
     log("mpaws: queued %s: %s" % (message_id, subject))
     return message_id
 
@@ -352,22 +368,20 @@ def notify(subject, body):
         config()
         _check_text(subject, body)
     except MemoryError as e:
-        raise _undelivered().as_aws_error(e)
+        raise _handled(lambda: _undelivered().as_aws_error(e))
     try:
         message_id = _store(subject, body)
+    except MemoryError:  # first: the next clause's class is loaded on a failure, which takes heap
+        message_id = None
+        note_error("too little heap to store the message in the outbox: sending without keeping a copy")
     except errors.OutboxError as e:
         message_id = None
         note_error("%s: sending without keeping a copy" % e.message)
-    except MemoryError:
-        message_id = None
-        note_error("too little heap to store the message in the outbox: sending without keeping a copy")
     try:
         _online()
         return _send(message_id, subject, body)
-    except errors.OutboxError as e:
-        return e.result  # sent, and remembered as sent; logged
     except Exception as e:  # noqa: BLE001 -- the message is kept or refused, and an AWSError raised
-        raise _failed(_undelivered().notify_failed(sys.modules[__name__], e, message_id, subject))
+        raise _handled(lambda: _undelivered().notify_failed(sys.modules[__name__], e, message_id, subject))
 
 
 def _next(box):
@@ -392,7 +406,7 @@ def flush(feed=None):
     except errors.AWSError:
         raise
     except Exception as e:  # noqa: BLE001 -- MemoryError, a broken outbox file: an AWSError
-        e = _undelivered().as_aws_error(e)
+        e = _handled(lambda: _undelivered().as_aws_error(e))
         note_error("flush failed: %s: %s" % (type(e).__name__, e))
         raise e
 
@@ -401,7 +415,7 @@ def _flush(feed):
     box = outbox()
     sent = 0
     online = False
-    stuck = _undelivered().forget_sent(sys.modules[__name__]) if _sent else None
+    stuck = _handled(lambda: _undelivered().forget_sent(sys.modules[__name__])) if _sent else None
     while True:
         message = _next(box)
         if message is None:
@@ -418,14 +432,14 @@ def _flush(feed):
                 online = True
             c = _client()
             c.feed = feed
-            _send(message[0], message[1], message[2])
-        except errors.OutboxError:
-            raise  # sent, not taken out: logged; not sent again
+            _send(message[0], message[1], message[2], True)
         except Exception as e:  # noqa: BLE001
-            e = _undelivered().flush_failed(sys.modules[__name__], e, message, sent)
+            if getattr(e, "sent", False):
+                raise  # sent, not taken out (errors.OutboxError): logged; not sent again
+            e = _handled(lambda: _undelivered().flush_failed(sys.modules[__name__], e, message, sent))
             if e is None:
                 continue  # refused for good, taken out: the messages after it are not held back
-            raise _failed(e)
+            raise e
         finally:
             if c is not None:
                 c.feed = None

@@ -312,7 +312,7 @@ def test_lambda_mode_refuses_up_front_what_the_function_refuses(board):
     it accepts is sent, and the function accepts it."""
     if board.runtime == "micropython":
         # SNS's largest messages, stored as JSON (an emoji as 12 bytes of \\u escapes), are
-        # over a quarter of the default 2 MB heap, which the outbox refuses (its own test).
+        # over an eighth of the default 2 MB heap, which the outbox refuses (its own test).
         board.heapsize = "8M"
     results, batch = [], []
     for i, (subject, body) in enumerate(CHECK_CASES):  # a few large bodies per run: the heap holds the steps

@@ -34,6 +34,12 @@ class NetworkError(AWSError):
     retryable = True
 
 
+class OutOfMemory(AWSError):
+    """Too little free heap for this step (a MemoryError inside mpaws). A message stays in
+    the outbox; free RAM (fewer modules, smaller buffers) or send smaller messages. Here,
+    not with the other kinds: it must be at hand when loading those takes too much heap."""
+
+
 def preview(data, limit=200):
     """The first `limit` bytes of a reply as text, for messages and logs: a multi-byte
     character cut at the limit is dropped rather than failing the decode."""

@@ -2,7 +2,7 @@
 # went wrong and whether a retry can help. Reached as errors.<Name> (errors.Throttled,
 # errors.ClockSkew, ...), which loads this module on first use: a device whose requests
 # succeed never holds these classes in its heap.
-from mpaws.error_base import AWSError, NetworkError
+from mpaws.error_base import AWSError, NetworkError, OutOfMemory  # noqa: F401 (errors.OutOfMemory)
 
 
 class DNSError(NetworkError):
@@ -29,11 +29,6 @@ class ProtocolError(NetworkError):
 class ResponseTooLarge(AWSError):
     """The reply body was larger than the limit (the configured one, or what the free heap
     can hold)."""
-
-
-class OutOfMemory(AWSError):
-    """Too little free heap for this step (a MemoryError inside mpaws). A message stays in
-    the outbox; free RAM (fewer modules, smaller buffers) or send smaller messages."""
 
 
 class OutboxError(AWSError):

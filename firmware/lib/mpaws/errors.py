@@ -10,12 +10,12 @@
 #
 # Imports point one way: errors -> error_kinds -> error_base. An AWS error reply becomes an
 # exception in mpaws.failures (failures.from_response), which builds on this module.
-from mpaws.error_base import AWSError, ConfigError, NetworkError, preview  # noqa: F401
+from mpaws.error_base import AWSError, ConfigError, NetworkError, OutOfMemory, preview  # noqa: F401
 
 
 def __getattr__(name):
     # The specific exceptions (DNSError, Timeout, TLSError, ProtocolError, ResponseTooLarge,
-    # OutOfMemory, OutboxError, InvalidMessage, AccessDenied, InvalidSignature, ClockSkew,
+    # OutboxError, InvalidMessage, AccessDenied, InvalidSignature, ClockSkew,
     # ExpiredToken, NotFound, Throttled, PayloadTooLarge, BadRequest, ServiceError,
     # FunctionError) and refusal() are in mpaws.error_kinds, loaded on the first failure or
     # `except`: ~4 KB of heap a device that only succeeds does without.

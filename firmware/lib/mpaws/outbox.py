@@ -32,8 +32,10 @@ VERSION = "1"
 MAX_ID = 64
 ERA_CHARS = "0123456789abcdef"
 ERA_LENGTH = 8
-HEAP_SHARE = 4  # a message line may take at most 1/HEAP_SHARE of the free heap: reading it
-# back, its decoded fields and the request's escaped pieces each take about as much
+HEAP_SHARE = 8  # a message line may take at most 1/HEAP_SHARE of the free heap when it is
+# stored: reading it back, its decoded fields and the request's escaped pieces each take about
+# as much, in a heap that then also holds the client and its connection
+PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
@@ -178,22 +180,38 @@ class Outbox:
             if f is not None:
                 with f:
                     f.readline()
+                    start = True  # the next piece begins a line
+                    keep = False
+                    dropped = 0  # bytes of the line being dropped so far
                     while True:
-                        line = f.readline()  # one message at a time: the file is never read whole
-                        if not line or line.startswith(b"end "):
+                        # A line in pieces of at most PIECE bytes: a large message is never held
+                        # whole here (its removal must work in the heap that sent it).
+                        piece = f.readline(PIECE)
+                        if not piece:
                             break
-                        if drop > 0 or excess > 0:
-                            drop -= 1
-                            excess -= len(line)
-                            left_out.append((_line_id(line), _subject(line)))
-                            continue
-                        # The id's line starts with ["<id>": compared as bytes, not decoded.
-                        if skip is not None and line.startswith(skip):
-                            skip = None
-                            continue
-                        out.write(line)
-                        count += 1
-                        size += len(line)
+                        if start:
+                            if piece.startswith(b"end "):
+                                break
+                            keep = False
+                            if drop > 0 or excess > 0:
+                                drop -= 1
+                                dropped = -1  # this line goes; its length is counted below
+                                left_out.append((_line_id(piece), _subject(piece) if piece.endswith(b"\n") else "?"))
+                            elif skip is not None and piece.startswith(skip):
+                                # The id's line starts with ["<id>": compared as bytes, not decoded.
+                                skip = None
+                            else:
+                                keep = True
+                                count += 1
+                        start = piece.endswith(b"\n")
+                        if keep:
+                            out.write(piece)
+                            size += len(piece)
+                        elif dropped:
+                            dropped += len(piece) + (dropped < 0)  # -1 marked the line's start
+                            if start:
+                                excess -= dropped
+                                dropped = 0
             if new is not None:
                 for piece in new:
                     out.write(piece if _WRITES_STR else piece.encode())
@@ -225,7 +243,7 @@ class Outbox:
             raise ValueError("message too large for the outbox: %d bytes stored (subject, body and id as JSON), "
                              "over the limit of %d (%s); send a shorter one"
                              % (size, limit, "CONFIG_OUTBOX_BYTES" if limit == self.max_bytes else
-                                "a quarter of the free heap"))
+                                "an eighth of the free heap"))
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
         for dropped_id, dropped_subject in self._rewrite(drop=drop, new=line, new_bytes=size):

@@ -52,6 +52,7 @@ def mark_sent(app, message_id, result, e):
     error = errors.OutboxError("sent %s, but could not take it out of the outbox (%s: %s): it will not be sent "
                                "again; is the flash full? (app.status())" % (message_id, type(e).__name__, e))
     error.result = result
+    error.sent = True  # flush() stops at it (a full flash: the next message would fare no better)
     app.note_error(error.message)
     return error
 
