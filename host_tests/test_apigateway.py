@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from mpaws import apigateway, client, errors, http
+from mpaws import apigateway, client, errors, failures, http
 from test_sigv4_botocore import DATES, FUZZ
 
 ACCESS_KEY = "AKIAAPIGATEWAYTEST01"
@@ -238,7 +238,7 @@ GATEWAY_REPLIES = [
 
 @pytest.mark.parametrize("status, body, error_type, name, words, retryable", GATEWAY_REPLIES)
 def test_gateway_replies_say_what_to_check(status, body, error_type, name, words, retryable):
-    error = errors.from_response(status, error_type, body.encode(), "req-1")
+    error = failures.from_response(status, error_type, body.encode(), "req-1")
     assert type(error).__name__ == name, error
     assert error.retryable == retryable and error.status == status
     for word in words:
@@ -250,7 +250,7 @@ def test_gateway_replies_say_what_to_check(status, body, error_type, name, words
                                                  ("TopicNotAllowed", False)])
 def test_the_functions_proxy_refusal_is_a_function_error(error_type, refused):
     body = json.dumps({"errorType": error_type, "errorMessage": "subject: must be 1 to 100 characters"})
-    error = errors.from_response(400 if refused else 403, None, body.encode())
+    error = failures.from_response(400 if refused else 403, None, body.encode())
     assert isinstance(error, errors.FunctionError) and error.error_type == error_type
     assert "subject: must be" in str(error)
     assert (errors.refusal(error) is not None) == refused

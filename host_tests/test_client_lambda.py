@@ -435,7 +435,7 @@ def test_function_error_payload_cut_inside_a_character(device, aws_server):
 
 
 def test_error_message_kept_when_the_body_is_cut_inside_a_character(device, aws_server):
-    """errors.from_response reads AWS's message from the first 4096 bytes of the body."""
+    """failures.from_response reads AWS's message from the first 4096 bytes of the body."""
     body = '{"message": "' + "é" * 3000 + '"}'  # 13 bytes, then 2-byte characters: byte 4095 starts one
     aws_server.fail_next(400, body=body, headers=[("x-amzn-ErrorType", "ValidationException")])
     device.use_server(aws_server)
