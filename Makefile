@@ -92,10 +92,14 @@ $(OUT)/certs/%: firmware/certs/%
 	@mkdir -p $(@D)
 	cp $< $@
 
-test: setup ## the ESP32 gate, the build, then the host tests (what CI runs)
+# The host tests run in TEST_WORKERS processes (pytest-xdist): most of their time is spent
+# waiting (servers, subprocesses, the fault suite's deadlines), so 4 keep 2 cores busy.
+TEST_WORKERS ?= 4
+
+test: setup ## the ESP32 gate, the build, then the host tests (what CI runs; TEST_WORKERS=1 for one process)
 	$(PY) tools/check_esp32.py
 	@$(MAKE) --no-print-directory build
-	$(PYTEST) host_tests
+	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) host_tests
 
 # DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
 # environment, passed as their raw text (bash_word, below), so `$` and quotes arrive as typed.
