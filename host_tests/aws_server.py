@@ -336,71 +336,33 @@ class _SigV4Oracle(SigV4Auth):
         return header_map
 
 
-# -- the server -------------------------------------------------------------------------
+# -- the listener both test servers share ------------------------------------------------
 
 
-class AwsServer:
-    """A local AWS endpoint. Arguments (all keywords, all optional):
+class TlsListener:
+    """A threaded server on 127.0.0.1 (an ephemeral port): the listener, one thread per
+    connection, the CA files a client trusts, and the bookkeeping (requests, connections,
+    handshakes, tls_errors). A subclass serves each connection in
+    _serve_connection(raw, conn_id) and appends what it received to self.requests under
+    self._changed (notifying it)."""
 
-    tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
-    is for ("localhost"; e.g. "wrong.example" for a wrong-hostname test); not_before /
-    not_after: the certificate's validity (datetime); tls_version: ssl.TLSVersion (TLS 1.2),
-    ciphers: OpenSSL cipher string (ECDHE-RSA-AES128-GCM-SHA256);
-    access_key / secret_key / session_token: the one known key pair (secret: random);
-    region / account_id: where functions live (us-east-1 / 123456789012);
-    clock_offset: seconds added to the real time for the server clock; max_skew: seconds
-    X-Amz-Date may differ from it (300); idle_timeout: seconds a keep-alive connection may
-    sit idle before the server closes it (60); read_timeout: seconds to wait for the rest of
-    a request (10); verify_signatures: answer 403 to a bad signature (True; when False,
-    signatures are still checked and recorded); explain_signature_errors: add the canonical
-    request and string to sign to the mismatch message, as some AWS services do (False);
-    coral_error_type: write x-amzn-ErrorType as 'Name:http://internal.amazon.com/coral/...'
-    the way some AWS front ends do (False); max_payload: Lambda payload limit (6291456).
-    """
-
-    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None,
-                 tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS, access_key=DEFAULT_ACCESS_KEY,
-                 secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
-                 clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
-                 explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
+    def _init_listener(self, prefix, tls, cert, tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS):
+        """cert: the trustme leaf the server presents (when tls)."""
         self.tls = tls
-        self.host = "localhost"
         self.port = None
-        self.cert_hostname = cert_hostname
-        self.region = region
-        self.account_id = account_id
-        self.access_key = access_key
-        self.secret_key = secret_key if secret_key is not None else random_secret()
-        self.session_token = session_token
-        self.credentials = {access_key: (self.secret_key, session_token)}
-        self.clock_offset = clock_offset
-        self.max_skew = max_skew
-        self.idle_timeout = idle_timeout
-        self.read_timeout = read_timeout
-        self.verify_signatures = verify_signatures
-        self.explain_signature_errors = explain_signature_errors
-        self.coral_error_type = coral_error_type
-        self.max_payload = max_payload
-        self.chunk_sizes = None  # chunk sizes for every reply (None: Content-Length)
-
         self.requests = []
-        self.invocation_log = []
         self.connections = 0
-        self.handshakes = 0
+        self.handshakes = 0  # completed TLS handshakes (connections, for plain HTTP)
         self.tls_errors = []
-
-        self._functions = {}
-        self._routes = {}
-        self._faults = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._threads = set()
         self._live = set()
         self._listener = None
-        self._dir = tempfile.mkdtemp(prefix="aws_server_")
+        self._dir = tempfile.mkdtemp(prefix=prefix)
         self.ca_pem = os.path.join(self._dir, "ca.pem")
-        self.ca_der = os.path.join(self._dir, "ca.der")
+        self.ca_der = os.path.join(self._dir, "ca.der")  # what the device trusts (as on a board)
         ca = shared_ca()
         ca.cert_pem.write_to_path(self.ca_pem)
         self.ca_der_bytes = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
@@ -411,7 +373,7 @@ class AwsServer:
             self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ssl.minimum_version = self._ssl.maximum_version = tls_version
             self._ssl.set_ciphers(ciphers)
-            leaf_cert(cert_hostname, not_before, not_after).configure_cert(self._ssl)
+            cert.configure_cert(self._ssl)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -450,6 +412,100 @@ class AwsServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def wait_for_requests(self, n, timeout=5.0):
+        """Waits until at least n requests have been recorded; returns the list."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.requests) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("expected %d requests, got %d: %r" % (n, len(self.requests), self.requests))
+                self._changed.wait(left)
+            return list(self.requests)
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _spawn(self, target, *args):
+        thread = threading.Thread(target=self._run, args=(target,) + args, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _run(self, target, *args):
+        try:
+            target(*args)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _accept_loop(self):
+        while not self._stopping.is_set():
+            try:
+                raw, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                conn_id = self.connections
+                self._live.add(raw)
+            self._spawn(self._serve_connection, raw, conn_id)
+
+
+# -- the server -------------------------------------------------------------------------
+
+
+class AwsServer(TlsListener):
+    """A local AWS endpoint. Arguments (all keywords, all optional):
+
+    tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
+    is for ("localhost"; e.g. "wrong.example" for a wrong-hostname test); not_before /
+    not_after: the certificate's validity (datetime); tls_version: ssl.TLSVersion (TLS 1.2),
+    ciphers: OpenSSL cipher string (ECDHE-RSA-AES128-GCM-SHA256);
+    access_key / secret_key / session_token: the one known key pair (secret: random);
+    region / account_id: where functions live (us-east-1 / 123456789012);
+    clock_offset: seconds added to the real time for the server clock; max_skew: seconds
+    X-Amz-Date may differ from it (300); idle_timeout: seconds a keep-alive connection may
+    sit idle before the server closes it (60); read_timeout: seconds to wait for the rest of
+    a request (10); verify_signatures: answer 403 to a bad signature (True; when False,
+    signatures are still checked and recorded); explain_signature_errors: add the canonical
+    request and string to sign to the mismatch message, as some AWS services do (False);
+    coral_error_type: write x-amzn-ErrorType as 'Name:http://internal.amazon.com/coral/...'
+    the way some AWS front ends do (False); max_payload: Lambda payload limit (6291456).
+    """
+
+    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None,
+                 tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS, access_key=DEFAULT_ACCESS_KEY,
+                 secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
+                 clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
+                 explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
+        self._init_listener("aws_server_", tls, leaf_cert(cert_hostname, not_before, not_after) if tls else None,
+                            tls_version, ciphers)
+        self.host = "localhost"
+        self.cert_hostname = cert_hostname
+        self.region = region
+        self.account_id = account_id
+        self.access_key = access_key
+        self.secret_key = secret_key if secret_key is not None else random_secret()
+        self.session_token = session_token
+        self.credentials = {access_key: (self.secret_key, session_token)}
+        self.clock_offset = clock_offset
+        self.max_skew = max_skew
+        self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
+        self.verify_signatures = verify_signatures
+        self.explain_signature_errors = explain_signature_errors
+        self.coral_error_type = coral_error_type
+        self.max_payload = max_payload
+        self.chunk_sizes = None  # chunk sizes for every reply (None: Content-Length)
+
+        self.invocation_log = []
+
+        self._functions = {}
+        self._routes = {}
+        self._faults = []
 
     # -- configuration --------------------------------------------------------------------
 
@@ -536,45 +592,7 @@ class AwsServer:
         with self._lock:
             self._faults.clear()
 
-    def wait_for_requests(self, n, timeout=5.0):
-        """Waits until at least n requests have been recorded; returns the list."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.requests) < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("expected %d requests, got %d: %r" % (n, len(self.requests), self.requests))
-                self._changed.wait(left)
-            return list(self.requests)
-
     # -- connections ----------------------------------------------------------------------
-
-    def _spawn(self, target, *args):
-        thread = threading.Thread(target=self._run, args=(target,) + args, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
-
-    def _run(self, target, *args):
-        try:
-            target(*args)
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def _accept_loop(self):
-        while not self._stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                conn_id = self.connections
-                self._live.add(raw)
-            self._spawn(self._serve_connection, raw, conn_id)
 
     def _serve_connection(self, raw, conn_id):
         sock = raw

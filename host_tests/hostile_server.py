@@ -43,13 +43,10 @@ import collections
 import datetime
 import email.utils
 import json
-import os
 import re
-import shutil
 import socket
 import ssl
 import struct
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -57,7 +54,7 @@ import uuid
 
 import trustme
 
-from aws_server import TLS_CIPHERS, leaf_cert, shared_ca
+from aws_server import TlsListener, leaf_cert
 
 MAX_CONNECTION_S = 120.0  # no connection thread lives longer, whatever the mode
 READ_TIMEOUT = 10.0  # seconds to wait for the rest of a request
@@ -177,77 +174,17 @@ class _Closed(Exception):
     """The client closed the connection, or the server is stopping."""
 
 
-class HostileServer:
+class HostileServer(TlsListener):
     """See the module's doc. tls: serve TLS (default) or plain HTTP; cert: "good",
     "rogue_ca" (from a CA the device does not trust), "wrong_host" (for wrong.example),
     "expired" (valid 2020-2021)."""
 
     def __init__(self, tls=True, cert="good"):
         assert cert in CERTS, cert
-        self.tls = tls
+        self._init_listener("hostile_server_", tls, _server_cert(cert) if tls else None)
         self.cert = cert
-        self.port = None
-        self.requests = []  # Received, in order of arrival
-        self.connections = 0
-        self.handshakes = 0  # completed TLS handshakes (connections, for plain HTTP)
-        self.tls_errors = []
         self._plan = []  # (mode, params) for the next requests, in order
         self._default = ("normal", {})
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._threads = set()
-        self._live = set()
-        self._listener = None
-        self._dir = tempfile.mkdtemp(prefix="hostile_server_")
-        ca = shared_ca()
-        self.ca_pem = os.path.join(self._dir, "ca.pem")
-        self.ca_der = os.path.join(self._dir, "ca.der")  # what the device trusts (as on a board)
-        ca.cert_pem.write_to_path(self.ca_pem)
-        with open(self.ca_der, "wb") as f:
-            f.write(ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode()))
-        self._ssl = None
-        if tls:
-            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._ssl.minimum_version = self._ssl.maximum_version = ssl.TLSVersion.TLSv1_2
-            self._ssl.set_ciphers(TLS_CIPHERS)
-            _server_cert(cert).configure_cert(self._ssl)
-
-    # -- life cycle -----------------------------------------------------------------------
-
-    def start(self):
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        listener.settimeout(0.05)
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._spawn(self._accept_loop)
-        return self
-
-    def stop(self):
-        self._stopping.set()
-        with self._lock:
-            live = list(self._live)
-            threads = list(self._threads)
-        for sock in live:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(5)
-        if self._listener is not None:
-            self._listener.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start() if self.port is None else self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- what to do, what happened ----------------------------------------------------------
 
@@ -283,46 +220,9 @@ class HostileServer:
         counts = [n for i, n in self.deliveries().items() if i is not None]
         return max(counts) if counts else 0
 
-    def wait_for_requests(self, n, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.requests) < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("expected %d requests, got %r" % (n, self.requests))
-                self._changed.wait(left)
-            return list(self.requests)
-
     # -- connections ----------------------------------------------------------------------
 
-    def _spawn(self, target, *args):
-        thread = threading.Thread(target=self._run, args=(target,) + args, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
-
-    def _run(self, target, *args):
-        try:
-            target(*args)
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def _accept_loop(self):
-        while not self._stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                conn_id = self.connections
-                self._live.add(raw)
-            self._spawn(self._serve, raw, conn_id)
-
-    def _serve(self, raw, conn_id):
+    def _serve_connection(self, raw, conn_id):
         sock = raw
         deadline = time.monotonic() + MAX_CONNECTION_S
         try:
