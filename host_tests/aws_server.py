@@ -453,6 +453,26 @@ class TlsListener:
                 self._live.add(raw)
             self._spawn(self._serve_connection, raw, conn_id)
 
+    def _handshake(self, raw, timeout):
+        """The TLS server handshake on an accepted socket: (TLS socket, whether it
+        completed; a failure is recorded in tls_errors). The caller closes the TLS socket."""
+        sock = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        with self._lock:
+            self._live.discard(raw)  # raw is detached now: stop() shuts down the TLS socket's fd
+            self._live.add(sock)
+        if self._stopping.is_set():
+            return sock, False
+        sock.settimeout(timeout)
+        try:
+            sock.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            with self._lock:
+                self.tls_errors.append(str(exc))
+            return sock, False
+        with self._lock:
+            self.handshakes += 1
+        return sock, True
+
 
 # -- the server -------------------------------------------------------------------------
 
@@ -599,21 +619,9 @@ class AwsServer(TlsListener):
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl is not None:
-                sock = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-                with self._lock:
-                    self._live.discard(raw)  # raw is detached now: stop() shuts down the TLS socket's fd
-                    self._live.add(sock)
-                if self._stopping.is_set():
+                sock, ok = self._handshake(raw, self.read_timeout)
+                if not ok:
                     return
-                sock.settimeout(self.read_timeout)
-                try:
-                    sock.do_handshake()
-                except (ssl.SSLError, OSError) as exc:
-                    with self._lock:
-                        self.tls_errors.append(str(exc))
-                    return
-                with self._lock:
-                    self.handshakes += 1
             else:
                 with self._lock:
                     self.handshakes += 1

@@ -246,21 +246,9 @@ class HostileServer(TlsListener):
                     self._wait_for_close(raw, min(deadline, time.monotonic() + 2))
                     return
             else:
-                sock = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-                with self._lock:
-                    self._live.discard(raw)
-                    self._live.add(sock)
-                if self._stopping.is_set():
+                sock, ok = self._handshake(raw, READ_TIMEOUT)
+                if not ok:
                     return
-                sock.settimeout(READ_TIMEOUT)
-                try:
-                    sock.do_handshake()
-                except (ssl.SSLError, OSError) as exc:
-                    with self._lock:
-                        self.tls_errors.append(str(exc))
-                    return
-                with self._lock:
-                    self.handshakes += 1
             self._serve_requests(sock, conn_id, deadline)
         except (_Closed, OSError, ValueError):
             pass
