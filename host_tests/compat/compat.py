@@ -61,3 +61,39 @@ class TLSSocketWithoutRecv:
 
     def close(self):
         return self._real.close()
+
+
+class TLSContext:
+    """Today's SSLContext over the real `tls` one, the socket under a stand-in unwrapped;
+    _shape(tls_socket) gives what a shape's wrap_socket returns."""
+
+    def __init__(self, protocol):
+        self._ctx = real("tls").SSLContext(protocol)
+
+    @property
+    def verify_mode(self):
+        return self._ctx.verify_mode
+
+    @verify_mode.setter
+    def verify_mode(self, mode):
+        self._ctx.verify_mode = mode
+
+    def load_verify_locations(self, cadata):
+        self._ctx.load_verify_locations(cadata)
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
+        return self._shape(self._ctx.wrap_socket(unwrap(sock), server_side=server_side,
+                                                 do_handshake_on_connect=do_handshake_on_connect,
+                                                 server_hostname=server_hostname))
+
+    def _shape(self, s):
+        return s
+
+
+class TLSContextWithoutRecv(TLSContext):
+    """v1.22/v1.23: its TLS sockets are TLSSocketWithoutRecv (recorded in `wrapped`)."""
+
+    def _shape(self, s):
+        s = TLSSocketWithoutRecv(s)
+        wrapped.append(s)
+        return s

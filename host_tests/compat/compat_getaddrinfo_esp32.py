@@ -79,25 +79,7 @@ class _TLS:
     PROTOCOL_TLS_CLIENT = _tls.PROTOCOL_TLS_CLIENT
     PROTOCOL_TLS_SERVER = _tls.PROTOCOL_TLS_SERVER
 
-    class SSLContext:
-        def __init__(self, protocol):
-            self._ctx = _tls.SSLContext(protocol)
-
-        @property
-        def verify_mode(self):
-            return self._ctx.verify_mode
-
-        @verify_mode.setter
-        def verify_mode(self, mode):
-            self._ctx.verify_mode = mode
-
-        def load_verify_locations(self, cadata):
-            self._ctx.load_verify_locations(cadata)
-
-        def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
-            return self._ctx.wrap_socket(compat.unwrap(sock), server_side=server_side,
-                                         do_handshake_on_connect=do_handshake_on_connect,
-                                         server_hostname=server_hostname)
+    SSLContext = compat.TLSContext
 
 
 compat.replace("socket", sys.modules[__name__])
