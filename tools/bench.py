@@ -8,7 +8,9 @@ Prints a table (group, name, value, unit, target, met?) and writes bench/latest.
    "reference_signature": ..., "groups_run": [...], "groups_failed": [...],
    "results": [{"group", "key", "name", "value", "unit",
                 "target": {"op": "<=" or ">=", "value"} or null, "met": true/false/null,
-                "note"?}, ...]}
+                "note"?, "layouts"?}, ...]}
+A notify's smallest heap is the median over folders of different name lengths; "layouts"
+holds each one's figure: [{"path_chars", "value"}, ...].
 Compare runs by (group, key); name is only what the table shows.
 
 Each benchmark group is one function below, listed in GROUPS: it takes the Bench and
@@ -450,6 +452,98 @@ def smallest_heap(ok, lo, hi, check_above=(16, 32, 64, 128, 256, 512, 1024, 2048
         if bad is None:
             return b, runs
         lo = bad
+
+
+# -- the smallest heap of one notify, over several layouts ------------------------------------
+# Each imported .mpy interns its full path, so the smallest heap for a notify moves with the
+# length of the folder the firmware runs from (a block that no longer fits, a name table
+# allocated a little earlier or later): the same code measured 80.2 or 83.5 KB. A notify's
+# figure is the median over LAYOUTS, the compiled firmware copied to folders whose names
+# differ in length; the first layout's bisection runs over the whole range, the others in
+# a bracket of HEAP_BRACKET bytes either side of its result (widened when it misses).
+LAYOUTS = ("a", "layout-" + "b" * 17, "layout-" + "c" * 41)
+HEAP_BRACKET = 8 * 1024
+HEAP_RANGE = (2048, 512 * 1024)
+
+
+def layout_firmware(bench, index):
+    """The compiled firmware (app.mpy, lib/mpaws/...) copied into layout index's folder;
+    returns the copy's root (the device's /, with lib/ in it)."""
+    root = os.path.join(bench.tmp, LAYOUTS[index], "mpy")
+    if not os.path.isdir(root):
+        shutil.copytree(os.path.dirname(_mpy_lib(bench)), root)
+    return root
+
+
+def compile_modules(folder, modules):
+    """Compiles {module: source} into folder as module.mpy (nothing is compiled in the heap
+    being measured); the sources are kept beside, as module.py.src."""
+    os.makedirs(folder, exist_ok=True)
+    for module, source in modules.items():
+        src = os.path.join(folder, module + ".py.src")
+        with open(src, "w") as f:
+            f.write(source)
+        proc = subprocess.run([tool("mpy-cross"), "-s", module + ".py", "-o", os.path.join(folder, module + ".mpy"),
+                               src], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BenchError("mpy-cross %s failed:\n%s" % (module, proc.stderr))
+
+
+def run_in_layout(folder, firmware, args, heapsize=None, timeout=60):
+    """micropython args in folder (a case's config and probes), the firmware copy beside;
+    each run starts with no outbox (a run cut short by MemoryError leaves one)."""
+    for name in os.listdir(folder):
+        if name.startswith("outbox"):
+            os.remove(os.path.join(folder, name))
+    # MICROPYPATH replaces the default path, .frozen (where ssl lives) included.
+    path = ".frozen:%s:%s:%s" % (folder, firmware, os.path.join(firmware, "lib"))
+    return run_micropython(args, heapsize=heapsize, env={"MICROPYPATH": path}, cwd=folder, timeout=timeout)
+
+
+def notify_heap(bench, case, modules, probe="notify_probe"):
+    """The smallest `-X heapsize=N` in which `micropython -m probe` prints "ok" last, in each
+    layout. modules(folder) -> {module: source}: the case's config and probe, written for a
+    folder (its outbox goes there). Returns {"median", "layouts": [{"path_chars", "value"}],
+    "runs"}; raises BenchError when a layout fails even in the largest heap."""
+    values, layouts, runs = [], [], 0
+    lo, hi = HEAP_RANGE
+    for index in range(len(LAYOUTS)):
+        firmware = layout_firmware(bench, index)
+        folder = os.path.join(os.path.dirname(firmware), case)
+        compile_modules(folder, modules(folder))
+
+        def ok(heapsize, folder=folder, firmware=firmware):
+            proc = run_in_layout(folder, firmware, ["-m", probe], heapsize=heapsize, timeout=30)
+            lines = proc.stdout.strip().splitlines()
+            return proc.returncode == 0 and bool(lines) and lines[-1] == "ok"
+
+        if values:  # a bracket around the first layout's figure
+            lo, hi = max(HEAP_RANGE[0], values[0] - HEAP_BRACKET), values[0] + HEAP_BRACKET
+            runs += 1
+            if ok(lo):
+                lo = HEAP_RANGE[0]
+        value, n = smallest_heap(ok, lo, hi)
+        runs += n
+        if value is None and hi < HEAP_RANGE[1]:  # not even at the bracket's top: above it
+            value, n = smallest_heap(ok, hi, HEAP_RANGE[1])
+            runs += n
+        if value is None:
+            proc = run_in_layout(folder, firmware, ["-m", probe], heapsize=HEAP_RANGE[1])
+            raise BenchError("%s fails even with heapsize=%d:\n%s%s" % (case, HEAP_RANGE[1], proc.stdout[-2000:],
+                                                                         proc.stderr[-2000:]))
+        values.append(value)
+        layouts.append({"path_chars": len(folder), "value": value})
+    return {"median": sorted(values)[len(values) // 2], "layouts": layouts, "runs": runs}
+
+
+def add_notify_heap(bench, group, key, name, figure, target=("<=", 64 * 1024), note=None):
+    """Adds a notify_heap() figure: its median, with each layout's value kept in the JSON."""
+    per_layout = ", ".join("%d" % layout["value"] for layout in figure["layouts"])
+    text = "median of %d layouts (folder names of different lengths: %s); bisection, %d runs" % (
+        len(figure["layouts"]), per_layout, figure["runs"])
+    entry = bench.add(group, key, name, figure["median"], "bytes", target, note="%s; %s" % (note, text) if note else text)
+    entry["layouts"] = figure["layouts"]
+    return entry
 
 
 def heap_figures(bench):

@@ -13,14 +13,14 @@ Figures:
                   key for the REST API, and boto3's lambda.invoke for Lambda mode. Every case
                   sends the same JSON to the same function, which publishes it to moto's SNS.
   heap            smallest `micropython -X heapsize=N` that runs one app.notify() from the
-                  .mpy firmware in each mode (bisection, the test CA only): the API modes'
-                  target is the Lambda mode's figure or less.
+                  .mpy firmware in each mode, and with direct SNS Publish (no function):
+                  the median over folders of different name lengths (tools/bench.py,
+                  notify_heap), the test CA only; target 64 KB each.
 The device cases run interleaved, so that a change in the machine's load hits each alike.
 """
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -29,13 +29,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BURST = 30
 RUNTIMES = ("micropython", "cpython")
 MODES = (("lambda", None), ("api_iam", "iam"), ("api_key", "key"))
+HEAP_MODES = ("lambda", "sns", "api_iam", "api_key")  # "sns": direct SNS Publish, no function
+HEAP_TARGET = 64 * 1024
 SUBJECT = "subject"
 BODY = "body of message"
 
+# A notify returns the function's InvokeResult, or in direct-SNS mode the MessageId (str).
 _NOTIFY_PROBE = """\
 import app
 result = app.notify(%r, %r)
-print("ok" if result.status == 200 else "status %%d" %% result.status)
+print("ok" if isinstance(result, str) or getattr(result, "status", None) == 200 else "failed: %%r" %% (result,))
 """
 
 
@@ -125,37 +128,19 @@ def _host_burst(bench, aws, send, mode):
     return (time.perf_counter() - started) * 1000 / BURST
 
 
-def _smallest_heap(bench, case):
-    tools = _tools(bench)
-    lib = tools._mpy_lib(bench)
-    folder = os.path.join(case.folder, "heap")
-    os.makedirs(folder, exist_ok=True)
-    with open(case.config) as f:
-        config = f.read()
-    for module, source in (("config", config), ("notify_probe", _NOTIFY_PROBE % (SUBJECT, BODY))):
-        src = os.path.join(folder, module + ".py")
-        with open(src, "w") as f:
-            f.write(source)
-        target = os.path.join(folder, module + ".mpy")
-        proc = subprocess.run([tools.tool("mpy-cross"), "-s", module + ".py", "-o", target, src], capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            raise tools.BenchError("mpy-cross %s: %s" % (module, proc.stderr))
-        os.remove(src)
-    env = {"MICROPYPATH": ".frozen:%s:%s:%s" % (folder, os.path.dirname(lib), lib)}
+def _notify_heap(bench, aws, mode):
+    """notify_heap() (tools/bench.py) of one notify in mode, "sns" being direct SNS: the
+    median over the layouts, the .mpy firmware and config, the test CA only."""
 
-    def ok(heapsize):
-        for name in os.listdir(case.device_dir):
-            if name.startswith("outbox"):
-                os.remove(os.path.join(case.device_dir, name))
-        proc = tools.run_micropython(["-m", "notify_probe"], heapsize=heapsize, env=env, cwd=folder, timeout=30)
-        lines = proc.stdout.strip().splitlines()
-        return proc.returncode == 0 and bool(lines) and lines[-1] == "ok"
+    def modules(folder):
+        os.makedirs(folder, exist_ok=True)
+        config = aws.write_device_config(os.path.join(folder, "config.py.src"), direct_sns=mode == "sns",
+                                         api=dict(MODES).get(mode), CONFIG_TLS_CA=aws.ca_der,
+                                         CONFIG_OUTBOX_PATH=os.path.join(folder, "outbox.txt"))
+        with open(config) as f:
+            return {"config": f.read(), "notify_probe": _NOTIFY_PROBE % (SUBJECT, BODY)}
 
-    heap, runs = tools.smallest_heap(ok, 2048, 512 * 1024)
-    if heap is None:
-        raise tools.BenchError("%s: one notify fails even with heapsize=512K" % case.mode)
-    return heap
+    return _tools(bench).notify_heap(bench, "apigw_" + mode, modules)
 
 
 def group_apigateway(bench):
@@ -177,9 +162,10 @@ def group_apigateway(bench):
                 for runtime in RUNTIMES:
                     per_notify[(mode, runtime)].append(_burst(bench, aws, cases[mode], runtime))
                 per_notify[(mode, "host")].append(_host_burst(bench, aws, host[mode], mode))
-        heaps = {mode: _smallest_heap(bench, cases[mode]) for mode, _ in MODES}
+        heaps = {mode: _notify_heap(bench, aws, mode) for mode in HEAP_MODES}
 
-    labels = {"lambda": "Lambda Invoke", "api_iam": "API Gateway, IAM", "api_key": "API Gateway, API key"}
+    labels = {"lambda": "Lambda Invoke", "api_iam": "API Gateway, IAM", "api_key": "API Gateway, API key",
+              "sns": "direct SNS Publish"}
     hosts = {"lambda": "boto3 lambda.invoke", "api_iam": "urllib3 + botocore SigV4Auth",
              "api_key": "urllib3 + x-api-key"}
     for mode, _ in MODES:
@@ -189,8 +175,7 @@ def group_apigateway(bench):
                       note="%d-notify burst on one connection, median of %d" % (BURST, rounds))
         bench.add(group, "ms_per_notify_%s_host" % mode, "%s, %s" % (labels[mode], hosts[mode]),
                   statistics.median(per_notify[(mode, "host")]), "ms")
-    for mode, _ in MODES:
-        target = ("<=", heaps["lambda"]) if mode != "lambda" else None
-        bench.add(group, "heap_notify_%s" % mode, "min heapsize, one notify, %s" % labels[mode], heaps[mode], "bytes",
-                  target, note="unix port, 64-bit; test CA only")
+    for mode in HEAP_MODES:
+        tools.add_notify_heap(bench, group, "heap_notify_%s" % mode, "min heapsize, one notify, %s" % labels[mode],
+                              heaps[mode], ("<=", HEAP_TARGET), note="unix port, 64-bit; test CA only")
     return tools

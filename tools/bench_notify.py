@@ -8,12 +8,17 @@ device's, not the server's).
 Figures:
   heap        smallest `micropython -X heapsize=N` (bisection) that runs one notify() from
               the .mpy firmware (as `make build` compiles it), with the test CA only and
-              with the five bundled Amazon roots loaded as well (the board's default);
+              with the five bundled Amazon roots loaded as well (the board's default):
+              the median over folders of different name lengths (tools/bench.py,
+              notify_heap), target 64 KB each, the roots within 4 KB of one root;
               the same for the library alone (client.connect + Lambda.invoke, no app);
               as baselines, the interpreter alone and a bare ssl handshake plus a tiny
               request with no mpaws code, so that mpaws's own share shows; what the
               imported modules hold (gc.mem_alloc) against what a notify adds, and how
               much of it is interned strings (qstr pools, micropython.qstr_info()).
+  names       the interned names (qstrs) after a notify, and how many more fit before
+              MicroPython allocates its next name table (twice the last, never freed):
+              a table allocated in the middle of a notify can leave no block for TLS.
   wire        bytes per notify: HTTP (request and reply, as the client counts them) and
               TCP (TLS records, counted by a proxy in front of the server) for the first
               notify (with the handshake) and for each later one; boto3 for comparison.
@@ -38,7 +43,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -51,7 +55,8 @@ CERTS = os.path.join(FIRMWARE, "certs")
 BURST = 50
 SUBJECT = "subject"
 BODY = "body of message"
-HEAP_TARGET = 40 * 1024
+HEAP_TARGET = 64 * 1024  # each mode's smallest heap for one notify (median over layouts)
+ROOTS_EXTRA = 4 * 1024  # the five bundled roots against one root
 
 # One notify from the .mpy firmware; app.py logs to stdout, the last line is the verdict.
 _NOTIFY_PROBE = """\
@@ -75,7 +80,24 @@ app.notify(%(subject)r, %(body)r)
 gc.collect()
 print("FOOTPRINT %%d %%d %%d" %% (start, imported, gc.mem_alloc()))
 micropython.qstr_info()
+# Then new names, one at a time, each followed by the pools' figures: the line on which
+# n_pool grows tells how many names fit before the next table.
+print("GROWTH")
+
+
+class Names:
+    pass
+
+
+names = Names()
+for i in range(%(growth_limit)d):
+    getattr(names, "grow%%d" %% i, None)
+    micropython.qstr_info()
 """
+# The interned names live in tables (pools) that are never freed; py/qstr.c allocates a new
+# one, twice the size of the last, when the last is full (on this port: 20, 40, ... 640
+# names, 1260 in all). The probe interns up to GROWTH_LIMIT names after a notify.
+GROWTH_LIMIT = 1400
 
 # The library alone, as boto3's lambda.invoke is used: client.connect + Lambda.invoke with
 # the seed's payload, no app (no config validation, no outbox).
@@ -277,16 +299,7 @@ class _Setup:
         """A directory with config and each {module name: source} compiled to .mpy
         (nothing is compiled in the heap being measured)."""
         folder = os.path.join(self.root, name)
-        os.makedirs(folder, exist_ok=True)
-        modules = dict(modules, config=self.config_source(folder, port, ca))
-        for module, source in modules.items():
-            src = os.path.join(self.root, "%s_%s.py" % (name, module))
-            with open(src, "w") as f:
-                f.write(source)
-            proc = subprocess.run([self.tools.tool("mpy-cross"), "-s", module + ".py", "-o",
-                                   os.path.join(folder, module + ".mpy"), src], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise self.tools.BenchError("mpy-cross %s failed:\n%s" % (module, proc.stderr))
+        self.tools.compile_modules(folder, dict(modules, config=self.config_source(folder, port, ca)))
         return folder
 
     def micropython_path(self, folder):
@@ -323,30 +336,56 @@ def _smallest_heap(setup, folder, module):
 
 def heap_figures(setup):
     texts = {"subject": SUBJECT, "body": BODY}
-    notify = {"notify_probe": _NOTIFY_PROBE % texts}
+
+    def notify(ca=None):
+        return lambda folder: {"config": setup.config_source(folder, ca=ca), "notify_probe": _NOTIFY_PROBE % texts}
+
+    out = {}
+    out["runs"] = 0
+    for key, ca in (("notify", None), ("notify_roots", setup.roots)):
+        out[key] = setup.tools.notify_heap(setup.bench, "heap_" + key, notify(ca))
     cases = {
-        "notify": (setup.case_dir("heap_notify", notify), "notify_probe"),
-        "notify_roots": (setup.case_dir("heap_notify_roots", notify, ca=setup.roots), "notify_probe"),
         "invoke": (setup.case_dir("heap_invoke", {"invoke_probe": _INVOKE_PROBE % texts}), "invoke_probe"),
         "tls": (setup.case_dir("heap_tls", {"tls_probe": _TLS_PROBE % {"ca": setup.server.ca_der,
                                                                        "port": setup.server.port}}), "tls_probe"),
     }
-    out = {"runs": 0}
     for key, (folder, module) in cases.items():
         out[key], runs = _smallest_heap(setup, folder, module)
         out["runs"] += runs
-    folder = setup.case_dir("footprint", {"footprint_probe": _FOOTPRINT_PROBE % texts})
+    folder = setup.case_dir("footprint", {"footprint_probe": _FOOTPRINT_PROBE % dict(texts, growth_limit=GROWTH_LIMIT)})
     proc = setup.run(folder, ["-m", "footprint_probe"], heapsize=512 * 1024)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FOOTPRINT ")]
     if not lines:
         raise setup.tools.BenchError("the footprint probe failed:\n%s%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
     start, imported, after = (int(x) for x in lines[0].split()[1:])
     out["imports"], out["notify_data"] = imported - start, after - imported
-    # "qstr pool: n_pool=5, n_qstr=371, n_str_data_bytes=3453, n_total_bytes=10589": the
-    # interned names and short strings, after the import and after the notify.
-    pools = [line for line in proc.stdout.splitlines() if line.startswith("qstr pool:")]
-    out["qstrs"] = [dict(item.strip().split("=") for item in line.split(":", 1)[1].split(",")) for line in pools]
+    before_growth, _, growth = proc.stdout.partition("\nGROWTH\n")
+    out["qstrs"] = _qstr_pools(before_growth)  # after the import, after the notify
+    out["growth"] = _next_table(setup.tools, out["qstrs"][-1], _qstr_pools(growth))
     return out
+
+
+def _qstr_pools(text):
+    """micropython.qstr_info()'s lines in text as dicts of ints: "qstr pool: n_pool=5,
+    n_qstr=371, n_str_data_bytes=3453, n_total_bytes=10589" (the interned names and short
+    strings: their tables, n_pool of them, and their text)."""
+    pools = [line for line in text.splitlines() if line.startswith("qstr pool:")]
+    return [{key.strip(): int(value) for key, value in (item.split("=") for item in line.split(":", 1)[1].split(","))}
+            for line in pools]
+
+
+def _next_table(tools, after_notify, growth):
+    """How many more names fit before the next table, and that table's bytes, from the
+    figures after each name the probe interned (growth) following those after a notify."""
+    previous = after_notify
+    for count, pools in enumerate(growth):
+        if pools["n_pool"] > previous["n_pool"]:
+            table = (pools["n_total_bytes"] - pools["n_str_data_bytes"]) - (
+                previous["n_total_bytes"] - previous["n_str_data_bytes"])
+            return {"names_left": count, "table_bytes": table}
+        previous = pools
+    raise tools.BenchError("no new name table after %d more names (%d in the last figures)"
+                           % (len(growth), previous["n_qstr"]))
 
 
 # -- bytes, handshakes and ms under micropython ------------------------------------------------
@@ -495,27 +534,36 @@ def group_notify(bench):
 
     startup = bench.once("heap", tools.heap_figures)["startup"]
     where = "unix port, 64-bit; mbedTLS's buffers are outside this heap (libc here, the IDF heap on an ESP32)"
-    bench.add(g, "heap_notify", "min heapsize, one app.notify() over TLS", heap["notify"], "bytes",
-              ("<=", HEAP_TARGET), note=".mpy firmware, test CA only; bisection, %d runs in all; %s"
-              % (heap["runs"], where))
-    bench.add(g, "heap_notify_roots", "min heapsize, notify, + 5 bundled roots", heap["notify_roots"], "bytes",
-              note="CONFIG_TLS_CA = a folder of the five Amazon roots and the test CA (the board's default set)")
+    tools.add_notify_heap(bench, g, "heap_notify", "min heapsize, one app.notify() over TLS", heap["notify"],
+                          ("<=", HEAP_TARGET), note=".mpy firmware, test CA only; " + where)
+    tools.add_notify_heap(bench, g, "heap_notify_roots", "min heapsize, notify, + 5 bundled roots",
+                          heap["notify_roots"], ("<=", HEAP_TARGET),
+                          note="CONFIG_TLS_CA = a folder of the five Amazon roots and the test CA (the board's default)")
+    notify, roots = heap["notify"]["median"], heap["notify_roots"]["median"]
+    bench.add(g, "heap_roots_extra", "  5 bundled roots - one root", roots - notify, "bytes", ("<=", ROOTS_EXTRA),
+              note="the difference of the two medians")
     bench.add(g, "heap_invoke", "min heapsize, client.connect + Lambda.invoke", heap["invoke"], "bytes",
               note="the library alone: no app, config validation or outbox")
     bench.add(g, "heap_tls_baseline", "min heapsize, bare ssl handshake + request", heap["tls"], "bytes",
               note="no mpaws code: socket, ssl, one DER CA, a GET and 12 bytes of the reply")
-    bench.add(g, "heap_mpaws_share", "  notify - bare TLS (mpaws and the app)", heap["notify"] - heap["tls"], "bytes")
+    bench.add(g, "heap_mpaws_share", "  notify - bare TLS (mpaws and the app)", notify - heap["tls"], "bytes")
     bench.add(g, "heap_library_share", "  invoke - bare TLS (the library)", heap["invoke"] - heap["tls"], "bytes")
     bench.add(g, "heap_held_by_imports", "  held after `import app` (modules' code)", heap["imports"], "bytes",
               note="gc.mem_alloc() after gc.collect(); frozen into a firmware image, this code would be in flash")
     bench.add(g, "heap_held_after_notify", "  held after a notify, beyond the imports", heap["notify_data"], "bytes",
               note="config, client, SSL context and socket, outbox")
-    if len(heap["qstrs"]) == 2:
-        imported, sent = heap["qstrs"]
-        bench.add(g, "heap_qstr_bytes", "  of the heap held, interned strings (qstrs)", int(sent["n_total_bytes"]),
-                  "bytes", note="after a notify: %s qstrs, %s bytes of text, the rest the pools' tables (each new "
-                  "pool twice the last); %s bytes after `import app`" % (sent["n_qstr"], sent["n_str_data_bytes"],
-                                                                          imported["n_total_bytes"]))
+    imported, sent = heap["qstrs"]
+    bench.add(g, "heap_qstr_bytes", "  of the heap held, interned strings (qstrs)", sent["n_total_bytes"],
+              "bytes", note="after a notify: %s qstrs, %s bytes of text, the rest the pools' tables (each new "
+              "pool twice the last); %s bytes after `import app`" % (sent["n_qstr"], sent["n_str_data_bytes"],
+                                                                      imported["n_total_bytes"]))
+    growth = heap["growth"]
+    bench.add(g, "names_after_notify", "interned names (qstrs) after a notify", sent["n_qstr"], "names",
+              note="micropython.qstr_info() after import app, one notify and gc.collect(); %d tables (pools)"
+              % sent["n_pool"])
+    bench.add(g, "names_to_next_table", "  names left before the next name table", growth["names_left"], "names",
+              note="names interned one by one after the notify until a new table came: it takes %d bytes "
+              "(tables double and are never freed)" % growth["table_bytes"])
     if startup is not None:
         bench.add(g, "heap_tls_over_startup", "  bare TLS - interpreter start", heap["tls"] - startup, "bytes")
 
