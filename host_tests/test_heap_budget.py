@@ -1,0 +1,108 @@
+"""A guard on what one notify leaves in the device's heap, so that a new feature cannot push
+it back over the edge unnoticed: the .mpy build (as `make build` compiles it) under the
+MicroPython unix port imports app and sends one notify to the local test server
+(host_tests/aws_server.py, Lambda mode, the test CA), then
+
+- the interned names (qstrs) that the import and the notify added: they are never freed, and
+  their tables double (py/qstr.c): past a table's end, MicroPython allocates the next one, 7 KB
+  at about 620 names, in the middle of whatever runs then (in the past, just before the
+  3 KB SSL context, which then found no block: +24 KB of heap for one notify);
+- the heap still held after gc.collect() (the modules' code, the names, the settings, the
+  client and its TLS connection, the outbox);
+- and the notify must succeed in a heap of NOTIFY_HEAP_BUDGET.
+
+`make bench` measures the same (notify group: heap_held_by_imports, heap_held_after_notify,
+names_after_notify, names_to_next_table, heap_notify over several folder layouts).
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
+from device import Device, mpy_build
+
+# -- the budgets ---------------------------------------------------------------------------------
+# Each is the figure measured on the unix port (64-bit) plus a small margin (the names vary
+# by a few from run to run where random text is interned). When a change makes the device
+# leaner, lower them to the new figures plus the same margins; a change that needs more must
+# say why it is worth it.
+#
+# Measured at 8e05ded (before the notify heap was cut down from 108 KB): 624 to 628 names,
+# 77,792 bytes held; `make bench` heap_notify 108,784 bytes (median over three folder layouts).
+RESIDENT_NAMES_BUDGET = 628 + 12  # names interned by `import app` and one notify
+HELD_HEAP_BUDGET = 77792 + 1024  # bytes of gc heap held after them (gc.collect(); gc.mem_alloc())
+NOTIFY_HEAP_BUDGET = 108784 + 4096  # `micropython -X heapsize=` in which one notify succeeds
+
+_PROBE = """\
+import gc
+import micropython
+gc.collect()
+start = gc.mem_alloc()
+micropython.qstr_info()
+import app
+result = app.notify("subject", "body of message")
+gc.collect()
+print("HELD", result.status, gc.mem_alloc() - start)
+micropython.qstr_info()
+"""
+
+
+@pytest.fixture(scope="module")
+def mpy_firmware(mpy_cross, tmp_path_factory):
+    return mpy_build(mpy_cross, tmp_path_factory.mktemp("mpy") / "firmware")
+
+
+@pytest.fixture
+def probe(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path):  # noqa: F811
+    """run(heapsize) -> the probe's CompletedProcess: the .mpy firmware, a config.py for
+    aws_server (source, as on a board) and the probe (compiled: it is not measured)."""
+    # Paths relative to the folder, as short as a board's (/lib/mpaws/http.mpy): each imported
+    # .mpy interns its path, so that the figures do not move with the temporary folder's name.
+    os.symlink(mpy_firmware, tmp_path / "fw")
+    shutil.copyfile(aws_server.ca_der, tmp_path / "ca.der")
+    Device("micropython", tmp_path, micropython).use_server(aws_server, CONFIG_TLS_CA="ca.der")  # outbox.txt here
+    source = tmp_path / "probe_source.py"
+    source.write_text(_PROBE)
+    subprocess.run([mpy_cross, "-s", "heap_probe.py", "-o", str(tmp_path / "heap_probe.mpy"), str(source)], check=True)
+    env = dict(os.environ, MICROPYPATH=".frozen::fw:fw/lib")
+
+    def run(heapsize):
+        for name in os.listdir(tmp_path):
+            if name.startswith("outbox"):
+                os.remove(tmp_path / name)
+        return subprocess.run([micropython, "-X", "heapsize=%d" % heapsize, "-m", "heap_probe"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    return run
+
+
+def _names(line):
+    """n_qstr of a micropython.qstr_info() line."""
+    return int(line.split("n_qstr=")[1].split(",")[0])
+
+
+def test_resident_names_and_held_heap_after_a_notify_stay_within_their_budgets(probe, aws_server):  # noqa: F811
+    proc = probe(512 * 1024)
+    lines = proc.stdout.splitlines()
+    held = [line.split() for line in lines if line.startswith("HELD ")]
+    pools = [line for line in lines if line.startswith("qstr pool:")]
+    assert proc.returncode == 0 and held and held[0][1] == "200" and len(pools) == 2, proc.stdout + proc.stderr
+    assert len(aws_server.invocations("notify")) == 1
+    names = _names(pools[1]) - _names(pools[0])
+    held_bytes = int(held[0][2])
+    assert names <= RESIDENT_NAMES_BUDGET, (
+        "importing app and one notify intern %d names, over the budget of %d: names are never freed, and past "
+        "a table's end the next (twice as large) is allocated in the middle of a notify" % (names,
+                                                                                       RESIDENT_NAMES_BUDGET))
+    assert held_bytes <= HELD_HEAP_BUDGET, (
+        "the device holds %d bytes of heap after one notify, over the budget of %d" % (held_bytes, HELD_HEAP_BUDGET))
+
+
+def test_a_notify_succeeds_in_the_heap_budget(probe, aws_server):  # noqa: F811
+    proc = probe(NOTIFY_HEAP_BUDGET)
+    held = [line.split() for line in proc.stdout.splitlines() if line.startswith("HELD ")]
+    assert proc.returncode == 0 and held and held[0][1] == "200", (
+        "one notify fails in -X heapsize=%d:\n%s%s" % (NOTIFY_HEAP_BUDGET, proc.stdout[-3000:], proc.stderr[-3000:]))
+    assert len(aws_server.invocations("notify")) == 1
