@@ -35,23 +35,30 @@ Groups:
                       from .mpy and signs the seed request (binary search).
   mpy_size            .mpy size of sigv4 (the core) and of every firmware module.
   notify              one app.notify() over TLS against host_tests/aws_server.py: smallest
-                      heap, bytes on the wire, handshakes per burst, ms vs boto3
-                      (tools/bench_notify.py).
+                      heap (one root, the five bundled roots), the interned names after it
+                      and how many more fit before the next name table, bytes on the wire,
+                      handshakes per burst, ms vs boto3 (tools/bench_notify.py).
   demo                make demo's chain against the local AWS stand-in (tools/local_aws.py):
                       demo wall time, notify step, 50-notify burst rate vs boto3
                       (tools/bench_demo.py).
+  cert                certificate auth against static keys: smallest heap for the first
+                      notify, ms to its reply, the credentials call's bytes
+                      (tools/bench_cert.py).
   device_app          heap of the client library and of the device application (main
                       loop, outbox, triggers), bytes allocated per idle loop turn and per
                       button press (tools/bench_device.py).
   apigateway          Lambda mode vs API Gateway (IAM, API key) on the local AWS stand-in:
                       ms per notify under micropython and CPython and for a host client
                       (boto3, urllib3 + botocore-signed), smallest heap for one notify per
-                      mode (tools/bench_apigw.py).
+                      mode and with direct SNS (tools/bench_apigw.py).
   faults              the fault suite's promises at -X heapsize=100k (tools/bench_faults.py):
                       worst requests per message id across the hostile server's fault modes
                       and a full or read-only flash, longest notify under a stalled or
                       dripping server (CONFIG_TIMEOUT = 3), largest message and outbox a new
                       process opens and flushes.
+
+Every mode's smallest heap for one notify (notify, apigateway, cert) is the median over
+three folder layouts (notify_heap below), with a target of 64 KB.
 
 --strict exits 1 when a figure misses its target (by default only a failed measurement,
 such as a wrong signature, makes the exit status non-zero).
