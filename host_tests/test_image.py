@@ -3,11 +3,16 @@
 No real MicroPython .bin is in the repository, so the tests build synthetic firmware the
 way the download page's are laid out: the bootloader (an ESP image esptool's parser
 accepts) at the chip's offset, the partition table at flash 0x8000, the application (an
-ESP image) at its app partition, nothing after it. The image made from it is checked
-against the partition table, its filesystem read back with littlefs-python and mounted
-with MicroPython's own vfs.VfsLfs2 in the unix port (host_tests/drivers/image_driver.py),
-and `import app; app.notify(...)` runs from that mounted filesystem against the local AWS
-stand-in: the bytes an ESP32 would boot from are the bytes under test.
+ESP image) at its app partition, nothing after it; with the tables of v1.26.0 and later
+(no "vfs" entry: the firmware makes it at boot, to the end of the flash) and of v1.22 to
+v1.25 (a "vfs" entry). The image made from it is checked against where the firmware
+mounts its filesystem at boot (boot_filesystem below, written from ports/esp32/main.c and
+modules/flashbdev.py), its filesystem read back with littlefs-python and mounted with
+MicroPython's own vfs.VfsLfs2 in the unix port (host_tests/drivers/image_driver.py), and
+`import app; app.notify(...)` runs from that mounted filesystem against the local AWS
+stand-in: the bytes an ESP32 would boot from are the bytes under test. `make flash-image`
+reads the board's flash size with esptool flash-id: a stand-in esptool prints what esptool
+prints for a board (its flash-id block made by esptool's own code, checked below).
 """
 import hashlib
 import json
@@ -57,14 +62,35 @@ def table_entry(kind, subtype, offset, size, label):
     return struct.pack("<2sBBII16sI", b"\xaa\x50", kind, subtype, offset, size, label.encode().ljust(16, b"\0"), 0)
 
 
-# MicroPython's ports/esp32/partitions-4MiB.csv (ESP32_GENERIC), and an OTA layout whose
-# filesystem is elsewhere and not last.
+# MicroPython's ports/esp32/partitions-4MiB.csv (ESP32_GENERIC, v1.22 to v1.25), and an
+# OTA layout whose filesystem is elsewhere and not last.
 GENERIC_4MB = [(1, 0x02, 0x9000, 0x6000, "nvs"), (1, 0x01, 0xF000, 0x1000, "phy_init"),
                (0, 0x00, 0x10000, 0x1F0000, "factory"), (1, 0x81, 0x200000, 0x200000, "vfs")]
 OTA_8MB = [(1, 0x02, 0x9000, 0x4000, "nvs"), (1, 0x00, 0xD000, 0x2000, "otadata"),
            (1, 0x01, 0xF000, 0x1000, "phy_init"), (0, 0x10, 0x10000, 0x270000, "ota_0"),
            (0, 0x11, 0x280000, 0x270000, "ota_1"), (1, 0x83, 0x4F0000, 0x100000, "vfs"),
            (1, 0x99, 0x5F0000, 0x210000, "extra")]
+
+
+# v1.26.0 and later: ports/esp32/partitions-4MiBplus.csv (ESP32_GENERIC) and
+# partitions-8MiBplus-ota.csv, without a "vfs" entry.
+GENERIC_V126 = GENERIC_4MB[:3]
+OTA_V126 = [(1, 0x02, 0x9000, 0x4000, "nvs"), (1, 0x00, 0xD000, 0x2000, "otadata"),
+            (1, 0x01, 0xF000, 0x1000, "phy_init"), (0, 0x10, 0x10000, 0x270000, "ota_0"),
+            (0, 0x11, 0x280000, 0x270000, "ota_1")]
+MB = 1024 * 1024
+
+
+def boot_filesystem(entries, flash_size):
+    """(offset, size) of the partition the firmware mounts at "/" on a flash of flash_size
+    bytes, or None: the table's data partition labelled "vfs" (modules/flashbdev.py); without
+    one (nor "ffat"), v1.26+'s main.c registers "vfs" from the end of the last partition of
+    the table to the end of the flash, when there is room."""
+    for kind, _, offset, size, label in entries:
+        if kind == 1 and label == "vfs":
+            return offset, size
+    end = max(offset + size for _, _, offset, size, _ in entries)
+    return (end, flash_size - end) if flash_size > end else None
 
 
 def partition_table(entries, md5=True):
@@ -179,21 +205,40 @@ def built():
 # -- layout --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("chip", sorted(CHIPS))
-@pytest.mark.parametrize("entries", [GENERIC_4MB, OTA_8MB], ids=["generic-4MB", "ota-8MB"])
-def test_layout_follows_the_partition_table(tmp_path, chip, entries):
+# Name: (partition table, flash size in MB): the firmware of v1.26+ (no "vfs" entry) and of
+# v1.22 to v1.25 (a "vfs" entry) on 4, 8 and 16 MB boards.
+LAYOUTS = {"v1.26-4MB": (GENERIC_V126, 4), "v1.26-8MB": (GENERIC_V126, 8), "v1.26-16MB": (GENERIC_V126, 16),
+           "v1.26-ota-8MB": (OTA_V126, 8), "v1.25-4MB": (GENERIC_4MB, 4), "v1.25-8MB": (GENERIC_4MB, 8),
+           "v1.25-16MB": (GENERIC_4MB, 16), "v1.25-ota-8MB": (OTA_8MB, 8)}
+
+
+def layout_image(tmp_path, layout, chip="esp32", *args):
+    """(image path, bytes of the .bin, flash size, (offset, size) of the filesystem at boot)."""
+    entries, mb = LAYOUTS[layout]
     fw = firmware(chip, entries)
-    out, proc = build_image(tmp_path, fw)
+    out, proc = build_image(tmp_path, fw, "--flash-size", "%dMB" % mb, *args)
+    return out, fw, mb * MB, boot_filesystem(entries, mb * MB), proc
+
+
+@pytest.mark.parametrize("chip,layout", [("esp32", name) for name in LAYOUTS] + [
+    (chip, layout) for chip in ("esp32s3", "esp32c5") for layout in ("v1.26-4MB", "v1.25-ota-8MB")])
+def test_layout_follows_the_firmware(tmp_path, chip, layout):
+    entries = LAYOUTS[layout][0]
+    out, fw, flash, (fs_offset, fs_size), proc = layout_image(tmp_path, layout, chip)
     data = read(out)
     base = CHIPS[chip][1]
-    [fs] = [e for e in entries if e[4] == "vfs"]
-    fs_offset, fs_size = fs[2], fs[3]
-    assert len(data) == max(e[2] + e[3] for e in entries)  # every partition covered, nothing more
+    if not [e for e in entries if e[4] == "vfs"]:  # v1.26+: the filesystem runs to the end of the flash
+        assert len(data) == fs_offset + fs_size == flash
+        assert "made by the firmware at boot, to the end of the flash" in proc.stdout
+    else:  # every partition covered, nothing more
+        assert len(data) == max(e[2] + e[3] for e in entries) <= flash
     assert data[:base] == b"\xff" * base  # before the bootloader: erased
-    assert data[base:base + len(fw)] == fw  # the .bin where `make flash` writes it
+    assert data[base:base + len(fw)] == fw  # the .bin where `make flash` writes it, unchanged
     assert data[base + len(fw):fs_offset] == b"\xff" * (fs_offset - base - len(fw))
     assert data[fs_offset + 8:fs_offset + 16] == b"littlefs"  # the superblock vfs.mount detects
     assert data[fs_offset + fs_size:] == b"\xff" * (len(data) - fs_offset - fs_size)
+    files, fs_stat = lfs_files(data, fs_offset, fs_size)
+    assert files == deployed() and fs_stat.block_count == fs_size // 4096
     # esptool's own parser reads the bootloader and the application at their flash offsets.
     from esptool.bin_image import LoadFirmwareImage
 
@@ -201,7 +246,8 @@ def test_layout_follows_the_partition_table(tmp_path, chip, entries):
     for at in (base, app_at):
         parsed = LoadFirmwareImage(chip, data[at:])
         assert parsed.checksum == parsed.calculate_checksum() and parsed.stored_digest == parsed.calc_digest
-    assert "at 0x%x" % fs_offset in proc.stdout and "write-flash 0x0 (%s)" % chip in proc.stdout
+    assert "at 0x%x" % fs_offset in proc.stdout and "write-flash 0x0 (%s, %dMB flash)" % (
+        chip, flash // MB) in proc.stdout
 
 
 def test_partition_table_at_another_offset(tmp_path):
@@ -232,53 +278,58 @@ def test_filesystem_holds_exactly_what_deploy_copies(tmp_path):
 # -- the board's filesystem, mounted by MicroPython ------------------------------------------
 
 
-def test_micropython_vfslfs2_mounts_the_image(micropython, tmp_path):
-    out, _ = build_image(tmp_path, firmware())
+@pytest.mark.parametrize("layout", ["v1.26-4MB", "v1.26-8MB", "v1.26-16MB", "v1.25-4MB", "v1.25-8MB",
+                                    "v1.25-16MB"])
+def test_micropython_vfslfs2_mounts_the_image(micropython, tmp_path, layout):
+    """At the offset and block count the firmware uses at boot on that flash; for v1.26+, a
+    board of another flash size has another block count: VfsLfs2 refuses the superblock."""
+    out, _, flash, (fs_offset, fs_size), _ = layout_image(tmp_path, layout)
     expected = deployed()
-    folders = sorted({os.path.dirname(p) for p in expected} | {""})
-    steps = [{"op": "statvfs"}] + [{"op": "listdir", "path": "/" + f} for f in folders] + [
-        {"op": "read", "path": "/" + p} for p in sorted(expected)]
-    results, last, _ = run_image(micropython, out, 0x200000, 0x200000, steps, tmp_path)
+    other_flash = 8 * MB if flash != 8 * MB else 16 * MB
+    other_size = other_flash - fs_offset
+    steps = [{"op": "statvfs"}, {"op": "walk"}, {"op": "listdir", "path": "/lib/mpaws"},
+             {"op": "mount", "size": other_size}]
+    results, last, _ = run_image(micropython, out, fs_offset, fs_size, steps, tmp_path)
     assert all(r["ok"] for r in results), results
     assert last["mounts"] == ["VfsLfs2 /"]  # vfs.mount's detection chose LittleFS v2
     bsize, frsize, blocks, free = results[0]["statvfs"][:4]
-    assert (bsize, frsize, blocks) == (4096, 4096, 512)
-    assert free < blocks and free > blocks - 64  # about 48 blocks used (each traversal counts a little differently)
-    listed = {}
-    for folder, result in zip(folders, results[1:1 + len(folders)]):
-        listed[folder] = set(result["names"])
-    for folder in folders:
-        children = {p[len(folder):].lstrip("/").split("/")[0] for p in expected
-                    if p.startswith(folder + "/" if folder else "")}
-        assert listed[folder] == children, folder
-    for path, result in zip(sorted(expected), results[1 + len(folders):]):
-        assert (result["size"], result["sha256"]) == (len(expected[path]), hashlib.sha256(expected[path]).hexdigest())
+    assert (bsize, frsize, blocks) == (4096, 4096, fs_size // 4096)
+    assert free < blocks and free > blocks - 80  # about 55 blocks used (each traversal counts a little differently)
+    assert results[1]["files"] == {path: [len(data), hashlib.sha256(data).hexdigest()]
+                                   for path, data in expected.items()}
+    assert results[2]["names"] == sorted(p.split("/")[-1] for p in expected if p.startswith("lib/mpaws/"))
+    if layout.startswith("v1.26"):  # littlefs: "Invalid block count": the board would not mount it
+        assert results[3] == {"ok": True, "mounted": False, "errno": 22}, results[3]
 
 
 def test_app_runs_from_the_mounted_image(micropython, tmp_path, stand_in):
-    """The board's files, with the stand-in's CA among its certificates (as firmware/certs/
-    would bring it) and config.py: MicroPython mounts the image and sends one message."""
+    """v1.26+ firmware on an 8 MB board: config.py names the stand-in's CA at the board path
+    /ca.der, and the file sits beside config.py (not in firmware/certs/): it goes into the
+    image there. MicroPython mounts the image where the firmware makes its filesystem at
+    boot, and sends one message."""
     aws = stand_in
-    build = tmp_path / "firmware"
-    shutil.copytree(BUILD, build)
-    shutil.copy(aws.ca_der, build / "certs" / "local-ca.der")
+    shutil.copy(aws.ca_der, tmp_path / "ca.der")
     config = tmp_path / "config.py"
-    aws.write_device_config(str(config), CONFIG_TLS_CA="/certs/local-ca.der", CONFIG_TIMEOUT=15)
+    aws.write_device_config(str(config), CONFIG_TLS_CA="/ca.der", CONFIG_TIMEOUT=15)
     secret = aws.secret_key
-    out, proc = build_image(tmp_path, firmware(), "--config", str(config), "--build", str(build))
+    out, _, flash, (fs_offset, fs_size), proc = layout_image(tmp_path, "v1.26-8MB", "esp32", "--config", str(config))
+    assert (fs_offset, fs_size) == (0x200000, 6 * MB)
     assert secret not in proc.stdout + proc.stderr
     assert os.stat(out).st_mode & 0o777 == 0o600 and "HOLDS ITS SECRETS" in proc.stdout
+    assert "ca.der as /ca.der" in proc.stdout, proc.stdout
     body = "from the image " + hashlib.sha256(os.urandom(8)).hexdigest()[:12]
-    steps = [{"op": "notify", "subject": "Image", "body": body}, {"op": "modules"}, {"op": "listdir", "path": "/"}]
-    results, _, run = run_image(micropython, out, 0x200000, 0x200000, steps, tmp_path)
+    steps = [{"op": "notify", "subject": "Image", "body": body}, {"op": "modules"}, {"op": "listdir", "path": "/"},
+             {"op": "read", "path": "/ca.der"}]
+    results, _, run = run_image(micropython, out, fs_offset, fs_size, steps, tmp_path)
     assert secret not in run.stdout + run.stderr
-    sent, modules, listed = results
+    sent, modules, listed, ca = results
     assert sent.get("ok") and sent["status"] == 200, results
     assert [m["subject"] for m in aws.sns_messages() if m["message"] == body] == ["Image"]
     files = modules["files"]
     assert files["app"] == "app.mpy" and files["config"] == "config.py"  # from "/" of the mounted image
     assert files["mpaws.sigv4"] == "/lib/mpaws/sigv4.mpy" and files["mpaws.http"] == "/lib/mpaws/http.mpy"
-    assert {"config.py", "outbox.txt"} <= set(listed["names"])  # the outbox: written to the LittleFS by VfsLfs2
+    assert {"config.py", "outbox.txt", "ca.der"} <= set(listed["names"])  # the outbox: written by VfsLfs2
+    assert ca["sha256"] == hashlib.sha256(read(aws.ca_der)).hexdigest()
 
 
 # -- config.py in the image ------------------------------------------------------------------
@@ -352,10 +403,12 @@ def test_refuses_what_is_not_an_esp32_image(tmp_path):
     _refused(tmp_path, bytes(fw), "not a valid esp32 image", "esptool")
 
 
-def test_refuses_a_firmware_without_a_filesystem_partition(tmp_path):
-    entries = [e for e in GENERIC_4MB if e[4] != "vfs"] + [(1, 0x81, 0x200000, 0x200000, "ffat")]
-    err = _refused(tmp_path, firmware(entries=entries), "no filesystem partition", "'vfs'", "ffat (data)")
-    assert "ESP32_GENERIC" in err
+def test_refuses_a_fat_filesystem_partition(tmp_path):
+    """TinyUF2's tables: "ffat", which MicroPython mounts as FAT in 512-byte blocks (and then
+    makes no "vfs" at boot)."""
+    entries = GENERIC_V126 + [(1, 0x81, 0x200000, 0x200000, "ffat")]
+    err = _refused(tmp_path, firmware(entries=entries), "'ffat'", "FAT", "make flash, deploy and provision")
+    assert "ESP32_GENERIC" not in err
 
 
 def test_refuses_a_filesystem_too_small_for_the_files(tmp_path):
@@ -398,9 +451,21 @@ def test_make_image_and_flash_image_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     import shlex
 
+    esptool = [".venv/bin/esptool", "--chip", "esp32", "--port", PORT]
     assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
-        [".venv/bin/esptool", "--chip", "esp32", "--port", PORT, "--baud", "460800", "write-flash", "0x0", out]]
-    assert "holds config.py" in proc.stderr
+        esptool + ["flash-id"], esptool + ["--baud", "460800", "write-flash", "0x0", out]]
+    assert "holds config.py" in proc.stderr and "made for a flash of 4MB or more" in proc.stderr
+    # v1.26+: FLASH_SIZE= decides where the filesystem goes, and the image is that long.
+    fw = write(tmp_path / "ESP32_GENERIC-20250911-v1.26.1.bin", firmware(entries=GENERIC_V126))
+    proc = make("image", "FIRMWARE=" + fw, "FLASH_SIZE=16MB", "OUT=" + out)
+    assert proc.returncode == 0 and os.path.getsize(out) == 16 * MB, proc.stdout + proc.stderr
+    proc = make("flash-image", "PORT=" + PORT, "IMAGE=" + out, "DRY_RUN=1")
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc.stdout + proc.stderr
+    assert "is made for a 16MB flash; esptool flash-id reads the board's" in proc.stderr
+    proc = make("image", "FIRMWARE=" + fw, "FLASH_SIZE=16M", "OUT=" + out)
+    tool_lines = [line for line in proc.stderr.splitlines() if not line.startswith("make: ")]
+    assert proc.returncode == 2 and len(tool_lines) == 1, proc.stderr
+    assert tool_lines[0].startswith("error: FLASH_SIZE 16M: not a flash size; give the board's as 1MB, 2MB, 4MB, ")
 
 
 def test_flash_image_refuses_a_firmware_bin_and_a_missing_port(tmp_path):
