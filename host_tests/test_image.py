@@ -28,6 +28,7 @@ from conftest import REPO, run_micropython
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 import board
+import image
 
 BUILD = os.path.join(REPO, "build", "firmware")
 DRIVER = os.path.join(REPO, "host_tests", "drivers", "image_driver.py")
@@ -130,8 +131,6 @@ def tool(*args):
     `make image` and `make flash-image` below run it as a program)."""
     import contextlib
     import io
-
-    import image
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -380,10 +379,10 @@ def test_config_ca_missing_from_the_image(tmp_path):
 # -- refusals --------------------------------------------------------------------------------
 
 
-def _refused(tmp_path, data, *words):
+def _refused(tmp_path, data, *words, flash_size="4MB"):
     fw = write(tmp_path / "fw.bin", data)
     out = tmp_path / "device.bin"
-    proc = tool("build", "--firmware", fw, "--out", str(out))
+    proc = tool("build", "--firmware", fw, "--out", str(out), "--flash-size", flash_size)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     for word in words:
         assert word in proc.stderr, (word, proc.stderr)
@@ -424,7 +423,7 @@ def test_refuses_a_damaged_or_cut_firmware(tmp_path):
     _refused(tmp_path, firmware(table=bytes(table)), "fails its MD5 check")
     _refused(tmp_path, firmware()[:0x7000], "no partition table")  # the bootloader alone
     _refused(tmp_path, firmware()[:0xF000], "ends before its application")
-    _refused(tmp_path, firmware()[:0xF000 + 5000], "its application at 0x10000", "esptool")
+    _refused(tmp_path, firmware()[:0xF000 + 5000], "(its application at 0x10000) is cut short")
 
 
 def test_refuses_without_firmware(tmp_path):
@@ -496,3 +495,237 @@ def test_fleet_one_image_per_device_config(tmp_path):
         assert images[n]["config.py"] == read(config)
     configs = [images[n].pop("config.py") for n in (1, 2)]
     assert images[1] == images[2] == deployed() and configs[0] != configs[1]
+
+
+# -- make flash-image reads the board's flash size first ---------------------------------------
+
+# What `esptool --chip esp32 --port /dev/ttyUSB0 flash-id` (esptool 5.6.0) prints for an
+# ESP32 with a 16 MB Winbond W25Q128 flash; its "Flash Memory Information" block is checked
+# against esptool's own code below.
+FLASH_ID_16MB = """esptool v5.6.0
+Connected to ESP32 on /dev/ttyUSB0:
+Chip type:          ESP32-D0WD-V3 (revision v3.1)
+Features:           Wi-Fi, BT, Dual Core + LP Core, 240MHz, Vref calibration in eFuse, Coding Scheme None
+Crystal frequency:  40MHz
+MAC:                24:0a:c4:12:34:56
+
+Uploading stub flasher...
+Running stub flasher...
+Stub flasher running.
+
+Flash Memory Information:
+=========================
+Manufacturer: ef
+Device: 4018
+Detected flash size: 16MB
+Flash voltage set by a strapping pin: 3.3V
+
+Hard resetting via RTS pin...
+"""
+# The same command with an older esptool (v3.1), a GigaDevice 8 MB flash.
+FLASH_ID_8MB_ESPTOOL3 = """esptool.py v3.1
+Serial port /dev/ttyUSB0
+Connecting........_____....._____....._____.
+Detecting chip type... ESP32
+Chip is ESP32-D0WD-V3 (revision 3)
+Uploading stub...
+Running stub...
+Stub running...
+Manufacturer: c8
+Device: 4017
+Detected flash size: 8MB
+Hard resetting via RTS pin...
+"""
+
+
+class StandInLoader(image.RecordedFlashId):
+    """The part of esptool's ESPLoader its flash_id command reads, for a flash chip id."""
+    CHIP_NAME = "ESP32"
+
+    def flash_type(self):
+        return None
+
+    def get_flash_voltage(self):
+        from esptool.util import NotSupportedError
+
+        raise NotSupportedError(self, "get_flash_voltage")
+
+
+def esptool_flash_id_block(jedec_id):
+    """What esptool 5.6.0's own flash-id command prints for a flash chip id."""
+    import contextlib
+    import io
+
+    from esptool import cmds
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cmds.flash_id(StandInLoader(jedec_id))
+    return out.getvalue()
+
+
+def test_recorded_flash_id_is_what_esptool_prints():
+    block = esptool_flash_id_block(0x1840EF)  # W25Q128: ef 40 18
+    assert block in FLASH_ID_16MB, block
+
+
+@pytest.mark.parametrize("output,size", [(FLASH_ID_16MB, 16 * MB), (FLASH_ID_8MB_ESPTOOL3, 8 * MB),
+                                         (esptool_flash_id_block(0x1640C8), 4 * MB),
+                                         (esptool_flash_id_block(0x01461F), 2 * MB)])  # Adesto: its own table
+def test_board_flash_size_decoded_by_esptool(output, size):
+
+    assert image.flash_size_from_flash_id(output) == size
+
+
+def test_board_flash_size_unknown_or_missing():
+    from board import BoardError
+
+    with pytest.raises(BoardError, match="esptool does not know the size of the board's flash chip "
+                                         r"\(manufacturer c8, device 4011\)"):
+        image.flash_size_from_flash_id(esptool_flash_id_block(0x1140C8))
+    with pytest.raises(BoardError, match="printed no flash id"):
+        image.flash_size_from_flash_id("A fatal error occurred: Failed to connect to ESP32: No serial data received.")
+
+
+STAND_IN_ESPTOOL = """#!%s
+# esptool for the tests: flash-id prints a board's recorded output; write-flash is logged.
+import sys
+
+with open(%r, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if "flash-id" in sys.argv:
+    sys.stdout.write(open(%r).read())
+    sys.exit(%d)
+"""
+
+
+@pytest.fixture
+def board_with(tmp_path, monkeypatch):
+    """board_with(flash-id output[, status]): a stand-in esptool in the board tools' place
+    that prints that output for flash-id; returns (the log of its command lines, PORT)."""
+    import sys
+
+    import board as board_module
+
+    def make_board(output, status=0):
+        (tmp_path / "ttyUSB0").touch()  # the serial port (PORT must exist)
+        folder = tmp_path / "board-bin"
+        folder.mkdir(exist_ok=True)
+        recorded, log = folder / "flash-id.txt", folder / "commands.log"
+        recorded.write_text(output)
+        log.write_text("")
+        path = folder / "esptool"
+        path.write_text(STAND_IN_ESPTOOL % (sys.executable, str(log), str(recorded), status))
+        path.chmod(0o755)
+        monkeypatch.setattr(board_module, "BOARD_BIN", str(folder))
+        return log, str(tmp_path / "ttyUSB0")
+    return make_board
+
+
+def test_flash_image_refuses_a_board_of_another_flash_size(tmp_path, board_with):
+    """A v1.26+ image for 4 MB, and a board whose flash-id says 16 MB: nothing written."""
+    out, _, _, _, _ = layout_image(tmp_path, "v1.26-4MB")
+    log, tty = board_with(FLASH_ID_16MB)
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Detected flash size: 16MB" in proc.stdout  # esptool's output, shown
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: the board on %s has a 16MB flash; IMAGE %s is made for a 4MB flash (the firmware would "
+                      "make its filesystem from 0x200000 to the end of the flash, with another block count: it would "
+                      "not mount it, and would stop at boot with \"The filesystem appears to be corrupted\"): make the "
+                      "image again with make image FLASH_SIZE=16MB" % (tty, out)], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert log.read_text().splitlines() == ["--chip esp32 --port %s flash-id" % tty]  # no write-flash
+
+
+def test_flash_image_writes_to_a_board_of_its_flash_size(tmp_path, board_with):
+    out, _, _, _, _ = layout_image(tmp_path, "v1.26-16MB")
+    log, tty = board_with(FLASH_ID_16MB)
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text().splitlines() == ["--chip esp32 --port %s flash-id" % tty,
+                                            "--chip esp32 --port %s --baud 460800 write-flash 0x0 %s" % (tty, out)]
+    # v1.22 to v1.25: the table's vfs is the same on any flash that holds it.
+    out, _, _, _, _ = layout_image(tmp_path, "v1.25-4MB")
+    log, _ = board_with(FLASH_ID_8MB_ESPTOOL3)
+    assert tool("flash", "--port", tty, "--image", out).returncode == 0
+    assert log.read_text().splitlines()[-1].endswith("write-flash 0x0 %s" % out)
+    log, _ = board_with(esptool_flash_id_block(0x01461F))  # 2 MB: the table's vfs ends at 4 MB
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 2 and "the board on %s has a 2MB flash; IMAGE %s is made for a flash of 4MB or more" % (
+        tty, out) in proc.stderr, proc.stderr
+    assert "write-flash" not in log.read_text()
+
+
+def test_flash_image_when_esptool_cannot_read_the_board(tmp_path, board_with):
+    out, _, _, _, _ = layout_image(tmp_path, "v1.26-4MB")
+    log, tty = board_with("A fatal error occurred: Failed to connect to ESP32: No serial data received.\n", status=2)
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 2, proc.stderr
+    assert ("error: esptool flash-id failed (exit status 2: A fatal error occurred: Failed to connect to ESP32: No "
+            "serial data received.): the board on %s was not read, nothing written" % tty) in proc.stderr
+    assert "write-flash" not in log.read_text()
+
+
+# -- bad input: one line naming the problem, exit status 2 ---------------------------------------
+
+
+def test_refuses_a_firmware_cut_short(tmp_path):
+    """A download that did not finish: esptool's parser reads past the end of the file."""
+    fw = firmware(entries=GENERIC_V126)
+    for cut in (1, 16, 40, 200):
+        _refused(tmp_path, fw[:-cut], "(its application at 0x10000) is cut short", "download it again")
+
+
+@pytest.mark.parametrize("size", ["3MB", "4M", "4MiB", "4194304", "four", "0MB", "256MB"])
+def test_refuses_an_unknown_flash_size(tmp_path, size):
+    fw = write(tmp_path / "fw.bin", firmware(entries=GENERIC_V126))
+    proc = tool("build", "--firmware", fw, "--flash-size", size, "--out", str(tmp_path / "d.bin"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: FLASH_SIZE %s: not a flash size; give the board's as 1MB, 2MB, 4MB, 8MB, "
+                                  "16MB, 32MB, 64MB, 128MB" % size)
+    assert not os.path.exists(tmp_path / "d.bin")
+
+
+def test_refuses_a_filesystem_larger_than_the_flash(tmp_path):
+    entries = GENERIC_V126 + [(1, 0x81, 0x200000, 0x7FFF0000, "vfs")]  # 2 GB
+    _refused(tmp_path, firmware(entries=entries), "'vfs' partition of FIRMWARE", "(0x200000, 2097088 KB) runs past "
+             "the end of a 4MB flash", "FLASH_SIZE=")
+    _refused(tmp_path, firmware(entries=OTA_V126), "partitions of FIRMWARE", "run to flash 0x4f0000: no room for the "
+             "filesystem the firmware makes at boot from there to the end of a 4MB flash", "FLASH_SIZE=8MB")
+    entries = OTA_8MB[:-1] + [(1, 0x99, 0x5F0000, 0x7FFF0000, "extra")]  # another partition past the end
+    _refused(tmp_path, firmware(entries=entries), "run to flash 0x805e0000, past the end of an 8MB flash",
+             flash_size="8MB")
+
+
+def test_refuses_an_image_larger_than_memory(tmp_path):
+    """A 128 MB flash, in a process allowed 320 MB of address space: MemoryError, said in
+    one line."""
+    import sys
+
+    fw = write(tmp_path / "fw.bin", firmware(entries=GENERIC_V126))
+    script = ("import resource, sys; sys.path[:0] = [%r, %r]; import image, littlefs, esptool.bin_image; "
+              "resource.setrlimit(resource.RLIMIT_AS, (320 << 20, 320 << 20)); "
+              "sys.exit(image.main(sys.argv[1:]))" % (os.path.join(REPO, "tools"), os.path.join(REPO, "host_tests")))
+    proc = subprocess.run([sys.executable, "-c", script, "build", "--firmware", fw, "--flash-size", "128MB", "--out",
+                           str(tmp_path / "d.bin")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: not enough memory to hold the image"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and not os.path.exists(tmp_path / "d.bin")
+
+
+def test_flash_image_refuses_a_damaged_filesystem(tmp_path, board_with):
+    out, _, _, (fs_offset, _), _ = layout_image(tmp_path, "v1.26-4MB")
+    data = bytearray(read(out))
+    for block in (0, 1):  # both copies of the superblock's metadata pair, past the magic
+        at = fs_offset + block * 4096 + 24
+        data[at:at + 64] = bytes(b ^ 0x5A for b in data[at:at + 64])
+    write(out, bytes(data))
+    log, tty = board_with(FLASH_ID_16MB)
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: IMAGE %s: its LittleFS filesystem at 0x200000 does not mount (littlefs "
+                                  "error -84, corrupt: damaged, or made for another partition size)" % out)
+    assert log.read_text() == ""  # the board is not even read
+    write(out, bytes(data[:3 * MB]))  # cut: no longer the length of a flash
+    proc = tool("flash", "--port", tty, "--image", out)
+    assert proc.returncode == 2 and "is 3145728 bytes, not the size of a flash: cut short" in proc.stderr, proc.stderr

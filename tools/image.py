@@ -154,9 +154,9 @@ def filesystem_partition(partitions, flash_size, where="the firmware"):
         end = max(p.end for p in partitions)
         if end >= flash_size:
             raise BoardError("the partitions of %s run to flash 0x%x: no room for the filesystem the firmware makes "
-                             "at boot from there to the end of a %s flash: give the board's flash size, "
+                             "at boot from there to the end of %s: give the board's flash size, "
                              "FLASH_SIZE=8MB, 16MB, ... (esptool flash-id tells it)"
-                             % (where, end, size_name(flash_size)))
+                             % (where, end, a_flash(flash_size)))
         fs = Partition(TYPE_DATA, SUBTYPE_FAT, end, flash_size - end, FS_LABEL, 0)
         placed_by_flash_size = True
     if fs.label != FS_LABEL:
@@ -171,9 +171,9 @@ def filesystem_partition(partitions, flash_size, where="the firmware"):
         raise BoardError("the %r partition of %s (0x%x, %d bytes) is not whole %d-byte flash sectors"
                          % (fs.label, where, fs.offset, fs.size, BLOCK_SIZE))
     if fs.end > flash_size:
-        raise BoardError("the %r partition of %s (0x%x, %d KB) runs past the end of a %s flash: give the board's "
+        raise BoardError("the %r partition of %s (0x%x, %d KB) runs past the end of %s: give the board's "
                          "flash size with FLASH_SIZE= (esptool flash-id tells it), or use the firmware for it"
-                         % (fs.label, where, fs.offset, fs.size // 1024, size_name(flash_size)))
+                         % (fs.label, where, fs.offset, fs.size // 1024, a_flash(flash_size)))
     return fs, placed_by_flash_size
 
 
@@ -208,6 +208,11 @@ def size_name(size):
     return flash_size_names().get(size) or kb(size)
 
 
+def a_flash(size):
+    name = size_name(size)
+    return "%s %s flash" % ("an" if name.startswith("8") else "a", name)
+
+
 def app_partition(partitions):
     apps = [p for p in partitions if p.type == TYPE_APP]
     for subtype in (SUBTYPE_FACTORY, SUBTYPE_OTA_0):  # what the bootloader starts first
@@ -219,19 +224,26 @@ def app_partition(partitions):
 
 # -- The firmware .bin ---------------------------------------------------------------------
 
-def load_esp_image(chip, data, what):
+def load_esp_image(chip, data, what, last=False):
     """esptool's parser on the ESP image at the start of data, with the checks of `esptool
-    image-info` (chip id, checksum, SHA-256 digest); BoardError when it is not a valid one."""
+    image-info` (chip id, checksum, SHA-256 digest); BoardError when it is not a valid one.
+    last: the image runs to the end of the file, so one that ends too soon is cut short."""
     from esptool.bin_image import LoadFirmwareImage
     from esptool.util import FatalError
 
+    image = None
     try:
         image = LoadFirmwareImage(chip, data)
+        ran_out, problem = getattr(image, "append_digest", False) and len(image.stored_digest or b"") < 32, None
     except (FatalError, RuntimeError, struct.error, ValueError) as e:
-        raise BoardError("%s is not a valid %s image (esptool: %s)" % (what, chip, e))
+        ran_out, problem = "End of file" in str(e), "esptool: %s" % e
     except (TypeError, IndexError, EOFError):  # esptool's parser reads past the end: ord(b"")
+        ran_out, problem = True, "esptool's parser ran out of bytes"
+    if ran_out and last:
         raise BoardError("%s is cut short: the file ends inside the image (a download that did not finish?); "
                          "download it again from %s" % (what, FIRMWARE_DOWNLOADS))
+    if image is None or ran_out:
+        raise BoardError("%s is not a valid %s image (%s)" % (what, chip, problem or "its SHA-256 digest is cut"))
     problems = []
     if getattr(image, "chip_id", None) is not None and image.chip_id != image.ROM_LOADER.IMAGE_CHIP_ID:
         problems.append("it is built for chip id %d, not %s" % (image.chip_id, chip))
@@ -279,16 +291,17 @@ class Firmware:
                              "or is only the bootloader; download the whole firmware from %s"
                              % (where, app.label, app.offset, FIRMWARE_DOWNLOADS))
         self.app = app
-        load_esp_image(self.chip, self.data[app.offset - self.offset:app.end - self.offset],
-                       "%s (its application at 0x%x)" % (where, app.offset))
+        app_data = self.data[app.offset - self.offset:app.end - self.offset]
+        load_esp_image(self.chip, app_data, "%s (its application at 0x%x)" % (where, app.offset),
+                       last=app.end - self.offset >= len(self.data))
         # The image covers every partition of the table (and the filesystem the firmware
         # makes after them): a device flashed with it has no leftover of an earlier setup
         # (the NVS and other data partitions are erased).
         self.flash_end = max([p.end for p in self.partitions] + [self.end, self.fs.end])
         if self.flash_end > flash_size:
-            raise BoardError("the partitions of %s run to flash 0x%x, past the end of a %s flash: give the board's "
+            raise BoardError("the partitions of %s run to flash 0x%x, past the end of %s: give the board's "
                              "flash size with FLASH_SIZE= (esptool flash-id tells it)"
-                             % (where, self.flash_end, size_name(flash_size)))
+                             % (where, self.flash_end, a_flash(flash_size)))
 
 
 # -- The filesystem --------------------------------------------------------------------------
@@ -500,7 +513,7 @@ class Image:
 
     def made_for(self):
         if self.placed_by_flash_size:
-            return "a %s flash" % size_name(self.flash_size)
+            return a_flash(self.flash_size)
         return "a flash of %s or more (its partitions end at 0x%x)" % (size_name(self.size), self.size)
 
 
@@ -555,14 +568,17 @@ def flash_size_from_flash_id(output):
 def check_board_flash(image, board_flash, port):
     """BoardError when the board's flash (bytes) is not the one the image is made for."""
     if image.placed_by_flash_size and board_flash != image.flash_size:
-        raise BoardError("the board on %s has a %s flash; IMAGE %s is made for %s (the firmware would make its "
-                         "filesystem from 0x%x to the end of the flash, with another block count: it would format it "
-                         "at the first boot, and the files and config.py would be gone): make the image again with "
-                         "make image FLASH_SIZE=%s" % (port, size_name(board_flash), image.path, image.made_for(),
-                                                       image.fs.offset, size_name(board_flash)))
+        # MicroPython's _boot.py: the mount fails (littlefs: "Invalid block count"), and
+        # inisetup.setup() finds the first block not erased and loops on that message.
+        raise BoardError("the board on %s has %s; IMAGE %s is made for %s (the firmware would make its "
+                         "filesystem from 0x%x to the end of the flash, with another block count: it would not mount "
+                         "it, and would stop at boot with \"The filesystem appears to be corrupted\"): make the image "
+                         "again with make image FLASH_SIZE=%s" % (port, a_flash(board_flash), image.path,
+                                                                  image.made_for(), image.fs.offset,
+                                                                  size_name(board_flash)))
     if not image.placed_by_flash_size and board_flash < image.size:
-        raise BoardError("the board on %s has a %s flash; IMAGE %s is made for %s: use a firmware for the board's "
-                         "flash size" % (port, size_name(board_flash), image.path, image.made_for()))
+        raise BoardError("the board on %s has %s; IMAGE %s is made for %s: use a firmware for the board's "
+                         "flash size" % (port, a_flash(board_flash), image.path, image.made_for()))
 
 
 def read_board_flash(argv, port):
@@ -644,7 +660,7 @@ def main(argv=None):
                 print("  config    %s as config.py: %s HOLDS ITS SECRETS (mode 600): keep it private, delete it "
                       "after flashing" % (shown(args.config), shown(out)))
             print("flash it: make flash-image PORT=/dev/ttyUSB0 IMAGE=%s (a board with %s)"
-                  % (shown(out), "a %s flash" % size_name(figures["flash_size"]) if figures["fs_placed_by_flash_size"]
+                  % (shown(out), a_flash(figures["flash_size"]) if figures["fs_placed_by_flash_size"]
                      else "%s of flash or more" % size_name(figures["image_bytes"])))
             return 0
         return flash(args.port, args.image, args.baud, args.dry_run)
