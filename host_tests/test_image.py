@@ -376,6 +376,35 @@ def test_config_ca_missing_from_the_image(tmp_path):
     assert not os.path.exists(tmp_path / "d.bin")
 
 
+def test_files_the_config_names_on_the_board_go_in_beside_it(tmp_path):
+    """Certificate auth with a private CA: CONFIG_TLS_CA, CONFIG_TLS_CERT and CONFIG_TLS_KEY
+    name board paths (absolute or relative to the board's /); the files beside config.py go
+    into the image at those paths, and `make provision` copies the same files."""
+    (tmp_path / "certs").mkdir()
+    contents = {"ca.der": b"0\x82\x01private CA", "certs/dev.cert.pem": b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+                "dev.key.pem": b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKeyContentNeverPrinted\n"}
+    for name, content in contents.items():
+        write(tmp_path / name, content)
+    config = device_config(tmp_path / "config.py", CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None,
+                           CONFIG_AWS_CREDENTIALS_ENDPOINT="abc.credentials.iot.eu-west-1.amazonaws.com",
+                           CONFIG_AWS_ROLE_ALIAS="mpaws-device", CONFIG_AWS_THING_NAME="mpaws-device",
+                           CONFIG_TLS_CA="/ca.der", CONFIG_TLS_CERT="/certs/dev.cert.pem",
+                           CONFIG_TLS_KEY="dev.key.pem")
+    out, proc = build_image(tmp_path, firmware(entries=GENERIC_V126), "--config", config)
+    assert "KeyContentNeverPrinted" not in proc.stdout + proc.stderr
+    files, _ = lfs_files(read(out), 0x200000, 0x200000)
+    assert {name: files[name] for name in contents} == contents
+    assert set(files) == set(deployed()) | set(contents) | {"config.py"}
+    commands, _, _ = board.provision_plan(PORT, config=config)
+    copied = [argv[-1] for argv in commands if "cp" in argv and ":config.py" not in argv]
+    assert sorted(copied) == [":/ca.der", ":/certs/dev.cert.pem", ":dev.key.pem"], commands
+    os.remove(tmp_path / "ca.der")  # neither beside config.py nor among the deployed files
+    fw = write(tmp_path / "fw.bin", firmware(entries=GENERIC_V126))
+    proc = tool("build", "--firmware", fw, "--config", config, "--out", str(tmp_path / "d.bin"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "CONFIG_TLS_CA of %s is /ca.der, which the image does not hold: put ca.der beside" % config in proc.stderr
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 
