@@ -476,11 +476,11 @@ class Image:
         table_end = max(p.end for p in partitions)
         # Where the firmware places the filesystem by the flash size, it runs to the end of
         # the flash: the image is as long as the flash it is made for.
-        self.fs, self.placed_by_flash_size = filesystem_partition(
-            partitions, max(self.size, table_end + 1), where)
-        if self.placed_by_flash_size and self.size not in flash_size_names():
+        by_flash_size = not [p for p in partitions if p.type == TYPE_DATA and p.label in FS_LABELS]
+        if by_flash_size and (self.size not in flash_size_names() or self.size <= table_end):
             raise BoardError("%s is %d bytes, not the size of a flash: cut short, or not made by `make image`; "
                              "make it again" % (where, self.size))
+        self.fs, self.placed_by_flash_size = filesystem_partition(partitions, max(self.size, table_end), where)
         if self.size < self.fs.end:
             raise BoardError("%s is cut short (%d bytes, its filesystem ends at 0x%x): make it again"
                              % (where, self.size, self.fs.end))
