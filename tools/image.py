@@ -20,8 +20,9 @@ start instead of formatting it.
 An image made for a flash size is exactly that long when the firmware places the
 filesystem by the flash size, and its LittleFS superblock holds the block count of that
 partition: `flash` reads the board's flash size first (esptool flash-id) and refuses an
-image made for another size (the board would find a superblock with another block count,
-and format the filesystem).
+image made for another size (the board would find a superblock with another block count:
+littlefs does not mount it, and MicroPython's start-up stops with "The filesystem appears
+to be corrupted").
 
 An image made with CONFIG= holds that config's secrets: it is written mode 600, the
 output says so, and no value of the config is ever printed (problems name the key).
@@ -445,6 +446,10 @@ def build_image(firmware, config=None, out=DEFAULT_OUT, build=board.BUILD, flash
 
 # -- flash -------------------------------------------------------------------------------------
 
+# littlefs's error codes (lfs.h) a damaged filesystem gives.
+LFS_ERRORS = {-5: "I/O error", -84: "corrupt", -22: "invalid superblock", -2: "no entry", -28: "no space"}
+
+
 class Image:
     """An image made by `build`, read back: its chip, filesystem partition (and whether the
     firmware places it by the flash size), the flash size it is made for, and
@@ -508,17 +513,14 @@ class Image:
                 lfs.unmount()
         except LittleFSError as e:
             raise BoardError("%s: its LittleFS filesystem at 0x%x does not mount (littlefs error %d, %s: damaged, or "
-                             "made for another partition size): the board would format it; make the image again "
-                             "with `make image`" % (where, self.fs.offset, e.code, LFS_ERRORS.get(e.code, "?")))
+                             "made for another partition size): the board would not mount it either; make the "
+                             "image again with `make image`"
+                             % (where, self.fs.offset, e.code, LFS_ERRORS.get(e.code, "?")))
 
     def made_for(self):
         if self.placed_by_flash_size:
             return a_flash(self.flash_size)
         return "a flash of %s or more (its partitions end at 0x%x)" % (size_name(self.size), self.size)
-
-
-# littlefs's error codes (lfs.h) a damaged filesystem gives.
-LFS_ERRORS = {-5: "I/O error", -84: "corrupt", -22: "invalid superblock", -2: "no entry", -28: "no space"}
 
 
 def flash_commands(port, image, baud=board.DEFAULT_BAUD):
