@@ -11,8 +11,9 @@ modules/flashbdev.py), its filesystem read back with littlefs-python and mounted
 MicroPython's own vfs.VfsLfs2 in the unix port (host_tests/drivers/image_driver.py), and
 `import app; app.notify(...)` runs from that mounted filesystem against the local AWS
 stand-in: the bytes an ESP32 would boot from are the bytes under test. `make flash-image`
-reads the board's flash size with esptool flash-id: a stand-in esptool prints what esptool
-prints for a board (its flash-id block made by esptool's own code, checked below).
+reads the board's flash size with esptool flash-id: the real esptool talks to a stand-in
+ESP32 bootloader on a TCP port (StandInBootloader), and a stand-in esptool prints recorded
+flash-id outputs (their flash-id block checked against esptool's own code).
 """
 import hashlib
 import json
@@ -691,6 +692,129 @@ def test_flash_image_when_esptool_cannot_read_the_board(tmp_path, board_with):
     assert ("error: esptool flash-id failed (exit status 2: A fatal error occurred: Failed to connect to ESP32: No "
             "serial data received.): the board on %s was not read, nothing written" % tty) in proc.stderr
     assert "write-flash" not in log.read_text()
+
+
+class StandInBootloader:
+    """An ESP32 in its serial bootloader as esptool sees it, on `--port socket://HOST:PORT`
+    (pyserial's TCP port): SLIP frames, the ROM's commands, esptool's stub uploaded and
+    started ("OHAI"), register reads (the chip's magic number, eFuses as zeros, the flash's
+    JEDEC id in SPI_W0 after a flash command), compressed writes into a flash of flash_size
+    bytes, and their MD5. Each esptool run is one connection."""
+    SPI_BASE = 0x3FF42000  # the ESP32's SPI_REG_BASE (esptool's targets/esp32.py)
+    REGISTERS = {0x40001000: 0x00F01D83}  # CHIP_DETECT_MAGIC_REG_ADDR: an ESP32
+
+    def __init__(self, jedec_id, flash_size):
+        import socket
+        import threading
+
+        self.jedec_id, self.flash = jedec_id, bytearray(b"\xff" * flash_size)
+        self.commands = []  # (connection number, command code)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = "socket://127.0.0.1:%d" % self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        connection = 0
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            connection += 1
+            with conn:
+                try:
+                    self._serve(conn, connection)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _frames(conn):
+        frame = None
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            for byte in chunk:
+                if byte == 0xC0:
+                    if frame:
+                        yield bytes(frame).replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb")
+                    frame = bytearray()
+                elif frame is not None:
+                    frame.append(byte)
+
+    def _serve(self, conn, connection):
+        import zlib
+
+        def send(data):
+            conn.sendall(b"\xc0" + data.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0")
+
+        stub, written, inflate = False, 0, None
+        for frame in self._frames(conn):
+            if len(frame) < 8 or frame[0] != 0:
+                continue
+            op, size = frame[1], struct.unpack("<H", frame[2:4])[0]
+            data, value, reply = frame[8:8 + size], 0, b""
+            self.commands.append((connection, op))
+            status = b"\0\0" if stub else b"\0\0\0\0"
+            if op == 0x08:  # SYNC: the ROM answers several times
+                for _ in range(8):
+                    send(struct.pack("<BBHI", 1, op, 4, 0x20120707) + status)
+                continue
+            if op == 0x14 and not stub:  # GET_SECURITY_INFO: not in the ESP32's ROM
+                status = b"\x01\x05\0\0"
+            elif op == 0x0A:  # READ_REG
+                address = struct.unpack("<I", data[:4])[0]
+                value = self.jedec_id if address == self.SPI_BASE + 0x80 else self.REGISTERS.get(address, 0)
+            elif op == 0x10:  # FLASH_DEFL_BEGIN: size, blocks, block size, offset
+                written, inflate = struct.unpack("<IIII", data[:16])[3], zlib.decompressobj()
+            elif op == 0x11:  # FLASH_DEFL_DATA
+                chunk = inflate.decompress(data[16:])
+                self.flash[written:written + len(chunk)] = chunk
+                written += len(chunk)
+            elif op == 0x13:  # SPI_FLASH_MD5
+                address, length = struct.unpack("<II", data[:8])
+                digest = hashlib.md5(self.flash[address:address + length])
+                reply = digest.digest() if stub else digest.hexdigest().encode()
+            send(struct.pack("<BBHI", 1, op, len(reply + status), value) + reply + status)
+            if op == 0x06:  # MEM_END: the uploaded stub starts and says so
+                send(b"OHAI")
+                stub = True
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.fixture
+def bootloader():
+    """bootloader(JEDEC id, flash size): a StandInBootloader, closed after the test."""
+    made = []
+
+    def make_bootloader(jedec_id, flash_size):
+        made.append(StandInBootloader(jedec_id, flash_size))
+        return made[-1]
+    yield make_bootloader
+    for stand_in in made:
+        stand_in.close()
+
+
+def test_flash_image_with_esptool_against_a_stand_in_bootloader(tmp_path, bootloader):
+    """The real esptool: flash-id reads a 16 MB flash, the 4 MB image is refused and nothing
+    is written; the 16 MB image is written at 0x0 (esptool checks its MD5 on the board)."""
+    board16 = bootloader(0x1840EF, 16 * MB)  # W25Q128
+    out4, _, _, _, _ = layout_image(tmp_path, "v1.26-4MB")
+    proc = tool("flash", "--port", board16.port, "--image", out4)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Manufacturer: ef\nDevice: 4018\nDetected flash size: 16MB\n" in proc.stdout
+    assert "error: the board on %s has a 16MB flash; IMAGE %s is made for a 4MB flash" % (board16.port, out4) in (
+        proc.stderr) and "make image FLASH_SIZE=16MB" in proc.stderr, proc.stderr
+    assert {connection for connection, _ in board16.commands} == {1} and 0x11 not in dict(board16.commands).values()
+    assert board16.flash == b"\xff" * 16 * MB
+    out16, _, _, _, _ = layout_image(tmp_path, "v1.26-16MB")
+    proc = tool("flash", "--port", board16.port, "--image", out16)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert board16.flash == read(out16)
+    written = [op for connection, op in board16.commands if connection == 3]  # flash-id was 2
+    assert written.count(0x11) > 1 and written[-1] == 0x13  # the blocks, then the MD5 esptool checks
 
 
 # -- bad input: one line naming the problem, exit status 2 ---------------------------------------

@@ -579,7 +579,8 @@ def _check_port(port, dry_run):
         raise BoardError("PORT is missing: give the board's serial port, e.g. PORT=/dev/ttyUSB0 "
                          "(Linux), PORT=/dev/cu.usbserial-0001 (macOS), PORT=COM4 (Windows); "
                          "`.venv/bin/mpremote devs` lists them")
-    if not dry_run and "/" in port and not os.path.exists(port):  # a device path; COM4 is not one
+    # A device path; COM4 is not one, nor a pyserial URL (socket://host:port, rfc2217://...).
+    if not dry_run and "/" in port and "://" not in port and not os.path.exists(port):
         raise BoardError("PORT %s does not exist: is the board plugged in (with a data cable)? "
                          "`.venv/bin/mpremote devs` lists the serial ports" % port)
 
