@@ -145,7 +145,7 @@ def tool(*args):
 
 def make(*args):
     environ = {k: v for k, v in os.environ.items() if k not in ("PORT", "FIRMWARE", "CONFIG", "OUT", "IMAGE",
-                                                               "DRY_RUN", "MAKEFLAGS", "MAKELEVEL")}
+                                                               "FLASH_SIZE", "DRY_RUN", "MAKEFLAGS", "MAKELEVEL")}
     proc = subprocess.run(["make", "--no-print-directory", "-s"] + list(args), cwd=REPO, env=environ,
                           capture_output=True, text=True, timeout=300)
     for value in (SECRET, WIFI_PASSWORD, ACCESS_KEY):
@@ -487,8 +487,12 @@ def test_make_image_and_flash_image_dry_run(tmp_path):
     assert "holds config.py" in proc.stderr and "made for a flash of 4MB or more" in proc.stderr
     # v1.26+: FLASH_SIZE= decides where the filesystem goes, and the image is that long.
     fw = write(tmp_path / "ESP32_GENERIC-20250911-v1.26.1.bin", firmware(entries=GENERIC_V126))
+    proc = make("image", "FIRMWARE=" + fw, "OUT=" + out)
+    assert proc.returncode == 0 and os.path.getsize(out) == 4 * MB, proc.stdout + proc.stderr
+    assert "note: FLASH_SIZE not given: made for a 4MB flash" in proc.stderr
     proc = make("image", "FIRMWARE=" + fw, "FLASH_SIZE=16MB", "OUT=" + out)
     assert proc.returncode == 0 and os.path.getsize(out) == 16 * MB, proc.stdout + proc.stderr
+    assert "FLASH_SIZE not given" not in proc.stderr
     proc = make("flash-image", "PORT=" + PORT, "IMAGE=" + out, "DRY_RUN=1")
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2, proc.stdout + proc.stderr
     assert "is made for a 16MB flash; esptool flash-id reads the board's" in proc.stderr

@@ -661,6 +661,10 @@ def main(argv=None):
             if figures["config"]:
                 print("  config    %s as config.py: %s HOLDS ITS SECRETS (mode 600): keep it private, delete it "
                       "after flashing" % (shown(args.config), shown(out)))
+            if figures["fs_placed_by_flash_size"] and not args.flash_size:
+                note("note: FLASH_SIZE not given: made for %s (the smallest ESP32_GENERIC's); for a board with "
+                     "more flash give FLASH_SIZE=8MB, 16MB, ... (make flash-image checks the board's)"
+                     % a_flash(figures["flash_size"]))
             print("flash it: make flash-image PORT=/dev/ttyUSB0 IMAGE=%s (a board with %s)"
                   % (shown(out), a_flash(figures["flash_size"]) if figures["fs_placed_by_flash_size"]
                      else "%s of flash or more" % size_name(figures["image_bytes"])))
