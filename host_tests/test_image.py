@@ -446,6 +446,9 @@ def test_refuses_a_filesystem_too_small_for_the_files(tmp_path):
     err = _refused(tmp_path, firmware(entries=entries), "too small for the", "'vfs' (32 KB)", "more room")
     total = sum(len(c) for c in deployed().values())
     assert "the %d files (%d KB, which take " % (len(deployed()), total // 1024) in err
+    entries = GENERIC_V126[:2] + [(0, 0x00, 0x10000, 0x3E0000, "factory")]  # v1.26+: 64 KB left on 4 MB
+    _refused(tmp_path, firmware(entries=entries), "'vfs' (64 KB) is too small", "the firmware makes it from "
+             "0x3f0000 to the end of the flash: a board with more flash has more (FLASH_SIZE=)")
 
 
 def test_refuses_a_damaged_or_cut_firmware(tmp_path):
