@@ -164,15 +164,17 @@ status: setup $(BOARD_TOOLS) ## the board's app.status(): WiFi, time, outbox, la
 	@$(BOARD) status --port $(call bash_word,PORT)
 
 # -- One flash image per device (tools/image.py) ---------------------------------------------
-# make image FIRMWARE=ESP32_GENERIC-<date>-v1.xx.bin [CONFIG=config.py] [OUT=device.bin], then
-# make flash-image PORT=/dev/ttyUSB0 IMAGE=device.bin (DRY_RUN=1 prints the esptool command).
+# make image FIRMWARE=ESP32_GENERIC-<date>-v1.xx.bin [CONFIG=config.py] [FLASH_SIZE=4MB] [OUT=device.bin],
+# then make flash-image PORT=/dev/ttyUSB0 IMAGE=device.bin: esptool flash-id first, and the
+# image is written only to a board of the flash size it is made for (DRY_RUN=1 prints both
+# esptool commands).
 .PHONY: image flash-image
 
-image: build ## one flash image for esptool at 0x0: FIRMWARE=file.bin [CONFIG=config.py] [OUT=device.bin]
+image: build ## one flash image for esptool at 0x0: FIRMWARE=file.bin [CONFIG=config.py] [FLASH_SIZE=4MB] [OUT=device.bin]
 	@$(PY) tools/image.py build --firmware $(call bash_word,FIRMWARE) --config $(call bash_word,CONFIG) \
-	  --build $(OUT) $(if $(IMAGE_OUT),--out $(call bash_word,IMAGE_OUT))
+	  --flash-size $(call bash_word,FLASH_SIZE) --build $(OUT) $(if $(IMAGE_OUT),--out $(call bash_word,IMAGE_OUT))
 
-flash-image: setup $(BOARD_TOOLS) ## write an image of make image to the board: PORT=... IMAGE=device.bin
+flash-image: setup $(BOARD_TOOLS) ## check the board's flash size, write an image of make image: PORT=... IMAGE=device.bin
 	@$(PY) tools/image.py $(if $(filter-out 0,$(DRY_RUN)),--dry-run) flash --port $(call bash_word,PORT) \
 	  --image $(call bash_word,IMAGE)
 

@@ -381,6 +381,21 @@ def device_cert_files(module, origin):
     return out
 
 
+def config_board_files(values, origin):
+    """[(key, host path)] of the files config.py's values {key: value} name on the board that
+    go there from the host: the certificate and key of certificate auth (device_cert_files),
+    and any of CONFIG_TLS_CA, CONFIG_TLS_CERT, CONFIG_TLS_KEY naming a board path such as
+    /ca.der whose file is next to config.py (the board's / is config.py's folder)."""
+    out = device_cert_files(types.SimpleNamespace(**values), origin)
+    for key in ("CONFIG_TLS_CA", "CONFIG_TLS_CERT", "CONFIG_TLS_KEY"):
+        name = values.get(key)
+        if isinstance(name, str) and name.startswith("/") and key not in dict(out):
+            path = os.path.join(os.path.dirname(os.path.abspath(origin)), name.lstrip("/"))
+            if os.path.isfile(path):
+                out.append((key, path))
+    return out
+
+
 def validate_config(source, origin, build=BUILD):
     """The Settings mpaws.settings loads from this config.py text; BoardError naming the key
     (never a value of a secret) when the board would refuse it. build: the files deployed."""
@@ -393,10 +408,11 @@ def validate_config(source, origin, build=BUILD):
         # The message could quote a secret (a key pasted without quotes is a NameError).
         raise BoardError("%s line %s: %s when reading it: put every value in quotes as in config_template.py"
                          % (shown(origin), _error_line(e, origin), type(e).__name__))
+    files = config_board_files(module.__dict__, origin)
     ca = getattr(module, "CONFIG_TLS_CA", None)
     if isinstance(ca, str) and ca:
         module.CONFIG_TLS_CA = _board_path_on_host(ca, build)
-    for key, path in device_cert_files(module, origin):  # certificate auth: the files next to config.py
+    for key, path in files:  # the files next to config.py that go to the board
         setattr(module, key, path)
     if FIRMWARE_LIB not in sys.path:
         sys.path.insert(0, FIRMWARE_LIB)
@@ -461,10 +477,10 @@ def provision_plan(port, config=None, env_file=None, out=GENERATED_CONFIG):
     for message in config_notes(source, template_keys()):
         note("note: " + message)
     # Certificate auth: the certificate and its private key go to the board (and nowhere
-    # else), before config.py that names them.
-    module = types.SimpleNamespace(**literal_assignments(source))
-    files = [Command(mpremote(port, ("fs", "cp", shown(path), ":" + getattr(module, key))))
-             for key, path in device_cert_files(module, config)]
+    # else), before config.py that names them; so does a CA certificate found beside it.
+    values = literal_assignments(source)
+    files = [Command(mpremote(port, ("fs", "cp", shown(path), ":" + values[key])))
+             for key, path in config_board_files(values, config)]
     copy = Command(mpremote(port, ("fs", "cp", shown(config), ":config.py"), RESET))
     return stopped_before_watchdog(port) + files + [copy], generated, loaded
 
@@ -563,7 +579,8 @@ def _check_port(port, dry_run):
         raise BoardError("PORT is missing: give the board's serial port, e.g. PORT=/dev/ttyUSB0 "
                          "(Linux), PORT=/dev/cu.usbserial-0001 (macOS), PORT=COM4 (Windows); "
                          "`.venv/bin/mpremote devs` lists them")
-    if not dry_run and "/" in port and not os.path.exists(port):  # a device path; COM4 is not one
+    # A device path; COM4 is not one, nor a pyserial URL (socket://host:port, rfc2217://...).
+    if not dry_run and "/" in port and "://" not in port and not os.path.exists(port):
         raise BoardError("PORT %s does not exist: is the board plugged in (with a data cable)? "
                          "`.venv/bin/mpremote devs` lists the serial ports" % port)
 
