@@ -1,4 +1,4 @@
-"""Pytest fixtures for the local AWS stand-in (tools/local_aws.py) in this process.
+"""Pytest fixtures for the local AWS stand-in (tools/localaws/local_aws.py) in this process.
 
 `aws`: one started LocalAWS per test module (moto's set-up takes about a second), with the
 tests' shared CA; `stand_in`: the same, with no pending fault and its clock right again

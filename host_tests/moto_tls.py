@@ -1,5 +1,5 @@
 """moto, in this process, as a TLS endpoint on 127.0.0.1 with SigV4 signature checking on:
-tools/local_aws.py's LocalAWS with moto's own behaviour left as it is.
+tools/localaws/local_aws.py's LocalAWS with moto's own behaviour left as it is.
 
 The differences from LocalAWS's defaults: no function source (moto's docker-free Lambda
 answers every Invoke, even of an unknown function, with the payload it was sent, or with

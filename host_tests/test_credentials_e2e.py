@@ -1,5 +1,5 @@
 """Certificate auth end to end, under MicroPython and CPython: the firmware's app.notify()
--> mutual TLS -> the stand-in's AWS IoT credentials provider (tools/local_credentials.py:
+-> mutual TLS -> the stand-in's AWS IoT credentials provider (tools/localaws/local_credentials.py:
 client certificate verified against its device CA, registered, ACTIVE, attached to the
 thing) -> moto STS credentials -> the Invoke signed with them and their session token
 (moto checks both; the stand-in their expiry) -> the function -> moto's SNS.

@@ -1,7 +1,7 @@
 """The `apigateway` group of `make bench`: the three ways to the function on one local AWS
-stand-in (tools/local_aws.py, in this process, with its API Gateway, tools/local_apigw.py):
+stand-in (tools/localaws/local_aws.py, in this process, with its API Gateway, tools/localaws/local_apigw.py):
 
-    python tools/bench.py --only apigateway
+    python tools/bench/bench.py --only apigateway
 
 Figures:
   ms per notify   a burst of notifies from one device process (kept-alive connection,
@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 BURST = 30
 RUNTIMES = ("micropython", "cpython")
 MODES = (("lambda", None), ("api_iam", "iam"), ("api_key", "key"))

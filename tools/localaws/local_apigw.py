@@ -1,4 +1,4 @@
-"""Amazon API Gateway in the local AWS stand-in (tools/local_aws.py): the stand-in's function
+"""Amazon API Gateway in the local AWS stand-in (tools/localaws/local_aws.py): the stand-in's function
 behind two APIs, each on a TLS port of its own (as each API has a host name of its own),
 both defined in moto's API Gateway models at set-up and read from them on every request:
 

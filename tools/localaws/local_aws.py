@@ -2,7 +2,7 @@
 checks and the connection behaviour of the real endpoints that moto lacks, and the
 project's Lambda function (cloud/lambda_function.py) running in-process on Invoke.
 
-    python tools/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
+    python tools/localaws/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
 
 prints where the CA certificate and the device's config.py are and how to send to it,
 then serves until Ctrl-C (or SIGTERM, or POST /stop). In tests, in-process:
@@ -48,7 +48,7 @@ What is moto's and what is added here:
   every connection and the listener and listens again on the same port, keeping moto's
   state.
 
-API Gateway (tools/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
+API Gateway (tools/localaws/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
 REST API with an API key, both in front of the same function, each on a TLS port of its
 own (gateway.http_api.port, gateway.rest_api.port); api_config() / --api iam|key write a
 device config for them. GET /api_requests on the control port lists their requests.
@@ -108,11 +108,13 @@ except ImportError as missing:
     print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
     sys.exit(2)
 
-import local_apigw  # API Gateway in front of the function (its own ports)
-from demo import device_command
-from local_aws_function import FunctionRuntime
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
+if os.path.join(REPO, "tools") not in sys.path:  # demo.py, beside the folder, when run as a script
+    sys.path.append(os.path.join(REPO, "tools"))
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import local_apigw  # noqa: E402  (API Gateway in front of the function: its own ports)
+from demo import device_command  # noqa: E402
+from local_aws_function import FunctionRuntime  # noqa: E402
 FUNCTION_SOURCE = os.path.join(REPO, "cloud", "lambda_function.py")
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -362,7 +364,7 @@ class LocalAWS:
         self._patches = []
         self._server = None
         self._stopping = threading.Event()
-        # -- certificate auth: the AWS IoT credentials provider (tools/local_credentials.py)
+        # -- certificate auth: the AWS IoT credentials provider (tools/localaws/local_credentials.py)
         self.iot = None
         if cert_auth:
             from local_credentials import CredentialsProvider
@@ -406,7 +408,7 @@ class LocalAWS:
         try:
             self._listen()
             self._setup()
-            # -- API Gateway (tools/local_apigw.py): both APIs in moto, each on a port of its own
+            # -- API Gateway (tools/localaws/local_apigw.py): both APIs in moto, each on a port of its own
             self.gateway = local_apigw.Gateway(self, TLS_CIPHERS)
             self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _TLSServer)
         except Exception:
@@ -550,7 +552,7 @@ class LocalAWS:
         """Writes config.py for a device (mode 0600: it holds the secret key); returns path.
         api: "key" or "iam" for API Gateway mode. With certificate auth, the device's
         certificate and key are issued next to it."""
-        lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
+        lines = ["# A device config for the local AWS stand-in at %s (tools/localaws/local_aws.py)." % self.endpoint]
         if api:
             config = self.api_config(api == "key", **overrides)
         elif self.iot is not None:
@@ -777,7 +779,7 @@ class LocalAWS:
             since = int(query.get("since", ["0"])[0])
             with self._lock:
                 return 200, [r.as_json() for r in self.requests[since:]]
-        if route == ("GET", "/api_requests"):  # API Gateway's (tools/local_apigw.py), both APIs, in order
+        if route == ("GET", "/api_requests"):  # API Gateway's (tools/localaws/local_apigw.py), both APIs, in order
             since = int(query.get("since", ["0"])[0])
             out = sorted((r for e in self.gateway.endpoints for r in e.client_requests()), key=lambda r: r.time)
             return 200, [dict(r.as_json(), api=r.api) for r in out[since:]]

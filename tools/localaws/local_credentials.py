@@ -1,4 +1,4 @@
-"""The AWS IoT credentials provider of the local AWS stand-in (tools/local_aws.py, with
+"""The AWS IoT credentials provider of the local AWS stand-in (tools/localaws/local_aws.py, with
 LocalAWS(cert_auth=True) or `local_aws.py --cert-auth`).
 
 A TLS endpoint of its own on 127.0.0.1 that serves
