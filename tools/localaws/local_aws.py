@@ -113,6 +113,7 @@ if os.path.join(REPO, "tools") not in sys.path:  # demo.py, beside the folder, w
     sys.path.append(os.path.join(REPO, "tools"))
 
 import local_apigw  # noqa: E402  (API Gateway in front of the function: its own ports)
+from aws_errors import Reply, json_error, service_error  # noqa: E402
 from demo import device_command  # noqa: E402
 from local_aws_function import FunctionRuntime  # noqa: E402
 FUNCTION_SOURCE = os.path.join(REPO, "cloud", "lambda_function.py")
@@ -126,7 +127,6 @@ _SETUP_KEY = dict(access_key="AKIASETUPSETUPSETUP0", secret_key="setup")  # any 
 # Reply headers set here, or moto's own that AWS does not send (Flask's CORS header).
 _DROPPED_HEADERS = ("connection", "keep-alive", "content-length", "transfer-encoding", "date", "status",
                     "access-control-allow-origin")
-_XML_SERVICES = ("sns", "iam", "sts", "sqs", "ec2")  # query protocol: errors in XML
 _active = []  # the LocalAWS running in this process (moto's state is global)
 
 
@@ -243,32 +243,12 @@ class Fault:
         return "Fault(drop)" if self.drop else "Fault(delay=%gs)" % self.delay
 
 
-class _Reply:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = list(headers)
-        self.body = body
-
-
-def _json_error(status, error_type, message, **fields):
-    body = dict(fields, message=message)
-    return _Reply(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)],
-                  json.dumps(body).encode())
-
-
-def _xml_error(status, code, message):
-    body = ('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
-            "<Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>"
-            % (code, message, uuid.uuid4()))
-    return _Reply(status, [("Content-Type", "text/xml")], body.encode())
-
-
 def _fault_reply(status):
     """What Lambda answers for a throttled request (429) or a failure on its side (5xx)."""
     if status == 429:
-        return _json_error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded",
+        return json_error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded",
                            Type="User")
-    return _json_error(status, "ServiceException", "Service error (injected): %d %s"
+    return json_error(status, "ServiceException", "Service error (injected): %d %s"
                        % (status, http.HTTPStatus(status).phrase), Type="Service")
 
 
@@ -699,9 +679,7 @@ class LocalAWS:
         return None
 
     def _signature_error(self, exchange, message):
-        if exchange.service in _XML_SERVICES:
-            return _xml_error(403, "SignatureDoesNotMatch", message)
-        return _json_error(403, "InvalidSignatureException", message)
+        return service_error(exchange.service, 403, "SignatureDoesNotMatch", "InvalidSignatureException", message)
 
     def _call_moto(self, exchange):
         split = urlsplit(exchange.target)
@@ -737,7 +715,7 @@ class LocalAWS:
         finally:
             _received.body = None
         status, headers = started
-        return _Reply(status, [(n, v) for n, v in headers if n.lower() not in _DROPPED_HEADERS], body)
+        return Reply(status, [(n, v) for n, v in headers if n.lower() not in _DROPPED_HEADERS], body)
 
     def _head(self, reply, close=False):
         headers = [("Date", http_date(self.now())), ("Content-Length", str(len(reply.body))),

@@ -30,6 +30,8 @@ import time
 
 import trustme
 
+from aws_errors import service_error
+
 ROLE_ALIAS = "mpaws-role-alias"
 SNS_ROLE_ALIAS = "mpaws-role-alias-sns"  # for a device in direct-SNS mode: sns:Publish only
 THING_NAME = "mpaws-thing-1"
@@ -194,12 +196,8 @@ class CredentialsProvider:
             expires = self.issued.get(exchange.access_key)
         if expires is None or self.aws.now() < expires:
             return None
-        from local_aws import _json_error, _xml_error, _XML_SERVICES
-
-        message = "The security token included in the request is expired"
-        if exchange.service in _XML_SERVICES:
-            return _xml_error(403, "ExpiredToken", message)
-        return _json_error(403, "ExpiredTokenException", message)
+        return service_error(exchange.service, 403, "ExpiredToken", "ExpiredTokenException",
+                             "The security token included in the request is expired")
 
     def client_calls(self, since=0):
         with self._lock:
