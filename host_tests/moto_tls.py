@@ -5,7 +5,7 @@ The differences from LocalAWS's defaults: no function source (moto's docker-free
 answers every Invoke, even of an unknown function, with the payload it was sent, or with
 what queue_lambda_results() queued); the IAM user "device" may do anything ("*"), so the
 same key calls Lambda, SNS and IoT Data; the request time is not checked (moto does not);
-the TLS certificate comes from the tests' shared CA (aws_server.shared_ca()), so a client
+the TLS certificate comes from the shared CA (tls_server.shared_ca()), so a client
 trusts it with ca_pem / ca_der. Names: function "notify", topic "alerts".
 """
 import os
@@ -13,8 +13,8 @@ import ssl
 
 import pytest
 
-from aws_server import shared_ca
 from local_aws import LocalAWS
+from tls_server import shared_ca
 
 __all__ = ["MotoTLS", "moto_tls"]
 

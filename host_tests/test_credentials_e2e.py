@@ -15,7 +15,6 @@ import uuid
 import pytest
 import trustme
 
-from aws_server import shared_ca
 from device import assert_error, device, mpy_build, notify, runtime  # noqa: F401
 from local_aws import LocalAWS
 
@@ -36,7 +35,7 @@ def from_mpy(request):
 
 @pytest.fixture(scope="module")
 def aws():
-    with LocalAWS(ca=shared_ca(), cert_auth=True) as server:
+    with LocalAWS(cert_auth=True) as server:
         yield server
 
 

@@ -160,16 +160,12 @@ def _smallest_heap(bench, case):
 
 def group_apigateway(bench):
     tools = _tools(bench)
-    host_tests = os.path.join(REPO, "host_tests")
-    if host_tests not in sys.path:
-        sys.path.insert(0, host_tests)
-    from aws_server import shared_ca
     from local_aws import LocalAWS
 
     group = "apigateway"
     rounds = 1 if bench.quick else 3
     per_notify = {(mode, runtime): [] for mode, _ in MODES for runtime in RUNTIMES + ("host",)}
-    with LocalAWS(ca=shared_ca()) as aws:
+    with LocalAWS() as aws:  # the shared CA, as the tests'
         cases = {mode: _Case(bench, aws, mode, api) for mode, api in MODES}
         host = _host_clients(aws)
         for _ in range(rounds):
