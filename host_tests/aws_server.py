@@ -24,7 +24,6 @@ import hmac
 import http
 import inspect
 import json
-import os
 import re
 import secrets
 import shutil
@@ -32,7 +31,6 @@ import socket
 import ssl
 import struct
 import tempfile
-import threading
 import time
 import traceback
 import uuid

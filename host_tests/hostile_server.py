@@ -35,9 +35,9 @@ Per-request modes (set_mode(name, count=None, **params); see MODES):
     reset                 reads the request, then a TCP RST (SO_LINGER 0)
     throttle              429 TooManyRequestsException (`retry_after`: a Retry-After header)
     unavailable           503 ServiceException (`retry_after` likewise)
-Per-connection mode: stall_handshake (the listener accepts the TCP connection, never answers the TLS
-ClientHello). Server-wide faults are constructor arguments: cert="rogue_ca" | "wrong_host"
-| "expired", and tls=False (plain HTTP on the port the device takes for TLS).
+Per-connection mode: stall_handshake (the shared listener accepts the TCP connection, never
+answers the TLS ClientHello). Server-wide faults are constructor arguments: cert="rogue_ca"
+| "wrong_host" | "expired", and tls=False (plain HTTP on the port the device takes for TLS).
 """
 import collections
 import datetime
@@ -47,7 +47,6 @@ import re
 import socket
 import ssl
 import struct
-import threading
 import time
 import urllib.parse
 import uuid
@@ -79,6 +78,7 @@ ABSURD_DATES = {
 SNS_REPLY = (b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
              b'<MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>'
              b'</ResponseMetadata></PublishResponse>')
+
 
 def rogue_ca():
     """A CA nobody trusts (made once): its leaf for localhost is the rogue certificate."""
