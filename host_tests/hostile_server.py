@@ -15,7 +15,7 @@ attribute: "deliveries per id"), connections and TLS handshakes.
 Signatures are not checked (aws_server.py does that); a request counts as delivered once
 its body has been read, before any reply: what AWS would have received. Every loop is
 bounded: a connection's thread ends when the client closes, when stop() is called, or
-after MAX_CONNECTION_S. Certificates come from aws_server.py's session CA (trustme).
+after MAX_CONNECTION_S. Certificates come from the shared CA (tools/localaws/tls_server.py).
 
 Per-request modes (set_mode(name, count=None, **params); see MODES):
     normal                200 with X-Amz-Executed-Version and a JSON payload
@@ -35,9 +35,9 @@ Per-request modes (set_mode(name, count=None, **params); see MODES):
     reset                 reads the request, then a TCP RST (SO_LINGER 0)
     throttle              429 TooManyRequestsException (`retry_after`: a Retry-After header)
     unavailable           503 ServiceException (`retry_after` likewise)
-Per-connection mode: stall_handshake (accepts the TCP connection, never answers the TLS
-ClientHello). Server-wide faults are constructor arguments: cert="rogue_ca" | "wrong_host"
-| "expired", and tls=False (plain HTTP on the port the device takes for TLS).
+Per-connection mode: stall_handshake (the shared listener accepts the TCP connection, never
+answers the TLS ClientHello). Server-wide faults are constructor arguments: cert="rogue_ca"
+| "wrong_host" | "expired", and tls=False (plain HTTP on the port the device takes for TLS).
 """
 import collections
 import datetime
@@ -47,14 +47,12 @@ import re
 import socket
 import ssl
 import struct
-import threading
 import time
 import urllib.parse
 import uuid
 
-import trustme
-
-from aws_server import TlsListener, leaf_cert
+from aws_server import LoopbackServer
+from tls_server import leaf_cert, shared_ca
 
 MAX_CONNECTION_S = 120.0  # no connection thread lives longer, whatever the mode
 READ_TIMEOUT = 10.0  # seconds to wait for the rest of a request
@@ -81,16 +79,10 @@ SNS_REPLY = (b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"
              b'<MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>'
              b'</ResponseMetadata></PublishResponse>')
 
-_certs = {}
-_certs_lock = threading.RLock()
-
 
 def rogue_ca():
     """A CA nobody trusts (made once): its leaf for localhost is the rogue certificate."""
-    with _certs_lock:
-        if "rogue" not in _certs:
-            _certs["rogue"] = trustme.CA(key_type=trustme.KeyType.RSA)
-        return _certs["rogue"]
+    return shared_ca("rogue")
 
 
 def _server_cert(kind):
@@ -101,10 +93,7 @@ def _server_cert(kind):
     if kind == "expired":
         return leaf_cert("localhost", not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2021, 1, 1))
     if kind == "rogue_ca":
-        with _certs_lock:
-            if "rogue_leaf" not in _certs:
-                _certs["rogue_leaf"] = rogue_ca().issue_cert("localhost", key_type=trustme.KeyType.RSA)
-            return _certs["rogue_leaf"]
+        return leaf_cert("localhost", ca=rogue_ca())
     raise ValueError("unknown cert kind %r" % kind)
 
 
@@ -174,14 +163,14 @@ class _Closed(Exception):
     """The client closed the connection, or the server is stopping."""
 
 
-class HostileServer(TlsListener):
+class HostileServer(LoopbackServer):
     """See the module's doc. tls: serve TLS (default) or plain HTTP; cert: "good",
     "rogue_ca" (from a CA the device does not trust), "wrong_host" (for wrong.example),
     "expired" (valid 2020-2021)."""
 
     def __init__(self, tls=True, cert="good"):
         assert cert in CERTS, cert
-        self._init_listener("hostile_server_", tls, _server_cert(cert) if tls else None)
+        self._init_server("hostile_server_", tls, _server_cert(cert) if tls else None)
         self.cert = cert
         self._plan = []  # (mode, params) for the next requests, in order
         self._default = ("normal", {})
@@ -222,15 +211,14 @@ class HostileServer(TlsListener):
 
     # -- connections ----------------------------------------------------------------------
 
+    def _stalls_connection(self):
+        return self._next_mode(True)[0] == "stall_handshake"  # the listener's stall, when the plan says so
+
     def _serve_connection(self, raw, conn_id):
         sock = raw
         deadline = time.monotonic() + MAX_CONNECTION_S
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            mode, _ = self._next_mode(True)
-            if mode == "stall_handshake":
-                self._wait_for_close(raw, deadline)
-                return
             if self._ssl is None:
                 raw.settimeout(READ_TIMEOUT)
                 first = raw.recv(1, socket.MSG_PEEK)
@@ -253,17 +241,7 @@ class HostileServer(TlsListener):
         except (_Closed, OSError, ValueError):
             pass
         finally:
-            with self._lock:
-                self._live.discard(raw)
-                self._live.discard(sock)
-            try:
-                sock.close()
-            except OSError:
-                pass
-            try:
-                raw.close()
-            except OSError:
-                pass
+            self._forget(raw, sock)
 
     def _serve_requests(self, sock, conn_id, deadline):
         buf = bytearray()

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the local AWS stand-in (tools/local_aws.py) in this process.
+"""Pytest fixtures for the local AWS stand-in (tools/localaws/local_aws.py) in this process.
 
 `aws`: one started LocalAWS per test module (moto's set-up takes about a second), with the
 tests' shared CA; `stand_in`: the same, with no pending fault and its clock right again
@@ -7,7 +7,6 @@ bodies of their own, so that they do not see each other's.
 """
 import pytest
 
-from aws_server import shared_ca
 from local_aws import LocalAWS
 
 __all__ = ["aws", "stand_in"]
@@ -15,7 +14,7 @@ __all__ = ["aws", "stand_in"]
 
 @pytest.fixture(scope="module")
 def aws():
-    with LocalAWS(ca=shared_ca()) as server:
+    with LocalAWS() as server:
         yield server
 
 

@@ -1,11 +1,11 @@
 """moto, in this process, as a TLS endpoint on 127.0.0.1 with SigV4 signature checking on:
-tools/local_aws.py's LocalAWS with moto's own behaviour left as it is.
+tools/localaws/local_aws.py's LocalAWS with moto's own behaviour left as it is.
 
 The differences from LocalAWS's defaults: no function source (moto's docker-free Lambda
 answers every Invoke, even of an unknown function, with the payload it was sent, or with
 what queue_lambda_results() queued); the IAM user "device" may do anything ("*"), so the
 same key calls Lambda, SNS and IoT Data; the request time is not checked (moto does not);
-the TLS certificate comes from the tests' shared CA (aws_server.shared_ca()), so a client
+the TLS certificate comes from the shared CA (tls_server.shared_ca()), so a client
 trusts it with ca_pem / ca_der. Names: function "notify", topic "alerts".
 """
 import os
@@ -13,8 +13,8 @@ import ssl
 
 import pytest
 
-from aws_server import shared_ca
 from local_aws import LocalAWS
+from tls_server import shared_ca
 
 __all__ = ["MotoTLS", "moto_tls"]
 

@@ -473,6 +473,33 @@ def test_tls_is_1_2_with_ecdhe_rsa_aes128_gcm(aws_server):
         assert ssl.PEM_cert_to_DER_cert(f.read()) == aws_server.ca_der_bytes
 
 
+def test_a_stalled_handshake_is_the_listeners(aws_server):
+    """The TLS listener every server shares (tools/localaws/tls_server.py) can accept a
+    connection and never answer its ClientHello; the next connection is served."""
+    aws_server.stall_next_handshakes(1)
+    ctx = ssl.create_default_context(cafile=aws_server.ca_pem)
+    with socket.create_connection(("127.0.0.1", aws_server.port), timeout=0.5) as raw:
+        with pytest.raises(socket.timeout):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    assert aws_server.handshakes == 0 and aws_server.connections == 1
+    with tls_socket(aws_server) as sock:
+        sock.sendall(raw_request(aws_server))
+        assert read_reply(sock)[0] == 200
+    assert aws_server.handshakes == 1
+
+
+def test_one_ca_for_the_test_servers_and_the_stand_in(aws_server):
+    """One CA cache: the stand-in made without a CA presents a certificate of the same CA."""
+    from local_aws import LocalAWS
+
+    stand_in = LocalAWS(function_source=None)  # not started: its CA files are written at once
+    try:
+        with open(stand_in.ca_der, "rb") as f:
+            assert f.read() == aws_server.ca_der_bytes
+    finally:
+        stand_in.stop()
+
+
 # -- MicroPython's TLS (mbedTLS) against the server --------------------------------------
 
 MPY_GET = """

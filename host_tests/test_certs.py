@@ -1,4 +1,4 @@
-"""firmware/certs/: the AWS root CAs written by tools/make_certs.py, and how MicroPython's
+"""firmware/certs/: the AWS root CAs written by tools/maintainer/make_certs.py, and how MicroPython's
 ssl.SSLContext.load_verify_locations(cadata=...) takes them (which decides how the
 client loads several roots)."""
 import hashlib
@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401 (aws_server needs the factory)
-from conftest import REPO, run_micropython
+from conftest import MAINTAINER, REPO, run_micropython
 
 CERTS = os.path.join(REPO, "firmware", "certs")
 ROOTS = ["AmazonRootCA1.der", "AmazonRootCA2.der", "AmazonRootCA3.der", "AmazonRootCA4.der", "SFSRootCAG2.der"]
@@ -29,7 +29,7 @@ def test_certs_are_the_published_roots():
 
 
 def test_make_certs_is_deterministic_and_up_to_date(tmp_path):
-    tool = os.path.join(REPO, "tools", "make_certs.py")
+    tool = os.path.join(MAINTAINER, "make_certs.py")
     for out in (tmp_path / "a", tmp_path / "b"):
         subprocess.run([sys.executable, tool, "--out", str(out)], check=True, capture_output=True)
     for name in ROOTS + ["README.md"]:
@@ -52,7 +52,7 @@ def test_make_certs_target_from_a_fresh_directory(tmp_path):
 
 
 def test_make_certs_check_finds_a_changed_or_missing_file(tmp_path):
-    tool = os.path.join(REPO, "tools", "make_certs.py")
+    tool = os.path.join(MAINTAINER, "make_certs.py")
     subprocess.run([sys.executable, tool, "--out", str(tmp_path)], check=True, capture_output=True)
     assert subprocess.run([sys.executable, tool, "--check", "--out", str(tmp_path)]).returncode == 0
     data = bytearray((tmp_path / "AmazonRootCA3.der").read_bytes())

@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl
 import pytest
 
 from aws_fixtures import aws_server_factory  # noqa: F401
-from aws_server import shared_ca
 from device import assert_error, device, runtime  # noqa: F401
 from moto_tls import MotoTLS
+from tls_server import shared_ca
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Certificate auth end to end, under MicroPython and CPython: the firmware's app.notify()
--> mutual TLS -> the stand-in's AWS IoT credentials provider (tools/local_credentials.py:
+-> mutual TLS -> the stand-in's AWS IoT credentials provider (tools/localaws/local_credentials.py:
 client certificate verified against its device CA, registered, ACTIVE, attached to the
 thing) -> moto STS credentials -> the Invoke signed with them and their session token
 (moto checks both; the stand-in their expiry) -> the function -> moto's SNS.
@@ -15,7 +15,6 @@ import uuid
 import pytest
 import trustme
 
-from aws_server import shared_ca
 from device import assert_error, device, mpy_build, notify, runtime  # noqa: F401
 from local_aws import LocalAWS
 
@@ -36,7 +35,7 @@ def from_mpy(request):
 
 @pytest.fixture(scope="module")
 def aws():
-    with LocalAWS(ca=shared_ca(), cert_auth=True) as server:
+    with LocalAWS(cert_auth=True) as server:
         yield server
 
 

@@ -1,5 +1,5 @@
 """End to end: the firmware's app.notify() under MicroPython and CPython -> TLS -> the local
-AWS stand-in (tools/local_aws.py: moto with its signature check, plus AWS's clock and
+AWS stand-in (tools/localaws/local_aws.py: moto with its signature check, plus AWS's clock and
 keep-alive behaviour) -> the Lambda function cloud/lambda_function.py -> moto's SNS.
 
 Every outcome is read back from moto's SNS topic (what was really published) and from the

@@ -1,5 +1,5 @@
 """End to end through API Gateway: the firmware's app.notify() under MicroPython and CPython
--> TLS -> the stand-in's API Gateway (tools/local_apigw.py: an HTTP API with IAM
+-> TLS -> the stand-in's API Gateway (tools/localaws/local_apigw.py: an HTTP API with IAM
 authorization, a REST API with an API key, both from moto's models) -> the Lambda function
 cloud/lambda_function.py (proxy event, proxy response) -> moto's SNS.
 

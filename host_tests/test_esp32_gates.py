@@ -1,4 +1,4 @@
-"""The ESP32 gates: tools/check_esp32.py passes on the firmware and fails on code the ESP32
+"""The ESP32 gates: tools/maintainer/check_esp32.py passes on the firmware and fails on code the ESP32
 cannot run; mpy-cross compiles every firmware module; and the compiled signer runs
 under the MicroPython unix port, signing as the CPython import of the same source does."""
 import glob
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from conftest import FIRMWARE, REPO, VECTORS, run_micropython
+from conftest import FIRMWARE, MAINTAINER, REPO, VECTORS, run_micropython
 
-CHECK = os.path.join(REPO, "tools", "check_esp32.py")
+CHECK = os.path.join(MAINTAINER, "check_esp32.py")
 FIRMWARE_SOURCES = sorted(glob.glob(os.path.join(FIRMWARE, "**", "*.py"), recursive=True))
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 

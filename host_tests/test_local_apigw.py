@@ -1,4 +1,4 @@
-"""The stand-in's API Gateway (tools/local_apigw.py) on its own, with botocore-signed and
+"""The stand-in's API Gateway (tools/localaws/local_apigw.py) on its own, with botocore-signed and
 hand-made requests as clients: the proxy events the function gets, API Gateway's error
 replies, what moto's models say (routes, keys, usage plans), ALPN, and the program's
 --api option and control port."""
@@ -16,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import REPO
+from conftest import REPO, STAND_IN
 from local_aws_fixtures import aws, stand_in  # noqa: F401
 
 
@@ -185,7 +185,7 @@ def test_alpn_h2_is_offered_and_http11_spoken(stand_in):
 
 def test_program_writes_an_api_key_config_and_never_prints_the_key(tmp_path):
     folder = tmp_path / "aws"
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "local_aws.py"), "--dir", str(folder),
+    proc = subprocess.Popen([sys.executable, os.path.join(STAND_IN, "local_aws.py"), "--dir", str(folder),
                              "--api", "key"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     lines = []
     try:

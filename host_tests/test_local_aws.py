@@ -1,4 +1,4 @@
-"""The local AWS stand-in (tools/local_aws.py) on its own, with boto3 and hand-made requests
+"""The local AWS stand-in (tools/localaws/local_aws.py) on its own, with boto3 and hand-made requests
 as clients: moto's signature check and IAM, what is added to moto (request time, payload
 hash, keep-alive, raw records, the function run in-process, faults, restart), and the
 program with its control port."""
@@ -23,8 +23,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 
-from conftest import REPO
+from conftest import STAND_IN
 from local_aws_fixtures import aws, stand_in  # noqa: F401
+
+PROGRAM = os.path.join(STAND_IN, "local_aws.py")
 
 
 def event(aws, subject="s", body="b", **fields):
@@ -186,6 +188,11 @@ def test_payload_hash_must_be_the_bodys(stand_in):
 
 def test_keep_alive_and_raw_records(stand_in):
     aws = stand_in
+    warm_up = Connection(aws)  # opens the function's own (kept) connection to SNS, whichever test runs first
+    try:
+        warm_up.exchange(signed(aws, event(aws, body="zero").encode()))
+    finally:
+        warm_up.close()
     handshakes, mark = aws.handshakes, len(aws.requests)
     conn = Connection(aws)
     sent = [signed(aws, event(aws, body="one").encode()), signed(aws, event(aws, body="two é").encode())]
@@ -248,7 +255,7 @@ def test_restart_keeps_the_port_and_the_state(stand_in):
 
 def test_program_with_control_port(tmp_path):
     folder = tmp_path / "aws"
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "local_aws.py"), "--dir", str(folder)],
+    proc = subprocess.Popen([sys.executable, PROGRAM, "--dir", str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         banner = []
@@ -300,10 +307,10 @@ def test_program_with_control_port(tmp_path):
 
 
 def _program(*options, cwd):
-    """tools/local_aws.py run from `cwd` (not the repository), temporary files in cwd/tmp."""
+    """tools/localaws/local_aws.py run from `cwd` (not the repository), temporary files in cwd/tmp."""
     (cwd / "tmp").mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(cwd / "tmp"), PYTHONIOENCODING="utf-8")
-    return subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "local_aws.py")] + list(options), cwd=cwd,
+    return subprocess.Popen([sys.executable, PROGRAM] + list(options), cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -385,7 +392,7 @@ def test_program_names_a_bad_option(tmp_path, options, words):
 def test_program_without_its_packages_says_how_to_get_them(tmp_path):
     """A Python without trustme (or moto, boto3): the `make setup` hint, not an ImportError."""
     script = ("import runpy, sys; sys.modules['trustme'] = None; sys.argv = [%r]; "
-              "runpy.run_path(%r, run_name='__main__')") % ("local_aws.py", os.path.join(REPO, "tools", "local_aws.py"))
+              "runpy.run_path(%r, run_name='__main__')") % ("local_aws.py", PROGRAM)
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr == "error: local_aws.py needs trustme: run `make setup` and use .venv/bin/python\n"

@@ -1,4 +1,4 @@
-"""The three packages (mpaws-sigv4, mpaws-aws, mpaws-device) from tools/packages.py's one
+"""The three packages (mpaws-sigv4, mpaws-aws, mpaws-device) from tools/maintainer/packages.py's one
 list: the checked-in files are what it generates, every firmware module is in exactly one
 package, imports point one way, the freezing manifests freeze each package with what it
 requires, and MicroPython's own mip (the unix port's, frozen in it) installs each package
@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from conftest import FIRMWARE, FIRMWARE_LIB, REPO, TOOLS, VECTORS, run_micropython
+from conftest import FIRMWARE, FIRMWARE_LIB, MAINTAINER, REPO, VECTORS, run_micropython
 
 import packages
 from mpy.run_vectors import ACCESS_KEY, DATE, REGION, SECRET_KEY, SERVICE
@@ -23,7 +23,7 @@ NAMES = [p[0] for p in packages.PACKAGES]
 
 
 def test_check_passes_on_the_repository():
-    proc = subprocess.run([sys.executable, os.path.join(TOOLS, "packages.py"), "--check"], capture_output=True,
+    proc = subprocess.run([sys.executable, os.path.join(MAINTAINER, "packages.py"), "--check"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert packages.problems() == []
@@ -46,8 +46,8 @@ def test_a_module_in_no_package_is_named_with_the_fix(tmp_path):
     (root / "firmware" / "lib" / "mpaws" / "kinesis.py").write_text("from mpaws import client\n")
     found = packages.problems(str(root))
     assert found == ["firmware module mpaws/kinesis.py is in no package: add it to one of mpaws-sigv4, "
-                     "mpaws-aws, mpaws-device; edit PACKAGES in tools/packages.py, then run "
-                     "`python3 tools/packages.py`"]
+                     "mpaws-aws, mpaws-device; edit PACKAGES in tools/maintainer/packages.py, then run "
+                     "`python3 tools/maintainer/packages.py`"]
 
 
 def test_an_import_against_the_arrow_is_refused(tmp_path):
@@ -62,7 +62,7 @@ def test_an_import_against_the_arrow_is_refused(tmp_path):
 def test_a_stale_file_is_named(tmp_path):
     root = copy_repo(tmp_path)
     (root / "mpaws-aws.json").write_text("{}\n")
-    assert packages.problems(str(root)) == ["mpaws-aws.json is stale: run `python3 tools/packages.py`"]
+    assert packages.problems(str(root)) == ["mpaws-aws.json is stale: run `python3 tools/maintainer/packages.py`"]
 
 
 def test_the_packages_cover_the_library_once():
@@ -244,7 +244,7 @@ def test_micropython_mip_installs_each_package(micropython, server, tmp_path, na
 
 
 def test_micropython_mip_follows_deps_with_home(micropython, server, tmp_path):
-    """`tools/packages.py --home URL` (a repository published at a known address): each
+    """`tools/maintainer/packages.py --home URL` (a repository published at a known address): each
     package lists its own files and names its requirements in deps; mip installs them in
     turn. The files are served from this checkout under /home/."""
     home = server + "/home"

@@ -3,7 +3,7 @@
     python tools/demo.py [--device micropython|cpython] [--subject TEXT] [--body TEXT]
                          [--fail-with STATUS] [--mode lambda|api|api-iam]
 
-1. starts the local AWS stand-in (tools/local_aws.py: moto behind TLS, with the Lambda
+1. starts the local AWS stand-in (tools/localaws/local_aws.py: moto behind TLS, with the Lambda
    function cloud/lambda_function.py and an SNS topic) as a separate process;
 2. runs the firmware's app.notify(subject, body) under the MicroPython unix port (or
    CPython) with a config.py the stand-in wrote for it, in a temporary directory;
@@ -19,7 +19,7 @@ SUBJECT, BODY and MODE are defaults for the options (what `make demo DEVICE=... 
 BODY=...` sets).
 
 StandIn (the stand-in as a process, driven through its control port) and run_device()
-are also what tools/bench_demo.py measures.
+are also what tools/bench/bench_demo.py measures.
 """
 import argparse
 import base64
@@ -37,7 +37,7 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(REPO, "firmware")
-LOCAL_AWS = os.path.join(REPO, "tools", "local_aws.py")
+LOCAL_AWS = os.path.join(REPO, "tools", "localaws", "local_aws.py")
 DEVICE_SCRIPT = os.path.join(REPO, "tools", "demo_device.py")
 MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
 SUBJECT = "Door open"
@@ -48,7 +48,7 @@ FAULTS = 10  # requests answered with --fail-with's status: more than the device
 
 
 class StandIn:
-    """tools/local_aws.py as a subprocess in folder (ca.pem, ca.der, config.py, state.json)."""
+    """tools/localaws/local_aws.py as a subprocess in folder (ca.pem, ca.der, config.py, state.json)."""
 
     def __init__(self, folder, api=None):
         self.folder = folder

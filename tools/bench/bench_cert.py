@@ -1,9 +1,9 @@
 """The `cert` group of `make bench`: certificate auth (mpaws.credentials) against static keys,
 one app.notify() from the .mpy firmware under micropython, both against the same local AWS
-stand-in (tools/local_aws.py with its credentials provider; moto's echo function, so that
+stand-in (tools/localaws/local_aws.py with its credentials provider; moto's echo function, so that
 the figures are the device's).
 
-    python tools/bench.py --only cert
+    python tools/bench/bench.py --only cert
 
 Figures:
   heap        smallest `micropython -X heapsize=N` (bisection) for one notify: with a

@@ -1,8 +1,8 @@
 """The `demo` group of `make bench`: the chain `make demo` shows (device -> TLS -> local AWS
 stand-in -> Lambda function -> SNS), timed, against one stand-in process started for the
-group (tools/local_aws.py, as make demo runs it).
+group (tools/localaws/local_aws.py, as make demo runs it).
 
-    python tools/bench.py --only demo
+    python tools/bench/bench.py --only demo
 
 Figures:
   demo_total      wall time of `python tools/demo.py` (what `make demo` runs after setup:
@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import demo  # noqa: E402  (StandIn, run_device: what make demo runs)
@@ -35,7 +35,7 @@ RUNTIMES = ("micropython", "cpython")
 
 
 def _bench_module(bench):
-    # tools/bench.py (as __main__ or imported): its BenchError, so a failure is reported
+    # tools/bench/bench.py (as __main__ or imported): its BenchError, so a failure is reported
     # like any other group's.
     return sys.modules[type(bench).__module__]
 

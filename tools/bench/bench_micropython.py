@@ -3,10 +3,10 @@
 """The MicroPython half of `make bench`: times and weighs SigV4 signing of the seed request
 inside MicroPython itself.
 
-    micropython tools/bench_micropython.py [LIB_DIR] [--quick]
+    micropython tools/bench/bench_micropython.py [LIB_DIR] [--quick]
 
 LIB_DIR holds the mpaws package (.py or .mpy; default: firmware/lib next to this tool).
-Prints the figures as one line, `BENCH_JSON {...}`, which tools/bench.py reads:
+Prints the figures as one line, `BENCH_JSON {...}`, which tools/bench/bench.py reads:
   us      microseconds per signature (time.ticks_us over many signatures, median of repeats)
   bytes   bytes allocated per signature (gc.mem_alloc() around one signature with the
           GC disabled, median of repeats, after a warm-up signature)

@@ -1,7 +1,7 @@
 """The `apigateway` group of `make bench`: the three ways to the function on one local AWS
-stand-in (tools/local_aws.py, in this process, with its API Gateway, tools/local_apigw.py):
+stand-in (tools/localaws/local_aws.py, in this process, with its API Gateway, tools/localaws/local_apigw.py):
 
-    python tools/bench.py --only apigateway
+    python tools/bench/bench.py --only apigateway
 
 Figures:
   ms per notify   a burst of notifies from one device process (kept-alive connection,
@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 BURST = 30
 RUNTIMES = ("micropython", "cpython")
 MODES = (("lambda", None), ("api_iam", "iam"), ("api_key", "key"))
@@ -145,16 +145,12 @@ def _notify_heap(bench, aws, mode):
 
 def group_apigateway(bench):
     tools = _tools(bench)
-    host_tests = os.path.join(REPO, "host_tests")
-    if host_tests not in sys.path:
-        sys.path.insert(0, host_tests)
-    from aws_server import shared_ca
     from local_aws import LocalAWS
 
     group = "apigateway"
     rounds = 1 if bench.quick else 3
     per_notify = {(mode, runtime): [] for mode, _ in MODES for runtime in RUNTIMES + ("host",)}
-    with LocalAWS(ca=shared_ca()) as aws:
+    with LocalAWS() as aws:  # the shared CA, as the tests'
         cases = {mode: _Case(bench, aws, mode, api) for mode, api in MODES}
         host = _host_clients(aws)
         for _ in range(rounds):

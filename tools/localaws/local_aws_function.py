@@ -1,4 +1,4 @@
-"""The Lambda runtime of the local AWS stand-in (tools/local_aws.py): runs a handler from its
+"""The Lambda runtime of the local AWS stand-in (tools/localaws/local_aws.py): runs a handler from its
 source file in this process, as Lambda runs it in a container."""
 import contextlib
 import importlib.util

@@ -2,7 +2,7 @@
 mpaws.device, app, outbox, wifi, button, board) costs in RAM under the MicroPython unix
 port, on the simulated board of host_tests/sim.
 
-    python tools/bench.py --only device_app
+    python tools/bench/bench.py --only device_app
 
 Figures (from the .mpy firmware, as `make build` compiles it; 64-bit unix port, so about
 1.5-2 times what the 32-bit ESP32 needs):
@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 SIM = os.path.join(REPO, "host_tests", "sim")
 TURNS = 500
 

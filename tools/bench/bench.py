@@ -1,6 +1,6 @@
-"""Benchmarks for mpaws: `make bench` runs `python tools/bench.py`.
+"""Benchmarks for mpaws: `make bench` runs `python tools/bench/bench.py`.
 
-    python tools/bench.py [--only GROUP[,GROUP...]] [--quick] [--json PATH] [--strict] [--list]
+    python tools/bench/bench.py [--only GROUP[,GROUP...]] [--quick] [--json PATH] [--strict] [--list]
 
 Prints a table (group, name, value, unit, target, met?) and writes bench/latest.json:
   {"schema": 1, "environment": {date, python, micropython, botocore, mpy_cross, cpu,
@@ -28,7 +28,7 @@ Groups:
                       mpaws.sigv4 (cold and cached key, new time + Content-Length) and
                       botocore's SigV4Auth.add_auth; ratios.
   sigv4_micropython   us and bytes allocated per signature inside the MicroPython unix
-                      port (tools/bench_micropython.py) in a 128 KB heap, as on an ESP32
+                      port (tools/bench/bench_micropython.py) in a 128 KB heap, as on an ESP32
                       (and the cached case in the port's default 2 MB heap); ratio against
                       botocore on CPython.
   sigv4_heap          smallest `micropython -X heapsize=N` that imports the signer's core
@@ -37,21 +37,21 @@ Groups:
   notify              one app.notify() over TLS against host_tests/aws_server.py: smallest
                       heap (one root, the five bundled roots), the interned names after it
                       and how many more fit before the next name table, bytes on the wire,
-                      handshakes per burst, ms vs boto3 (tools/bench_notify.py).
-  demo                make demo's chain against the local AWS stand-in (tools/local_aws.py):
+                      handshakes per burst, ms vs boto3 (tools/bench/bench_notify.py).
+  demo                make demo's chain against the local AWS stand-in (tools/localaws/local_aws.py):
                       demo wall time, notify step, 50-notify burst rate vs boto3
-                      (tools/bench_demo.py).
+                      (tools/bench/bench_demo.py).
   cert                certificate auth against static keys: smallest heap for the first
                       notify, ms to its reply, the credentials call's bytes
-                      (tools/bench_cert.py).
+                      (tools/bench/bench_cert.py).
   device_app          heap of the client library and of the device application (main
                       loop, outbox, triggers), bytes allocated per idle loop turn and per
-                      button press (tools/bench_device.py).
+                      button press (tools/bench/bench_device.py).
   apigateway          Lambda mode vs API Gateway (IAM, API key) on the local AWS stand-in:
                       ms per notify under micropython and CPython and for a host client
                       (boto3, urllib3 + botocore-signed), smallest heap for one notify per
-                      mode and with direct SNS (tools/bench_apigw.py).
-  faults              the fault suite's promises at -X heapsize=100k (tools/bench_faults.py):
+                      mode and with direct SNS (tools/bench/bench_apigw.py).
+  faults              the fault suite's promises at -X heapsize=100k (tools/bench/bench_faults.py):
                       worst requests per message id across the hostile server's fault modes
                       and a full or read-only flash, longest notify under a stalled or
                       dripping server (CONFIG_TIMEOUT = 3), largest message and outbox a new
@@ -76,15 +76,18 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 TOOLS = os.path.join(REPO, "tools")
+BENCH = os.path.join(TOOLS, "bench")
+STAND_IN = os.path.join(TOOLS, "localaws")
 FIRMWARE = os.path.join(REPO, "firmware")
 FIRMWARE_LIB = os.path.join(FIRMWARE, "lib")
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 DEFAULT_JSON = os.path.join(REPO, "bench", "latest.json")
 SCHEMA = 1
 
-for _path in (FIRMWARE_LIB, TOOLS):
+# The groups import the demo (tools/) and the stand-in (tools/localaws/) by their module names.
+for _path in (FIRMWARE_LIB, TOOLS, STAND_IN, BENCH):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -389,17 +392,17 @@ DEVICE_HEAP = 128 * 1024
 
 
 def micropython_figures(bench, heapsize=DEVICE_HEAP):
-    """Runs tools/bench_micropython.py on the signer compiled to .mpy, in a heap of
+    """Runs tools/bench/bench_micropython.py on the signer compiled to .mpy, in a heap of
     heapsize bytes (None: the unix port's default); returns its figures."""
     lib = _mpy_lib(bench)
-    args = [os.path.join(TOOLS, "bench_micropython.py"), lib] + (["--quick"] if bench.quick else [])
+    args = [os.path.join(BENCH, "bench_micropython.py"), lib] + (["--quick"] if bench.quick else [])
     proc = run_micropython(args, heapsize=heapsize, timeout=110)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             figures = json.loads(line[len("BENCH_JSON "):])
             break
     else:
-        raise BenchError("tools/bench_micropython.py gave no figures (exit %d):\n%s%s"
+        raise BenchError("tools/bench/bench_micropython.py gave no figures (exit %d):\n%s%s"
                          % (proc.returncode, proc.stdout, proc.stderr))
     expected = bench.once("reference_signature", reference_signature)
     if figures["signature"] != expected:

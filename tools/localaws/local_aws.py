@@ -2,7 +2,7 @@
 checks and the connection behaviour of the real endpoints that moto lacks, and the
 project's Lambda function (cloud/lambda_function.py) running in-process on Invoke.
 
-    python tools/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
+    python tools/localaws/local_aws.py [--dir DIR] [--port N] [--control-port N] [--function PATH] [--direct-sns]
 
 prints where the CA certificate and the device's config.py are and how to send to it,
 then serves until Ctrl-C (or SIGTERM, or POST /stop). In tests, in-process:
@@ -36,8 +36,9 @@ What is moto's and what is added here:
   that is not the body's SHA-256 -> 403. moto checks a form body's signature (SNS, IAM)
   over the bytes received, as AWS does, not over its fields re-encoded (a space as '+').
 - HTTP/1.1 keep-alive: a connection serves many requests (moto's own server closes after
-  each); idle connections are closed after idle_timeout seconds. The server is the
-  standard library's (socketserver + http.server), one thread per TLS connection.
+  each); idle connections are closed after idle_timeout seconds. The listener is
+  tls_server.py's (one thread per TLS connection, as the tests' servers), the requests
+  are read by the standard library's http.server.
 - Every request is recorded with its raw bytes as received and the raw reply (the
   `requests` list of Exchange); TLS handshakes and connections are counted.
 - Faults for the next N client requests (never for the function's own SNS calls):
@@ -48,7 +49,7 @@ What is moto's and what is added here:
   every connection and the listener and listens again on the same port, keeping moto's
   state.
 
-API Gateway (tools/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
+API Gateway (tools/localaws/local_apigw.py, `gateway`): an HTTP API with IAM authorization and a
 REST API with an API key, both in front of the same function, each on a TLS port of its
 own (gateway.http_api.port, gateway.rest_api.port); api_config() / --api iam|key write a
 device config for them. GET /api_requests on the control port lists their requests.
@@ -85,9 +86,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
-import socketserver
-import ssl
 import sys
 import tempfile
 import threading
@@ -101,30 +99,32 @@ try:
     import boto3
     import botocore.config
     import moto  # noqa: F401  (used in start(); imported here so that a missing moto shows at once)
-    import trustme
+    import trustme  # noqa: F401  (tls_server.py's certificates; a missing one shows at once)
 except ImportError as missing:
     if __name__ != "__main__":
         raise
     print("error: local_aws.py needs %s: run `make setup` and use .venv/bin/python" % missing.name, file=sys.stderr)
     sys.exit(2)
 
-import local_apigw  # API Gateway in front of the function (its own ports)
-from demo import device_command
-from local_aws_function import FunctionRuntime
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
+if os.path.join(REPO, "tools") not in sys.path:  # demo.py, beside the folder, when run as a script
+    sys.path.append(os.path.join(REPO, "tools"))
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import local_apigw  # noqa: E402  (API Gateway in front of the function: its own ports)
+from aws_errors import Reply, json_error, service_error  # noqa: E402
+from tls_server import TLS_CIPHERS, TlsListener, leaf_cert, server_context, shared_ca, write_ca_files  # noqa: E402
+from demo import device_command  # noqa: E402
+from local_aws_function import FunctionRuntime  # noqa: E402
 FUNCTION_SOURCE = os.path.join(REPO, "cloud", "lambda_function.py")
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 MAX_SKEW = 300  # seconds AWS accepts between X-Amz-Date and its clock
-TLS_CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256"  # what AWS endpoints offer first to TLS 1.2 clients
 MAX_BODY = 16 * 1024 * 1024
 _MAX_HEAD = 64 * 1024
 _SETUP_KEY = dict(access_key="AKIASETUPSETUPSETUP0", secret_key="setup")  # any key works before auth is on
 # Reply headers set here, or moto's own that AWS does not send (Flask's CORS header).
 _DROPPED_HEADERS = ("connection", "keep-alive", "content-length", "transfer-encoding", "date", "status",
                     "access-control-allow-origin")
-_XML_SERVICES = ("sns", "iam", "sts", "sqs", "ec2")  # query protocol: errors in XML
 _active = []  # the LocalAWS running in this process (moto's state is global)
 
 
@@ -241,32 +241,12 @@ class Fault:
         return "Fault(drop)" if self.drop else "Fault(delay=%gs)" % self.delay
 
 
-class _Reply:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = list(headers)
-        self.body = body
-
-
-def _json_error(status, error_type, message, **fields):
-    body = dict(fields, message=message)
-    return _Reply(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)],
-                  json.dumps(body).encode())
-
-
-def _xml_error(status, code, message):
-    body = ('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
-            "<Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>"
-            % (code, message, uuid.uuid4()))
-    return _Reply(status, [("Content-Type", "text/xml")], body.encode())
-
-
 def _fault_reply(status):
     """What Lambda answers for a throttled request (429) or a failure on its side (5xx)."""
     if status == 429:
-        return _json_error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded",
+        return json_error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded",
                            Type="User")
-    return _json_error(status, "ServiceException", "Service error (injected): %d %s"
+    return json_error(status, "ServiceException", "Service error (injected): %d %s"
                        % (status, http.HTTPStatus(status).phrase), Type="Service")
 
 
@@ -296,17 +276,17 @@ def _invoke_in_moto(backend, function_name, qualifier, body, headers, response_h
 # -- the server ------------------------------------------------------------------------------
 
 
-class LocalAWS:
+class LocalAWS(TlsListener):
     """moto behind TLS on 127.0.0.1 (see the module docstring). Arguments, all optional:
 
     function_source: the Lambda handler's file (cloud/lambda_function.py); None keeps
-    moto's docker-free Lambda, which echoes the payload. ca: a trustme.CA (a new one by
-    default); ca_dir: where ca.pem and ca.der are written (by default a temporary directory,
-    removed by stop()); port: 0 for an ephemeral one; device_actions: what the device's IAM
-    user may do (lambda:InvokeFunction); max_skew: seconds X-Amz-Date may be off (300;
-    None: not checked); idle_timeout: seconds a connection may wait for a request or for
-    the rest of one before it is closed (60); function_name,
-    topic_name, user_name: what set-up creates (mpaws-notify, mpaws-alerts, mpaws-device).
+    moto's docker-free Lambda, which echoes the payload. ca: a trustme.CA (by default the
+    process's shared one, tls_server.shared_ca()); ca_dir: where ca.pem and ca.der are
+    written (by default a temporary directory, removed by stop()); port: 0 for an
+    ephemeral one; device_actions: what the device's IAM user may do
+    (lambda:InvokeFunction); max_skew: seconds X-Amz-Date may be off (300; None: not
+    checked); idle_timeout: seconds a connection may wait for a request or for the rest of
+    one before it is closed (60); function_name, topic_name, user_name: what set-up creates (mpaws-notify, mpaws-alerts, mpaws-device).
 
     After start(): port, endpoint, host ("localhost"), region, account_id, ca_pem, ca_der,
     access_key / secret_key (the device's), sns_access_key / sns_secret_key (the
@@ -329,16 +309,11 @@ class LocalAWS:
         self.max_skew = max_skew
         self.idle_timeout = idle_timeout
         self.clock_offset = 0.0
-        self.port = port
-        self.ca = ca or trustme.CA(key_type=trustme.KeyType.RSA)
+        self.ca = ca or shared_ca()
         self._own_dir = ca_dir is None  # removed by stop()
         self.ca_dir = ca_dir or tempfile.mkdtemp(prefix="local_aws_")
         os.makedirs(self.ca_dir, exist_ok=True)
-        self.ca_pem = os.path.join(self.ca_dir, "ca.pem")
-        self.ca_der = os.path.join(self.ca_dir, "ca.der")
-        self.ca.cert_pem.write_to_path(self.ca_pem)
-        with open(self.ca_der, "wb") as f:
-            f.write(ssl.PEM_cert_to_DER_cert(self.ca.cert_pem.bytes().decode()))
+        self.ca_pem, self.ca_der = write_ca_files(self.ca, self.ca_dir)
         self.access_key = self.secret_key = self.function_access_key = None
         self.sns_access_key = self.sns_secret_key = None
         self.user_name = user_name
@@ -348,21 +323,12 @@ class LocalAWS:
         self.function_arn = self.topic_arn = None
 
         self.requests = []
-        self.handshakes = 0
-        self.connections = 0
         self._faults = []
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._ssl.minimum_version = self._ssl.maximum_version = ssl.TLSVersion.TLSv1_2
-        self._ssl.set_ciphers(TLS_CIPHERS)
-        self.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(self._ssl)
+        self._init_listener(server_context(leaf_cert("localhost", "127.0.0.1", ca=self.ca)), port)
         self._app = None
         self.gateway = None  # local_apigw.Gateway: the HTTP API (IAM) and REST API (API key), after start()
         self._patches = []
-        self._server = None
-        self._stopping = threading.Event()
-        # -- certificate auth: the AWS IoT credentials provider (tools/local_credentials.py)
+        # -- certificate auth: the AWS IoT credentials provider (tools/localaws/local_credentials.py)
         self.iot = None
         if cert_auth:
             from local_credentials import CredentialsProvider
@@ -404,22 +370,16 @@ class LocalAWS:
             patch.start()
         self._app = DomainDispatcherApplication(create_backend_app)
         try:
-            self._listen()
+            self.listen()
             self._setup()
-            # -- API Gateway (tools/local_apigw.py): both APIs in moto, each on a port of its own
+            # -- API Gateway (tools/localaws/local_apigw.py): both APIs in moto, each on a port of its own
             self.gateway = local_apigw.Gateway(self, TLS_CIPHERS)
-            self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _TLSServer)
+            self.gateway.setup(lambda service: self.client(service, **_SETUP_KEY), _RequestHandler)
         except Exception:
             self.stop()
             raise
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on every request is authenticated
         return self
-
-    def _listen(self):
-        self._server = _TLSServer(self, self.port)
-        self.port = self._server.server_address[1]
-        self._stopping.clear()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def _setup(self):
         iam = self.client("iam", **_SETUP_KEY)
@@ -461,25 +421,21 @@ class LocalAWS:
         with open(self.function_source, encoding="utf-8") as f:
             return f.read()
 
-    def _close_connections(self):
-        self._stopping.set()  # ends injected delays
-        if self._server is not None:
-            self._server.shutdown()  # no more accepts
-            self._server.close_all()
-            self._server = None
+    def _serve_tls(self, sock, conn_id):
+        _RequestHandler(sock, sock.getpeername(), self, conn_id)
 
     def restart(self):
         """Like a restarted endpoint: every connection and the listener are closed, then it
         listens again on the same port. moto's state (keys, topic, messages) is kept."""
-        self._close_connections()
-        self._listen()
+        self.close_listener()  # also ends injected delays
+        self.listen()
         return self
 
     def stop(self):
         """Closes everything, restores moto's settings and resets its state."""
         from moto.moto_api._internal.models import moto_api_backend
 
-        self._close_connections()
+        self.close_listener()
         if self.iot is not None:
             self.iot.stop()
         if self.gateway is not None:
@@ -550,7 +506,7 @@ class LocalAWS:
         """Writes config.py for a device (mode 0600: it holds the secret key); returns path.
         api: "key" or "iam" for API Gateway mode. With certificate auth, the device's
         certificate and key are issued next to it."""
-        lines = ["# A device config for the local AWS stand-in at %s (tools/local_aws.py)." % self.endpoint]
+        lines = ["# A device config for the local AWS stand-in at %s (tools/localaws/local_aws.py)." % self.endpoint]
         if api:
             config = self.api_config(api == "key", **overrides)
         elif self.iot is not None:
@@ -697,9 +653,7 @@ class LocalAWS:
         return None
 
     def _signature_error(self, exchange, message):
-        if exchange.service in _XML_SERVICES:
-            return _xml_error(403, "SignatureDoesNotMatch", message)
-        return _json_error(403, "InvalidSignatureException", message)
+        return service_error(exchange.service, 403, "SignatureDoesNotMatch", "InvalidSignatureException", message)
 
     def _call_moto(self, exchange):
         split = urlsplit(exchange.target)
@@ -735,7 +689,7 @@ class LocalAWS:
         finally:
             _received.body = None
         status, headers = started
-        return _Reply(status, [(n, v) for n, v in headers if n.lower() not in _DROPPED_HEADERS], body)
+        return Reply(status, [(n, v) for n, v in headers if n.lower() not in _DROPPED_HEADERS], body)
 
     def _head(self, reply, close=False):
         headers = [("Date", http_date(self.now())), ("Content-Length", str(len(reply.body))),
@@ -777,7 +731,7 @@ class LocalAWS:
             since = int(query.get("since", ["0"])[0])
             with self._lock:
                 return 200, [r.as_json() for r in self.requests[since:]]
-        if route == ("GET", "/api_requests"):  # API Gateway's (tools/local_apigw.py), both APIs, in order
+        if route == ("GET", "/api_requests"):  # API Gateway's (tools/localaws/local_apigw.py), both APIs, in order
             since = int(query.get("since", ["0"])[0])
             out = sorted((r for e in self.gateway.endpoints for r in e.client_requests()), key=lambda r: r.time)
             return 200, [dict(r.as_json(), api=r.api) for r in out[since:]]
@@ -841,14 +795,14 @@ class _RecordingReader:
 
 class _RequestHandler(http.server.BaseHTTPRequestHandler):
     """Serves the requests of one TLS connection, kept alive (HTTP/1.1), each answered by
-    LocalAWS._answer with the bytes it read."""
+    server._answer with the bytes it read (server: the LocalAWS, or an API Gateway endpoint)."""
 
     protocol_version = "HTTP/1.1"
 
     def __init__(self, sock, address, server, connection_id):
         self.connection_id = connection_id
         self.index = 0
-        self.timeout = server.aws.idle_timeout
+        self.timeout = server.idle_timeout
         super().__init__(sock, address, server)
 
     def setup(self):
@@ -873,60 +827,13 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         exchange = Exchange(self.rfile.take(), self.command, self.path, list(self.headers.items()), body,
                             self.connection_id, self.index)
         self.index += 1
-        reply = self.server.aws._answer(exchange, self.close_connection)
+        reply = self.server._answer(exchange, self.close_connection)
         if reply is None:
             self.close_connection = True  # dropped: closed without a reply
         else:
             self.wfile.write(reply)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-
-class _TLSServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """127.0.0.1:port; each connection in its thread: TLS handshake (counted), then requests.
-    close_all() shuts every open connection down, as a restarted endpoint would."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, aws, port):
-        self.aws = aws
-        self.live = set()
-        super().__init__(("127.0.0.1", port), None)
-
-    def finish_request(self, request, client_address):
-        aws = self.aws
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with aws._lock:
-            aws.connections += 1
-            connection_id = aws.connections
-        sock = aws._ssl.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        with aws._lock:
-            self.live.add(sock)
-        try:
-            sock.settimeout(10)
-            sock.do_handshake()
-            with aws._lock:
-                aws.handshakes += 1
-            if hasattr(aws, "note_handshake"):  # an API Gateway endpoint records the ALPN chosen
-                aws.note_handshake(sock)
-            _RequestHandler(sock, client_address, self, connection_id)
-        except (OSError, ValueError):
-            pass  # a failed handshake or a connection the client or close_all() ended
-        finally:
-            with aws._lock:
-                self.live.discard(sock)
-            sock.close()
-
-    def close_all(self):
-        with self.aws._lock:
-            live = list(self.live)
-        for sock in live:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # wakes its thread's read
-            except OSError:
-                pass
-        self.server_close()
 
 
 # -- the control interface -------------------------------------------------------------------

@@ -3,7 +3,7 @@ promises, as figures. The firmware runs as in the suite: under MicroPython from 
 build (compiled as `make build` does) with `-X heapsize=100k`, and under CPython where it
 is cheap, against host_tests/hostile_server.py (TLS on 127.0.0.1), CONFIG_TIMEOUT = 3.
 
-    python tools/bench.py --only faults [--quick]
+    python tools/bench/bench.py --only faults [--quick]
 
 Figures:
   invokes     requests received per message id (the hostile server's count: a request
@@ -38,7 +38,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 HOST_TESTS = os.path.join(REPO, "host_tests")
 DRIVERS = os.path.join(HOST_TESTS, "drivers")
 
@@ -82,7 +82,7 @@ class _Setup:
     """The .mpy firmware and driver, and the fault suite's helpers (host_tests on sys.path)."""
 
     def __init__(self, bench):
-        self.tools = sys.modules[type(bench).__module__]  # tools/bench.py: its helpers and BenchError
+        self.tools = sys.modules[type(bench).__module__]  # tools/bench/bench.py: its helpers and BenchError
         self.bench = bench
         if HOST_TESTS not in sys.path:
             sys.path.insert(0, HOST_TESTS)

@@ -1,4 +1,4 @@
-"""Amazon API Gateway in the local AWS stand-in (tools/local_aws.py): the stand-in's function
+"""Amazon API Gateway in the local AWS stand-in (tools/localaws/local_aws.py): the stand-in's function
 behind two APIs, each on a TLS port of its own (as each API has a host name of its own),
 both defined in moto's API Gateway models at set-up and read from them on every request:
 
@@ -29,10 +29,10 @@ import http
 import json
 import re
 import secrets
-import ssl
-import threading
 import time
 import uuid
+
+from tls_server import TlsListener, leaf_cert, server_context
 
 ALPN = ["h2", "http/1.1"]
 HTTP_STAGE = "prod"
@@ -64,35 +64,27 @@ class _Bucket:
         return False
 
 
-class Endpoint:
-    """One API on its own TLS port: what local_aws._TLSServer and its request handler need
-    (the lock, counters, the TLS context, _answer), and the requests it received."""
+class Endpoint(TlsListener):
+    """One API on its own TLS port (the shared listener, tls_server.py), answering each
+    connection's requests with the stand-in's request handler (_answer), and the requests
+    it received."""
 
     def __init__(self, gateway, kind, stage):
         self.gateway = gateway
         self.kind = kind  # "http" (HTTP API, IAM) or "rest" (REST API, API key)
         self.stage = stage
         self.api_id = None
-        self.port = 0
         self.requests = []
-        self.handshakes = 0
-        self.connections = 0
         self.alpn = []  # the protocol each handshake selected (None: the client offered no ALPN)
         self.rate = None  # HTTP API: requests a second (None: unlimited)
         self.burst = 1
         self._buckets = {}
         self._throttle = 0
         self._crash = 0
-        self._lock = threading.Lock()
-        self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._handler = None  # the stand-in's request handler class, from serve()
         # As the stand-in's other port (local_aws.py): TLS 1.2, the cipher AWS offers first.
-        self._ssl.minimum_version = self._ssl.maximum_version = ssl.TLSVersion.TLSv1_2
-        self._ssl.set_ciphers(gateway.ciphers)
-        self._ssl.set_alpn_protocols(ALPN)
-        import trustme
-
-        gateway.aws.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(self._ssl)
-        self._server = None
+        self._init_listener(server_context(leaf_cert("localhost", "127.0.0.1", ca=gateway.aws.ca),
+                                           ciphers=gateway.ciphers, alpn=ALPN))
 
     @property
     def idle_timeout(self):
@@ -103,19 +95,14 @@ class Endpoint:
         """What the device's CONFIG_AWS_API_URL is (a custom domain with the stage as base path)."""
         return "https://localhost:%d/%s" % (self.port, self.stage)
 
-    def note_handshake(self, sock):
+    def serve(self, handler):
+        """Listens; handler(sock, address, endpoint, connection id) serves a connection."""
+        self._handler = handler
+        self.listen()
+
+    def _serve_tls(self, sock, conn_id):
         self.alpn.append(sock.selected_alpn_protocol())
-
-    def listen(self, server_class):
-        self._server = server_class(self, self.port)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.close_all()
-            self._server = None
+        self._handler(sock, sock.getpeername(), self, conn_id)
 
     def throttle_next(self, count=1):
         with self._lock:
@@ -436,7 +423,7 @@ class Gateway:
     def endpoints(self):
         return (self.http_api, self.rest_api)
 
-    def setup(self, client, server_class):
+    def setup(self, client, handler):
         """Creates both APIs, the key and usage plan, and the IAM device user in moto (before
         its auth is on; client(service) gives a set-up client), then listens."""
         aws = self.aws
@@ -480,7 +467,7 @@ class Gateway:
         created = iam.create_access_key(UserName=user)["AccessKey"]
         self.access_key, self.secret_key = created["AccessKeyId"], created["SecretAccessKey"]
         for endpoint in self.endpoints:
-            endpoint.listen(server_class)
+            endpoint.serve(handler)
 
     def set_usage_plan_throttle(self, rate, burst):
         """The REST API's usage plan throttle (requests a second, burst), in moto's model."""
@@ -498,7 +485,7 @@ class Gateway:
 
     def close(self):
         for endpoint in self.endpoints:
-            endpoint.close()
+            endpoint.close_listener()
 
     def device_config(self, api_key=True):
         """The CONFIG_* keys of a device in API mode: the REST API with its key, or (api_key

@@ -1,6 +1,6 @@
 """The ESP32 gate: fails on firmware code that would not run on the ESP32's MicroPython.
 
-    python tools/check_esp32.py [PATH ...]        (default: firmware/)
+    python tools/maintainer/check_esp32.py [PATH ...]        (default: firmware/)
 
 Two checks, over every .py file under the given paths:
 
@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 FIRMWARE = os.path.join(REPO, "firmware")
 FIRMWARE_LIB = os.path.join(FIRMWARE, "lib")
 # The stubs of the newest and the oldest supported firmware; MPAWS_ESP32_STUBS: other

@@ -1,4 +1,4 @@
-"""The AWS IoT credentials provider of the local AWS stand-in (tools/local_aws.py, with
+"""The AWS IoT credentials provider of the local AWS stand-in (tools/localaws/local_aws.py, with
 LocalAWS(cert_auth=True) or `local_aws.py --cert-auth`).
 
 A TLS endpoint of its own on 127.0.0.1 that serves
@@ -22,13 +22,12 @@ Every call is recorded (calls: [Call]); handshakes and refused handshakes are co
 import hashlib
 import json
 import os
-import socket
-import socketserver
-import ssl
-import threading
 import time
 
 import trustme
+
+from aws_errors import service_error
+from tls_server import TlsListener, leaf_cert, server_context
 
 ROLE_ALIAS = "mpaws-role-alias"
 SNS_ROLE_ALIAS = "mpaws-role-alias-sns"  # for a device in direct-SNS mode: sns:Publish only
@@ -74,32 +73,27 @@ class Call:
                                                      self.access_key)
 
 
-class CredentialsProvider:
+class CredentialsProvider(TlsListener):
     """The credentials endpoint next to a LocalAWS `aws` (its clock, its CA, its moto).
     duration: seconds the credentials live (3600, as AWS's default; tests set 20)."""
 
     def __init__(self, aws, duration=3600, port=0):
         self.aws = aws
         self.duration = duration
-        self.port = port
         self.host = "localhost"
         self.device_ca = trustme.CA(key_type=trustme.KeyType.ECDSA, organization_name="mpaws local IoT device CA")
         self.certificates = {}  # id -> Certificate
         self.role_aliases = {}  # alias -> role ARN
         self.issued = {}  # access key -> expiration (server clock, seconds)
         self.calls = []
-        self.handshakes = 0
-        self.refused_handshakes = 0
-        self.connections = 0
-        self._lock = threading.Lock()
-        self._server = None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_ciphers(TLS_CIPHERS)
-        aws.ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(ctx)
-        ctx.load_verify_locations(cadata=self.device_ca.cert_pem.bytes().decode())
-        ctx.verify_mode = ssl.CERT_REQUIRED  # no certificate, or one of another CA: no handshake
-        self._ssl = ctx
+        # Mutual TLS: no certificate, or one of another CA, and there is no handshake.
+        self._init_listener(server_context(leaf_cert("localhost", "127.0.0.1", ca=aws.ca), ciphers=TLS_CIPHERS,
+                                           client_ca=self.device_ca), port)
+
+    @property
+    def refused_handshakes(self):
+        with self._lock:
+            return len(self.tls_errors)
 
     @property
     def endpoint(self):
@@ -123,16 +117,11 @@ class CredentialsProvider:
             self.role_aliases[alias] = role["Arn"]
 
     def start(self):
-        self._server = _Server(self)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.listen()
         return self
 
     def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self.close_listener()
 
     # -- certificates ------------------------------------------------------------------------
 
@@ -194,12 +183,8 @@ class CredentialsProvider:
             expires = self.issued.get(exchange.access_key)
         if expires is None or self.aws.now() < expires:
             return None
-        from local_aws import _json_error, _xml_error, _XML_SERVICES
-
-        message = "The security token included in the request is expired"
-        if exchange.service in _XML_SERVICES:
-            return _xml_error(403, "ExpiredToken", message)
-        return _json_error(403, "ExpiredTokenException", message)
+        return service_error(exchange.service, 403, "ExpiredToken", "ExpiredTokenException",
+                             "The security token included in the request is expired")
 
     def client_calls(self, since=0):
         with self._lock:
@@ -233,40 +218,7 @@ class CredentialsProvider:
         return 200, {"credentials": {"accessKeyId": role.access_key_id, "secretAccessKey": role.secret_access_key,
                                      "sessionToken": role.session_token, "expiration": _iso(now + self.duration)}}
 
-
-class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, provider):
-        self.provider = provider
-        super().__init__(("127.0.0.1", provider.port), None)
-
-    def finish_request(self, request, client_address):
-        p = self.provider
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with p._lock:
-            p.connections += 1
-            connection = p.connections
-        sock = p._ssl.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        try:
-            sock.settimeout(10)
-            try:
-                sock.do_handshake()
-            except (OSError, ValueError):
-                with p._lock:
-                    p.refused_handshakes += 1
-                return
-            with p._lock:
-                p.handshakes += 1
-            self._serve(sock, connection)
-        except OSError:
-            pass
-        finally:
-            sock.close()
-
-    def _serve(self, sock, connection):
-        p = self.provider
+    def _serve_tls(self, sock, connection):
         head = b""
         while b"\r\n\r\n" not in head:
             data = sock.recv(4096)
@@ -282,16 +234,16 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         peer = sock.getpeercert(binary_form=True)
         call = Call(headers.get("x-amzn-iot-thingname"), hashlib.sha256(peer).hexdigest() if peer else None,
                     connection)
-        status, body = p._answer(call, method, path.partition("?")[0], peer)
+        status, body = self._answer(call, method, path.partition("?")[0], peer)
         data = json.dumps(body).encode()
         reply = ("HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                  "x-amzn-RequestId: %s\r\nConnection: close\r\n\r\n" % (
                      status, {200: "OK", 403: "Forbidden", 404: "Not Found"}.get(status, "Error"),
-                     _http_date(p.aws.now()), len(data), os.urandom(16).hex())).encode() + data
+                     _http_date(self.aws.now()), len(data), os.urandom(16).hex())).encode() + data
         call.status = status
         call.reply = reply
-        with p._lock:
-            p.calls.append(call)
+        with self._lock:
+            self.calls.append(call)
         sock.sendall(reply)
 
 

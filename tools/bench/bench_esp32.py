@@ -1,7 +1,7 @@
 """The `esp32_memory` group of `make bench`: what `import app` takes of the gc heap, on the
 MicroPython unix port (measured) and on an ESP32 (estimated from it).
 
-    python tools/bench.py --only esp32_memory
+    python tools/bench/bench.py --only esp32_memory
 
 The firmware as `make build` compiles it (.mpy; on the ESP32 an imported .mpy's bytecode
 is in the gc heap as here) with a minimal config.py; gc.mem_alloc() after gc.collect()

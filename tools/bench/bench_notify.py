@@ -3,7 +3,7 @@ test server host_tests/aws_server.py (TLS 1.2 on 127.0.0.1, every signature chec
 botocore, Lambda emulated; lighter than make demo's moto stand-in, so the figures are the
 device's, not the server's).
 
-    python tools/bench.py --only notify
+    python tools/bench/bench.py --only notify
 
 Figures:
   heap        smallest `micropython -X heapsize=N` (bisection) that runs one notify() from
@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # up from tools/<folder>/
 HOST_TESTS = os.path.join(REPO, "host_tests")
 FIRMWARE = os.path.join(REPO, "firmware")
 CERTS = os.path.join(FIRMWARE, "certs")
@@ -176,7 +176,7 @@ print("BURST_JSON " + json.dumps({"ok": ok, "first_ms": first_ms, "rest_ms": res
 
 
 def _bench_module(bench):
-    # The module that made `bench` (tools/bench.py, as __main__ or imported): its helpers
+    # The module that made `bench` (tools/bench/bench.py, as __main__ or imported): its helpers
     # and its BenchError, so that a failure here is reported like any other group's.
     return sys.modules[type(bench).__module__]
 
