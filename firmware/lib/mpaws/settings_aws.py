@@ -1,6 +1,7 @@
 # The AWS keys of config.py and those a notify needs (device id, outbox), checked into a
 # settings.Settings. Loaded by mpaws.settings for one check and forgotten after it.
 from mpaws import errors
+from mpaws.sigv4 import DIGITS, LETTERS, LOWER, PRINTABLE, UPPER, made_of
 
 _HOW = " Fix it in config.py (a copy of config_template.py)."
 
@@ -78,7 +79,12 @@ def _number(module, key, low, high, default, integer=False, what="a number"):
 def _is_region(region):
     # like ap-southeast-1, us-gov-west-1, cn-north-1, eu-central-2
     parts = region.split("-")
-    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalpha() and p.islower() for p in parts[:-1])
+    return (len(parts) >= 3 and _is_number(parts[-1])
+            and all(p and made_of(p, LOWER) for p in parts[:-1]))
+
+
+def _is_number(text):
+    return text != "" and made_of(text, DIGITS)  # ASCII digits (str.isdigit() takes others on CPython)
 
 
 def _check_host(key, host):
@@ -89,13 +95,13 @@ def _check_host(key, host):
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     for label in labels:
         if (not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-"
-                or not all("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "-" for c in label)):
+                or not made_of(label, LETTERS + DIGITS + "-")):
             _fail(key, "is not a host name: %s; want ASCII letters, digits and '-' in dot-separated parts of 1 to "
                   "63 characters (optionally :port)" % describe(host))
     if len(name) > 253:
         _fail(key, "host name longer than 253 characters")
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not _is_number(port) or not 0 < int(port) < 65536:
             _fail(key, "the port must be a number from 1 to 65535")
         return name, int(port)
     return name, 443
@@ -147,8 +153,7 @@ def _check_api(s, module):
     if key is not None:
         if url is None:
             _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
-        odd = [c for c in key if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_")]
-        if not 20 <= len(key) <= 128 or odd:
+        if not 20 <= len(key) <= 128 or not made_of(key, LETTERS + DIGITS + "-_"):
             _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters, digits, '-' or "
                   "'_'); this one has %s" % describe(key))
 # -- end of API Gateway mode ----------------------------------------------------------------
@@ -177,12 +182,12 @@ def _check_static_keys(s, module):
     # With an API Gateway key (CONFIG_AWS_API_KEY), the device needs no AWS credentials.
     access_key = _string(module, "CONFIG_AWS_ACCESS_KEY", required=s.api_key is None)
     if access_key is not None and (not 16 <= len(access_key) <= 128
-                                   or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key)):
+                                   or not made_of(access_key, UPPER + DIGITS)):
         _fail("CONFIG_AWS_ACCESS_KEY", "does not look like an access key id: it has %s, want 16 to 128 upper-case "
               "letters and digits, e.g. AKIAIOSFODNN7EXAMPLE (secret key in its place?); copy it from the IAM "
               "console or `tools/cloud.py deploy`" % describe(access_key))
     secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", required=s.api_key is None, secret=True)
-    if secret_key is not None and (len(secret_key) < 16 or not all(" " < c <= "~" for c in secret_key)):
+    if secret_key is not None and (len(secret_key) < 16 or not made_of(secret_key, PRINTABLE[1:])):  # no space
         _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key: it has %s, want 40 characters "
               "without spaces (letters, digits, '/' and '+')" % describe(secret_key))
     s.access_key = access_key
@@ -223,7 +228,7 @@ def _check_service(s, module):
     topic = _string(module, "CONFIG_AWS_SNS_TOPIC_ARN")
     parts = topic.split(":")
     if (len(parts) != 6 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "sns"
-            or not _is_region(parts[3]) or len(parts[4]) != 12 or not parts[4].isdigit() or not parts[5]):
+            or not _is_region(parts[3]) or len(parts[4]) != 12 or not _is_number(parts[4]) or not parts[5]):
         _fail("CONFIG_AWS_SNS_TOPIC_ARN", "is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): it has %s"
               % describe(topic))
     s.topic_arn = topic
@@ -253,8 +258,7 @@ def _check_service(s, module):
     s.timeout = timeout
 
     device_id = _string(module, "CONFIG_DEVICE_ID", required=False)
-    if device_id is not None and (len(device_id) > 24 or not all(c.isalpha() or c.isdigit() or c in "-_"
-                                                                  for c in device_id)):
+    if device_id is not None and (len(device_id) > 24 or not made_of(device_id, LETTERS + DIGITS + "-_")):
         _fail("CONFIG_DEVICE_ID", "has %s; want at most 24 letters, digits, '-' or '_' (it starts every message "
               "id)" % describe(device_id))
     s.device_id = device_id
