@@ -159,22 +159,50 @@ def _check_api(s, module):
 # -- end of API Gateway mode ----------------------------------------------------------------
 
 
+# -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials) ---------
+STATIC_KEYS = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY")
+CERT_KEYS = ("CONFIG_AWS_CREDENTIALS_ENDPOINT", "CONFIG_AWS_ROLE_ALIAS", "CONFIG_AWS_THING_NAME", "CONFIG_TLS_CERT",
+             "CONFIG_TLS_KEY")
+
+
+def _given(module, keys):
+    return [key for key in keys if getattr(module, key, None) is not None]
+
+
+def uses_certificate(module):
+    """Whether config `module` gives a certificate rather than static keys. Raises
+    errors.ConfigError, naming the keys, for both, neither, or half of the certificate's."""
+    static = _given(module, STATIC_KEYS + ("CONFIG_AWS_SESSION_TOKEN",))
+    cert = _given(module, CERT_KEYS)
+    if static and cert:
+        _fail(", ".join(static), "set together with %s: give static keys or a device certificate, not both (set "
+              "the others to None)" % ", ".join(cert))
+    if not cert:
+        if not static and getattr(module, "CONFIG_AWS_API_KEY", None) is None:  # an API key needs no AWS credential
+            _fail("CONFIG_AWS_ACCESS_KEY", "missing: set CONFIG_AWS_ACCESS_KEY and CONFIG_AWS_SECRET_KEY, or a device "
+                  "certificate (%s)" % ", ".join(CERT_KEYS))
+        return False
+    missing = [key for key in CERT_KEYS if key not in cert]
+    if missing:
+        _fail(", ".join(missing), "missing: a device certificate needs all of %s (only %s given)"
+              % (", ".join(CERT_KEYS), ", ".join(cert)))
+    return True
+
+
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
     _check_api(s, module)
-    # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials)
-    from mpaws import settings_cert, transient
+    s.thing_name = None  # static keys
+    if uses_certificate(module):
+        from mpaws import settings_cert, transient  # its checks, loaded for a certificate only
 
-    try:
-        s.thing_name = None  # static keys
-        if settings_cert.uses_certificate(module):
+        try:
             settings_cert.check(s, module, _string, _check_host)
             s.access_key = s._secret_key = s.session_token = None
-    finally:
-        transient.forget("settings_cert")
-    if s.thing_name is None:
+        finally:
+            transient.forget("settings_cert")
+    else:
         _check_static_keys(s, module)
-    # -- end static keys or a device certificate
     _check_service(s, module)
 
 
