@@ -363,6 +363,11 @@ def notify(subject, body):
     or AWS rejected its content): then the error says it was not kept. A message that
     cannot be stored (a full flash) is sent without a copy, with a log line."""
     try:
+        if _settings is None:
+            # The code every send holds (the outbox, the client with its transport and signer)
+            # first, at the bottom of the heap: the config checks' code, loaded next and
+            # freed after, then leaves one hole above it rather than holes between them.
+            from mpaws import client, outbox  # noqa: F401
         config()
         _check_text(subject, body)
     except MemoryError as e:
