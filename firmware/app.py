@@ -145,6 +145,7 @@ def _connect(service):
     s = config()
     from mpaws import client
 
+    gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
     return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
                           s.verify_tls, s.timeout, log=log, credentials=_credentials())
 
