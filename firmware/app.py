@@ -1,7 +1,7 @@
 # The device application's entry points, as called from the REPL or main.py:
 #
 #     mpremote exec "import app; app.notify('subject', 'body')"
-#     mpremote exec "import app; app.status()"      (WiFi, time, outbox, last error)
+#     mpremote exec "import app; app.status()"      (WiFi, time, outbox, last error, heap)
 #     mpremote exec "import app; app.flush()"       (send what the outbox holds)
 #
 # notify() sends the JSON payload {"topic": ..., "subject": ..., "body": ..., "id": ...} to
@@ -24,7 +24,6 @@
 # first when it is down (and set the clock by NTP when it is not set).
 import gc
 import sys
-import time
 
 from mpaws import errors, settings
 
@@ -146,6 +145,7 @@ def _connect(service):
     s = config()
     from mpaws import client
 
+    gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
     return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
                           s.verify_tls, s.timeout, log=log, credentials=_credentials())
 
@@ -271,12 +271,11 @@ _PLAIN_BODY_CHARS = 65000
 def _plain(subject, body):
     """Whether the message surely passes mpaws.sns.check: the usual message, recognised
     without loading mpaws.sns (1.4 KB of heap on the way to the TLS handshake)."""
-    if not body or len(body) > _PLAIN_BODY_CHARS or not 0 < len(subject) <= 100 or subject[0] == " ":
+    if not body or len(body) > _PLAIN_BODY_CHARS or not 0 < len(subject) <= 100 or subject.startswith(" "):
         return False
-    for c in subject:
-        if not " " <= c <= "~":
-            return False
-    return True
+    from mpaws import sigv4  # loaded already, or soon: every mode signs, or its client imports it
+
+    return sigv4.made_of(subject, sigv4.PRINTABLE)
 
 
 def _check_text(subject, body):
@@ -365,6 +364,11 @@ def notify(subject, body):
     or AWS rejected its content): then the error says it was not kept. A message that
     cannot be stored (a full flash) is sent without a copy, with a log line."""
     try:
+        if _settings is None:
+            # The code every send holds (the outbox, the client with its transport and signer)
+            # first, at the bottom of the heap: the config checks' code, loaded next and
+            # freed after, then leaves one hole above it rather than holes between them.
+            from mpaws import client, outbox  # noqa: F401
         config()
         _check_text(subject, body)
     except MemoryError as e:
@@ -384,14 +388,6 @@ def notify(subject, body):
         raise _handled(lambda: _undelivered().notify_failed(sys.modules[__name__], e, message_id, subject))
 
 
-def _next(box):
-    """The oldest message not yet sent, or None."""
-    for message in box.messages():
-        if message[0] not in _sent:
-            return message
-    return None
-
-
 def flush(feed=None):
     """Sends what the outbox holds, oldest first; returns how many were sent. Connects the
     WiFi first when it is down (on a board). A message refused for good (errors.refusal)
@@ -402,88 +398,23 @@ def flush(feed=None):
     attempt, and while the WiFi connects (the main loop feeds its watchdog with it, so
     that it is fed only while sending makes progress)."""
     try:
-        return _flush(feed)
-    except errors.AWSError:
-        raise
-    except Exception as e:  # noqa: BLE001 -- MemoryError, a broken outbox file: an AWSError
-        e = _handled(lambda: _undelivered().as_aws_error(e))
-        note_error("flush failed: %s: %s" % (type(e).__name__, e))
-        raise e
-
-
-def _flush(feed):
-    box = outbox()
-    sent = 0
-    online = False
-    stuck = _handled(lambda: _undelivered().forget_sent(sys.modules[__name__])) if _sent else None
-    while True:
-        message = _next(box)
-        if message is None:
-            if stuck is not None:
-                note_error(stuck.message)
-                raise stuck  # the caller backs off: the flash may be writable later
-            return sent
-        if feed is not None:
-            feed()
-        c = None
-        try:
-            if not online:
-                _online(feed)
-                online = True
-            c = _client()
-            c.feed = feed
-            _send(message[0], message[1], message[2], True)
-        except Exception as e:  # noqa: BLE001
-            if getattr(e, "sent", False):
-                raise  # sent, not taken out (errors.OutboxError): logged; not sent again
-            e = _handled(lambda: _undelivered().flush_failed(sys.modules[__name__], e, message, sent))
-            if e is None:
-                continue  # refused for good, taken out: the messages after it are not held back
-            raise e
-        finally:
-            if c is not None:
-                c.feed = None
-        sent += 1
-
-
-def _wifi_status():
-    try:
-        import network
-    except ImportError:
-        return "no WiFi interface here (the host's network is used)"
-    wlan = network.WLAN(network.STA_IF)
-    if wlan.isconnected():
-        from mpaws import wifi
-
-        return "connected, address %s" % wifi.address(wlan)
-    return "not connected (status %s)" % wlan.status()
+        from mpaws import outbox_flush  # loaded on the first flush: a notify does not need it
+    except MemoryError as e:
+        raise _handled(lambda: _undelivered().as_aws_error(e))
+    return outbox_flush.flush(sys.modules[__name__], feed)
 
 
 def status():
     """Prints and returns the device's state: WiFi, time, outbox size (and how many of its
     messages were sent but could not be taken out), messages refused for good since start
-    (not kept), last error."""
-    from mpaws import clock
+    (not kept), last error, free heap (and on an ESP32 the ESP-IDF heap: free, largest
+    block). See mpaws.status."""
+    from mpaws import status as device_status, transient
 
     try:
-        t = time.gmtime(clock.now())
-        info = {
-            "device": device_id(),
-            "wifi": _wifi_status(),
-            "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
-            "clock_set": clock.is_set(),
-            "outbox": len(outbox()),
-            "sent_not_removed": len(_sent),
-            "refused": refused,
-            "last_error": last_error,
-        }
-    except MemoryError as e:
-        raise _undelivered().as_aws_error(e)
-    except OSError as e:
-        raise errors.OutboxError("cannot read the outbox %s: %s" % (config().outbox_path, e))
-    for key in ("device", "wifi", "time", "clock_set", "outbox", "sent_not_removed", "refused", "last_error"):
-        log("%s: %s" % (key, info[key]))
-    return info
+        return device_status.status(sys.modules[__name__])
+    finally:
+        transient.forget("status")
 
 
 def reset():

@@ -7,6 +7,7 @@ WiFi outages and sensor values (see sim/simboard.py), and ends at run_ms, at a r
 at a deep sleep. The server counts what arrived: each notification exactly once, in order,
 with a message id."""
 import re
+import socket
 
 import pytest
 
@@ -440,6 +441,39 @@ def test_flush_stops_at_the_first_failure_oldest_first(board):
     assert flushed["sent"] == 3 and status["outbox"] == 0
     assert [e["subject"] for e in board.server.invocations("notify")] == ["q0", "q1", "q2"]
     assert [e["id"] for e in board.server.invocations("notify")] == ids
+
+
+def test_status_reports_the_gc_heap_and_the_esp_idf_heap(board):
+    regions = [[98304, 20480, 12288, 8192], [32768, 6144, 4096, 4096], [16384, 0, 0, 0]]
+    run = board.run([dict(op="world", idf_heap=regions), {"op": "status"}])
+    status = run.results[1]
+    assert status["idf_heap_free"] == 20480 + 6144 and status["idf_heap_largest"] == 12288
+    if board.runtime == "micropython":
+        assert 0 < status["heap_free"] < 2 * 1024 * 1024  # the unix port's default heap
+        assert "heap_free: %d" % status["heap_free"] in run.log
+    assert "idf_heap_largest: 12288" in run.log
+
+
+def test_a_tls_handshake_that_times_out_names_a_small_esp_idf_heap(board):
+    # A server that takes the connection and never answers the handshake: on an ESP32 whose
+    # ESP-IDF heap has no block for mbedTLS's buffers, that is how a handshake fails.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        configure(board, CONFIG_AWS_HOST="localhost:%d" % silent.getsockname()[1], CONFIG_TIMEOUT=1)
+        small = [[98304, 9728, 7168, 4096]]
+        run = board.run([{"op": "tune", "max_attempts": 1}, dict(op="world", idf_heap=small),
+                         dict(op="notify", subject="s", body="b"), dict(op="world", idf_heap=[[98304, 40960, 32768,
+                                                                                                  4096]]),
+                         dict(op="notify", subject="s", body="b")], timeout=60)
+    finally:
+        silent.close()
+    small_heap, roomy = run.results[2], run.results[4]
+    assert_error(small_heap, "Timeout", "during the TLS handshake", "9728 bytes free, largest block 7168",
+                 "gc heap")
+    assert_error(roomy, "Timeout", "during the TLS handshake")
+    assert "ESP-IDF" not in roomy["message"]
 
 
 # -- the REPL after a soft reset (main.py not run): WiFi and clock on demand -------------------

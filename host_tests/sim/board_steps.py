@@ -128,6 +128,7 @@ def op_world(step):
     world.wifi_up = step.get("wifi_up", world.wifi_up)
     world.connect_ms = step.get("connect_ms", world.connect_ms)
     world.ntp_fail = step.get("ntp_fail", world.ntp_fail)
+    world.idf_heap = step.get("idf_heap", world.idf_heap)
     if "wifi_fail" in step:  # [count, status]: the next `count` connects fail so
         world.wifi_fail, world.wifi_fail_status = step["wifi_fail"]
     if step.get("unset_clock"):

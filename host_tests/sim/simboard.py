@@ -93,6 +93,8 @@ class World:
         self.wake_reason = 0
         self.rtc_memory = b""
         self.unique_id = b"\x24\x0a\xc4\x12\x34\x56"
+        # The ESP-IDF data heap (esp32.idf_heap_info): v1.26.1 after boot, two regions.
+        self.idf_heap = [[98304, 30720, 28672, 24576], [32768, 5120, 4096, 4096]]
 
     # -- boots ---------------------------------------------------------------------
 

@@ -50,14 +50,15 @@ PACKAGES = (
     ("mpaws-aws", "Calls to AWS (Lambda, SNS, IoT, API Gateway) over verified TLS with SigV4, for MicroPython",
      ("mpaws-sigv4",),
      ("apigateway.py", "awslambda.py", "certs.py", "client.py", "clock.py", "credentials.py", "credentials_fetch.py",
-      "error_base.py", "error_kinds.py", "errors.py", "failures.py", "http.py", "http_date.py", "iot.py",
+      "error_base.py", "error_kinds.py", "errors.py", "failures.py", "http.py", "http_date.py", "http_framing.py", "iot.py",
       "network_errors.py",
       "sns.py", "transient.py"),
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",
      ("mpaws-aws",),
-     ("board.py", "button.py", "device.py", "outbox.py", "outbox_recovery.py", "sensor.py", "settings.py",
-      "settings_aws.py", "settings_board.py", "settings_cert.py", "undelivered.py", "wifi.py"),
+     ("board.py", "button.py", "config_errors.py", "device.py", "outbox.py", "outbox_flush.py", "outbox_recovery.py",
+      "sensor.py", "settings.py", "settings_aws.py", "settings_board.py", "settings_cert.py", "status.py",
+      "undelivered.py", "wifi.py"),
      ("app.py",)),
 )
 # firmware/ files that are in no package on purpose: the board's own start-up files, which

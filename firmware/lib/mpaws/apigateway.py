@@ -25,11 +25,10 @@ class KeyAuth(client.KeyAuth):
     def __init__(self, api_key):
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key: must be a non-empty string")
-        for c in api_key:
-            if not "!" <= c <= "~":
-                # The key is not quoted: say what is wrong with it instead.
-                raise ValueError("api_key: only printable ASCII without spaces (an API key is letters and "
-                                 "digits); this one, %d characters, has another character" % len(api_key))
+        if not sigv4.made_of(api_key, sigv4.PRINTABLE[1:]):
+            # The key is not quoted: say what is wrong with it instead.
+            raise ValueError("api_key: only printable ASCII without spaces (an API key is letters and "
+                             "digits); this one, %d characters, has another character" % len(api_key))
         super().__init__(api_key)
 
 
@@ -43,16 +42,15 @@ def parse_url(url):
     rest = url[8:]
     i = rest.find("/")
     authority, base = (rest, "") if i < 0 else (rest[:i], rest[i:].rstrip("/"))
-    for c in url:
-        if c <= " " or c in "?#\x7f":
-            raise ValueError("API URL: no spaces, control characters, query or fragment")
+    if any(b <= 32 or b in b"?#\x7f" for b in url.encode()):  # bytes: a str's characters would be interned
+        raise ValueError("API URL: no spaces, control characters, query or fragment")
     if "//" in base or "/." in base:
         raise ValueError("API URL: the path has an empty or '.' segment")
     host, _, port = authority.partition(":")
-    if not host or not all(c.isalpha() or c.isdigit() or c in "-." for c in host):
+    if not host or not sigv4.made_of(host, sigv4.LETTERS + sigv4.DIGITS + "-."):
         raise ValueError("API URL: the host is not a host name")
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not sigv4.made_of(port, sigv4.DIGITS) or not 0 < int(port) < 65536:
             raise ValueError("API URL: the port must be a number from 1 to 65535")
         port = int(port)
     else:

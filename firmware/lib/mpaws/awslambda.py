@@ -11,8 +11,7 @@ INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 MAX_CLIENT_CONTEXT = 3583  # bytes of base64, Lambda's limit
 
 
-def _is_name_char(c):
-    return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") or c in "-_"
+_NAME_CHARS = sigv4.LETTERS + sigv4.DIGITS + "-_"  # of a function's name (a qualifier may have '$' too)
 
 
 def check_function(function):
@@ -24,17 +23,17 @@ def check_function(function):
     if parts[0] == "arn":
         if len(parts) not in (7, 8) or not parts[1].startswith("aws") or parts[2] != "lambda" or parts[5] != "function":
             raise ValueError("function ARN: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]")
-        if len(parts[4]) != 12 or not parts[4].isdigit():
+        if len(parts[4]) != 12 or not sigv4.made_of(parts[4], sigv4.DIGITS):
             raise ValueError("function ARN: the account id must be 12 digits")
         name, qualifier = parts[6], (parts[7] if len(parts) == 8 else None)
     elif len(parts) <= 2:
         name, qualifier = parts[0], (parts[1] if len(parts) == 2 else None)
     else:
         raise ValueError("function: expected NAME, NAME:QUALIFIER or a function ARN")
-    if not 1 <= len(name) <= 64 or not all(_is_name_char(c) for c in name):
+    if not 1 <= len(name) <= 64 or not sigv4.made_of(name, _NAME_CHARS):
         raise ValueError("function name: 1 to 64 letters, digits, '-' or '_'")
-    if qualifier is not None and (not qualifier or len(qualifier) > 128 or not all(
-            _is_name_char(c) or c == "$" for c in qualifier)):
+    if qualifier is not None and (not qualifier or len(qualifier) > 128
+                                  or not sigv4.made_of(qualifier, _NAME_CHARS + "$")):
         raise ValueError("function qualifier: a version number, an alias or $LATEST")
 
 

@@ -28,10 +28,7 @@ RENEW_CODES = ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", 
 def _is_name(text, extra):
     if not isinstance(text, str) or not 1 <= len(text) <= 128:
         return False
-    for c in text:
-        if not (c.isalpha() or c.isdigit() or c in extra) or c > "~":
-            return False
-    return True
+    return sigv4.made_of(text, sigv4.LETTERS + sigv4.DIGITS + extra)  # ASCII, as on MicroPython
 
 
 class CertificateCredentials:
@@ -48,7 +45,7 @@ class CertificateCredentials:
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
                  refresh_before=REFRESH_BEFORE_S, now=None):
         host, _, port = endpoint.partition(":")
-        if not host or port and not port.isdigit():
+        if not host or port and not sigv4.made_of(port, sigv4.DIGITS):
             raise ValueError("credentials endpoint: a host name, optionally :port")
         if not _is_name(role_alias, "=,@-_"):
             raise ValueError("role alias: 1 to 128 letters, digits or =,@-_")

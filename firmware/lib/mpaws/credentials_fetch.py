@@ -151,9 +151,8 @@ def _field(fields, name, allowed=None):
     if not isinstance(value, str) or not value or len(value) > 4096 or allowed is not None and value.strip(allowed):
         # The value is not quoted: it may be a secret.
         raise errors.ProtocolError("credentials reply: %s is missing or malformed" % name)
-    for c in value:
-        if c <= " " or c > "~":
-            raise errors.ProtocolError("credentials reply: %s holds a space or control character" % name)
+    if any(b <= 32 or b > 126 for b in value.encode()):  # bytes: a loop over the str would intern its characters
+        raise errors.ProtocolError("credentials reply: %s holds a space or control character" % name)
     return value
 
 

@@ -84,6 +84,15 @@ def _failures():
     return network_errors
 
 
+def _framing():
+    # AWS frames its replies by Content-Length: a chunked body, or one that ends where the
+    # server closes, comes from something else on the way (a proxy), and its code is loaded
+    # for it only.
+    from mpaws import http_framing
+
+    return http_framing
+
+
 class Response:
     """A reply: status, reason, headers as (lower-case name, value) pairs, body bytes."""
 
@@ -372,39 +381,6 @@ class Connection:
         self._read_exact_into(memoryview(body))
         return body
 
-    def _read_chunked(self, max_body):
-        body = bytearray()
-        while True:
-            line = self._readline()
-            i = line.find(";")
-            size = _hex_size(line if i < 0 else line[:i])
-            if size is None:
-                raise errors.ProtocolError("bad chunk size line from %s: %r" % (self._where(), line[:40]))
-            if size == 0:
-                while self._readline():  # trailer headers, ignored
-                    pass
-                return body
-            if len(body) + size > max_body:
-                raise self._too_large("over %d" % len(body), max_body)
-            start = len(body)
-            body.extend(bytes(size))  # grow once per chunk, then read into place
-            self._read_exact_into(memoryview(body)[start:])
-            if self._readline():
-                raise errors.ProtocolError("chunk not followed by CRLF in the reply from %s" % self._where())
-
-    def _read_until_close(self, max_body):
-        body = bytearray()
-        while True:
-            if self._start == self._end:
-                try:
-                    self._more()
-                except errors.ProtocolError:
-                    return body  # closed: that is where this body ends
-            body.extend(self._view[self._start : self._end])
-            self._start = self._end
-            if len(body) > max_body:
-                raise self._too_large("over %d" % max_body, max_body)
-
     def _read_status(self):
         """The status line's (status, version, reason), after any 100 Continue."""
         for _ in range(MAX_INTERIM + 1):
@@ -442,14 +418,14 @@ class Connection:
         if method == "HEAD" or status in (204, 304):
             pass
         elif (response.header("transfer-encoding") or "").lower().endswith("chunked"):
-            response.body = self._read_chunked(max_body)
+            response.body = _framing().read_chunked(self, max_body)
         elif response.header("content-length") is not None:
             length = response.header("content-length")
             if not length.isdigit():
                 raise errors.ProtocolError("bad Content-Length %r from %s" % (length[:20], self._where()))
             response.body = self._read_body(int(length), max_body)
         else:
-            response.body = self._read_until_close(max_body)
+            response.body = _framing().read_until_close(self, max_body)
             keep = False
         if not keep:
             self.close()
@@ -502,14 +478,6 @@ class Connection:
                 self.close()  # half a reply: the connection can't be reused
                 raise
         raise errors.NetworkError("no reply from %s" % self._where())
-
-
-def _hex_size(text):
-    # A chunk size: hex digits only (int() would take a sign, spaces, "0x" and "_").
-    text = text.strip()
-    if not text or len(text) > 8 or text.strip("0123456789abcdefABCDEF"):
-        return None
-    return int(text, 16)
 
 
 def _poll_for(raw):

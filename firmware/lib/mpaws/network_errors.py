@@ -8,6 +8,13 @@ from mpaws import errors
 
 _CPYTHON = sys.implementation.name != "micropython"
 
+# On an ESP32, mbedTLS allocates a connection from the ESP-IDF heap, outside the gc heap:
+# about 26 KB, with its 16 KB input record buffer in one block. From MicroPython v1.26 the
+# gc heap grows into the ESP-IDF heap when it fills, and what it took stays while its data
+# lives: a handshake then fails, or times out, for want of that block.
+IDF_TLS_BYTES = 26 * 1024
+IDF_TLS_BLOCK = 17 * 1024
+
 TLS_HINT_NOT_TRUSTED = " (certificate not trusted or issued for another host name: check CONFIG_TLS_CA and CONFIG_AWS_HOST)"
 
 
@@ -26,6 +33,29 @@ def tls_hint(code):
     return ""
 
 
+def idf_heap():
+    """(free bytes, largest free block) of the ESP-IDF data heap, or None where the port
+    has no esp32.idf_heap_info (not an ESP32)."""
+    try:
+        import esp32
+
+        regions = esp32.idf_heap_info(esp32.HEAP_DATA)  # (total, free, largest free block, least free) each
+    except (ImportError, AttributeError):
+        return None
+    return sum(r[1] for r in regions), max([r[2] for r in regions] or [0])
+
+
+def idf_heap_hint():
+    """Why a TLS handshake failed when the ESP-IDF heap cannot hold a connection; else ""."""
+    heap = idf_heap()
+    if heap is None or heap[0] >= IDF_TLS_BYTES and heap[1] >= IDF_TLS_BLOCK:
+        return ""
+    return (" (the ESP-IDF heap, where mbedTLS allocates the connection, has %d bytes free, largest block %d; a TLS "
+            "connection needs about %d with one block of %d: data in the gc heap may be holding it, since the gc "
+            "heap grows into the ESP-IDF heap when it fills: free some, gc.collect(), or restart)"
+            % (heap[0], heap[1], IDF_TLS_BYTES, IDF_TLS_BLOCK))
+
+
 def network_error(e, host, port, during):
     """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
     if isinstance(e, errors.AWSError):
@@ -33,17 +63,18 @@ def network_error(e, host, port, during):
     where = "%s:%d" % (host, port)
     code = e.args[0] if e.args and isinstance(e.args[0], int) else None
     text = str(e)
+    heap = idf_heap_hint() if "TLS" in during else ""
     if _CPYTHON:
         import ssl  # CPython's only: a firmware may have `tls` and no `ssl`
 
         if isinstance(e, ssl.SSLError):
-            return errors.TLSError("TLS handshake with %s failed: %s" % (where, e.args[-1] if e.args else e))
+            return errors.TLSError("TLS handshake with %s failed: %s%s" % (where, e.args[-1] if e.args else e, heap))
         if isinstance(e, socket.timeout):
-            return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
+            return errors.Timeout("no answer from %s within the timeout, %s%s" % (where, during, heap))
     if code is not None and code < 0 or "MBEDTLS" in text or "SSL" in text:
-        return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, tls_hint(code)))
+        return errors.TLSError("TLS with %s failed %s: %s%s" % (where, during, text, heap or tls_hint(code)))
     if is_timeout(e) or "timed out" in text or "ETIMEDOUT" in text:
-        return errors.Timeout("no answer from %s within the timeout, %s" % (where, during))
+        return errors.Timeout("no answer from %s within the timeout, %s%s" % (where, during, heap))
     if code in (111, 61, 10061):
         return errors.NetworkError("connection to %s refused: is the host and port right?" % where)
     if code in (104, 32, 54, 103):

@@ -15,7 +15,7 @@ def _check_with(name, s, module):
     try:
         getattr(__import__("mpaws." + name), name).check(s, module)
     finally:
-        transient.forget("settings_aws", "settings_board")  # settings_board loads settings_aws too
+        transient.forget("settings_aws", "settings_board", "config_errors")  # settings_board loads settings_aws too
 
 
 class Settings:
@@ -74,9 +74,6 @@ def load(module=None):
 
 
 def _broken(e):
-    from mpaws import settings_aws, transient  # the failure's code, loaded for it only
+    from mpaws import config_errors  # the failure's code, loaded for it only
 
-    try:
-        return settings_aws.broken(e)
-    finally:
-        transient.forget("settings_aws")
+    return config_errors.broken(e)

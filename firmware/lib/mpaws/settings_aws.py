@@ -1,6 +1,7 @@
 # The AWS keys of config.py and those a notify needs (device id, outbox), checked into a
 # settings.Settings. Loaded by mpaws.settings for one check and forgotten after it.
 from mpaws import errors
+from mpaws.sigv4 import DIGITS, LETTERS, LOWER, PRINTABLE, UPPER, made_of
 
 _HOW = " Fix it in config.py (a copy of config_template.py)."
 
@@ -10,35 +11,10 @@ def _fail(key, problem):
 
 
 def describe(value):
-    """What a value is like -- its length and the kinds of its characters -- without
-    quoting it: a secret put under the wrong key (access key and secret swapped) must not
-    reach a message, a log or the screen."""
-    if not isinstance(value, str):
-        return "a %s" % type(value).__name__
-    kinds = []
-    other = ""
-    for c in value:
-        if "A" <= c <= "Z":
-            kind = "upper-case letters"
-        elif "a" <= c <= "z":
-            kind = "lower-case letters"
-        elif "0" <= c <= "9":
-            kind = "digits"
-        elif c == " ":
-            kind = "spaces"
-        elif c < " " or c == "\x7f":
-            kind = "control characters"
-        elif c > "~":
-            kind = "non-ASCII characters"
-        else:
-            if c not in other:
-                other += c
-            continue
-        if kind not in kinds:
-            kinds.append(kind)
-    if other:
-        kinds.append("'" + "', '".join(other) + "'")
-    return "%d characters (%s)" % (len(value), ", ".join(kinds) or "none")
+    """What a value is like, without quoting it (mpaws.config_errors.describe)."""
+    from mpaws import config_errors  # the failure's code, loaded for it only
+
+    return config_errors.describe(value)
 
 
 def _get(module, key, required=True, default=None):
@@ -78,7 +54,12 @@ def _number(module, key, low, high, default, integer=False, what="a number"):
 def _is_region(region):
     # like ap-southeast-1, us-gov-west-1, cn-north-1, eu-central-2
     parts = region.split("-")
-    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalpha() and p.islower() for p in parts[:-1])
+    return (len(parts) >= 3 and _is_number(parts[-1])
+            and all(p and made_of(p, LOWER) for p in parts[:-1]))
+
+
+def _is_number(text):
+    return text != "" and made_of(text, DIGITS)  # ASCII digits (str.isdigit() takes others on CPython)
 
 
 def _check_host(key, host):
@@ -89,13 +70,13 @@ def _check_host(key, host):
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     for label in labels:
         if (not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-"
-                or not all("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "-" for c in label)):
+                or not made_of(label, LETTERS + DIGITS + "-")):
             _fail(key, "is not a host name: %s; want ASCII letters, digits and '-' in dot-separated parts of 1 to "
                   "63 characters (optionally :port)" % describe(host))
     if len(name) > 253:
         _fail(key, "host name longer than 253 characters")
     if port:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not _is_number(port) or not 0 < int(port) < 65536:
             _fail(key, "the port must be a number from 1 to 65535")
         return name, int(port)
     return name, 443
@@ -147,29 +128,56 @@ def _check_api(s, module):
     if key is not None:
         if url is None:
             _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
-        odd = [c for c in key if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "-_")]
-        if not 20 <= len(key) <= 128 or odd:
+        if not 20 <= len(key) <= 128 or not made_of(key, LETTERS + DIGITS + "-_"):
             _fail("CONFIG_AWS_API_KEY", "does not look like an API Gateway key (20 to 128 letters, digits, '-' or "
                   "'_'); this one has %s" % describe(key))
 # -- end of API Gateway mode ----------------------------------------------------------------
 
 
+# -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials) ---------
+STATIC_KEYS = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY")
+CERT_KEYS = ("CONFIG_AWS_CREDENTIALS_ENDPOINT", "CONFIG_AWS_ROLE_ALIAS", "CONFIG_AWS_THING_NAME", "CONFIG_TLS_CERT",
+             "CONFIG_TLS_KEY")
+
+
+def _given(module, keys):
+    return [key for key in keys if getattr(module, key, None) is not None]
+
+
+def uses_certificate(module):
+    """Whether config `module` gives a certificate rather than static keys. Raises
+    errors.ConfigError, naming the keys, for both, neither, or half of the certificate's."""
+    static = _given(module, STATIC_KEYS + ("CONFIG_AWS_SESSION_TOKEN",))
+    cert = _given(module, CERT_KEYS)
+    if static and cert:
+        _fail(", ".join(static), "set together with %s: give static keys or a device certificate, not both (set "
+              "the others to None)" % ", ".join(cert))
+    if not cert:
+        if not static and getattr(module, "CONFIG_AWS_API_KEY", None) is None:  # an API key needs no AWS credential
+            _fail("CONFIG_AWS_ACCESS_KEY", "missing: set CONFIG_AWS_ACCESS_KEY and CONFIG_AWS_SECRET_KEY, or a device "
+                  "certificate (%s)" % ", ".join(CERT_KEYS))
+        return False
+    missing = [key for key in CERT_KEYS if key not in cert]
+    if missing:
+        _fail(", ".join(missing), "missing: a device certificate needs all of %s (only %s given)"
+              % (", ".join(CERT_KEYS), ", ".join(cert)))
+    return True
+
+
 def check(s, module):
     """Validates the AWS keys of config `module` into the Settings `s`."""
     _check_api(s, module)
-    # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials)
-    from mpaws import settings_cert, transient
+    s.thing_name = None  # static keys
+    if uses_certificate(module):
+        from mpaws import settings_cert, transient  # its checks, loaded for a certificate only
 
-    try:
-        s.thing_name = None  # static keys
-        if settings_cert.uses_certificate(module):
+        try:
             settings_cert.check(s, module, _string, _check_host)
             s.access_key = s._secret_key = s.session_token = None
-    finally:
-        transient.forget("settings_cert")
-    if s.thing_name is None:
+        finally:
+            transient.forget("settings_cert")
+    else:
         _check_static_keys(s, module)
-    # -- end static keys or a device certificate
     _check_service(s, module)
 
 
@@ -177,12 +185,12 @@ def _check_static_keys(s, module):
     # With an API Gateway key (CONFIG_AWS_API_KEY), the device needs no AWS credentials.
     access_key = _string(module, "CONFIG_AWS_ACCESS_KEY", required=s.api_key is None)
     if access_key is not None and (not 16 <= len(access_key) <= 128
-                                   or not all("A" <= c <= "Z" or "0" <= c <= "9" for c in access_key)):
+                                   or not made_of(access_key, UPPER + DIGITS)):
         _fail("CONFIG_AWS_ACCESS_KEY", "does not look like an access key id: it has %s, want 16 to 128 upper-case "
               "letters and digits, e.g. AKIAIOSFODNN7EXAMPLE (secret key in its place?); copy it from the IAM "
               "console or `tools/cloud.py deploy`" % describe(access_key))
     secret_key = _string(module, "CONFIG_AWS_SECRET_KEY", required=s.api_key is None, secret=True)
-    if secret_key is not None and (len(secret_key) < 16 or not all(" " < c <= "~" for c in secret_key)):
+    if secret_key is not None and (len(secret_key) < 16 or not made_of(secret_key, PRINTABLE[1:])):  # no space
         _fail("CONFIG_AWS_SECRET_KEY", "does not look like a secret access key: it has %s, want 40 characters "
               "without spaces (letters, digits, '/' and '+')" % describe(secret_key))
     s.access_key = access_key
@@ -223,7 +231,7 @@ def _check_service(s, module):
     topic = _string(module, "CONFIG_AWS_SNS_TOPIC_ARN")
     parts = topic.split(":")
     if (len(parts) != 6 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "sns"
-            or not _is_region(parts[3]) or len(parts[4]) != 12 or not parts[4].isdigit() or not parts[5]):
+            or not _is_region(parts[3]) or len(parts[4]) != 12 or not _is_number(parts[4]) or not parts[5]):
         _fail("CONFIG_AWS_SNS_TOPIC_ARN", "is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): it has %s"
               % describe(topic))
     s.topic_arn = topic
@@ -253,8 +261,7 @@ def _check_service(s, module):
     s.timeout = timeout
 
     device_id = _string(module, "CONFIG_DEVICE_ID", required=False)
-    if device_id is not None and (len(device_id) > 24 or not all(c.isalpha() or c.isdigit() or c in "-_"
-                                                                  for c in device_id)):
+    if device_id is not None and (len(device_id) > 24 or not made_of(device_id, LETTERS + DIGITS + "-_")):
         _fail("CONFIG_DEVICE_ID", "has %s; want at most 24 letters, digits, '-' or '_' (it starts every message "
               "id)" % describe(device_id))
     s.device_id = device_id
@@ -264,47 +271,3 @@ def _check_service(s, module):
     # flash spares, and what can be read back one message at a time.
     s.outbox_bytes = _number(module, "CONFIG_OUTBOX_BYTES", 1024, 1048576, 32768, integer=True,
                              what="a whole number of bytes")
-
-
-def broken(e):
-    """A ConfigError for config.py failing to run: the file, the line and the error, never
-    the line's text (it may hold a secret)."""
-    import sys
-
-    line = getattr(e, "lineno", None)  # CPython's SyntaxError
-    if line is None:
-        line = _line_in_config(e)
-    sys.modules.pop("config", None)  # a later load reads the fixed file
-    # The error's own text is left out: a NameError quotes the unquoted value (a secret?).
-    hint = ("not valid Python (a missing quote or bracket?)" if isinstance(e, SyntaxError) else
-            "a value without quotes (text needs quotes)" if isinstance(e, NameError) else "it does not run")
-    return errors.ConfigError("config.py%s: %s, %s: fix it (compare with config_template.py; on a board: "
-                              "`make provision`)" % ("" if line is None else ", line %d" % line, type(e).__name__,
-                                                     hint))
-
-
-def _line_in_config(e):
-    # The last line of config.py in the traceback: from CPython's frames, or from the text
-    # MicroPython prints (it keeps no frame objects).
-    tb = getattr(e, "__traceback__", None)
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith("config.py"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    if line is not None:
-        return line
-    try:
-        import io
-        import sys
-
-        out = io.StringIO()
-        sys.print_exception(e, out)
-        text = out.getvalue()
-    except (ImportError, AttributeError):
-        return None
-    i = text.rfind('config.py", line ')
-    if i < 0:
-        return None
-    digits = text[i + 17 :].split(",")[0].split("\n")[0]
-    return int(digits) if digits.isdigit() else None

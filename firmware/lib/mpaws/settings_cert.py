@@ -2,41 +2,15 @@
 # (CONFIG_AWS_ACCESS_KEY, CONFIG_AWS_SECRET_KEY) or a device certificate for the AWS IoT
 # credentials provider (mpaws.credentials: CONFIG_AWS_CREDENTIALS_ENDPOINT,
 # CONFIG_AWS_ROLE_ALIAS, CONFIG_AWS_THING_NAME, CONFIG_TLS_CERT, CONFIG_TLS_KEY). One of
-# the two, whole. Loaded by mpaws.settings_aws for the check and forgotten after it.
+# the two, whole (mpaws.settings_aws.uses_certificate decides which). Loaded by
+# mpaws.settings_aws for a certificate only, and forgotten after the check.
 from mpaws import errors
 
-STATIC_KEYS = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY")
-CERT_KEYS = ("CONFIG_AWS_CREDENTIALS_ENDPOINT", "CONFIG_AWS_ROLE_ALIAS", "CONFIG_AWS_THING_NAME", "CONFIG_TLS_CERT",
-             "CONFIG_TLS_KEY")
 _HOW = " Fix it in config.py (a copy of config_template.py)."
 
 
 def _fail(key, problem):
     raise errors.ConfigError("%s: %s.%s" % (key, problem, _HOW))
-
-
-def _given(module, keys):
-    return [key for key in keys if getattr(module, key, None) is not None]
-
-
-def uses_certificate(module):
-    """Whether config `module` gives a certificate rather than static keys. Raises
-    errors.ConfigError, naming the keys, for both, neither, or half of the certificate's."""
-    static = _given(module, STATIC_KEYS + ("CONFIG_AWS_SESSION_TOKEN",))
-    cert = _given(module, CERT_KEYS)
-    if static and cert:
-        _fail(", ".join(static), "set together with %s: give static keys or a device certificate, not both (set "
-              "the others to None)" % ", ".join(cert))
-    if not cert:
-        if not static and getattr(module, "CONFIG_AWS_API_KEY", None) is None:  # an API key needs no AWS credential
-            _fail("CONFIG_AWS_ACCESS_KEY", "missing: set CONFIG_AWS_ACCESS_KEY and CONFIG_AWS_SECRET_KEY, or a device "
-                  "certificate (%s)" % ", ".join(CERT_KEYS))
-        return False
-    missing = [key for key in CERT_KEYS if key not in cert]
-    if missing:
-        _fail(", ".join(missing), "missing: a device certificate needs all of %s (only %s given)"
-              % (", ".join(CERT_KEYS), ", ".join(cert)))
-    return True
 
 
 def check(s, module, string, check_host):

@@ -27,6 +27,14 @@ _UNSIGNED = (" authorization connection expect keep-alive proxy-authenticate pro
 # RFC 7230 token characters, ordered so that slices of it are the other sets used here.
 _TOKEN = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ._~!#$%&'*+^`|"
 _UNRESERVED = _TOKEN[:66]  # RFC 3986: never percent-encoded
+# ASCII classes, spelt out: str.isalpha() and isdigit() take any Unicode letter or digit on
+# CPython and ASCII only on MicroPython (a check must say the same on both), and a loop
+# over a str's characters interns each one, for good, on MicroPython.
+DIGITS = _TOKEN[27:37]
+LOWER = _TOKEN[1:27]
+UPPER = _TOKEN[37:63]
+LETTERS = LOWER + UPPER
+PRINTABLE = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 _PIECES = (list, tuple)  # a tuple literal of globals would be built on every call
 
 try:
@@ -98,14 +106,21 @@ def amz_date(seconds=None):
     return "%04d%02d%02dT%02d%02d%02dZ" % t[:6]
 
 
+def made_of(text, allowed):
+    """Whether every character of the str text is one of allowed ("" is)."""
+    return not text.strip(allowed)
+
+
 def check_amz_date(date):
     """Raises ValueError unless date is a plausible 'YYYYMMDDTHHMMSSZ'."""
-    # Character by character: slices would allocate, and a device checks every new date.
-    ok = isinstance(date, str) and len(date) == 16 and date[8] == "T" and date[15] == "Z"
+    # As bytes (one 16-byte copy): date[i] would intern each character, slices allocate.
+    ok = isinstance(date, str) and len(date) == 16
+    d = date.encode() if ok else b""
+    ok = ok and len(d) == 16 and d[8] == 84 and d[15] == 90  # 'T', 'Z'
     for i in range(15):
-        ok = ok and (i == 8 or "0" <= date[i] <= "9")
+        ok = ok and (i == 8 or 48 <= d[i] <= 57)
     for i, low, high in ((4, 1, 12), (6, 1, 31), (9, 0, 23), (11, 0, 59), (13, 0, 60)):
-        ok = ok and low <= int(date[i]) * 10 + int(date[i + 1]) <= high
+        ok = ok and low <= (d[i] - 48) * 10 + d[i + 1] - 48 <= high
     if not ok:
         raise ValueError("bad date: want YYYYMMDDTHHMMSSZ")
 
@@ -117,10 +132,15 @@ def check_header(name, value):
     if not isinstance(name, str) or not name or name.strip(_TOKEN):
         raise ValueError("bad header name %r" % (name,))
     bad = not isinstance(value, str) or value[:1] in ("\r", "\n")
-    need = ""  # what must come next: a line break is a fold only if a space or tab follows
-    for c in "" if bad else value:
-        bad = bad or need and c not in need or c < " " and c not in "\t\r\n" or c == "\x7f"
-        need = "\n \t" if c == "\r" else " \t" if c == "\n" else ""
+    # Byte by byte: a loop over the str would intern each character. A line break is a fold
+    # only if a space or tab follows (after a CR, an LF may come first).
+    need = 0  # 13 after a CR, 10 after an LF, else 0
+    for b in b"" if bad else value.encode():
+        if (need and b != 32 and b != 9 and not (need == 13 and b == 10)
+                or b < 32 and b != 9 and b != 10 and b != 13 or b == 127):
+            bad = True
+            break
+        need = b if b == 13 or b == 10 else 0
     if bad or need:
         raise ValueError("bad header %r: CR/LF or control character" % name)
 

@@ -8,11 +8,11 @@ MAX_MESSAGE_BYTES = 262144
 
 
 def _utf8_size(text):
-    # Counted, not encoded: an encoded copy of a message near the limit would take 256 KB
-    # of the board's heap.
+    # Encoded a piece at a time: an encoded copy of a message near the limit would take
+    # 256 KB of the board's heap, and a loop over its characters would intern each one.
     size = 0
-    for c in text:
-        size += 1 if c < "\x80" else 2 if c < "\u0800" else 3 if c < "\U00010000" else 4
+    for i in range(0, len(text), 512):
+        size += len(text[i : i + 512].encode())
     return size
 
 
@@ -31,11 +31,11 @@ def check(message, subject=None, attributes=None):
     if subject is not None:
         if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_SUBJECT:
             raise ValueError("subject: must be a string of 1 to %d characters" % MAX_SUBJECT)
-        for c in subject:
-            if not " " <= c <= "~":
-                raise ValueError("subject: SNS allows only printable ASCII (no line breaks, no accents); found %r"
-                                 % c)
-        if subject[0] == " ":
+        odd = subject.strip(sigv4.PRINTABLE)  # from the first character that is not printable ASCII
+        if odd:
+            raise ValueError("subject: SNS allows only printable ASCII (no line breaks, no accents); found %r"
+                             % odd[0])
+        if subject.startswith(" "):
             raise ValueError("subject: SNS requires it to begin with a letter, digit or punctuation mark, not a "
                              "space")
     room = MAX_MESSAGE_BYTES
