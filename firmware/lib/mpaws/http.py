@@ -75,6 +75,19 @@ def byte_length(piece):
     return len(_bytes_of(piece))
 
 
+ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated: its pieces
+
+
+def body_length(body):
+    """Length in bytes of a body: one piece, or an iterable of pieces."""
+    if isinstance(body, ONE_PIECE):
+        return byte_length(body)
+    length = 0
+    for piece in body:
+        length += byte_length(piece)
+    return length
+
+
 def _failures():
     # The failure path only: never in the heap of a device that succeeds. The failed step's
     # garbage goes first, so that the module loads into the holes it leaves.
@@ -270,11 +283,11 @@ class Connection:
             self._put("\r\n")
         self._put("\r\n")
         if body is not None:
-            if isinstance(body, (list, tuple)):
-                for piece in body:
-                    self._put(piece)
-            else:
+            if isinstance(body, ONE_PIECE):
                 self._put(body)
+            else:
+                for piece in body:  # a list, or pieces made anew (awslambda.JsonPieces)
+                    self._put(piece)
         self._flush()
 
     # -- reading ---------------------------------------------------------------------
@@ -457,8 +470,8 @@ class Connection:
 
     def request(self, method, target, headers, body=None, max_body=None, deadline=None):
         """Sends one request and returns its Response. headers: (name, value) pairs, which
-        must include Host and Content-Length when there is a body; body: bytes, str, or a
-        list/tuple of such pieces (written one after another). deadline: ticks_ms() by
+        must include Host and Content-Length when there is a body; body: bytes, str, or an
+        iterable of such pieces (written one after another). deadline: ticks_ms() by
         which the reply must be in (at most `timeout` seconds from now). Raises an
         errors.NetworkError (DNSError, Timeout, TLSError, ProtocolError) when no valid
         reply came, errors.ResponseTooLarge or errors.OutOfMemory when its body could not

@@ -60,6 +60,18 @@ def _remove(path):
         pass
 
 
+def _message_line(message_id, subject, body):
+    # A message line as pieces, made anew for each pass (measured, then written): the
+    # escaped text is never held whole.
+    yield '["'
+    yield message_id
+    yield '", '
+    yield from json_string(subject)
+    yield ", "
+    yield from json_string(body)
+    yield "]\n"
+
+
 def _line_id(line):
     # A line starts with ["<id>": ids need no escaping, so no JSON parse is needed here.
     end = line.find(b'"', 2)
@@ -164,7 +176,7 @@ class Outbox:
     def _rewrite(self, drop=0, skip_id=None, new=None, new_bytes=0):
         """Writes the new file: the current messages less the `drop` oldest (and more of the
         oldest until new_bytes more fit in max_bytes) and the one with id skip_id, plus `new`
-        (pieces of one line, new_bytes long). Returns what it left out, as (id, subject)
+        (the pieces of one line, new_bytes long: str or bytes-like). Returns what it left out, as (id, subject)
         pairs, for the log."""
         left_out = []
         count = 0
@@ -214,7 +226,7 @@ class Outbox:
                                 dropped = 0
             if new is not None:
                 for piece in new:
-                    out.write(piece if _WRITES_STR else piece.encode())
+                    out.write(piece if _WRITES_STR or not isinstance(piece, str) else piece.encode())
                 count += 1
                 size += new_bytes
             out.write(b"end %d\n" % count)
@@ -229,13 +241,8 @@ class Outbox:
         message_id = "%s.%s-%d" % (self.prefix, self.era, self.next)
         if not is_valid_id(message_id):
             raise ValueError("message id %r: at most %d of A-Z a-z 0-9 . _ : -" % (message_id, MAX_ID))
-        line = ['["', message_id, '", ']
-        line.extend(json_string(subject))
-        line.append(", ")
-        line.extend(json_string(body))
-        line.append("]\n")
         size = 0
-        for piece in line:
+        for piece in _message_line(message_id, subject, body):
             size += _byte_length(piece)
         room = _heap_room()
         if size > self.max_bytes or (room is not None and size > room):
@@ -246,7 +253,8 @@ class Outbox:
                                 "an eighth of the free heap"))
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
-        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=line, new_bytes=size):
+        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=_message_line(message_id, subject, body),
+                                                         new_bytes=size):
             self.dropped += 1
             self._say("full (%d messages or %d bytes: CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES): dropped the "
                       "oldest, %s %r" % (self.limit, self.max_bytes, dropped_id, dropped_subject))

@@ -27,7 +27,7 @@ _UNSIGNED = (" authorization connection expect keep-alive proxy-authenticate pro
 # RFC 7230 token characters, ordered so that slices of it are the other sets used here.
 _TOKEN = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ._~!#$%&'*+^`|"
 _UNRESERVED = _TOKEN[:66]  # RFC 3986: never percent-encoded
-_PIECES = (list, tuple)  # a tuple literal of globals would be built on every call
+_ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated
 
 try:
     # CPython: a hash state is copied rather than its prefix hashed again.
@@ -137,19 +137,23 @@ def _feed(h, piece):
 def _payload_hex(body):
     h = hashlib.sha256()
     try:
-        if isinstance(body, _PIECES):
-            for piece in body:
+        if body is None or isinstance(body, _ONE_PIECE):
+            if body is not None:
+                _feed(h, body)
+        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
+            raise TypeError
+        else:
+            for piece in body:  # a list, or pieces made anew on each iteration
                 _feed(h, piece)
-        elif body is not None:
-            _feed(h, body)
     except TypeError:
-        raise ValueError("bad body: want bytes, str or a list of them")
+        raise ValueError("bad body: want bytes, str or an iterable of them")
     return hexlify(h.digest())
 
 
 def payload_hash(body):
     """Hex SHA-256 of a request body: None, bytes, bytearray, memoryview, str (as UTF-8),
-    or a list or tuple of such pieces, hashed one by one (never joined)."""
+    or an iterable of such pieces (a list, a tuple, awslambda.JsonPieces), hashed one by
+    one (never joined)."""
     return _payload_hex(body).decode()
 
 
