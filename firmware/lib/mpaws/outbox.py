@@ -42,9 +42,9 @@ ERA_LENGTH = 8
 # (make bench, faults: queued_but_unsendable_chars), whose objects are larger than the
 # ESP32's and whose TLS state is in the gc heap (the ESP32's is not): 48 KB, 18 KB and 2, the
 # same for bodies of plain ASCII, of line breaks, of control characters (6 bytes stored each)
-# and of Japanese; 4 KB more for the heap's layout.
-SEND_RESERVE = 52000
-OPEN_RESERVE = 22000
+# and of Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout.
+SEND_RESERVE = 50000
+OPEN_RESERVE = 20000
 SEND_PER_TEXT_BYTE = 2
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
