@@ -57,7 +57,8 @@ def test_object_is_json_dumps(fields):
 
 def form(pairs):
     """The SNS Publish body with pairs as its fields, encoded by urllib (RFC 3986)."""
-    return ("Action=Publish&Version=2010-03-31" + "".join("&%s=%s" % (k, quote(v, safe="~")) for k, v in pairs)).encode()
+    fields = "".join("&%s=%s" % (k, quote(v, safe="~")) for k, v in pairs)
+    return ("Action=Publish&Version=2010-03-31" + fields).encode()
 
 
 @settings(max_examples=300, deadline=None)
@@ -81,7 +82,8 @@ def _cases(count=150, seed=18):
     control character, each UTF-8 length) and random ones, over the 512-byte buffer too."""
     rnd = random.Random(seed)
     alphabet = [chr(i) for i in range(32)] + list(' "\\/\x7fazAZ09éß€日😀🎉')
-    edges = ["", '"', "\\", "\n", '""', "\n\n\r\t", "\x00end", "start\x1f", "é\"€\\😀", "".join(map(chr, range(128))),
+    edges = ["", '"', "\\", "\n", '""', "\n\n\r\t", "\x00end", "start\x1f", "é\"€\\😀",
+             "".join(map(chr, range(128))),
              "x" * 600 + "\n" + "y" * 600, "日本語\n" * 200]
     cases = [[["edges", text]] for text in edges]
     for _ in range(count):

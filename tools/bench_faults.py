@@ -419,7 +419,7 @@ def heap_figures(setup):
             runs_heap += 1
         # The same with a body JSON escapes (a line break every 27 characters): the escaping
         # must not make a stored message unsendable.
-        out["flush_escaped"], runs = _largest(lambda n: probe.body_flushes(n, True), 1, BODY_CAP, resolution)
+        out["flush_escaped"], runs = _largest(lambda n: probe.body_flushes(n, True), 1000, BODY_CAP, resolution)
         runs_heap += runs
         out["queue_escaped"], runs = _largest(lambda n: probe.body_queues(n, True), 1, BODY_CAP, resolution)
         runs_heap += runs
@@ -502,7 +502,7 @@ def group_faults(bench):
                   % (heap["queue_stored"], heap["queue_refusal"]))
     bench.add(g, "flush_escaped_chars", "largest escaped message a new process flushes (%s)" % kb,
               heap["flush_escaped"] or 0, "chars", note="a line break (JSON: \\n) every 27 characters, queued under "
-              "CPython, flushed by micropython -X heapsize=%s; 0: not even one character" % kb)
+              "CPython, flushed by micropython -X heapsize=%s; 0: not even 1000 characters" % kb)
     bench.add(g, "queue_escaped_chars", "largest escaped message queue() stores (%s)" % kb, heap["queue_escaped"] or 0,
               "chars", note="the same body; above it errors.InvalidMessage: %s" % heap["queue_escaped_refusal"])
     unsendable = [(heap[queued] or 0) - (heap[flushed] or 0) for queued, flushed in

@@ -39,10 +39,11 @@ ERA_LENGTH = 8
 # body decoded from it (SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
 # buffer they grow in while the line is parsed); the request's body is made from them in
 # pieces, never copied (awslambda.JsonPieces). Measured on the unix port after gc.collect()
-# (make bench, faults: queued_but_unsendable_chars), whose objects are larger than the
-# ESP32's and whose TLS state is in the gc heap (the ESP32's is not): 48 KB, 18 KB and 2, the
-# same for bodies of plain ASCII, of line breaks, of control characters (6 bytes stored each)
-# and of Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout.
+# (make bench, faults: queued_but_unsendable_chars): 48 KB, 18 KB and 2, the same for bodies
+# of plain ASCII, of line breaks, of control characters (6 bytes stored each) and of
+# Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout. The 64-bit port's
+# objects are larger than the ESP32's, and mbedTLS takes its memory from the gc heap there,
+# from the ESP-IDF heap on the board: on the board these are on the safe side.
 SEND_RESERVE = 50000
 OPEN_RESERVE = 20000
 SEND_PER_TEXT_BYTE = 2
@@ -194,8 +195,8 @@ class Outbox:
     def _rewrite(self, drop=0, skip_id=None, new=None, new_bytes=0):
         """Writes the new file: the current messages less the `drop` oldest (and more of the
         oldest until new_bytes more fit in max_bytes) and the one with id skip_id, plus `new`
-        (the pieces of one line, new_bytes long: str or bytes-like). Returns what it left out, as (id, subject)
-        pairs, for the log."""
+        (the pieces of one line, str or bytes-like, new_bytes long). Returns what it left
+        out, as (id, subject) pairs, for the log."""
         left_out = []
         count = 0
         size = 0
@@ -273,11 +274,11 @@ class Outbox:
             cost = size + SEND_PER_TEXT_BYTE * (_byte_length(subject) + _byte_length(body))
             reserve = OPEN_RESERVE if client_open else SEND_RESERVE
             if cost > free - reserve:
-                raise TooLargeToSend("message too large to send from this heap: sending it takes %d bytes of heap (its %d "
-                                 "bytes as stored, and its subject and body decoded), over the limit of %d (the %d "
-                                 "bytes free, less %d for the %s); send a shorter one"
-                                 % (cost, size, max(0, free - reserve), free, reserve,
-                                    "request" if client_open else "connection"))
+                raise TooLargeToSend("message too large to send from this heap: sending it takes %d bytes of heap "
+                                     "(its %d bytes as stored, and its subject and body decoded), over the limit of "
+                                     "%d (the %d bytes free, less %d for the %s); send a shorter one"
+                                     % (cost, size, max(0, free - reserve), free, reserve,
+                                        "request" if client_open else "connection"))
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
         for dropped_id, dropped_subject in self._rewrite(drop=drop, new=_message_line(message_id, subject, body),
