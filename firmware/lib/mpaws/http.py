@@ -55,6 +55,9 @@ def heap_room(limit):
         free = gc.mem_free() // HEAP_SHARE
     except AttributeError:  # CPython: no heap limit of its own
         return limit
+    if free < limit:
+        gc.collect()  # garbage counts as taken until it is collected: a reply is refused for what is free
+        free = gc.mem_free() // HEAP_SHARE
     return free if free < limit else limit
 
 
