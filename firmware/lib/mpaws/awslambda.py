@@ -122,17 +122,15 @@ class Lambda:
 _utf8 = memoryview if sys.implementation.name == "micropython" else str.encode
 
 
-# The bytes JSON escapes in two characters, and their escapes (as json.dumps writes them).
-_SHORT_BYTES = b'"\\\n\r\t\x08\x0c'
-_SHORT_ESCAPES = ('\\"', "\\\\", "\\n", "\\r", "\\t", "\\b", "\\f")
-
-
 def _escape(b):
-    # The JSON escape of byte b (a quote, a backslash or a control character): a constant,
-    # or \u00XX for the rare control character without a short form.
-    for i in range(7):
-        if _SHORT_BYTES[i] == b:
-            return _SHORT_ESCAPES[i]
+    # The JSON escape of byte b (a quote, a backslash or a control character), as json.dumps
+    # writes it: two characters of one constant, or \u00XX for the rare control
+    # character without a short form.
+    i = 0
+    for c in b'"\\\n\r\t\x08\x0c':
+        if c == b:
+            return '\\"\\\\\\n\\r\\t\\b\\f'[i : i + 2]
+        i += 2
     return "\\u%04x" % b
 
 
@@ -158,40 +156,33 @@ def _string_pieces(text):
     yield '"'
 
 
-def _object_pieces(pairs):
-    yield "{"
-    first = True
-    for key, value in pairs:
-        if not first:
-            yield ", "
-        first = False
-        yield from _string_pieces(key)
-        yield ": "
-        yield from _string_pieces(value)
-    yield "}"
-
-
 class JsonPieces:
-    """A JSON text as pieces (str, and bytes-like slices of the source strings), made anew
-    each time it is iterated: hashed, measured and sent piece by piece, never joined, so
-    that a message is never twice in the heap, however much of it needs escaping."""
+    """A str as a JSON string literal, or (key, value) pairs of str as a flat JSON object,
+    formatted like json.dumps(..., ensure_ascii=False) ({"a": "b", "c": "d"}; non-ASCII kept
+    as UTF-8: identical on MicroPython and CPython, whose json.dumps differ). Its pieces
+    (str, and bytes-like slices of the text) are made anew each time it is iterated: hashed,
+    measured and sent one by one, never joined, so that a message is never twice in the
+    heap, however much of it needs escaping."""
 
-    def __init__(self, make, value):
-        self._make = make
-        self._value = value
+    def __init__(self, value):
+        self.value = value
 
     def __iter__(self):
-        return self._make(self._value)
+        value = self.value
+        if isinstance(value, str):
+            yield from _string_pieces(value)
+            return
+        yield "{"
+        first = True
+        for key, text in value:
+            if not first:
+                yield ", "
+            first = False
+            yield from _string_pieces(key)
+            yield ": "
+            yield from _string_pieces(text)
+        yield "}"
 
 
-def json_string(text):
-    """text as a JSON string literal, formatted like json.dumps(text, ensure_ascii=False)
-    (non-ASCII kept as UTF-8: identical on MicroPython and CPython, whose json.dumps differ),
-    as JsonPieces."""
-    return JsonPieces(_string_pieces, text)
-
-
-def json_object(pairs):
-    """A flat JSON object of string values, formatted like Python's json.dumps
-    ({"a": "b", "c": "d"}, ensure_ascii=False), as JsonPieces."""
-    return JsonPieces(_object_pieces, pairs)
+# json_string(text), json_object(pairs): one class, told apart by what it is given.
+json_string = json_object = JsonPieces
