@@ -309,13 +309,11 @@ def _store(subject, body, sending=False):
     errors.OutboxError when the file can't be written."""
     try:
         return outbox().add(subject, body, _lambda is not None or _sns is not None or _api is not None)
-    except ValueError as e:  # the outbox's own limits (bytes, the heap that must send it, the id)
-        from mpaws.outbox import TooLargeToSend  # loaded: outbox() made the outbox
-
-        if sending and isinstance(e, TooLargeToSend):
-            note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e)
+    except ValueError as e:  # the outbox's own limits (bytes, the id; the heap that must send it: two arguments)
+        if sending and len(e.args) > 1:
+            note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e.args[0])
             return None
-        raise errors.InvalidMessage(str(e))
+        raise errors.InvalidMessage(e.args[0])
     except OSError as e:
         raise errors.OutboxError("cannot write the outbox %s (%s): is the flash full?" % (config().outbox_path, e))
 

@@ -117,11 +117,6 @@ def is_valid_era(text):
     return len(text) == ERA_LENGTH and not text.strip(ERA_CHARS)
 
 
-class TooLargeToSend(ValueError):
-    """A message the free heap could not send again (Outbox.add): app.queue() refuses it,
-    app.notify() sends it without keeping a copy."""
-
-
 def _free_heap():
     try:
         mem_free = gc.mem_free
@@ -258,8 +253,9 @@ class Outbox:
         """Stores a message; returns its id. When the outbox is full, the oldest messages
         are dropped to make room, each with a log line. client_open: whether the session's
         client (and so what sending needs besides the message) is in the heap already.
-        Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, and
-        TooLargeToSend for one the free heap could not send (nothing stored)."""
+        Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, or one
+        the free heap could not send (then with the limit as its second argument); nothing
+        is stored."""
         message_id = "%s.%s-%d" % (self.prefix, self.era, self.next)
         if not is_valid_id(message_id):
             raise ValueError("message id %r: at most %d of A-Z a-z 0-9 . _ : -" % (message_id, MAX_ID))
@@ -273,12 +269,15 @@ class Outbox:
         if free is not None:
             cost = size + SEND_PER_TEXT_BYTE * (_byte_length(subject) + _byte_length(body))
             reserve = OPEN_RESERVE if client_open else SEND_RESERVE
-            if cost > free - reserve:
-                raise TooLargeToSend("message too large to send from this heap: sending it takes %d bytes of heap "
-                                     "(its %d bytes as stored, and its subject and body decoded), over the limit of "
-                                     "%d (the %d bytes free, less %d for the %s); send a shorter one"
-                                     % (cost, size, max(0, free - reserve), free, reserve,
-                                        "request" if client_open else "connection"))
+            limit = max(0, free - reserve)
+            if cost > limit:
+                # The limit as a second argument tells this refusal from the others (a class of
+                # its own would hold 320 bytes): app.notify() sends such a message without a copy.
+                raise ValueError("message too large to send from this heap: sending it takes %d bytes of heap "
+                                 "(its %d bytes as stored, and its subject and body decoded), over the limit of "
+                                 "%d (the %d bytes free, less %d for the %s); send a shorter one"
+                                 % (cost, size, limit, free, reserve, "request" if client_open else "connection"),
+                                 limit)
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
         for dropped_id, dropped_subject in self._rewrite(drop=drop, new=_message_line(message_id, subject, body),
