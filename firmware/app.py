@@ -301,13 +301,18 @@ def _check_text(subject, body):
             transient.forget("sns")
 
 
-def _store(subject, body):
+def _store(subject, body, sending=False):
     """Stores a checked message in the outbox; returns its id. Raises errors.InvalidMessage
-    for one over the outbox's size limit, errors.OutboxError when the file can't be written."""
+    for one over the outbox's size limit or too large for the free heap to send (sending:
+    returns None for the latter, with a log line: it is sent now, without a copy),
+    errors.OutboxError when the file can't be written."""
     try:
-        return outbox().add(subject, body)
-    except ValueError as e:  # the outbox's own limit (bytes, or the id)
-        raise errors.InvalidMessage(str(e))
+        return outbox().add(subject, body, _lambda is not None or _sns is not None or _api is not None)
+    except ValueError as e:  # the outbox's own limits (bytes, the id; the heap that must send it: two arguments)
+        if sending and len(e.args) > 1:
+            note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e.args[0])
+            return None
+        raise errors.InvalidMessage(e.args[0])
     except OSError as e:
         raise errors.OutboxError("cannot write the outbox %s (%s): is the flash full?" % (config().outbox_path, e))
 
@@ -362,7 +367,8 @@ def notify(subject, body):
     not be reached or said no. The message then stays in the outbox, and flush() (or the
     main loop) sends it later; unless it is refused for good (errors.refusal: the function
     or AWS rejected its content): then the error says it was not kept. A message that
-    cannot be stored (a full flash) is sent without a copy, with a log line."""
+    cannot be stored (a full flash), or that the free heap could not send again after a
+    restart, is sent without a copy, with a log line."""
     try:
         if _settings is None:
             # The code every send holds (the outbox, the client with its transport and signer)
@@ -374,7 +380,7 @@ def notify(subject, body):
     except MemoryError as e:
         raise _handled(lambda: _undelivered().as_aws_error(e))
     try:
-        message_id = _store(subject, body)
+        message_id = _store(subject, body, True)
     except MemoryError:  # first: the next clause's class is loaded on a failure, which takes heap
         message_id = None
         note_error("too little heap to store the message in the outbox: sending without keeping a copy")

@@ -514,6 +514,66 @@ def test_big_message_is_stored_and_sent_after_a_restart_or_refused_with_the_limi
     assert server.requests[0].event["body"] == body
 
 
+def _report(chars):
+    # A report of lines: JSON escapes a line break and a pair of quotes every 25 characters.
+    return "".join('line %05d "of" a report\n' % i for i in range(chars // 25 + 1))[:chars]
+
+
+def _queue_report(dev, chars):
+    """Whether queue() stored a report of `chars` characters in an empty outbox."""
+    for path in (dev.config["CONFIG_OUTBOX_PATH"], dev.config["CONFIG_OUTBOX_PATH"] + ".tmp"):
+        if os.path.exists(path):
+            os.remove(path)
+    queued, box = run(dev, [{"op": "queue", "subject": "report", "body": _report(chars)}, OUTBOX]).results
+    if not queued.get("ok"):
+        assert_failed(queued, "InvalidMessage")
+        assert re.search(r"over the limit of \d+", queued["message"]), queued  # the limit, in the text
+        assert box["outbox"] == []
+    return bool(queued.get("ok"))
+
+
+def test_escaped_message_at_the_store_limit_is_sent_by_a_new_process_in_the_same_heap(dev, server):
+    """The longest report (a body JSON escapes) that queue() stores, within 5%, is flushed
+    by a new process at the same -X heapsize: the store limit is what sending costs. One
+    5% longer is refused (errors.InvalidMessage, naming the limit), nothing stored. CPython
+    has no heap limit: a 12,000-character report."""
+    chars = 12000
+    if dev.runtime == "micropython":
+        stored, refused = 1000, 12000  # bisection: the store limit depends on the heap the body itself takes
+        assert _queue_report(dev, stored) and not _queue_report(dev, refused)
+        while refused - stored > stored // 20:
+            middle = (stored + refused) // 2
+            if _queue_report(dev, middle):
+                stored = middle
+            else:
+                refused = middle
+        chars = stored
+        assert _queue_report(dev, chars)
+    else:
+        assert _queue_report(dev, chars)
+    r = run(dev, [FAST, FLUSH, OUTBOX, STATUS], server=server)
+    flushed, box, status = r.results[1:]
+    assert flushed == dict(flushed, ok=True, sent=1), r
+    assert box["outbox"] == [] and status["outbox"] == 0
+    assert list(server.deliveries().values()) == [1]
+    assert server.requests[0].event["body"] == _report(chars)
+
+
+def test_notify_sends_without_a_copy_what_a_restart_could_not_send(dev, server):
+    """notify() of a report the free heap could not send again after a restart (queue()
+    refuses it): sent now, once, with a log line, and not kept. CPython has no heap limit:
+    kept until sent."""
+    body = _report(10000)
+    r = run(dev, [FAST, notify("report", body), OUTBOX], server=server)
+    sent, box = r.results[1:]
+    assert sent.get("ok"), r
+    assert box["outbox"] == [] and list(server.deliveries().values()) == [1]
+    assert server.requests[0].event["body"] == body
+    if dev.runtime == "micropython":
+        assert "sending it now without keeping a copy" in r.log and "over the limit of" in r.log, r.log
+        assert server.requests[0].id is None  # no id: nothing in the outbox to match it to
+
+
 # -- config.py -------------------------------------------------------------------------------
 
 

@@ -85,6 +85,30 @@ def test_bound_drops_the_oldest_and_says_so(path):
         assert "CONFIG_OUTBOX_LIMIT" in line
 
 
+@pytest.mark.parametrize("client_open", [False, True])
+def test_a_message_is_stored_only_when_the_free_heap_can_send_it(path, monkeypatch, client_open):
+    """What sending costs (the line read back, 2 bytes per byte of the decoded subject and
+    body, the reserve for the connection or, with the session's client open, the request)
+    decides; the refusal names the limit and stores nothing. The heap is MicroPython's
+    gc.mem_free(), given here."""
+    box, _ = open_box(path)
+    reserve = outbox.OPEN_RESERVE if client_open else outbox.SEND_RESERVE
+    subject, body = "report", 'a "quoted" line\n' * 200 + "été"
+    line = json.dumps([box.prefix + "." + box.era + "-1", subject, body], ensure_ascii=False) + "\n"
+    cost = len(line.encode()) + 2 * len((subject + body).encode())
+    collected = []
+    monkeypatch.setattr(outbox.gc, "collect", lambda: collected.append(1), raising=False)
+    monkeypatch.setattr(outbox.gc, "mem_free", lambda: reserve + cost - 1, raising=False)
+    refusal = "takes %d bytes of heap .* over the limit of %d" % (cost, cost - 1)
+    with pytest.raises(ValueError, match=refusal) as refused:
+        box.add(subject, body, client_open)
+    assert refused.value.args[1] == cost - 1  # the limit: what tells app.notify() to send it without a copy
+    assert stored(box) == [] and collected  # the free heap after a collection
+    monkeypatch.setattr(outbox.gc, "mem_free", lambda: reserve + cost, raising=False)
+    box.add(subject, body, client_open)
+    assert stored(box) == [(subject, body)]
+
+
 def test_stale_temporary_file_is_discarded(path):
     box, _ = open_box(path)
     box.add("kept", "b")

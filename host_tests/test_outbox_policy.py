@@ -311,8 +311,8 @@ def test_lambda_mode_refuses_up_front_what_the_function_refuses(board):
     message it refuses is an InvalidMessage naming the same field, never stored nor sent; one
     it accepts is sent, and the function accepts it."""
     if board.runtime == "micropython":
-        # SNS's largest messages, stored as JSON (an emoji as 12 bytes of \\u escapes), are
-        # over an eighth of the default 2 MB heap, which the outbox refuses (its own test).
+        # SNS's largest messages, a few per run: a heap larger than the default 2 MB keeps
+        # this test about SNS's limits, not the heap's (the outbox's own test).
         board.heapsize = "8M"
     results, batch = [], []
     for i, (subject, body) in enumerate(CHECK_CASES):  # a few large bodies per run: the heap holds the steps

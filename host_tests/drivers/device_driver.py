@@ -137,7 +137,10 @@ def op_invoke(step):
 def op_payload(step):
     import app
 
-    return {"ok": True, "payload": "".join(app.payload(step["subject"], step["body"]))}
+    joined = bytearray()
+    for piece in app.payload(step["subject"], step["body"]):  # str, and bytes-like slices
+        joined.extend(piece.encode() if isinstance(piece, str) else piece)
+    return {"ok": True, "payload": str(joined, "utf-8")}
 
 
 def op_settings(step):

@@ -20,8 +20,11 @@ Figures:
               line 1 byte a second): target 4 x CONFIG_TIMEOUT = 12 s.
   heap        at -X heapsize=100k under MicroPython: the largest message (characters of
               its body) that a new process opens and sends with flush(), the largest
-              that queue() stores (above it: errors.InvalidMessage, naming the limit), and
-              the most short messages in an outbox that a new process opens and flushes
+              that queue() stores (above it: errors.InvalidMessage, naming the limit),
+              both for a body of plain ASCII and for one JSON escapes (a line break every
+              27 characters), and their difference, queued_but_unsendable_chars (target
+              0: every message queue() stores can be sent from the same heap, by a new
+              process too); the most short messages in an outbox that a new process opens and flushes
               (CONFIG_OUTBOX_LIMIT's maximum, 1000, is the cap). The smallest heap in which
               the fault driver runs one notify is given too, for scale.
 
@@ -260,9 +263,13 @@ def _largest(ok, lo, hi, resolution):
     return lo, runs
 
 
-def _body(chars):
-    # Printable ASCII, nothing JSON escapes: one byte stored per character.
-    text = "".join("line %05d of a long report. " % i for i in range(chars // 28 + 1))
+def _body(chars, escaped=False):
+    # Printable ASCII, nothing JSON escapes: one byte stored per character; escaped: a
+    # report of lines, a line break (stored as \n) every 27 characters.
+    if escaped:
+        text = "".join("line %05d of a long report\n" % i for i in range(chars // 27 + 1))
+    else:
+        text = "".join("line %05d of a long report. " % i for i in range(chars // 28 + 1))
     return text[:chars]
 
 
@@ -321,8 +328,8 @@ class _HeapProbe:
         return bool(flushed.get("ok") and flushed["sent"] == len(ids) and status.get("outbox") == 0
                     and [r.id for r in got] == ids and expect(got))
 
-    def body_flushes(self, chars):
-        body = _body(chars)
+    def body_flushes(self, chars, escaped=False):
+        body = _body(chars, escaped)
         return self.flush_ok([{"op": "queue", "subject": "big", "body": body}],
                              lambda got: got[0].event["body"] == body)
 
@@ -330,12 +337,12 @@ class _HeapProbe:
         steps = [{"op": "queue", "subject": "s", "body": "message %d" % i} for i in range(count)]
         return self.flush_ok(steps, lambda got: True)
 
-    def body_queues(self, chars):
+    def body_queues(self, chars, escaped=False):
         """Whether queue() under MicroPython stores a `chars`-character body (the driver
         reads it from its steps file: that copy is in the heap too)."""
         _, micropython = self._devs("queue")
         try:
-            run = micropython.run([{"op": "queue", "subject": "big", "body": _body(chars)}], timeout=60)
+            run = micropython.run([{"op": "queue", "subject": "big", "body": _body(chars, escaped)}], timeout=60)
         except AssertionError:
             return False
         result = run.results[0]
@@ -402,7 +409,7 @@ def heap_figures(setup):
         probe = _HeapProbe(setup, server)
         resolution = 2048 if quick else 256
         out["flush_body"], runs_heap = _largest(probe.body_flushes, 1000, BODY_CAP, resolution)
-        out["queue_body"], runs = _largest(probe.body_queues, 1000, BODY_CAP, resolution)
+        out["queue_body"], runs = _largest(probe.body_queues, 1, BODY_CAP, resolution)
         runs_heap += runs
         out["queue_refusal"] = probe.refusal
         out["queue_stored"] = None
@@ -410,6 +417,13 @@ def heap_figures(setup):
             probe.body_queues(out["queue_body"])  # its stored size
             out["queue_stored"] = probe.stored
             runs_heap += 1
+        # The same with a body JSON escapes (a line break every 27 characters): the escaping
+        # must not make a stored message unsendable.
+        out["flush_escaped"], runs = _largest(lambda n: probe.body_flushes(n, True), 1000, BODY_CAP, resolution)
+        runs_heap += runs
+        out["queue_escaped"], runs = _largest(lambda n: probe.body_queues(n, True), 1, BODY_CAP, resolution)
+        runs_heap += runs
+        out["queue_escaped_refusal"] = probe.refusal
         cap = 200 if quick else OUTBOX_CAP  # a flush of 1000 messages takes about 40 s
         out["outbox_cap"] = cap
         out["outbox_count"], runs = _largest(probe.outbox_flushes, 10, cap, 50 if quick else 10)
@@ -486,10 +500,16 @@ def group_faults(bench):
         bench.add(g, "queue_message_chars", "largest message queue() stores (%s)" % kb, heap["queue_body"], "chars",
                   note="%s bytes as stored; above it errors.InvalidMessage: %s"
                   % (heap["queue_stored"], heap["queue_refusal"]))
-    if heap["flush_body"] is not None and heap["queue_body"] is not None:
-        bench.add(g, "queued_but_unsendable_chars", "  stored but too large to flush", max(0, heap["queue_body"]
-                  - heap["flush_body"]), "chars", ("<=", 0),
-                  note="queue() limit - flush limit, same heap; > 0: a message stored that a new process can't send")
+    bench.add(g, "flush_escaped_chars", "largest escaped message a new process flushes (%s)" % kb,
+              heap["flush_escaped"] or 0, "chars", note="a line break (JSON: \\n) every 27 characters, queued under "
+              "CPython, flushed by micropython -X heapsize=%s; 0: not even 1000 characters" % kb)
+    bench.add(g, "queue_escaped_chars", "largest escaped message queue() stores (%s)" % kb, heap["queue_escaped"] or 0,
+              "chars", note="the same body; above it errors.InvalidMessage: %s" % heap["queue_escaped_refusal"])
+    unsendable = [(heap[queued] or 0) - (heap[flushed] or 0) for queued, flushed in
+                  (("queue_body", "flush_body"), ("queue_escaped", "flush_escaped"))]
+    bench.add(g, "queued_but_unsendable_chars", "  stored but too large to flush", max([0] + unsendable), "chars",
+              ("<=", 0), note="queue() limit - flush limit, same heap, worst of the plain (%d) and the escaped (%d) "
+              "body; > 0: a message stored that a new process can't send" % tuple(unsendable))
     if heap["outbox_count"] is not None:
         bench.add(g, "flush_outbox_messages", "largest outbox a new process flushes (%s)" % kb,
                   heap["outbox_count"], "messages", note="short messages, the cap %d (CONFIG_OUTBOX_LIMIT's maximum is "

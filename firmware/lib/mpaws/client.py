@@ -66,19 +66,14 @@ class Client:
         """Signs and sends a request; returns the http.Response of a 2xx reply, raises the
         matching errors.AWSError otherwise. path: as on the wire (see sigv4.uri_encode);
         query: decoded (key, value) pairs; headers: (lower-case name, value) pairs;
-        body: bytes, str, or a list/tuple of pieces (hashed and sent piece by piece)."""
+        body: bytes, str, or an iterable of pieces (a list, or awslambda.JsonPieces: hashed
+        and sent piece by piece)."""
         target = path + "?" + sigv4.query_string(query) if query else path
         base = [("host", self.host_header)]
         for header in headers:
             base.append(header)
         if body is not None or method in ("POST", "PUT", "PATCH"):
-            length = 0
-            if isinstance(body, (list, tuple)):
-                for piece in body:
-                    length += http.byte_length(piece)
-            elif body is not None:
-                length = http.byte_length(body)
-            base.append(("content-length", str(length)))
+            base.append(("content-length", str(0 if body is None else http.body_length(body))))
         payload = sigv4.payload_hash(body)  # once, not on every retry
         started = _ticks_ms()
         deadline = http.ticks_add(started, self.budget_ms)

@@ -55,6 +55,9 @@ def heap_room(limit):
         free = gc.mem_free() // HEAP_SHARE
     except AttributeError:  # CPython: no heap limit of its own
         return limit
+    if free < limit:
+        gc.collect()  # garbage counts as taken until it is collected: a reply is refused for what is free
+        free = gc.mem_free() // HEAP_SHARE
     return free if free < limit else limit
 
 
@@ -73,6 +76,19 @@ else:
 def byte_length(piece):
     """Length in bytes of a body piece (str counts as UTF-8)."""
     return len(_bytes_of(piece))
+
+
+ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated: its pieces
+
+
+def body_length(body):
+    """Length in bytes of a body: one piece, or an iterable of pieces."""
+    if isinstance(body, ONE_PIECE):
+        return byte_length(body)
+    length = 0
+    for piece in body:
+        length += byte_length(piece)
+    return length
 
 
 def _failures():
@@ -279,11 +295,11 @@ class Connection:
             self._put("\r\n")
         self._put("\r\n")
         if body is not None:
-            if isinstance(body, (list, tuple)):
-                for piece in body:
-                    self._put(piece)
-            else:
+            if isinstance(body, ONE_PIECE):
                 self._put(body)
+            else:
+                for piece in body:  # a list, or pieces made anew (awslambda.JsonPieces)
+                    self._put(piece)
         self._flush()
 
     # -- reading ---------------------------------------------------------------------
@@ -433,8 +449,8 @@ class Connection:
 
     def request(self, method, target, headers, body=None, max_body=None, deadline=None):
         """Sends one request and returns its Response. headers: (name, value) pairs, which
-        must include Host and Content-Length when there is a body; body: bytes, str, or a
-        list/tuple of such pieces (written one after another). deadline: ticks_ms() by
+        must include Host and Content-Length when there is a body; body: bytes, str, or an
+        iterable of such pieces (written one after another). deadline: ticks_ms() by
         which the reply must be in (at most `timeout` seconds from now). Raises an
         errors.NetworkError (DNSError, Timeout, TLSError, ProtocolError) when no valid
         reply came, errors.ResponseTooLarge or errors.OutOfMemory when its body could not

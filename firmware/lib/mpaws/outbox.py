@@ -17,9 +17,9 @@
 # seen.
 #
 # Bounds: at most `limit` messages and `max_bytes` bytes of message lines (the oldest are
-# dropped, and logged, to make room), and one message at most what a third of the free
-# heap can hold, so that it can be read back and sent (refused before it is stored
-# otherwise). The file is read one line at a time, never whole.
+# dropped, and logged, to make room), and one message at most what the free heap can send
+# (see SEND_RESERVE: refused before it is stored otherwise). The file is read one line at a
+# time, never whole.
 import gc
 import json
 import os
@@ -32,9 +32,21 @@ VERSION = "1"
 MAX_ID = 64
 ERA_CHARS = "0123456789abcdef"
 ERA_LENGTH = 8
-HEAP_SHARE = 8  # a message line may take at most 1/HEAP_SHARE of the free heap when it is
-# stored: reading it back, its decoded fields and the request's escaped pieces each take about
-# as much, in a heap that then also holds the client and its connection
+# A message is stored only when the heap that stores it can send it, from a new process too:
+# sending takes SEND_RESERVE bytes more than is held when a message is queued before the
+# session's client exists (the request's modules, the TLS connection; OPEN_RESERVE once it
+# exists), plus the line read back from the file (its bytes as stored) and its subject and
+# body decoded from it (SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
+# buffer they grow in while the line is parsed); the request's body is made from them in
+# pieces, never copied (awslambda.JsonPieces). Measured on the unix port after gc.collect()
+# (make bench, faults: queued_but_unsendable_chars): 48 KB, 18 KB and 2, the same for bodies
+# of plain ASCII, of line breaks, of control characters (6 bytes stored each) and of
+# Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout. The 64-bit port's
+# objects are larger than the ESP32's, and mbedTLS takes its memory from the gc heap there,
+# from the ESP-IDF heap on the board: on the board these are on the safe side.
+SEND_RESERVE = 50000
+OPEN_RESERVE = 20000
+SEND_PER_TEXT_BYTE = 2
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
@@ -58,6 +70,18 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def _message_line(message_id, subject, body):
+    # A message line as pieces, made anew for each pass (measured, then written): the
+    # escaped text is never held whole.
+    yield '["'
+    yield message_id
+    yield '", '
+    yield from json_string(subject)
+    yield ", "
+    yield from json_string(body)
+    yield "]\n"
 
 
 def _line_id(line):
@@ -93,11 +117,13 @@ def is_valid_era(text):
     return len(text) == ERA_LENGTH and not text.strip(ERA_CHARS)
 
 
-def _heap_room():
+def _free_heap():
     try:
-        return gc.mem_free() // HEAP_SHARE
+        mem_free = gc.mem_free
     except AttributeError:  # CPython
         return None
+    gc.collect()  # what is free, not what the last collection happened to leave
+    return mem_free()
 
 
 def _open(box):
@@ -164,8 +190,8 @@ class Outbox:
     def _rewrite(self, drop=0, skip_id=None, new=None, new_bytes=0):
         """Writes the new file: the current messages less the `drop` oldest (and more of the
         oldest until new_bytes more fit in max_bytes) and the one with id skip_id, plus `new`
-        (pieces of one line, new_bytes long). Returns what it left out, as (id, subject)
-        pairs, for the log."""
+        (the pieces of one line, str or bytes-like, new_bytes long). Returns what it left
+        out, as (id, subject) pairs, for the log."""
         left_out = []
         count = 0
         size = 0
@@ -214,7 +240,7 @@ class Outbox:
                                 dropped = 0
             if new is not None:
                 for piece in new:
-                    out.write(piece if _WRITES_STR else piece.encode())
+                    out.write(piece if _WRITES_STR or not isinstance(piece, str) else piece.encode())
                 count += 1
                 size += new_bytes
             out.write(b"end %d\n" % count)
@@ -223,30 +249,39 @@ class Outbox:
         self.size = size
         return left_out
 
-    def add(self, subject, body):
+    def add(self, subject, body, client_open=False):
         """Stores a message; returns its id. When the outbox is full, the oldest messages
-        are dropped to make room, each with a log line."""
+        are dropped to make room, each with a log line. client_open: whether the session's
+        client (and so what sending needs besides the message) is in the heap already.
+        Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, or one
+        the free heap could not send (then with the limit as its second argument); nothing
+        is stored."""
         message_id = "%s.%s-%d" % (self.prefix, self.era, self.next)
         if not is_valid_id(message_id):
             raise ValueError("message id %r: at most %d of A-Z a-z 0-9 . _ : -" % (message_id, MAX_ID))
-        line = ['["', message_id, '", ']
-        line.extend(json_string(subject))
-        line.append(", ")
-        line.extend(json_string(body))
-        line.append("]\n")
         size = 0
-        for piece in line:
+        for piece in _message_line(message_id, subject, body):
             size += _byte_length(piece)
-        room = _heap_room()
-        if size > self.max_bytes or (room is not None and size > room):
-            limit = self.max_bytes if room is None or room > self.max_bytes else room
+        if size > self.max_bytes:
             raise ValueError("message too large for the outbox: %d bytes stored (subject, body and id as JSON), "
-                             "over the limit of %d (%s); send a shorter one"
-                             % (size, limit, "CONFIG_OUTBOX_BYTES" if limit == self.max_bytes else
-                                "an eighth of the free heap"))
+                             "over the limit of %d (CONFIG_OUTBOX_BYTES); send a shorter one" % (size, self.max_bytes))
+        free = _free_heap()
+        if free is not None:
+            cost = size + SEND_PER_TEXT_BYTE * (_byte_length(subject) + _byte_length(body))
+            reserve = OPEN_RESERVE if client_open else SEND_RESERVE
+            limit = max(0, free - reserve)
+            if cost > limit:
+                # The limit as a second argument tells this refusal from the others (a class of
+                # its own would hold 320 bytes): app.notify() sends such a message without a copy.
+                raise ValueError("message too large to send from this heap: sending it takes %d bytes of heap "
+                                 "(its %d bytes as stored, and its subject and body decoded), over the limit of "
+                                 "%d (the %d bytes free, less %d for the %s); send a shorter one"
+                                 % (cost, size, limit, free, reserve, "request" if client_open else "connection"),
+                                 limit)
         self.next += 1
         drop = self.count + 1 - self.limit if self.count >= self.limit else 0
-        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=line, new_bytes=size):
+        for dropped_id, dropped_subject in self._rewrite(drop=drop, new=_message_line(message_id, subject, body),
+                                                         new_bytes=size):
             self.dropped += 1
             self._say("full (%d messages or %d bytes: CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES): dropped the "
                       "oldest, %s %r" % (self.limit, self.max_bytes, dropped_id, dropped_subject))

@@ -35,7 +35,7 @@ LOWER = _TOKEN[1:27]
 UPPER = _TOKEN[37:63]
 LETTERS = LOWER + UPPER
 PRINTABLE = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
-_PIECES = (list, tuple)  # a tuple literal of globals would be built on every call
+_ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated
 
 try:
     # CPython: a hash state is copied rather than its prefix hashed again.
@@ -157,19 +157,23 @@ def _feed(h, piece):
 def _payload_hex(body):
     h = hashlib.sha256()
     try:
-        if isinstance(body, _PIECES):
-            for piece in body:
+        if body is None or isinstance(body, _ONE_PIECE):
+            if body is not None:
+                _feed(h, body)
+        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
+            raise TypeError
+        else:
+            for piece in body:  # a list, or pieces made anew on each iteration
                 _feed(h, piece)
-        elif body is not None:
-            _feed(h, body)
     except TypeError:
-        raise ValueError("bad body: want bytes, str or a list of them")
+        raise ValueError("bad body: want bytes, str or an iterable of them")
     return hexlify(h.digest())
 
 
 def payload_hash(body):
     """Hex SHA-256 of a request body: None, bytes, bytearray, memoryview, str (as UTF-8),
-    or a list or tuple of such pieces, hashed one by one (never joined)."""
+    or an iterable of such pieces (a list, a tuple, awslambda.JsonPieces), hashed one by
+    one (never joined)."""
     return _payload_hex(body).decode()
 
 

@@ -1,5 +1,7 @@
 # Amazon SNS Publish, straight from the device (no Lambda in between): a form-encoded
 # POST / with Action=Publish, answered in XML.
+import sys
+
 from mpaws import sigv4
 
 MAX_SUBJECT = 100  # characters, SNS's limit for e-mail subjects
@@ -7,19 +9,14 @@ MAX_SUBJECT = 100  # characters, SNS's limit for e-mail subjects
 MAX_MESSAGE_BYTES = 262144
 
 
+# The UTF-8 bytes of a str, to measure and slice: MicroPython's memoryview of a str is its
+# UTF-8, in place (an encoded copy of a message near the limit would take 256 KB of the
+# board's heap); CPython encodes a copy.
+_utf8 = memoryview if sys.implementation.name == "micropython" else str.encode
+
+
 def _utf8_size(text):
-    # Encoded a piece at a time: an encoded copy of a message near the limit would take
-    # 256 KB of the board's heap, and a loop over its characters would intern each one.
-    size = 0
-    for i in range(0, len(text), 512):
-        size += len(text[i : i + 512].encode())
-    return size
-
-
-def _too_large(text, room):
-    # A character is 1 to 4 bytes: only a text between a quarter of the room and the room
-    # needs counting.
-    return len(text) > room or (len(text) * 4 > room and _utf8_size(text) > room)
+    return len(_utf8(text))
 
 
 def check(message, subject=None, attributes=None):
@@ -41,17 +38,63 @@ def check(message, subject=None, attributes=None):
     room = MAX_MESSAGE_BYTES
     for name, value in attributes or ():
         room -= _utf8_size(name) + len("String") + _utf8_size(value)
-    if _too_large(message, room):
+    if _utf8_size(message) > room:
         raise ValueError("body: too large for SNS, which takes at most %d bytes in UTF-8%s"
                          % (MAX_MESSAGE_BYTES, " with the message attributes" if attributes else ""))
 
 
-def _form(pieces, key, value):
-    # Form fields as pieces: RFC 3986 encoding is valid form encoding.
-    pieces.append("&")
-    pieces.append(key)
-    pieces.append("=")
-    pieces.append(sigv4.uri_encode(value))
+_HEX = b"0123456789ABCDEF"
+_CHUNK = 96  # bytes of %XX in one piece
+
+
+def _form_value(text):
+    # text percent-encoded as sigv4.uri_encode does (RFC 3986, valid form encoding), in
+    # pieces: runs of unreserved bytes as slices of its UTF-8 (memoryviews on MicroPython:
+    # no copy), the other bytes as %XX in small chunks. Its bytes are scanned as small ints:
+    # iterating the str would make, and intern for good, a string per character.
+    data = _utf8(text)
+    clean = i = 0  # clean: where the pending run of unreserved bytes starts
+    escaped = None  # %XX of the pending run of other bytes
+    for b in data:
+        if 97 <= b <= 122 or 65 <= b <= 90 or 48 <= b <= 57 or b == 45 or b == 46 or b == 95 or b == 126:
+            if escaped is not None:
+                yield escaped
+                escaped = None
+                clean = i
+        else:
+            if escaped is None:
+                if clean < i:
+                    yield data[clean:i]
+                escaped = bytearray()
+            elif len(escaped) >= _CHUNK:
+                yield escaped
+                escaped = bytearray()
+            escaped.append(37)  # %
+            escaped.append(_HEX[b >> 4])
+            escaped.append(_HEX[b & 15])
+        i += 1
+    if escaped is not None:
+        yield escaped
+    elif clean == 0:
+        yield text  # nothing encoded: the str itself
+    elif clean < i:
+        yield data[clean:]
+
+
+class _Form:
+    """The form-encoded body of a Publish request as pieces, made anew each time it is
+    iterated: measured, hashed and sent piece by piece, never a copy of the message."""
+
+    def __init__(self, fields):
+        self.fields = fields  # (name, value) pairs; names need no encoding
+
+    def __iter__(self):
+        yield "Action=Publish&Version=2010-03-31"
+        for name, value in self.fields:
+            yield "&"
+            yield name
+            yield "="
+            yield from _form_value(value)
 
 
 def publish(client, topic_arn, message, subject=None, attributes=None):
@@ -62,17 +105,16 @@ def publish(client, topic_arn, message, subject=None, attributes=None):
     if not isinstance(topic_arn, str) or not topic_arn.startswith("arn:") or ":sns:" not in topic_arn:
         raise ValueError("topic_arn must be an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME")
     check(message, subject, attributes)
-    pieces = ["Action=Publish&Version=2010-03-31"]
-    _form(pieces, "TopicArn", topic_arn)
-    _form(pieces, "Message", message)
+    fields = [("TopicArn", topic_arn), ("Message", message)]
     if subject is not None:
-        _form(pieces, "Subject", subject)
+        fields.append(("Subject", subject))
     for i, (name, value) in enumerate(attributes or ()):
         prefix = "MessageAttributes.entry.%d." % (i + 1)
-        _form(pieces, prefix + "Name", name)
-        _form(pieces, prefix + "Value.DataType", "String")
-        _form(pieces, prefix + "Value.StringValue", value)
-    response = client.request("POST", "/", None, (("content-type", "application/x-www-form-urlencoded"),), pieces)
+        fields.append((prefix + "Name", name))
+        fields.append((prefix + "Value.DataType", "String"))
+        fields.append((prefix + "Value.StringValue", value))
+    response = client.request("POST", "/", None, (("content-type", "application/x-www-form-urlencoded"),),
+                              _Form(fields))
     text = bytes(response.body).decode()
     start = text.find("<MessageId>")
     end = text.find("</MessageId>")
