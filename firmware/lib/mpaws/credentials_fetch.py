@@ -197,25 +197,46 @@ def parse(body, date=None, now=None):
     return access_key, secret, token, min(lifetime, MAX_LIFETIME_S)
 
 
-def _from_response(status, error_type, body, request_id=None):
+def _failed(creds, response):
+    # The endpoint's error reply, with what to check for the status it gave; AWS's words
+    # kept. Not API Gateway's hints (failures.from_response(gateway=False)): this is the
+    # AWS IoT credentials provider, or another endpoint CONFIG_AWS_CREDENTIALS_ENDPOINT
+    # names by mistake.
     from mpaws import failures  # the failure path
 
-    return failures.from_response(status, error_type, body, request_id)
-
-
-def _denied(creds, e):
-    # The endpoint's refusal, with what to check; AWS's words kept.
-    hint = "check CONFIG_AWS_ROLE_ALIAS" if e.status == 404 else (
-        "is the certificate ACTIVE in AWS IoT, attached to thing %r (CONFIG_AWS_THING_NAME), and does its policy "
-        "allow iot:AssumeRoleWithCertificate on the role alias?" % creds.thing_name)
-    e.message = "credentials endpoint %s refused role alias %r for thing %r: %s (%s)" % (
-        creds.host, creds.role_alias, creds.thing_name, e.message, hint)
+    status = response.status
+    e = failures.from_response(status, response.header("x-amzn-errortype"), response.body,
+                               response.header("x-amzn-requestid"), gateway=False)
+    where = "credentials endpoint %s (CONFIG_AWS_CREDENTIALS_ENDPOINT)" % creds.host
+    if status in (401, 403):
+        e.message = "%s refused the certificate for role alias %r, thing %r: %s (is the certificate ACTIVE in AWS " \
+                    "IoT, attached to thing CONFIG_AWS_THING_NAME, and does its policy allow " \
+                    "iot:AssumeRoleWithCertificate on the role alias?)" % (where, creds.role_alias, creds.thing_name,
+                                                                           e.message)
+    elif status == 404:
+        e.message = "%s has no role alias %r: %s (check CONFIG_AWS_ROLE_ALIAS, and that the endpoint is the " \
+                    "account's iot:CredentialProvider one)" % (where, creds.role_alias, e.message)
+    elif status >= 500:
+        e.message = "%s failed: %s (AWS IoT's credentials provider; tried again later)" % (where, e.message)
+    else:
+        e.message = "%s answered HTTP %d: %s (is it the account's credentials endpoint? `aws iot describe-endpoint " \
+                    "--endpoint-type iot:CredentialProvider`)" % (where, status, e.message)
     return e
 
 
 def fetch(creds):
     """New credentials for creds (a credentials.CertificateCredentials): (access key,
-    secret, session token, lifetime in seconds)."""
+    secret, session token, lifetime in seconds). Every errors.AWSError it raises has
+    endpoint = "credentials": whatever the endpoint answered, no message reached AWS, so
+    none is refused for its content (errors.refusal)."""
+    try:
+        return _fetch(creds)
+    except errors.AWSError as e:
+        e.endpoint = "credentials"
+        raise
+
+
+def _fetch(creds):
     gc.collect()  # the handshake's buffers want room in one piece
     connection = http.Connection(creds.host, creds.port, context(creds), timeout=creds.timeout,
                                  max_body=MAX_REPLY, log=creds.log, verify=creds.verify)
@@ -239,7 +260,8 @@ def fetch(creds):
         creds.handshakes += connection.handshakes
         creds.bytes_sent += connection.bytes_sent
         creds.bytes_received += connection.bytes_received
+        connection = None  # its buffer and TLS context: garbage before the reply is looked at
     if response.status >= 300:
-        raise _denied(creds, _from_response(response.status, response.header("x-amzn-errortype"),
-                                                  response.body, response.header("x-amzn-requestid")))
+        gc.collect()  # the failure's code loads into the room the connection left
+        raise _failed(creds, response)
     return parse(response.body, response.header("date"), creds._now())
