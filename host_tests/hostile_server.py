@@ -38,7 +38,8 @@ Per-request modes (set_mode(name, count=None, **params); see MODES):
     reply                 `status` (400) with `body` (JSON text) and, if given, x-amzn-ErrorType: `error_type`
     function_error        200 with X-Amz-Function-Error: Unhandled and {"errorType": `error_type`,
                           "errorMessage": `message`}: the function raised
-    long_header           200 with one header line of `size` bytes (8192) before the normal body
+    long_header           200 with one header line of `size` bytes (10240: over the client's 8192)
+                          before the normal body
 A GET /role-aliases/<alias>/credentials (the AWS IoT credentials provider: a device with
 certificate auth whose CONFIG_AWS_CREDENTIALS_ENDPOINT is this server) is answered in normal
 mode with temporary credentials (CREDENTIALS_SECRET, valid an hour); it is a request
@@ -505,7 +506,7 @@ class HostileServer(TlsListener):
                                                      ("X-Amz-Function-Error", "Unhandled")], body))
             return True
         if mode == "long_header":
-            size = params.get("size", 8192)
+            size = params.get("size", 10240)
             body = json.dumps({"ok": True, "id": request.id}).encode()
             self._send(sock, self._reply(200, "OK", [("Content-Type", "application/json"),
                                                      ("X-Amz-Log-Result", "A" * (size - 18))], body))

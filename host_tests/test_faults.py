@@ -306,12 +306,14 @@ def test_absurd_date_on_a_clock_skew_reply_leaves_the_clock_alone(dev, server, d
 # -- a 2xx reply: delivered, whatever its body ----------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["not_utf8", "huge_body"])
+@pytest.mark.parametrize("mode", ["not_utf8", "huge_body", "long_header"])
 def test_accepted_message_leaves_the_outbox_whatever_the_reply_body(dev, server, mode):
+    """long_header: a 200 whose header line (8 KB) is over the heap-based limit (issue 19, 4):
+    the status line said 2xx, so AWS accepted; the message is not sent again."""
     server.set_mode(mode)
     result, box, status = notify_once(dev)
     if not result.get("ok"):
-        names = ("ResponseTooLarge", "OutOfMemory") if mode == "huge_body" else ()
+        names = ("ResponseTooLarge", "OutOfMemory") if mode in ("huge_body", "long_header") else ()
         assert_failed(result, *names)
     assert box["outbox"] == [], box
     deliveries = server.deliveries()
@@ -319,6 +321,25 @@ def test_accepted_message_leaves_the_outbox_whatever_the_reply_body(dev, server,
     r = run(dev, [FAST, FLUSH, OUTBOX])  # nothing left to send again
     assert r.results[1] == dict(r.results[1], ok=True, sent=0), r
     assert server.deliveries() == deliveries
+
+
+def test_2xx_with_a_header_line_over_the_limit_is_delivered_once_not_resent(make_dev, server):
+    """Issue 19, 4: a queued message, then three flushes against a 200 whose header line
+    (10 KB) is over the limit (8192 bytes, or a third of the free heap): one request, the
+    message out of the outbox (was: 4 requests per flush, the message kept and sent again on
+    every flush: 12 requests). In a heap where the line can be gathered up to the limit: at
+    HEAPSIZE gathering it may run out of heap first, an OutOfMemory after a 2xx, which
+    already counted as delivered."""
+    dev = make_dev(server, "%dk" % (int(HEAPSIZE[:-1]) + 64))
+    message_id = run(dev, [{"op": "queue", "subject": "q", "body": "b"}]).result["id"]
+    server.set_mode("long_header", size=10240)
+    r = run(dev, [FAST, FLUSH, FLUSH, FLUSH, OUTBOX, STATUS], server=server)
+    first = r.results[1]
+    if not first.get("ok"):
+        assert_failed(first, "ResponseTooLarge", "OutOfMemory")
+    assert r.results[2:4] == [dict(r.results[i], ok=True, sent=0) for i in (2, 3)], r
+    assert r.results[4]["outbox"] == [] and r.results[5]["refused"] == 0, r
+    assert server.deliveries() == {message_id: 1} and len(server.requests) == 1, server.deliveries()
 
 
 def test_direct_sns_accepted_message_with_an_undecodable_reply_leaves_the_outbox(make_dev, server):
