@@ -310,7 +310,13 @@ def _store(subject, body):
     except ValueError as e:  # the outbox's own limit (bytes, or the id)
         raise errors.InvalidMessage(str(e))
     except OSError as e:
-        raise errors.OutboxError("cannot write the outbox %s (%s): is the flash full?" % (config().outbox_path, e))
+        raise errors.OutboxError("cannot write the outbox (CONFIG_OUTBOX_PATH): %s: is the flash full?"
+                                 % _os_error(e))
+
+
+def _os_error(e):
+    # An OSError without its file name (CPython's text quotes the path): its error number.
+    return "%s %s" % (type(e).__name__, e.args[0] if e.args else "")
 
 
 def _online(feed=None):
@@ -480,7 +486,7 @@ def status():
     except MemoryError as e:
         raise _undelivered().as_aws_error(e)
     except OSError as e:
-        raise errors.OutboxError("cannot read the outbox %s: %s" % (config().outbox_path, e))
+        raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
     for key in ("device", "wifi", "time", "clock_set", "outbox", "sent_not_removed", "refused", "last_error"):
         log("%s: %s" % (key, info[key]))
     return info

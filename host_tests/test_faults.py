@@ -710,3 +710,93 @@ def test_only_the_functions_content_check_drops_a_message(dev, server, error_typ
     r = run(dev, [FAST, FLUSH, OUTBOX])
     assert r.results[1] == dict(r.results[1], ok=True, sent=2) and r.results[2]["outbox"] == [], r
     assert server.deliveries() == {ids[0]: 2, ids[1]: 1}
+
+
+# -- config values are described, never quoted; the outbox's folder checked at load -------------
+
+TOKEN = "mpawsPastedSecret0DoNotShow9"  # a secret pasted under the wrong key (path-safe)
+
+
+def test_outbox_in_a_folder_that_does_not_exist_is_refused_at_load(make_dev, server, tmp_path):
+    """Issue 19, 3 and 7: CONFIG_OUTBOX_PATH in a folder the device does not have (an ESP32's
+    "/flash/outbox.txt"): a ConfigError naming the key, without the value, and nothing sent
+    (was: every notify sent without keeping a copy)."""
+    dev = make_dev(server, CONFIG_OUTBOX_PATH=str(tmp_path / TOKEN / "outbox.txt"))
+    dev.secrets.append(TOKEN)
+    r = run(dev, [notify(), LAST_ERROR], server=server)
+    assert_failed(r.results[0], "ConfigError")
+    assert "CONFIG_OUTBOX_PATH" in r.results[0]["message"] and "folder" in r.results[0]["message"], r
+    assert server.requests == [] and not os.path.exists(tmp_path / TOKEN)
+
+
+def test_an_outbox_that_cannot_be_written_is_not_quoted(make_dev, server, tmp_path):
+    """Issue 19, 7: "cannot write the outbox" names the key, not the path."""
+    folder = tmp_path / TOKEN
+    folder.mkdir()
+    (folder / "outbox.txt.tmp").mkdir()  # every rewrite of the outbox fails
+    dev = make_dev(server, CONFIG_OUTBOX_PATH=str(folder / "outbox.txt"))
+    dev.secrets.append(TOKEN)
+    r = run(dev, [notify(), {"op": "queue", "subject": "s", "body": "b"}, STATUS], server=server)
+    assert r.results[0].get("ok"), r  # sent without a copy, as before
+    assert_failed(r.results[1], "OutboxError")
+    assert "CONFIG_OUTBOX_PATH" in r.results[1]["message"] and "CONFIG_OUTBOX_PATH" in r.log, r
+    assert list(server.deliveries().values()) == [1]
+
+
+CERT_VALUES = [
+    pytest.param("CONFIG_AWS_ROLE_ALIAS", "wJalrXUtnFEMI/K7MDENG+" + TOKEN, id="role-alias"),
+    pytest.param("CONFIG_AWS_THING_NAME", "wJalrXUtnFEMI/K7MDENG+" + TOKEN, id="thing-name"),
+    pytest.param("CONFIG_TLS_CERT", "/certs/" + TOKEN + ".pem", id="cert-path"),
+    pytest.param("CONFIG_TLS_KEY", "/certs/" + TOKEN + ".key", id="key-path"),
+]
+
+
+@pytest.mark.parametrize("key, value", CERT_VALUES)
+def test_certificate_config_values_are_described_not_quoted(make_dev, server, device_cert, key, value):
+    """Issue 19, 7: a secret pasted as the role alias, the thing name or a file path: a
+    ConfigError naming the key, the value nowhere (was: quoted with %r)."""
+    dev = cert_dev(make_dev, server, device_cert, **{key: value})
+    dev.secrets.append(TOKEN)
+    r = run(dev, [notify(), LAST_ERROR, OUTBOX], server=server)
+    assert_failed(r.results[0], "ConfigError")
+    assert key in r.results[0]["message"] and "characters" in r.results[0]["message"], r.results[0]
+    assert server.requests == []
+    assert not secret_files(dev)
+
+
+def test_pem_key_whose_begin_line_lost_a_dash_is_never_shown(make_dev, server, device_cert, tmp_path_factory):
+    """Issue 19, 6: "-----BEGIN EC PRIVATE KEY----" (one dash lost): a ConfigError naming
+    CONFIG_TLS_KEY; the key's base64 is in no output, exception, status() or file (was: the
+    whole key as the "label" of a PEM block not closed). The message stays."""
+    with open(device_cert["key"]) as f:
+        pem = f.read()
+    broken = tmp_path_factory.mktemp("broken_key") / "key.pem"  # outside the device's folder (secret_files)
+    broken.write_text(pem.replace("PRIVATE KEY-----\n", "PRIVATE KEY----\n", 1))
+    dev = cert_dev(make_dev, server, device_cert, CONFIG_TLS_KEY=str(broken))
+    r = run(dev, [notify(), LAST_ERROR, STATUS, OUTBOX], server=server)
+    assert_failed(r.results[0], "ConfigError")
+    assert "CONFIG_TLS_KEY" in r.results[0]["message"] and "BEGIN" in r.results[0]["message"], r.results[0]
+    assert r.results[2]["outbox"] == 1 and r.results[2]["refused"] == 0, r.results[2]
+    assert server.requests == []
+    assert not secret_files(dev)
+
+
+@pytest.mark.parametrize("expiration", ["x" * 12000, "2020-01-01T00:00:00." + "1" * 12000 + "Z"],
+                         ids=["not-a-time", "long-and-past"])
+def test_huge_expiration_in_a_credentials_reply_is_not_quoted(make_dev, server, device_cert, expiration):
+    """Issue 19, 7: a credentials reply whose expiration has 12,000 characters: a
+    ProtocolError that says what it is like, not the value; the message stays."""
+    import json
+
+    dev = cert_dev(make_dev, server, device_cert)
+    body = json.dumps({"credentials": {"accessKeyId": "ASIAHOSTILETEMPORARY", "secretAccessKey": CREDENTIALS_SECRET,
+                                       "sessionToken": "hostile-session-token", "expiration": expiration}})
+    server.set_mode("reply", status=200, body=body)
+    r = run(dev, [notify(), LAST_ERROR, STATUS], server=server)
+    # Under micropython the 12 KB reply may not fit beside the TLS context: OutOfMemory.
+    assert_failed(r.results[0], "ProtocolError", *(("OutOfMemory",) if dev.runtime == "micropython" else ()))
+    assert "expir" in r.results[0]["message"] or r.results[0]["error"] == "OutOfMemory", r.results[0]
+    for text in (r.log, r.stderr, repr(r.results)):
+        assert expiration[100:200] not in text
+    assert r.results[2]["outbox"] == 1 and r.results[2]["refused"] == 0
+    assert set(server.deliveries()) == {None}

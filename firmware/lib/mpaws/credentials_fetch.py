@@ -16,6 +16,7 @@ _CPYTHON = sys.implementation.name != "micropython"
 MAX_REPLY = 16384  # bytes; a reply is ~1.5 KB (the session token is most of it)
 MAX_LIFETIME_S = 43200  # AWS issues credentials for 12 hours at most
 _TOKEN_CHARS = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LABEL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
 
 
 def _read(source, key):
@@ -26,7 +27,7 @@ def _read(source, key):
         with open(source, "rb") as f:
             return f.read()
     except OSError:
-        raise errors.ConfigError("%s: no file %r on this device (copy it with `make provision`)" % (key, source))
+        raise errors.ConfigError("%s: no such file on this device (copy it with `make provision`)" % key)
     except TypeError:
         raise errors.ConfigError("%s: give the path of the file" % key)
 
@@ -43,6 +44,11 @@ def pem_block(data, suffix, key):
         if j < 0:
             break
         label = data[i + 11 : j]
+        if not 0 < len(label) <= 64 or label.strip(_LABEL_CHARS):
+            # A BEGIN line without its closing dashes: the "label" would run into the
+            # key's base64, which no message may show.
+            raise errors.ConfigError("%s: a PEM BEGIN line is malformed (its label is not closed by -----): give "
+                                     "the file as written (`tools/cloud.py deploy --cert-auth`), or DER" % key)
         start = j + 5
         end = data.find(b"-----END " + label + b"-----", start)
         if end < 0:
@@ -123,6 +129,17 @@ def context(creds):
     return ctx
 
 
+def _described(value):
+    # A value of the reply described, not quoted (it may be huge, or a secret in the wrong
+    # field): settings_aws.describe, loaded for the failure only.
+    from mpaws import settings_aws, transient
+
+    try:
+        return settings_aws.describe(value)
+    finally:
+        transient.forget("settings_aws")
+
+
 def _iso_seconds(text):
     """Seconds since 1970 of 'YYYY-MM-DDTHH:MM:SS[.fff]Z' (or +00:00), or None."""
     if not isinstance(text, str) or len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
@@ -178,8 +195,8 @@ def parse(body, date=None, now=None):
     expiration = fields.get("expiration")
     expires = _iso_seconds(expiration)
     if expires is None:
-        raise errors.ProtocolError("credentials reply: expiration %r is not an ISO 8601 UTC time"
-                                   % (expiration if isinstance(expiration, str) else type(expiration).__name__,)[:40])
+        raise errors.ProtocolError("credentials reply: expiration is not an ISO 8601 UTC time: it has %s"
+                                   % _described(expiration))
     if date:
         from mpaws import http_date
 
@@ -192,8 +209,8 @@ def parse(body, date=None, now=None):
         issued = clock.unix_seconds(time.gmtime(now if now is not None else clock.now()))
     lifetime = expires - issued
     if lifetime <= 0:
-        raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)" % (-lifetime,
-                                                                                                expiration))
+        raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)"
+                                   % (-lifetime, expiration[:40]))
     return access_key, secret, token, min(lifetime, MAX_LIFETIME_S)
 
 

@@ -80,7 +80,8 @@ def open_outbox(box):
             scan = _Scan(box, candidate)
             if scan.complete:
                 os.rename(candidate, box.path)
-                box._say("recovered the outbox from %s" % candidate)
+                box._say("recovered the outbox from its %s copy" % ("rebuilt" if candidate == box.salvaged else
+                                                                     "temporary"))
                 main = scan
                 break
     temp = _Scan(box, box.tmp)
