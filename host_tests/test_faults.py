@@ -679,6 +679,17 @@ def kept_id_of(box, subject):
     return message_id
 
 
+def test_lambdas_5xx_gets_no_api_gateway_hint(dev, server):
+    """Issue 19, 8: hints match the endpoint that answered: Lambda's 500 with API Gateway's
+    text is a ServiceError about Lambda (retried, the message kept), not "API Gateway: ...
+    check the function's logs"."""
+    server.set_mode("reply", status=500, body='{"message":"Internal Server Error"}')
+    result, box, status = notify_once(dev)
+    assert_failed(result, "ServiceError")
+    assert "API Gateway" not in result["message"] and result["retryable"] is True, result
+    assert_kept_and_sent_later(dev, server, box, status)
+
+
 # -- the function's errors: only its own content checks refuse ---------------------------------
 
 FUNCTION_ERRORS = [
