@@ -85,13 +85,20 @@ def device_id():
 
 
 def outbox():
-    """The outbox (opened, and recovered after a power cut, once)."""
+    """The outbox (opened, and recovered after a power cut, once). Raises errors.OutboxError
+    when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
         s = config()
-        from mpaws import outbox as outbox_file
+        try:
+            from mpaws import outbox as outbox_file
 
-        _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log, max_bytes=s.outbox_bytes)
+            _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log,
+                                         max_bytes=s.outbox_bytes)
+        except MemoryError as e:
+            raise _handled(lambda: _undelivered().as_aws_error(e))
+        except OSError as e:
+            raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
         if _sent is None:  # kept over reset(): what was sent stays sent
             # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
             board = sys.modules.get("mpaws.board")
@@ -467,8 +474,8 @@ def _wifi_status():
 
 def status():
     """Prints and returns the device's state: WiFi, time, outbox size (and how many of its
-    messages were sent but could not be taken out), messages refused for good since start
-    (not kept), last error."""
+    messages are set aside, too large to read in this heap, and how many were sent but could
+    not be taken out), messages refused for good since start (not kept), last error."""
     from mpaws import clock
 
     try:
@@ -479,6 +486,7 @@ def status():
             "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
             "clock_set": clock.is_set(),
             "outbox": len(outbox()),
+            "set_aside": len(outbox().aside),  # too large to read in this heap: kept for a restart
             "sent_not_removed": len(_sent),
             "refused": refused,
             "last_error": last_error,
@@ -487,7 +495,8 @@ def status():
         raise _undelivered().as_aws_error(e)
     except OSError as e:
         raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
-    for key in ("device", "wifi", "time", "clock_set", "outbox", "sent_not_removed", "refused", "last_error"):
+    for key in ("device", "wifi", "time", "clock_set", "outbox", "set_aside", "sent_not_removed", "refused",
+                "last_error"):
         log("%s: %s" % (key, info[key]))
     return info
 

@@ -811,3 +811,44 @@ def test_huge_expiration_in_a_credentials_reply_is_not_quoted(make_dev, server, 
         assert expiration[100:200] not in text
     assert r.results[2]["outbox"] == 1 and r.results[2]["refused"] == 0
     assert set(server.deliveries()) == {None}
+
+
+# -- a message stored while the heap was larger --------------------------------------------------
+
+LARGE_HEAPSIZE = "256k"  # an ESP32's heap grows and shrinks (v1.26+): a message stored when it was large
+LARGE_BODY_CHARS = 18000
+
+
+def test_message_stored_in_a_larger_heap_is_set_aside_not_a_crash(make_dev, server, runtime):
+    """Issue 19, 5: an 18 KB message queued at -X heapsize=256k, read back at HEAPSIZE: the
+    outbox opens (no raw MemoryError from app.outbox(), no restart loop), the messages before
+    and after it are sent, it is set aside (app.status() counts it) and kept in the file,
+    and a later process with the larger heap sends it, once."""
+    big_dev = make_dev(server, LARGE_HEAPSIZE)
+    queued = run(big_dev, [{"op": "queue", "subject": subject, "body": "x" * LARGE_BODY_CHARS if subject == "big"
+                            else "b"} for subject in ("before", "big", "after")])
+    before, big, after = [q["id"] for q in queued.results]
+    dev = make_dev(server)
+    r = run(dev, [STATUS, FAST, FLUSH, OUTBOX, STATUS, {"op": "queue", "subject": "new", "body": "b"}, FLUSH, STATUS],
+            server=server)
+    for result in r.results:
+        assert result.get("ok"), result  # nothing raised, MemoryError least of all
+    opened, flushed, box, status, _, flushed_new, last = [r.results[i] for i in (0, 2, 3, 4, 5, 6, 7)]
+    assert opened["outbox"] == 3, opened  # before: all three
+    deliveries = server.deliveries()
+    if runtime == "cpython":  # no heap limit: all sent, each once
+        assert flushed["sent"] == 3 and flushed_new["sent"] == 1 and last["set_aside"] == 0, r
+        assert sorted(deliveries.values()) == [1, 1, 1, 1] and big in deliveries, deliveries
+        return
+    assert flushed["sent"] == 2 and flushed_new["sent"] == 1, r
+    assert [m[0] for m in box["outbox"]] == [], box  # the readable messages: none left
+    assert status["outbox"] == 1 and status["set_aside"] == 1 and last["set_aside"] == 1, status  # after: the big one
+    assert big not in deliveries and deliveries[before] == deliveries[after] == 1, deliveries
+    assert "set aside" in r.log and big in r.log, r.log
+    with open(dev.config["CONFIG_OUTBOX_PATH"], "rb") as f:
+        assert f.read().count(b'["%s"' % big.encode()) == 1  # kept in the file
+    r = run(big_dev, [FAST, FLUSH, OUTBOX, STATUS], server=server)  # a restart with the larger heap
+    assert r.results[1] == dict(r.results[1], ok=True, sent=1), r
+    assert r.results[2]["outbox"] == [] and r.results[3]["set_aside"] == 0, r
+    assert server.deliveries()[big] == 1
+    assert server.requests[-1].event["body"] == "x" * LARGE_BODY_CHARS

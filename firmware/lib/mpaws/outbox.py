@@ -19,7 +19,9 @@
 # Bounds: at most `limit` messages and `max_bytes` bytes of message lines (the oldest are
 # dropped, and logged, to make room), and one message at most what a third of the free
 # heap can hold, so that it can be read back and sent (refused before it is stored
-# otherwise). The file is read one line at a time, never whole.
+# otherwise). The file is read one line at a time, never whole, and a line in pieces first:
+# one too large for the heap of this session (stored while the heap was larger) is set
+# aside, not read, and stays in the file (see messages()).
 import gc
 import json
 import os
@@ -58,6 +60,44 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def _read_room():
+    # A line is read only when half the free heap can hold it: its bytes, then its decoded
+    # fields. None on CPython.
+    try:
+        gc.collect()
+        return gc.mem_free() // 2
+    except AttributeError:
+        return None
+
+
+def _read_line(f):
+    """(data, length, ended) of the next line of f: data is the whole line, or only its
+    first piece when the line is too large for this heap (_read_room(); the file is then
+    past it: such a line is never held whole); length its length; ended whether it ends with
+    a line break. (b"", 0, False) at the end of the file."""
+    start = f.tell()
+    piece = f.readline(PIECE)
+    if not piece or piece.endswith(b"\n"):
+        return piece, len(piece), bool(piece)
+    head = piece
+    length = len(piece)
+    while True:  # measured in pieces first, then read at once if it fits
+        piece = f.readline(PIECE)
+        length += len(piece)
+        if not piece or piece.endswith(b"\n"):
+            break
+    ended = bool(piece)
+    piece = None
+    room = _read_room()
+    if room is None or length <= room:
+        f.seek(start)
+        try:
+            return f.read(length), length, ended
+        except MemoryError:
+            f.seek(start + length)
+    return head, length, ended
 
 
 def _line_id(line):
@@ -120,6 +160,10 @@ class Outbox:
     MAGIC = MAGIC
     VERSION = VERSION
     parse_line = staticmethod(_parse_message)
+    line_id = staticmethod(_line_id)
+    read_line = staticmethod(_read_line)
+    is_valid_id = staticmethod(is_valid_id)
+    PIECE = PIECE
     remove_file = staticmethod(_remove)
     is_valid_era = staticmethod(is_valid_era)
 
@@ -138,6 +182,7 @@ class Outbox:
         self.next = 1
         self.count = 0
         self.dropped = 0  # messages dropped to respect the limit since start
+        self.aside = []  # ids of the messages too large to read in this heap (messages() skips them)
         _open(self)
 
     def __len__(self):
@@ -256,7 +301,16 @@ class Outbox:
         """Removes a message (AWS accepted it). Returns whether it was there."""
         before = self.count
         self._rewrite(skip_id=message_id)
+        if message_id in self.aside:
+            self.aside.remove(message_id)
         return self.count < before
+
+    def _set_aside(self, message_id, length):
+        gc.collect()  # what the attempt to read it left
+        if message_id is not None and message_id not in self.aside:
+            self.aside.append(message_id)
+            self._say("%s (%s bytes) is too large to read in this heap: set aside, kept in the outbox for a "
+                      "restart with more free heap" % (message_id, length if length >= 0 else "?"))
 
     def oldest(self):
         """(id, subject, body) of the oldest message, or None when empty."""
@@ -265,7 +319,10 @@ class Outbox:
         return None
 
     def messages(self, limit=None):
-        """The stored messages, oldest first, as (id, subject, body), read one line at a time."""
+        """The stored messages, oldest first, as (id, subject, body), read one line at a time.
+        A message too large to read in this heap (stored while the heap was larger: an
+        ESP32's grows and shrinks) is set aside: skipped, kept in the file, its id in
+        self.aside (app.status() counts them), and logged once."""
         try:
             f = open(self.path, "rb")
         except OSError:
@@ -273,10 +330,18 @@ class Outbox:
         with f:
             f.readline()
             while limit is None or limit > 0:
-                line = f.readline()
+                line, length, _ = _read_line(f)
                 if not line or line.startswith(b"end "):
                     return
-                message = _parse_message(line)
+                try:
+                    message = _parse_message(line) if len(line) == length else None
+                except MemoryError:  # decoding it took more than there is
+                    message = None
+                    length = -1
+                if message is None and len(line) != length:
+                    self._set_aside(_line_id(line), length)
+                    line = None
+                    continue
                 if message is not None:
                     if limit is not None:
                         limit -= 1

@@ -52,22 +52,36 @@ class _Scan:
         broken = self.era is None
         tail = "." + self.era + "-" if self.era else None
         while True:
-            line = f.readline()
+            line, length, ended = box.read_line(f)  # in pieces: a line too large for this heap is not read
             if not line:
                 break  # no end line: cut short
             if line.startswith(b"end "):
                 self.complete = not broken and line == b"end %d\n" % self.count and not f.readline()
                 break
-            message = box.parse_line(line)
-            if message is None:
+            message_id = _message_id(box, line, length, ended)
+            if message_id is None:
                 broken = True
                 continue
             self.count += 1
-            self.size += len(line)
+            self.size += length
             if tail is not None:
-                head, _, number = message[0].rpartition("-")
+                head, _, number = message_id.rpartition("-")
                 if (head + "-").endswith(tail) and number.isdigit() and int(number) >= self.top:
                     self.top = int(number) + 1
+
+
+def _message_id(box, line, length, ended):
+    # The id of a valid message line, or None. A line too large to read in this heap (only
+    # its first piece is here) counts as a message when it is complete and starts with a
+    # valid id: it is set aside when it is read (box.messages()), never dropped.
+    if len(line) == length:
+        try:
+            message = box.parse_line(line)
+            return None if message is None else message[0]
+        except MemoryError:  # decoding it took more than there is: as too large
+            pass
+    message_id = box.line_id(line[: box.PIECE])
+    return message_id if ended and message_id and box.is_valid_id(message_id) else None
 
 
 def open_outbox(box):
@@ -133,11 +147,20 @@ def _copy_valid(box, path, out, seen):
     with f:
         f.readline()
         while True:
-            line = f.readline()
+            start = f.tell()
+            line, length, ended = box.read_line(f)
             if not line:
                 return size
-            message = box.parse_line(line)
-            if message is not None and message[0] not in seen:
-                seen.append(message[0])
-                out.write(line)
-                size += len(line)
+            message_id = _message_id(box, line, length, ended)
+            if message_id is not None and message_id not in seen:
+                seen.append(message_id)
+                if len(line) == length:
+                    out.write(line)
+                else:  # too large to hold: copied in pieces
+                    f.seek(start)
+                    while True:
+                        piece = f.readline(box.PIECE)
+                        out.write(piece)
+                        if not piece or piece.endswith(b"\n"):
+                            break
+                size += length
