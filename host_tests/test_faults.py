@@ -596,11 +596,15 @@ def test_swapped_access_key_and_secret_key_never_show_the_secret(dev, server):
 
 @pytest.fixture(scope="session")
 def device_cert(tmp_path_factory):
-    """A device certificate and its key (PEM files) for certificate auth against a
-    HostileServer, which takes any client certificate: {"cert", "key", "key_base64"}."""
+    return make_device_cert(tmp_path_factory.mktemp("device_cert"))
+
+
+def make_device_cert(folder):
+    """A device certificate and its key (PEM files in folder, a pathlib.Path) for
+    certificate auth against a HostileServer, which takes any client certificate:
+    {"cert", "key", "key_base64"}. Also for tools/bench."""
     import trustme
 
-    folder = tmp_path_factory.mktemp("device_cert")
     issued = trustme.CA().issue_cert("mpaws-thing-1")
     files = {"cert": str(folder / "cert.pem"), "key": str(folder / "key.pem")}
     issued.cert_chain_pems[0].write_to_path(files["cert"])
@@ -620,7 +624,7 @@ CERT_HEAPSIZE = "%dk" % (int(HEAPSIZE[:-1]) + 32)
 
 def cert_dev(make_dev, server, device_cert, **keys):
     """A Device with certificate auth (at CERT_HEAPSIZE): the credentials endpoint and
-    Lambda both the server."""
+    Lambda both the server. make_dev(server, heapsize, **keys) makes the Device."""
     config = dict(CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None,
                   CONFIG_AWS_CREDENTIALS_ENDPOINT="localhost:%d" % server.port,
                   CONFIG_AWS_ROLE_ALIAS="mpaws-role-alias", CONFIG_AWS_THING_NAME="mpaws-thing-1",
@@ -819,15 +823,25 @@ LARGE_HEAPSIZE = "256k"  # an ESP32's heap grows and shrinks (v1.26+): a message
 LARGE_BODY_CHARS = 18000
 
 
-def test_message_stored_in_a_larger_heap_is_set_aside_not_a_crash(make_dev, server, runtime):
+@pytest.mark.parametrize("damage", [None, "header"])
+def test_message_stored_in_a_larger_heap_is_set_aside_not_a_crash(make_dev, server, runtime, damage):
     """Issue 19, 5: an 18 KB message queued at -X heapsize=256k, read back at HEAPSIZE: the
     outbox opens (no raw MemoryError from app.outbox(), no restart loop), the messages before
     and after it are sent, it is set aside (app.status() counts it) and kept in the file,
-    and a later process with the larger heap sends it, once."""
+    and a later process with the larger heap sends it, once. damage="header": the file's
+    header damaged too, so that opening it rebuilds the file: the large line is copied in
+    pieces, not dropped."""
     big_dev = make_dev(server, LARGE_HEAPSIZE)
     queued = run(big_dev, [{"op": "queue", "subject": subject, "body": "x" * LARGE_BODY_CHARS if subject == "big"
                             else "b"} for subject in ("before", "big", "after")])
     before, big, after = [q["id"] for q in queued.results]
+    if damage:
+        path = big_dev.config["CONFIG_OUTBOX_PATH"]
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        data[data.index(b" ", data.index(b" ") + 1) + 1] = ord("/")  # the era: not one
+        with open(path, "wb") as f:
+            f.write(data)
     dev = make_dev(server)
     r = run(dev, [STATUS, FAST, FLUSH, OUTBOX, STATUS, {"op": "queue", "subject": "new", "body": "b"}, FLUSH, STATUS],
             server=server)

@@ -122,8 +122,9 @@ def refusal(e):
 
     Refused for good: the function rejected the message's content (a function error whose
     errorType is CONTENT_ERROR_TYPE and whose text starts with one of CONTENT_FIELDS), AWS
-    found the request too large (413), or AWS refused the message's content (400 InvalidRequestContentException, InvalidParameter,
-    InvalidParameterValue, ValidationError, unless about the topic). Everything else waits
+    found the request too large (413), or AWS refused the message's content (400
+    InvalidRequestContentException, InvalidParameter, InvalidParameterValue,
+    ValidationError, unless about the topic). Everything else waits
     in the outbox: no network (DNS, TLS, timeouts), throttling (429), AWS failures (5xx),
     the clock, and what the user fixes in config.py or in AWS (a wrong or expired key,
     access denied, a function or topic not found, a topic the function does not allow), a

@@ -19,9 +19,9 @@
 # Bounds: at most `limit` messages and `max_bytes` bytes of message lines (the oldest are
 # dropped, and logged, to make room), and one message at most what a third of the free
 # heap can hold, so that it can be read back and sent (refused before it is stored
-# otherwise). The file is read one line at a time, never whole, and a line in pieces first:
-# one too large for the heap of this session (stored while the heap was larger) is set
-# aside, not read, and stays in the file (see messages()).
+# otherwise). The file is read one line at a time, never whole, and a long line is measured
+# first: one too large for the heap of this session (stored while the heap was larger) is
+# set aside, not read, and stays in the file (see messages()).
 import gc
 import json
 import os
@@ -38,6 +38,7 @@ HEAP_SHARE = 8  # a message line may take at most 1/HEAP_SHARE of the free heap 
 # stored: reading it back, its decoded fields and the request's escaped pieces each take about
 # as much, in a heap that then also holds the client and its connection
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
+SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
@@ -60,44 +61,6 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
-
-
-def _read_room():
-    # A line is read only when half the free heap can hold it: its bytes, then its decoded
-    # fields. None on CPython.
-    try:
-        gc.collect()
-        return gc.mem_free() // 2
-    except AttributeError:
-        return None
-
-
-def _read_line(f):
-    """(data, length, ended) of the next line of f: data is the whole line, or only its
-    first piece when the line is too large for this heap (_read_room(); the file is then
-    past it: such a line is never held whole); length its length; ended whether it ends with
-    a line break. (b"", 0, False) at the end of the file."""
-    start = f.tell()
-    piece = f.readline(PIECE)
-    if not piece or piece.endswith(b"\n"):
-        return piece, len(piece), bool(piece)
-    head = piece
-    length = len(piece)
-    while True:  # measured in pieces first, then read at once if it fits
-        piece = f.readline(PIECE)
-        length += len(piece)
-        if not piece or piece.endswith(b"\n"):
-            break
-    ended = bool(piece)
-    piece = None
-    room = _read_room()
-    if room is None or length <= room:
-        f.seek(start)
-        try:
-            return f.read(length), length, ended
-        except MemoryError:
-            f.seek(start + length)
-    return head, length, ended
 
 
 def _line_id(line):
@@ -161,9 +124,7 @@ class Outbox:
     VERSION = VERSION
     parse_line = staticmethod(_parse_message)
     line_id = staticmethod(_line_id)
-    read_line = staticmethod(_read_line)
     is_valid_id = staticmethod(is_valid_id)
-    PIECE = PIECE
     remove_file = staticmethod(_remove)
     is_valid_era = staticmethod(is_valid_era)
 
@@ -305,12 +266,15 @@ class Outbox:
             self.aside.remove(message_id)
         return self.count < before
 
-    def _set_aside(self, message_id, length):
-        gc.collect()  # what the attempt to read it left
-        if message_id is not None and message_id not in self.aside:
-            self.aside.append(message_id)
-            self._say("%s (%s bytes) is too large to read in this heap: set aside, kept in the outbox for a "
-                      "restart with more free heap" % (message_id, length if length >= 0 else "?"))
+    def _long(self, f, head):
+        # A line longer than SHORT_LINE (rare): mpaws.outbox_recovery measures it in pieces
+        # and reads it only if this heap can hold it, else sets it aside.
+        from mpaws import outbox_recovery, transient
+
+        try:
+            return outbox_recovery.long_message(self, f, head)
+        finally:
+            transient.forget("outbox_recovery")
 
     def oldest(self):
         """(id, subject, body) of the oldest message, or None when empty."""
@@ -330,18 +294,14 @@ class Outbox:
         with f:
             f.readline()
             while limit is None or limit > 0:
-                line, length, _ = _read_line(f)
+                line = f.readline(SHORT_LINE)
                 if not line or line.startswith(b"end "):
                     return
-                try:
-                    message = _parse_message(line) if len(line) == length else None
-                except MemoryError:  # decoding it took more than there is
-                    message = None
-                    length = -1
-                if message is None and len(line) != length:
-                    self._set_aside(_line_id(line), length)
-                    line = None
-                    continue
+                if len(line) == SHORT_LINE and not line.endswith(b"\n"):
+                    message = self._long(f, line)
+                else:
+                    message = _parse_message(line)
+                line = None
                 if message is not None:
                     if limit is not None:
                         limit -= 1
