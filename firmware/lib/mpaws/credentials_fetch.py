@@ -130,14 +130,9 @@ def context(creds):
 
 
 def _described(value):
-    # A value of the reply described, not quoted (it may be huge, or a secret in the wrong
-    # field): settings_aws.describe, loaded for the failure only.
-    from mpaws import settings_aws, transient
-
-    try:
-        return settings_aws.describe(value)
-    finally:
-        transient.forget("settings_aws")
+    # A value of the reply by its length or type, not quoted (it may be huge, or a secret
+    # in the wrong field).
+    return "%d characters" % len(value) if isinstance(value, str) else "a %s" % type(value).__name__
 
 
 def _iso_seconds(text):

@@ -163,7 +163,7 @@ def check(s, module):
     try:
         s.thing_name = None  # static keys
         if settings_cert.uses_certificate(module):
-            settings_cert.check(s, module, _string, _check_host)
+            settings_cert.check(s, module, _string, _check_host, describe)
             s.access_key = s._secret_key = s.session_token = None
     finally:
         transient.forget("settings_cert")
