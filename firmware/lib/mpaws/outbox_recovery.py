@@ -8,6 +8,7 @@
 import os
 
 PIECE = 128  # bytes of a long line read at a time (mpaws.outbox's PIECE)
+SMALL_LINE = 1024  # a line up to this long is read without asking the heap (mpaws.outbox's SHORT_LINE)
 
 
 def _random_era():
@@ -103,7 +104,7 @@ def _read_line(f, piece=None):
             break
     ended = bool(piece)
     piece = None
-    room = _read_room()
+    room = None if length <= SMALL_LINE else _read_room()  # no collection per line of a large outbox
     if room is None or length <= room:
         f.seek(start)
         try:
