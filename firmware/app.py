@@ -491,10 +491,8 @@ def status():
             "refused": refused,
             "last_error": last_error,
         }
-    except MemoryError as e:
+    except MemoryError as e:  # an unreadable outbox: outbox()'s errors.OutboxError
         raise _undelivered().as_aws_error(e)
-    except OSError as e:
-        raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
     for key in ("device", "wifi", "time", "clock_set", "outbox", "set_aside", "sent_not_removed", "refused",
                 "last_error"):
         log("%s: %s" % (key, info[key]))

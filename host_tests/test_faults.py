@@ -26,7 +26,19 @@ The contract:
 - bad certificates, plain HTTP: errors.TLSError, nothing delivered, message kept;
 - a damaged outbox header heals: old messages kept, new ones queue and send;
 - a broken config.py is errors.ConfigError naming config.py and the line; no config
-  error quotes a secret.
+  error quotes a secret;
+- certificate auth: whatever the credentials endpoint answers (400, 413, a wrong
+  endpoint's error, 5xx), every message stays; its errors name the credentials endpoint
+  (no API Gateway hint on an endpoint that is not API Gateway);
+- only the function's own content check (its InvalidMessage naming a field) takes a
+  message out; a TypeError or ValueError of a broken deploy keeps it;
+- a 2xx reply whose header line is over the limit: delivered, never sent again;
+- a message stored while the heap was larger is set aside (kept, counted by status()),
+  the others are sent, and a process with more heap sends it;
+- an outbox folder that does not exist is a ConfigError at load; config values (role
+  alias, thing name, certificate and key paths, the outbox path) and a credentials
+  reply's expiration are described, never quoted; a malformed PEM BEGIN line never shows
+  the key.
 
 The heap: the firmware alone sends a notify at about 80 KB and fails one cleanly (retries,
 the error's code) at about 86 KB of the 64-bit unix port's heap; the test driver and its
