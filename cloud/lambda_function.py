@@ -9,9 +9,9 @@ ALLOWED_TOPIC_ARNS (comma-separated ARNs): a device key must not be able to publ
 anywhere else through it.
 
 Returns {"messageId": SNS MessageId} (plus "id" when one was given). Bad input raises
-ValueError naming the field, a topic outside the allow-list raises TopicNotAllowed; on
-Lambda both reach the device as a function error carrying the message. SNS failures
-propagate unchanged.
+InvalidMessage (a ValueError) naming the field, a topic outside the allow-list raises
+TopicNotAllowed; on Lambda both reach the device as a function error carrying the
+message. SNS failures propagate unchanged.
 
 Behind API Gateway (a Lambda proxy integration, payload format 2.0 or 1.0) the event is
 the request, the device's JSON its body: the answer is a proxy response (see _proxy).
@@ -42,6 +42,14 @@ _MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,%d}" % ID_MAX_CHARS)
 _sns = None  # created on first use, then reused by every invocation of a warm container
 
 
+class InvalidMessage(ValueError):
+    """The event can never be published as it is. Its text starts with the field it is
+    about ("subject: ...", "body: ...", "topic: ...", "id: ...", "event: ..."): the device
+    drops such a message from its outbox (mpaws.error_kinds.refusal, by this class's name and
+    the field) and keeps it on any other error, a TypeError or ValueError of a broken
+    deploy included."""
+
+
 class TopicNotAllowed(PermissionError):
     """The topic is not in ALLOWED_TOPIC_ARNS (or that variable is not set)."""
 
@@ -69,10 +77,10 @@ def _publish(event):
 # The device's JSON arrives as the request body of a proxy event: payload format 2.0 (HTTP
 # APIs: "version": "2.0") or 1.0 (REST APIs: "httpMethod"), the body a string, base64 when
 # isBase64Encoded. The answer is a proxy response: 200 with the result; a refused message
-# 400 (ValueError, TypeError) or 403 (TopicNotAllowed) with {"errorType", "errorMessage"},
-# which the device reads as Invoke's function error (mpaws.failures). Other failures (SNS)
+# 400 (InvalidMessage) or 403 (TopicNotAllowed) with {"errorType", "errorMessage"}, which
+# the device reads as Invoke's function error (mpaws.failures). Other failures (SNS, a bug)
 # raise: API Gateway answers 502, and the device keeps the message and tries again later.
-_PROXY_STATUS = {"ValueError": 400, "TypeError": 400, "TopicNotAllowed": 403}
+_PROXY_STATUS = {"InvalidMessage": 400, "TopicNotAllowed": 403}
 
 
 def _is_proxy_event(event):
@@ -89,18 +97,18 @@ def _proxy(event):
     try:
         body = event.get("body")
         if not isinstance(body, str) or not body:
-            raise ValueError("body: the request has no body (POST the JSON of topic, subject, body)")
+            raise InvalidMessage("body: the request has no body (POST the JSON of topic, subject, body)")
         if event.get("isBase64Encoded"):
             try:
                 body = base64.b64decode(body, validate=True).decode("utf-8")
             except (ValueError, UnicodeDecodeError):
-                raise ValueError("body: not valid base64 of UTF-8 text") from None
+                raise InvalidMessage("body: not valid base64 of UTF-8 text") from None
         try:
             message = json.loads(body)
         except ValueError as e:
-            raise ValueError("body: not JSON (%s)" % e) from None
+            raise InvalidMessage("body: not JSON (%s)" % e) from None
         result = _publish(message)
-    except (ValueError, TypeError, TopicNotAllowed) as e:
+    except (InvalidMessage, TopicNotAllowed) as e:
         kind = type(e).__name__
         return _proxy_response(_PROXY_STATUS.get(kind, 400), {"errorType": kind, "errorMessage": str(e)})
     return _proxy_response(200, result)
@@ -114,49 +122,49 @@ def _sns_client():
 
 
 def _validated(event):
-    """(topic, subject, body, id or None) from the event, or ValueError naming the field."""
+    """(topic, subject, body, id or None) from the event, or InvalidMessage naming the field."""
     if not isinstance(event, dict):
-        raise ValueError("event: must be a JSON object with %s, not %s" % (", ".join(_REQUIRED_FIELDS),
+        raise InvalidMessage("event: must be a JSON object with %s, not %s" % (", ".join(_REQUIRED_FIELDS),
                                                                            type(event).__name__))
     unknown = sorted(str(key) for key in event if key not in _FIELDS)
     if unknown:
-        raise ValueError("event: unknown field(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(_FIELDS)))
+        raise InvalidMessage("event: unknown field(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(_FIELDS)))
     for field in _REQUIRED_FIELDS:
         if field not in event:
-            raise ValueError("%s: missing" % field)
+            raise InvalidMessage("%s: missing" % field)
         if not isinstance(event[field], str):
-            raise ValueError("%s: must be a string, not %s" % (field, type(event[field]).__name__))
+            raise InvalidMessage("%s: must be a string, not %s" % (field, type(event[field]).__name__))
     topic, subject, body = event["topic"], event["subject"], event["body"]
 
     if not _TOPIC_ARN.fullmatch(topic):
-        raise ValueError("topic: %r is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)" % topic[:300])
+        raise InvalidMessage("topic: %r is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)" % topic[:300])
 
     if not 1 <= len(subject) <= SUBJECT_MAX_CHARS:
-        raise ValueError("subject: must be 1 to %d characters, got %d" % (SUBJECT_MAX_CHARS, len(subject)))
+        raise InvalidMessage("subject: must be 1 to %d characters, got %d" % (SUBJECT_MAX_CHARS, len(subject)))
     bad = [c for c in subject if not " " <= c <= "~"]
     if bad:
-        raise ValueError("subject: SNS allows only printable ASCII (no line breaks or control characters); "
+        raise InvalidMessage("subject: SNS allows only printable ASCII (no line breaks or control characters); "
                          "found %r" % bad[0])
     if subject[0] == " ":
-        raise ValueError("subject: SNS requires it to begin with a letter, digit or punctuation mark, not a space")
+        raise InvalidMessage("subject: SNS requires it to begin with a letter, digit or punctuation mark, not a space")
 
     message_id = event.get("id")
     if message_id is not None:
         if not isinstance(message_id, str):
-            raise ValueError("id: must be a string, not %s" % type(message_id).__name__)
+            raise InvalidMessage("id: must be a string, not %s" % type(message_id).__name__)
         if not _MESSAGE_ID.fullmatch(message_id):
-            raise ValueError("id: must be 1 to %d characters of A-Z a-z 0-9 . _ : -" % ID_MAX_CHARS)
+            raise InvalidMessage("id: must be 1 to %d characters of A-Z a-z 0-9 . _ : -" % ID_MAX_CHARS)
 
     if not body:
-        raise ValueError("body: is empty (SNS needs a message)")
+        raise InvalidMessage("body: is empty (SNS needs a message)")
     try:
         size = len(body.encode("utf-8"))
     except UnicodeEncodeError:
-        raise ValueError("body: is not valid Unicode text (it holds a lone surrogate)") from None
+        raise InvalidMessage("body: is not valid Unicode text (it holds a lone surrogate)") from None
     if message_id is not None:
         size += len(ID_ATTRIBUTE) + len("String") + len(message_id)
     if size > MESSAGE_MAX_BYTES:
-        raise ValueError("body: %d bytes in UTF-8%s, SNS allows at most %d" % (
+        raise InvalidMessage("body: %d bytes in UTF-8%s, SNS allows at most %d" % (
             size, " (with the id attribute)" if message_id is not None else "", MESSAGE_MAX_BYTES))
     return topic, subject, body, message_id
 

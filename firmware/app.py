@@ -84,13 +84,20 @@ def device_id():
 
 
 def outbox():
-    """The outbox (opened, and recovered after a power cut, once)."""
+    """The outbox (opened, and recovered after a power cut, once). Raises errors.OutboxError
+    when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
         s = config()
-        from mpaws import outbox as outbox_file
+        try:
+            from mpaws import outbox as outbox_file
 
-        _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log, max_bytes=s.outbox_bytes)
+            _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log,
+                                         max_bytes=s.outbox_bytes)
+        except MemoryError as e:
+            raise _handled(lambda: _undelivered().as_aws_error(e))
+        except OSError as e:
+            raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
         if _sent is None:  # kept over reset(): what was sent stays sent
             # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
             board = sys.modules.get("mpaws.board")
@@ -314,7 +321,13 @@ def _store(subject, body, sending=False):
             return None
         raise errors.InvalidMessage(e.args[0])
     except OSError as e:
-        raise errors.OutboxError("cannot write the outbox %s (%s): is the flash full?" % (config().outbox_path, e))
+        raise errors.OutboxError("cannot write the outbox (CONFIG_OUTBOX_PATH): %s: is the flash full?"
+                                 % _os_error(e))
+
+
+def _os_error(e):
+    # An OSError without its file name (CPython's text quotes the path): its error number.
+    return "%s %s" % (type(e).__name__, e.args[0] if e.args else "")
 
 
 def _online(feed=None):
@@ -412,9 +425,9 @@ def flush(feed=None):
 
 def status():
     """Prints and returns the device's state: WiFi, time, outbox size (and how many of its
-    messages were sent but could not be taken out), messages refused for good since start
-    (not kept), last error, free heap (and on an ESP32 the ESP-IDF heap: free, largest
-    block). See mpaws.status."""
+    messages are set aside, too large to read in this heap, and how many were sent but could
+    not be taken out), messages refused for good since start (not kept), last error, free
+    heap (and on an ESP32 the ESP-IDF heap: free, largest block). See mpaws.status."""
     from mpaws import status as device_status, transient
 
     try:

@@ -35,6 +35,15 @@ Per-request modes (set_mode(name, count=None, **params); see MODES):
     reset                 reads the request, then a TCP RST (SO_LINGER 0)
     throttle              429 TooManyRequestsException (`retry_after`: a Retry-After header)
     unavailable           503 ServiceException (`retry_after` likewise)
+    reply                 `status` (400) with `body` (JSON text) and, if given, x-amzn-ErrorType: `error_type`
+    function_error        200 with X-Amz-Function-Error: Unhandled and {"errorType": `error_type`,
+                          "errorMessage": `message`}: the function raised
+    long_header           200 with one header line of `size` bytes (10240: over the client's 8192)
+                          before the normal body
+A GET /role-aliases/<alias>/credentials (the AWS IoT credentials provider: a device with
+certificate auth whose CONFIG_AWS_CREDENTIALS_ENDPOINT is this server) is answered in normal
+mode with temporary credentials (CREDENTIALS_SECRET, valid an hour); it is a request
+without an id (deliveries() key None), and takes its mode from the plan like any other.
 Per-connection mode: stall_handshake (the shared listener accepts the TCP connection, never
 answers the TLS ClientHello). Server-wide faults are constructor arguments: cert="rogue_ca"
 | "wrong_host" | "expired", and tls=False (plain HTTP on the port the device takes for TLS).
@@ -62,7 +71,7 @@ _MAX_BODY = 8 * 1024 * 1024
 
 MODES = ("normal", "continue_forever", "drip_reply", "drip_header", "stall", "garbage", "negative_chunk",
          "negative_length", "skew", "not_utf8", "huge_body", "switching", "redirect", "informational", "reset",
-         "throttle", "unavailable", "stall_handshake")
+         "throttle", "unavailable", "reply", "function_error", "long_header", "stall_handshake")
 CONNECTION_MODES = ("stall_handshake",)
 CERTS = ("good", "rogue_ca", "wrong_host", "expired")
 
@@ -74,6 +83,9 @@ ABSURD_DATES = {
     "99999": "Mon, 01 Jan 99999 00:00:00 GMT",
     "garbage": "yesterday, around noon",
 }
+
+CREDENTIALS_PATH = "/role-aliases/"  # GET /role-aliases/<alias>/credentials: the credentials provider
+CREDENTIALS_SECRET = "hostileTemporarySecret/DoNotLeak+0123456789"  # what a normal credentials reply issues
 
 SNS_REPLY = (b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
              b'<MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>'
@@ -147,6 +159,11 @@ class Received:
     @property
     def sns(self):
         return self.path == "/"
+
+    @property
+    def credentials(self):
+        """A credentials provider request (certificate auth), not a message."""
+        return self.method == "GET" and self.path.startswith(CREDENTIALS_PATH)
 
     def header(self, name, default=None):
         for n, v in self.headers:
@@ -349,7 +366,14 @@ class HostileServer(LoopbackServer):
         return self._head(status, reason, headers, date) + body
 
     def _ok(self, request, body=None):
-        """Lambda's 200 (or SNS Publish's, for a POST /), with `body` instead of the normal one."""
+        """Lambda's 200 (or SNS Publish's, for a POST /; the credentials provider's for its
+        GET), with `body` instead of the normal one."""
+        if request.credentials and body is None:
+            expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            body = json.dumps({"credentials": {"accessKeyId": "ASIAHOSTILETEMPORARY", "secretAccessKey":
+                                               CREDENTIALS_SECRET, "sessionToken": "hostile-session-token",
+                                               "expiration": expiration}}).encode()
+            return self._reply(200, "OK", [("Content-Type", "application/json")], body)
         if request.sns:
             if body is None:
                 body = SNS_REPLY % str(uuid.uuid4()).encode()
@@ -444,5 +468,25 @@ class HostileServer(LoopbackServer):
             self._send(sock, self._error(503, "Service Unavailable", "ServiceException",
                                          "The service is unavailable. Please try again.",
                                          retry_after=params.get("retry_after"), Type="Service"))
+            return True
+        if mode == "reply":
+            body = params.get("body", '{"message": "x"}')
+            headers = [("Content-Type", "application/json")]
+            if params.get("error_type"):
+                headers.append(("x-amzn-ErrorType", params["error_type"]))
+            self._send(sock, self._reply(params.get("status", 400), "Error", headers, body.encode()))
+            return True
+        if mode == "function_error":
+            body = json.dumps({"errorType": params.get("error_type", "ValueError"),
+                               "errorMessage": params.get("message", "x"), "stackTrace": []}).encode()
+            self._send(sock, self._reply(200, "OK", [("Content-Type", "application/json"),
+                                                     ("X-Amz-Executed-Version", "$LATEST"),
+                                                     ("X-Amz-Function-Error", "Unhandled")], body))
+            return True
+        if mode == "long_header":
+            size = params.get("size", 10240)
+            body = json.dumps({"ok": True, "id": request.id}).encode()
+            self._send(sock, self._reply(200, "OK", [("Content-Type", "application/json"),
+                                                     ("X-Amz-Log-Result", "A" * (size - 18))], body))
             return True
         raise AssertionError("no such mode %r" % mode)

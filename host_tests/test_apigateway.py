@@ -246,8 +246,8 @@ def test_gateway_replies_say_what_to_check(status, body, error_type, name, words
     assert errors.refusal(error) is None  # none of these is about the message: it stays in the outbox
 
 
-@pytest.mark.parametrize("error_type, refused", [("ValueError", True), ("TypeError", True),
-                                                 ("TopicNotAllowed", False)])
+@pytest.mark.parametrize("error_type, refused", [("InvalidMessage", True), ("ValueError", False),
+                                                 ("TypeError", False), ("TopicNotAllowed", False)])
 def test_the_functions_proxy_refusal_is_a_function_error(error_type, refused):
     body = json.dumps({"errorType": error_type, "errorMessage": "subject: must be 1 to 100 characters"})
     error = failures.from_response(400 if refused else 403, None, body.encode())

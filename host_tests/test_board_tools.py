@@ -313,6 +313,44 @@ def test_provision_refuses_an_invalid_config_naming_the_key(tmp_path, override, 
     no_secret(result)
 
 
+PASTED = "wJalrXUtnFEMI/K7MDENG+PastedSecret0DoNotShow9"  # a secret under the wrong key
+
+
+@pytest.mark.parametrize("key, value", [
+    ("CONFIG_AWS_ROLE_ALIAS", PASTED),
+    ("CONFIG_AWS_THING_NAME", PASTED),
+    ("CONFIG_TLS_CERT", "/" + PASTED + ".pem"),
+    ("CONFIG_TLS_KEY", "/" + PASTED + ".key"),
+    ("CONFIG_OUTBOX_PATH", "/flash/" + PASTED + ".txt"),
+    ("CONFIG_OUTBOX_PATH", "/flash/outbox.txt"),  # an ESP32's file system starts at /
+])
+def test_provision_refuses_a_config_value_without_quoting_it(tmp_path, key, value):
+    """Certificate auth's names and paths, and the outbox's path in a folder the board does
+    not have: refused naming the key; the value is described, never printed."""
+    config = tmp_path / "config.py"
+    (tmp_path / "dev.cert.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (tmp_path / "dev.key.pem").write_text("-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n")
+    keys = dict(CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None,
+                CONFIG_AWS_CREDENTIALS_ENDPOINT="abc.credentials.iot.eu-west-1.amazonaws.com",
+                CONFIG_AWS_ROLE_ALIAS="mpaws-device", CONFIG_AWS_THING_NAME="mpaws-device",
+                CONFIG_TLS_CERT="dev.cert.pem", CONFIG_TLS_KEY="dev.key.pem")
+    keys[key] = value
+    config.write_text(config_text(**keys))
+    result = tool("--dry-run", "provision", "--port", PORT, "--config", str(config))
+    assert result.returncode == 2 and key in result.stderr and "does not validate" in result.stderr, result.stderr
+    assert "characters" in result.stderr
+    assert PASTED not in result.stdout + result.stderr and "/flash" not in result.stdout + result.stderr
+    no_secret(result)
+
+
+@pytest.mark.parametrize("path", ["outbox.txt", "/outbox.txt", "/certs/outbox.txt", "lib/outbox.txt"])
+def test_provision_takes_an_outbox_in_a_folder_the_board_has(tmp_path, path):
+    config = tmp_path / "config.py"
+    config.write_text(config_text(CONFIG_OUTBOX_PATH=path))
+    result = tool("--dry-run", "provision", "--port", PORT, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("broken", [
     "CONFIG_AWS_SECRET_KEY = %s\n" % SECRET_KEY.replace("/", "_").replace("+", "_"),  # no quotes: NameError
     "CONFIG_AWS_SECRET_KEY = '%s\n" % SECRET_KEY,  # unterminated string

@@ -183,29 +183,34 @@ def test_unknown_function_is_not_found(device, aws_server):
     assert aws_server.requests[0].signature_ok
 
 
-@pytest.mark.parametrize("style, exception", [("Unhandled", ValueError), ("Handled", ValueError),
-                                              ("Unhandled", RuntimeError)])
+class InvalidMessage(ValueError):
+    """What cloud/lambda_function.py raises for a message it can never publish."""
+
+
+@pytest.mark.parametrize("style, exception", [("Unhandled", InvalidMessage), ("Handled", InvalidMessage),
+                                              ("Unhandled", ValueError), ("Unhandled", RuntimeError)])
 def test_function_that_raises(device, aws_server, style, exception):
     """The function's error document is read into FunctionError (errorType, errorMessage).
-    A ValueError (the function refusing the message, as cloud/lambda_function.py does) is
-    refused for good: the message is not kept; another error keeps it for later."""
+    An InvalidMessage naming a field (the function refusing the message, as
+    cloud/lambda_function.py does) is refused for good: the message is not kept; another
+    error (a ValueError of a library or a broken deploy included) keeps it for later."""
     def boom(event):
-        raise exception('sensor "on fire": %s' % event["subject"])
+        raise exception('subject: sensor "on fire": %s' % event["subject"])
 
     aws_server.register_function("boom", boom, error_style=style)
     device.use_server(aws_server, CONFIG_AWS_LAMBDA_FUNCTION="boom")
     run = device.run([FAST, notify("hot", "b")])
     result = run.results[1]
-    assert_error(result, "FunctionError", 'function boom failed (%s): sensor "on fire": hot' % style)
+    assert_error(result, "FunctionError", 'function boom failed (%s): subject: sensor "on fire": hot' % style)
     assert result["kind"] == style and result["code"] == style and result["status"] == 200
     payload = json.loads(result["payload"])
-    assert (payload["errorType"], payload["errorMessage"]) == (exception.__name__, 'sensor "on fire": hot')
+    assert (payload["errorType"], payload["errorMessage"]) == (exception.__name__, 'subject: sensor "on fire": hot')
     assert (result["error_type"], result["error_message"]) == (payload["errorType"], payload["errorMessage"])
     assert result["attempts"] == 1 and len(aws_server.requests) == 1  # the function ran once
     assert len(aws_server.invocation_log) == 1
     assert "notify failed: FunctionError" in run.log
     kept = "kept in the outbox as host." in result["message"]
-    assert kept == (exception is not ValueError) == ("not kept" not in result["message"]), result["message"]
+    assert kept == (exception is not InvalidMessage) == ("not kept" not in result["message"]), result["message"]
 
 
 def test_wrong_secret_is_invalid_signature(device, aws_server):

@@ -326,7 +326,7 @@ def test_flush_drops_a_refused_message_and_delivers_the_next_ones(device, stand_
     flushed, status, left = run.results[2:]
     assert flushed["sent"] == 2 and status["refused"] == 1 and left["outbox"] == [], run
     reason = "refused before sending: subject: SNS allows only printable ASCII" if direct_sns else (
-        "refused by the function: ValueError: subject: SNS allows only printable ASCII")
+        "refused by the function: InvalidMessage: subject: SNS allows only printable ASCII")
     [line] = [line for line in run.log.splitlines() if line.startswith("mpaws: dropped %s " % poison)]
     assert reason in line and status["last_error"] == line[len("mpaws: "):], line
     assert sorted(m["message"] for m in aws.sns_messages() if tag in m["message"]) == [

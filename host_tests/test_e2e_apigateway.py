@@ -206,7 +206,7 @@ def test_flush_drops_a_message_the_function_refuses_and_delivers_the_next(device
     flushed, status, left = run.results[1:]
     assert flushed["sent"] == 1 and status["refused"] == 1 and left["outbox"] == [], run
     [line] = [line for line in run.log.splitlines() if line.startswith("mpaws: dropped %s " % poison)]
-    assert "refused by the function: ValueError: subject: SNS allows only printable ASCII" in line
+    assert "refused by the function: InvalidMessage: subject: SNS allows only printable ASCII" in line
     assert [m["message"] for m in aws.sns_messages() if tag in m["message"]] == ["good " + tag]
 
 

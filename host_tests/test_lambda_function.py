@@ -265,7 +265,7 @@ def test_proxy_event_refused_is_a_400_naming_the_field(topic, make, body, field)
     reply = lambda_function.lambda_handler(make(body), None)
     assert reply["statusCode"] == 400
     error = json.loads(reply["body"])
-    assert error["errorType"] == "ValueError" and error["errorMessage"].startswith(field + ":"), error
+    assert error["errorType"] == "InvalidMessage" and error["errorMessage"].startswith(field + ":"), error
     assert topic.messages() == []
 
 
@@ -302,3 +302,80 @@ def test_a_direct_event_with_a_request_context_field_is_still_refused(topic):
     # extra field is refused as before.
     with pytest.raises(ValueError, match="unknown field.*requestContext"):
         lambda_function.lambda_handler(event(topic, requestContext="x"), None)
+
+
+# -- the function and the device agree on what is refused for good --------------------------
+
+def _raised_lines(call):
+    """(the exception call() raised or None, the lines of cloud/lambda_function.py where an
+    InvalidMessage was raised during it)."""
+    lines = set()
+    source = os.path.abspath(lambda_function.__file__)
+
+    def trace(frame, event, arg):
+        if event == "exception" and os.path.abspath(frame.f_code.co_filename) == source \
+                and isinstance(arg[1], lambda_function.InvalidMessage):
+            lines.add(frame.f_lineno)
+        return trace
+
+    sys.settrace(trace)
+    try:
+        call()
+        error = None
+    except Exception as e:  # noqa: BLE001 -- what the function raised, for the device's rule
+        error = e
+    finally:
+        sys.settrace(None)
+    return error, lines
+
+
+def test_every_content_error_of_the_function_is_a_refusal_on_the_device_and_nothing_else(topic):
+    """Every `raise InvalidMessage(...)` of cloud/lambda_function.py (each one reached by an
+    event below) gives a function error that the device's rule (mpaws.error_kinds.refusal)
+    counts as refused for good, through Invoke and through API Gateway's proxy response;
+    a TypeError or ValueError from anywhere else (a broken deploy, a library) never is."""
+    from mpaws import errors, failures
+
+    with open(lambda_function.__file__) as f:
+        sites = {number for number, line in enumerate(f, 1) if "raise InvalidMessage(" in line}
+    reached = set()
+    for change, field in BAD_EVENTS:  # through Invoke: Lambda's function error document
+        error, lines = _raised_lines(lambda: lambda_function.lambda_handler(change(event(topic)), None))
+        reached |= lines
+        assert isinstance(error, lambda_function.InvalidMessage), error
+        failure = errors.FunctionError("function failed", "Unhandled", b"{}", error_type=type(error).__name__,
+                                       error_message=str(error))
+        assert errors.refusal(failure) is not None, (field, str(error))
+    for make in PROXY_EVENTS:  # through API Gateway: the proxy response's 400
+        for body, encoded in [("", False), ("***", True), ('{"topic": "x"', False), ('["a list"]', False),
+                              (json.dumps(event(topic, subject="")), False)]:
+            proxy = make(body, encoded)
+            if encoded:
+                proxy["body"] = "***not base64***"
+            reply, lines = _raised_lines(lambda: lambda_function.lambda_handler(proxy, None))
+            reached |= lines
+            reply = lambda_function.lambda_handler(proxy, None)
+            error = failures.from_response(reply["statusCode"], None, reply["body"].encode())
+            assert isinstance(error, errors.FunctionError) and errors.refusal(error) is not None, reply
+    assert sites <= reached, "raise InvalidMessage lines no event reached: %s" % sorted(sites - reached)
+    assert topic.messages() == []
+    for error_type in ("TypeError", "ValueError", "KeyError", "TopicNotAllowed", "Runtime.ImportModuleError"):
+        for text in ("subject: looks like a field", "'NoneType' object is not subscriptable", ""):
+            failure = errors.FunctionError("function failed", "Unhandled", b"{}", error_type=error_type,
+                                           error_message=text)
+            assert errors.refusal(failure) is None, (error_type, text)
+    # The class's name, with a text that is not the function's (no field first): not a refusal.
+    assert errors.refusal(errors.FunctionError("f", "Unhandled", b"{}", error_type="InvalidMessage",
+                                               error_message="something else: x")) is None
+
+
+@pytest.mark.parametrize("make", PROXY_EVENTS, ids=PROXY_IDS)
+def test_proxy_event_bug_in_the_function_is_not_a_400(topic, make, monkeypatch):
+    """A TypeError or ValueError from outside the function's checks (a broken deploy, a
+    library) raises, for API Gateway's 502: the device keeps the message."""
+    def broken(event):
+        raise ValueError("body: a library's error that happens to start like a field")
+
+    monkeypatch.setattr(lambda_function, "_validated", broken)
+    with pytest.raises(ValueError):
+        lambda_function.lambda_handler(make(json.dumps(event(topic))), None)

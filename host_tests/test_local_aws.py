@@ -103,10 +103,10 @@ def test_function_error_is_lambdas_unhandled_error(stand_in):
     assert reply["StatusCode"] == 200 and reply["FunctionError"] == "Unhandled"
     error = json.loads(reply["Payload"].read())
     assert sorted(error) == ["errorMessage", "errorType", "requestId", "stackTrace"]
-    assert error["errorType"] == "ValueError" and "subject" in error["errorMessage"]
+    assert error["errorType"] == "InvalidMessage" and "subject" in error["errorMessage"]
     assert any("lambda_function.py" in line for line in error["stackTrace"])
     log = base64.b64decode(reply["LogResult"]).decode()
-    assert log.startswith("START RequestId: %s" % error["requestId"]) and "[ERROR] ValueError" in log
+    assert log.startswith("START RequestId: %s" % error["requestId"]) and "[ERROR] InvalidMessage" in log
     assert len(aws.sns_messages()) == before
 
 

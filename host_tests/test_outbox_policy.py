@@ -1,7 +1,7 @@
 """Which failures take a message out of the outbox (errors.refusal) and what notify() and
 flush() do then, under MicroPython (the unix port) and CPython.
 
-A message AWS or the function refuses for good (its content: the function's ValueError,
+A message AWS or the function refuses for good (its content: the function's InvalidMessage,
 413, a 400 about the message) leaves the outbox with a log line and does not hold back
 the messages after it; every other failure (network, 429, 5xx, keys, a missing function,
 a topic the function does not allow) keeps it for later. The Lambda function here is
@@ -83,8 +83,10 @@ _XML = "<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Mes
 # an exception the transport raises; "value": the device's own check of the message
 # (errors.InvalidMessage); "bare": a Python exception from anywhere else, never a refusal.
 RULE_CASES = [
-    (("function", "ValueError"), True),
-    (("function", "TypeError"), True),
+    (("function", "InvalidMessage"), True),
+    (("function", "InvalidMessage", "no field named"), False),
+    (("function", "ValueError"), False),  # a broken deploy or a library, not the function's check
+    (("function", "TypeError"), False),
     (("function", "TopicNotAllowed"), False),  # the function's allow-list: config
     (("function", "Runtime.ExitError"), False),
     (("function", "Sandbox.Timedout"), False),
@@ -124,6 +126,12 @@ RULE_CASES = [
     (("bare", "UnicodeError"), False),
     (("bare", "MemoryError"), False),
     (("value", "subject: SNS allows only printable ASCII"), True),
+    # The credentials endpoint's replies (mpaws.credentials_fetch marks them): no message
+    # reached AWS, whatever they say.
+    (("credentials", 413, None, ""), False),
+    (("credentials", 400, "InvalidParameterValue", '{"message": "Message too long"}'), False),
+    (("credentials", 400, None, _XML % ("ValidationError", "Value null at 'message' failed")), False),
+    (("credentials", 400, None, '{"errorType": "InvalidMessage", "errorMessage": "body: x"}'), False),
 ]
 
 # Runs in both runtimes: sys.argv[1] is the firmware library, stdin the cases (JSON).
@@ -135,10 +143,15 @@ from mpaws import errors, failures
 def failure(case):
     kind = case[0]
     if kind == "function":
+        text = case[2] if len(case) > 2 else "subject: why"
         return errors.FunctionError("function notify failed (Unhandled): why", "Unhandled", b"{}",
-                                    error_type=case[1], error_message="why")
+                                    error_type=case[1], error_message=text)
     if kind == "response":
         return failures.from_response(case[1], case[2], case[3].encode())
+    if kind == "credentials":
+        e = failures.from_response(case[1], case[2], case[3].encode(), gateway=False)
+        e.endpoint = "credentials"
+        return e
     if kind == "raise":
         return getattr(errors, case[1])("no answer")
     if kind == "bare":
@@ -164,7 +177,7 @@ def test_the_rule_on_both_runtimes(micropython):
     for (case, refused), reason in zip(RULE_CASES, answers["cpython"]):
         assert (reason is not None) == refused, (case, reason)
         if case[0] == "function" and refused:
-            assert reason == "refused by the function: %s: why" % case[1]
+            assert reason == "refused by the function: %s: subject: why" % case[1]
         elif case[0] == "response" and refused:
             assert reason.startswith("refused by AWS: ") and "HTTP %d" % case[1] in reason, reason
         elif case[0] == "value":
@@ -194,7 +207,7 @@ def test_flush_drops_a_refused_message_and_sends_the_next_ones(board, kind):
     assert flushed == dict(flushed, ok=True, sent=2), run
     assert delivered(board.server) == [("good 1", "b"), ("good 2", "b")]
     assert len(board.server.requests) == 3  # the poison was sent once, not retried
-    reason = {"function": "refused by the function: ValueError: subject: SNS allows only printable ASCII",
+    reason = {"function": "refused by the function: InvalidMessage: subject: SNS allows only printable ASCII",
               "413": "refused by AWS: Request must be smaller than 6291456 bytes",
               "400": "refused by AWS: Could not parse request body into json"}[kind]
     [line] = [line for line in run.log.splitlines() if line.startswith("mpaws: dropped ")]
@@ -257,7 +270,7 @@ def test_flush_keeps_a_message_that_may_pass_later(board, fault, error, monkeypa
 
 # -- notify: its own message refused for good ----------------------------------------------------
 
-FUNCTION_REFUSAL = {"errorMessage": "body: refused by the function", "errorType": "ValueError",
+FUNCTION_REFUSAL = {"errorMessage": "body: refused by the function", "errorType": "InvalidMessage",
                     "stackTrace": ["  File \"/var/task/lambda_function.py\", line 1, in lambda_handler\n"]}
 
 

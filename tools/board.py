@@ -370,6 +370,22 @@ def _board_path_on_host(path, build=BUILD):
     return path
 
 
+def _board_folder_on_host(path, build=BUILD):
+    # CONFIG_OUTBOX_PATH as the host can check it: its folder as the board has it after
+    # `make deploy` (firmware/ and the build are its file system); a folder in neither is
+    # one the board does not have either.
+    folder, _, name = path.rpartition("/")
+    if not folder:
+        return path
+    for base in (os.path.join(REPO, "firmware"), build):
+        candidate = os.path.join(base, folder.lstrip("/"))
+        if os.path.isdir(candidate):
+            return os.path.join(candidate, name)
+    if not os.path.isdir(folder):
+        return path  # refused as it is (the error describes this value)
+    return os.path.join(REPO, "firmware", "no such folder on the board", name)
+
+
 def device_cert_files(module, origin):
     """Certificate auth: [(key, host path)] of CONFIG_TLS_CERT and CONFIG_TLS_KEY, relative
     names (the board's /) found next to config.py on the host; [] with static keys."""
@@ -412,6 +428,9 @@ def validate_config(source, origin, build=BUILD):
     ca = getattr(module, "CONFIG_TLS_CA", None)
     if isinstance(ca, str) and ca:
         module.CONFIG_TLS_CA = _board_path_on_host(ca, build)
+    outbox = getattr(module, "CONFIG_OUTBOX_PATH", None)
+    if isinstance(outbox, str) and outbox == outbox.strip():
+        module.CONFIG_OUTBOX_PATH = _board_folder_on_host(outbox, build)
     for key, path in files:  # the files next to config.py that go to the board
         setattr(module, key, path)
     if FIRMWARE_LIB not in sys.path:

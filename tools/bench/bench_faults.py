@@ -18,6 +18,14 @@ Figures:
   deadline    the longest notify() against a stalled or dripping server (stall after
               the request, stall in the TLS handshake, a reply 2 bytes a second, a header
               line 1 byte a second): target 4 x CONFIG_TIMEOUT = 12 s.
+  edges       issue 19's cases under MicroPython: credentials endpoint errors (400, 413, 5xx),
+              a function's TypeError/ValueError, a 2xx with an over-long header line (3
+              flushes), an 18 KB message stored at 256k read back at the work heap, an
+              outbox folder that does not exist, pasted secrets as role alias or key path,
+              a PEM BEGIN line without its dashes: messages lost that nothing refused
+              (target 0), requests per id after the 2xx (target 1), outputs showing a
+              secret (target 0), non-AWSError failures (target 0); the note lists each
+              case's requests per id and the outbox before -> after.
   heap        at -X heapsize=100k under MicroPython: the largest message (characters of
               its body) that a new process opens and sends with flush(), the largest
               that queue() stores (above it: errors.InvalidMessage, naming the limit),
@@ -239,6 +247,170 @@ def invoke_figures(setup):
         if skipped:
             break
     return {"cases": cases, "removal": removal, "removal_skipped": skipped}
+
+
+# -- the edges of certificate auth, the outbox and the config (issue 19) --------------------------
+# Each case under MicroPython (the .mpy build): what the receiver got per message id, and
+# what the outbox held before and after. Certificate auth runs 32 KB above the work heap
+# (its two TLS contexts come from this heap on the unix port; an ESP32's IDF heap holds them).
+
+PASTED = "mpawsPastedSecret0DoNotShow9"  # a secret pasted under the wrong key
+
+
+class _Edge:
+    """One edge case: requests per id at the receiver, the outbox before and after (its
+    messages, or None when it was not opened), what left it unsent without a refusal, raw
+    (non-AWSError) failures, and outputs that showed a secret."""
+
+    def __init__(self, label):
+        self.label = label
+        self.per_id = {}
+        self.before = self.after = None
+        self.lost = 0  # messages out of the outbox that AWS neither accepted nor refused
+        self.raw = []
+        self.leaks = 0
+        self.failure = None
+
+    def note(self):
+        per_id = ", ".join("%d" % n for _, n in sorted(self.per_id.items())) or "none"
+        return "%s: requests per id %s; outbox %s -> %s" % (self.label, per_id, self.before, self.after)
+
+
+def _edge_run(edge, dev, steps):
+    """dev.run(steps) (None when it failed: edge.failure says why); raw failures and leaked
+    secrets counted."""
+    try:
+        run = dev.run(steps, timeout=60, check_secrets=False)
+    except (AssertionError, subprocess.TimeoutExpired) as e:
+        edge.failure = _why(e)
+        return None
+    for result in run.results:
+        if result.get("error") and "AWSError" not in result.get("classes", ()):
+            edge.raw.append("%s: %s" % (result["error"], result.get("message")))
+    text = run.log + run.stderr + repr(run.results)
+    edge.leaks += sum(1 for secret in dev.secrets if secret in text)
+    return run
+
+
+def _edge_ids(server):
+    per_id = {}
+    for request in list(server.requests):
+        if request.id is not None:
+            per_id[request.id] = per_id.get(request.id, 0) + 1
+    return per_id
+
+
+def _edge_credentials(setup, server, edge, reply, cert):
+    heap = "%dk" % (int(setup.heapsize[:-1]) + 32)
+    directory = setup.new_dir("edge")
+    dev = setup.faults.cert_dev(lambda s, _heap, **keys: setup.dev("micropython", directory, s, heap, **keys),
+                                server, cert)
+    queued = _edge_run(edge, dev, [{"op": "queue", "subject": "q%d" % i, "body": "b"} for i in range(2)])
+    if queued is None:
+        return
+    edge.before = "2 queued + 1 notify"
+    server.set_mode("reply", **reply)
+    run = _edge_run(edge, dev, [setup.device.notify("n", "b"), {"op": "flush"}, {"op": "status"}])
+    if run is not None:
+        edge.after = run.results[2].get("outbox")
+        edge.lost = max(0, 3 - (edge.after or 0))
+        if any("API Gateway" in r.get("message", "") for r in run.results[:2]):
+            edge.raw.append("an API Gateway hint for the credentials endpoint")
+
+
+def _edge_function(setup, server, edge, error_type):
+    dev = setup.dev("micropython", setup.new_dir("edge"), server)
+    if _edge_run(edge, dev, [{"op": "queue", "subject": "q%d" % i, "body": "b"} for i in range(2)]) is None:
+        return
+    edge.before = 2
+    server.set_mode("function_error", error_type=error_type, message="subject: looks like a field")
+    run = _edge_run(edge, dev, [setup.device.FAST, {"op": "flush"}, {"op": "status"}])
+    if run is not None:
+        edge.after = run.results[2].get("outbox")
+        edge.lost = max(0, 2 - (edge.after or 0))
+
+
+def _edge_long_header(setup, server, edge):
+    dev = setup.dev("micropython", setup.new_dir("edge"), server, heapsize="%dk" % (int(setup.heapsize[:-1]) + 64))
+    if _edge_run(edge, dev, [{"op": "queue", "subject": "q", "body": "b"}]) is None:
+        return
+    edge.before = 1
+    server.set_mode("long_header")
+    flush = {"op": "flush"}
+    run = _edge_run(edge, dev, [setup.device.FAST, flush, flush, flush, {"op": "status"}])
+    if run is not None:
+        edge.after = run.results[4].get("outbox")
+
+
+def _edge_set_aside(setup, server, edge):
+    directory = setup.new_dir("edge")
+    large = setup.dev("micropython", directory, server, heapsize="256k")
+    steps = [{"op": "queue", "subject": s, "body": "x" * 18000 if s == "big" else "b"} for s in ("a", "big", "c")]
+    if _edge_run(edge, large, steps) is None:
+        return
+    edge.before = 3
+    run = _edge_run(edge, setup.dev("micropython", directory, server), [setup.device.FAST, {"op": "flush"},
+                                                                          {"op": "status"}])
+    if run is not None:
+        status = run.results[2]
+        if status.get("ok"):
+            edge.after = "%s (set aside %s)" % (status["outbox"], status.get("set_aside"))
+            edge.lost = max(0, 3 - len(_edge_ids(server)) - status["outbox"])
+        else:
+            edge.after = "not opened (%s)" % status.get("error")
+
+
+def _edge_config(setup, server, edge, cert, key, value):
+    directory = setup.new_dir("edge")
+    heap = "%dk" % (int(setup.heapsize[:-1]) + 32)
+    make = lambda s, _heap, **keys: setup.dev("micropython", directory, s, heap, **keys)  # noqa: E731
+    dev = setup.faults.cert_dev(make, server, cert, **{key: value}) if key != "CONFIG_OUTBOX_PATH" else \
+        setup.dev("micropython", directory, server, **{key: value})
+    dev.secrets.append(PASTED)
+    edge.before = 0
+    run = _edge_run(edge, dev, [setup.device.notify("n", "b"), {"op": "status"}])
+    if run is not None:
+        status = run.results[1]
+        edge.after = status["outbox"] if status.get("ok") else "not opened (%s)" % status.get("error")
+        if status.get("ok") and status["outbox"] != 1:
+            edge.lost += 1
+
+
+def edge_figures(setup):
+    """The issue 19 cases, each under MicroPython: a list of _Edge."""
+    import pathlib
+
+    from hostile_server import HostileServer  # pyright: ignore[reportMissingImports]  (host_tests: see _Setup)
+
+    cert = setup.faults.make_device_cert(pathlib.Path(setup.new_dir("cert")))
+    broken_key = os.path.join(setup.new_dir("broken_key"), "key.pem")
+    with open(cert["key"]) as f, open(broken_key, "w") as out:
+        out.write(f.read().replace("PRIVATE KEY-----\n", "PRIVATE KEY----\n", 1))
+    cases = [
+        ("credentials-400-InvalidParameterValue", lambda s, e: _edge_credentials(
+            setup, s, e, {"status": 400, "error_type": "InvalidParameterValue", "body": '{"message": "x"}'}, cert)),
+        ("credentials-413", lambda s, e: _edge_credentials(setup, s, e, {"status": 413, "body": "{}"}, cert)),
+        ("credentials-500-Internal-Server-Error", lambda s, e: _edge_credentials(
+            setup, s, e, {"status": 500, "body": '{"message":"Internal Server Error"}'}, cert)),
+        ("function-TypeError", lambda s, e: _edge_function(setup, s, e, "TypeError")),
+        ("function-ValueError", lambda s, e: _edge_function(setup, s, e, "ValueError")),
+        ("200-header-line-10KB-3-flushes", lambda s, e: _edge_long_header(setup, s, e)),
+        ("18KB-message-stored-at-256k", lambda s, e: _edge_set_aside(setup, s, e)),
+        ("outbox-folder-missing", lambda s, e: _edge_config(setup, s, e, cert, "CONFIG_OUTBOX_PATH",
+                                                            os.path.join(setup.root, PASTED, "outbox.txt"))),
+        ("role-alias-pasted-secret", lambda s, e: _edge_config(setup, s, e, cert, "CONFIG_AWS_ROLE_ALIAS",
+                                                               "wJalr/K7MDENG+" + PASTED)),
+        ("key-path-pasted-secret", lambda s, e: _edge_config(setup, s, e, cert, "CONFIG_TLS_KEY", "/" + PASTED)),
+        ("pem-begin-line-lost-a-dash", lambda s, e: _edge_config(setup, s, e, cert, "CONFIG_TLS_KEY", broken_key)),
+    ]
+    edges = []
+    for label, case in cases:
+        edge = _Edge(label)
+        with HostileServer() as server:
+            case(server, edge)
+            edge.per_id = _edge_ids(server)
+        edges.append(edge)
+    return edges
 
 
 # -- the heap: the largest message and outbox a new process opens and flushes ---------------------
@@ -515,6 +687,19 @@ def group_faults(bench):
                   heap["outbox_count"], "messages", note="short messages, the cap %d (CONFIG_OUTBOX_LIMIT's maximum is "
                   "%d); all sent and taken out by one flush(); %d heap runs in all" % (heap["outbox_cap"], OUTBOX_CAP,
                                                                                        heap["runs"]))
+    edges = edge_figures(setup)
+    problems += ["%s: %s" % (e.label, e.failure) for e in edges if e.failure]
+    bench.add(g, "edge_lost_messages", "messages lost, never refused (issue 19 cases)", sum(e.lost for e in edges),
+              "messages", ("<=", 0), note="micropython (.mpy); " + "; ".join(e.note() for e in edges))
+    resent = max([n for e in edges if e.label.startswith("200-") for n in e.per_id.values()] or [0])
+    bench.add(g, "edge_2xx_resent", "  requests per id, 2xx with a 10 KB header, 3 flushes", resent, "requests",
+              ("<=", 1), note="was 12: the message kept and sent again on every flush")
+    bench.add(g, "edge_secrets_shown", "  outputs showing a secret or a pasted value", sum(e.leaks for e in edges),
+              "runs", ("<=", 0), note="the key's base64 (a PEM BEGIN line without its dashes), a value pasted "
+              "as role alias, key path or outbox folder, the temporary secret")
+    raw = ["%s: %s" % (e.label, r) for e in edges for r in e.raw]
+    bench.add(g, "edge_raw_errors", "  non-AWSError failures or wrong-endpoint hints", len(raw), "cases",
+              ("<=", 0), note="; ".join(raw) or "none in %d cases" % len(edges))
     problems += heap["notes"]
     if problems:
         raise tools.BenchError("; ".join(problems))

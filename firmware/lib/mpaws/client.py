@@ -101,8 +101,10 @@ class Client:
                     error = errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
                                                  "CONFIG_AWS_HOST and the network" % (response.status, self.host_header))
                 else:
+                    # API Gateway's hints only for its endpoints (execute-api, or an API key).
+                    gateway = isinstance(self.signer, KeyAuth) or getattr(self.signer, "service", 0) == "execute-api"
                     error = _failures().from_response(response.status, response.header("x-amzn-errortype"),
-                                                      response.body, response.header("x-amzn-requestid"))
+                                                      response.body, response.header("x-amzn-requestid"), gateway)
                 if isinstance(error, errors.ClockSkew):
                     date = response.header("date")
                     if date is not None:

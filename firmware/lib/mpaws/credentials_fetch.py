@@ -16,6 +16,7 @@ _CPYTHON = sys.implementation.name != "micropython"
 MAX_REPLY = 16384  # bytes; a reply is ~1.5 KB (the session token is most of it)
 MAX_LIFETIME_S = 43200  # AWS issues credentials for 12 hours at most
 _TOKEN_CHARS = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LABEL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
 
 
 def _read(source, key):
@@ -26,7 +27,7 @@ def _read(source, key):
         with open(source, "rb") as f:
             return f.read()
     except OSError:
-        raise errors.ConfigError("%s: no file %r on this device (copy it with `make provision`)" % (key, source))
+        raise errors.ConfigError("%s: no such file on this device (copy it with `make provision`)" % key)
     except TypeError:
         raise errors.ConfigError("%s: give the path of the file" % key)
 
@@ -43,6 +44,11 @@ def pem_block(data, suffix, key):
         if j < 0:
             break
         label = data[i + 11 : j]
+        if not 0 < len(label) <= 64 or label.strip(_LABEL_CHARS):
+            # A BEGIN line without its closing dashes: the "label" would run into the
+            # key's base64, which no message may show.
+            raise errors.ConfigError("%s: a PEM BEGIN line is malformed (its label is not closed by -----): give "
+                                     "the file as written (`tools/cloud.py deploy --cert-auth`), or DER" % key)
         start = j + 5
         end = data.find(b"-----END " + label + b"-----", start)
         if end < 0:
@@ -123,6 +129,12 @@ def context(creds):
     return ctx
 
 
+def _described(value):
+    # A value of the reply by its length or type, not quoted (it may be huge, or a secret
+    # in the wrong field).
+    return "%d characters" % len(value) if isinstance(value, str) else "a %s" % type(value).__name__
+
+
 def _iso_seconds(text):
     """Seconds since 1970 of 'YYYY-MM-DDTHH:MM:SS[.fff]Z' (or +00:00), or None."""
     if not isinstance(text, str) or len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
@@ -177,8 +189,8 @@ def parse(body, date=None, now=None):
     expiration = fields.get("expiration")
     expires = _iso_seconds(expiration)
     if expires is None:
-        raise errors.ProtocolError("credentials reply: expiration %r is not an ISO 8601 UTC time"
-                                   % (expiration if isinstance(expiration, str) else type(expiration).__name__,)[:40])
+        raise errors.ProtocolError("credentials reply: expiration is not an ISO 8601 UTC time: it has %s"
+                                   % _described(expiration))
     if date:
         from mpaws import http_date
 
@@ -191,30 +203,51 @@ def parse(body, date=None, now=None):
         issued = clock.unix_seconds(time.gmtime(now if now is not None else clock.now()))
     lifetime = expires - issued
     if lifetime <= 0:
-        raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)" % (-lifetime,
-                                                                                                expiration))
+        raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)"
+                                   % (-lifetime, expiration[:40]))
     return access_key, secret, token, min(lifetime, MAX_LIFETIME_S)
 
 
-def _from_response(status, error_type, body, request_id=None):
+def _failed(creds, response):
+    # The endpoint's error reply, with what to check for the status it gave; AWS's words
+    # kept. Not API Gateway's hints (failures.from_response(gateway=False)): this is the
+    # AWS IoT credentials provider, or another endpoint CONFIG_AWS_CREDENTIALS_ENDPOINT
+    # names by mistake.
     from mpaws import failures  # the failure path
 
-    return failures.from_response(status, error_type, body, request_id)
-
-
-def _denied(creds, e):
-    # The endpoint's refusal, with what to check; AWS's words kept.
-    hint = "check CONFIG_AWS_ROLE_ALIAS" if e.status == 404 else (
-        "is the certificate ACTIVE in AWS IoT, attached to thing %r (CONFIG_AWS_THING_NAME), and does its policy "
-        "allow iot:AssumeRoleWithCertificate on the role alias?" % creds.thing_name)
-    e.message = "credentials endpoint %s refused role alias %r for thing %r: %s (%s)" % (
-        creds.host, creds.role_alias, creds.thing_name, e.message, hint)
+    status = response.status
+    e = failures.from_response(status, response.header("x-amzn-errortype"), response.body,
+                               response.header("x-amzn-requestid"), gateway=False)
+    where = "credentials endpoint %s (CONFIG_AWS_CREDENTIALS_ENDPOINT)" % creds.host
+    if status in (401, 403):
+        e.message = "%s refused the certificate for role alias %r, thing %r: %s (is the certificate ACTIVE in AWS " \
+                    "IoT, attached to thing CONFIG_AWS_THING_NAME, and does its policy allow " \
+                    "iot:AssumeRoleWithCertificate on the role alias?)" % (where, creds.role_alias, creds.thing_name,
+                                                                           e.message)
+    elif status == 404:
+        e.message = "%s has no role alias %r: %s (check CONFIG_AWS_ROLE_ALIAS, and that the endpoint is the " \
+                    "account's iot:CredentialProvider one)" % (where, creds.role_alias, e.message)
+    elif status >= 500:
+        e.message = "%s failed: %s (AWS IoT's credentials provider; tried again later)" % (where, e.message)
+    else:
+        e.message = "%s answered HTTP %d: %s (is it the account's credentials endpoint? `aws iot describe-endpoint " \
+                    "--endpoint-type iot:CredentialProvider`)" % (where, status, e.message)
     return e
 
 
 def fetch(creds):
     """New credentials for creds (a credentials.CertificateCredentials): (access key,
-    secret, session token, lifetime in seconds)."""
+    secret, session token, lifetime in seconds). Every errors.AWSError it raises has
+    endpoint = "credentials": whatever the endpoint answered, no message reached AWS, so
+    none is refused for its content (errors.refusal)."""
+    try:
+        return _fetch(creds)
+    except errors.AWSError as e:
+        e.endpoint = "credentials"
+        raise
+
+
+def _fetch(creds):
     gc.collect()  # the handshake's buffers want room in one piece
     connection = http.Connection(creds.host, creds.port, context(creds), timeout=creds.timeout,
                                  max_body=MAX_REPLY, log=creds.log, verify=creds.verify)
@@ -238,7 +271,8 @@ def fetch(creds):
         creds.handshakes += connection.handshakes
         creds.bytes_sent += connection.bytes_sent
         creds.bytes_received += connection.bytes_received
+        connection = None  # its buffer and TLS context: garbage before the reply is looked at
     if response.status >= 300:
-        raise _denied(creds, _from_response(response.status, response.header("x-amzn-errortype"),
-                                                  response.body, response.header("x-amzn-requestid")))
+        gc.collect()  # the failure's code loads into the room the connection left
+        raise _failed(creds, response)
     return parse(response.body, response.header("date"), creds._now())

@@ -5,6 +5,7 @@
 
 class AWSError(Exception):
     retryable = False
+    endpoint = None  # "credentials": the credentials endpoint's, no message reached AWS (errors.refusal)
 
     def __init__(self, message, status=None, code=None, request_id=None):
         super().__init__(message)

@@ -99,10 +99,14 @@ class FunctionError(AWSError):
 
 
 # What the function raises for a message it can never publish: cloud/lambda_function.py
-# checks the event and raises ValueError (TypeError for a malformed one) naming the field.
-# Its other errors (TopicNotAllowed: a topic outside its allow-list; SNS failures; a
-# timeout) are about its configuration or AWS, and may pass later.
-CONTENT_ERROR_TYPES = ("ValueError", "TypeError")
+# checks the event and raises its InvalidMessage (a ValueError) whose text starts with the
+# field: "subject: ...", "body: ...", "topic: ...", "id: ...", "event: ...". Only those
+# refuse a message: any other error (a TypeError or ValueError of a broken deploy or of a
+# library, TopicNotAllowed: a topic outside its allow-list, SNS failures, a timeout) is
+# about the function, its configuration or AWS, and may pass later.
+# host_tests/test_lambda_function.py checks that the function and this rule agree.
+CONTENT_ERROR_TYPE = "InvalidMessage"
+CONTENT_FIELDS = ("subject", "body", "topic", "id", "event")
 # 4xx codes by which AWS refuses a message's content: Lambda's body that is no JSON, SNS's
 # invalid parameter (a subject, a message) or failed validation. A code naming the topic
 # is about the configuration (a wrong ARN, a FIFO topic), not the message.
@@ -113,22 +117,27 @@ CONTENT_ERROR_CODES = ("InvalidRequestContentException", "InvalidParameter", "In
 def refusal(e):
     """Why the message whose sending raised e (an AWSError: InvalidMessage is the device's
     own check of the message) can never be sent as it is, as text for the log ("refused by
-    the function: ValueError: subject: ..."), or None when sending it again later may
+    the function: InvalidMessage: subject: ..."), or None when sending it again later may
     succeed. The one place that decides what leaves the outbox unsent.
 
     Refused for good: the function rejected the message's content (a function error whose
-    errorType is ValueError or TypeError), AWS found the request too large (413), or AWS
-    refused the message's content (400 InvalidRequestContentException, InvalidParameter,
-    InvalidParameterValue, ValidationError, unless about the topic). Everything else waits
+    errorType is CONTENT_ERROR_TYPE and whose text starts with one of CONTENT_FIELDS), AWS
+    found the request too large (413), or AWS refused the message's content (400
+    InvalidRequestContentException, InvalidParameter, InvalidParameterValue,
+    ValidationError, unless about the topic). Everything else waits
     in the outbox: no network (DNS, TLS, timeouts), throttling (429), AWS failures (5xx),
     the clock, and what the user fixes in config.py or in AWS (a wrong or expired key,
     access denied, a function or topic not found, a topic the function does not allow), a
-    malformed reply, too little memory, an outbox that cannot be written, and anything that
-    is not an AWSError."""
+    malformed reply, too little memory, an outbox that cannot be written, anything that is
+    not an AWSError, and whatever the credentials endpoint answered (e.endpoint ==
+    "credentials", mpaws.credentials_fetch): the message never reached AWS."""
+    if getattr(e, "endpoint", None) == "credentials":
+        return None
     if isinstance(e, InvalidMessage):
         return "refused before sending: %s" % e.message
     if isinstance(e, FunctionError):
-        if e.error_type in CONTENT_ERROR_TYPES:
+        field, colon, _ = (e.error_message or "").partition(":")
+        if e.error_type == CONTENT_ERROR_TYPE and colon and field in CONTENT_FIELDS:
             return "refused by the function: %s: %s" % (e.error_type, e.error_message)
         return None
     if isinstance(e, PayloadTooLarge) or (isinstance(e, BadRequest) and e.code in CONTENT_ERROR_CODES

@@ -115,9 +115,11 @@ def _clean_code(code):
     return code or None
 
 
-def from_response(status, error_type, body, request_id=None):
+def from_response(status, error_type, body, request_id=None, gateway=True):
     """An AWS error reply as an AWSError subclass, keeping the server's message.
-    error_type: the x-amzn-ErrorType header (or None); body: bytes (JSON or XML)."""
+    error_type: the x-amzn-ErrorType header (or None); body: bytes (JSON or XML).
+    gateway=False: the endpoint is not one API Gateway may stand in front of (the
+    credentials provider), so API Gateway's texts get none of its hints."""
     text = errors.preview(body, 4096) if body else ""
     code = _clean_code(error_type)
     message = None
@@ -133,7 +135,7 @@ def from_response(status, error_type, body, request_id=None):
     for word in _CLOCK_WORDS:
         if word in message or (code and word in code):
             return errors.ClockSkew(message, status, code, request_id)
-    gateway = _api_gateway(status, code, message, text, body, request_id)
+    gateway = _api_gateway(status, code, message, text, body, request_id) if gateway else None
     if gateway is not None:
         return gateway
     if code in _THROTTLE_CODES or status == 429:

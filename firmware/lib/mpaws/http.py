@@ -373,7 +373,14 @@ class Connection:
                 longer.extend(self._view[0 : self._end])
                 self._end = 0
                 if len(longer) > heap_room(MAX_LINE):
-                    raise errors.ProtocolError("reply line from %s longer than %d bytes" % (self._where(), len(longer)))
+                    text = "reply line from %s longer than %d bytes" % (self._where(), len(longer))
+                    status = self.reply_status
+                    if status is not None and 200 <= status < 300:
+                        # After a 2xx status line AWS accepted the request: a header (or chunk
+                        # size) line too long for this heap is a reply too large, as a body is,
+                        # not a broken one (the message is delivered, never sent again).
+                        raise errors.ResponseTooLarge(text + " after HTTP %d: AWS accepted the request" % status)
+                    raise errors.ProtocolError(text)
             self._more()
 
     def _read_exact_into(self, view):

@@ -19,7 +19,9 @@
 # Bounds: at most `limit` messages and `max_bytes` bytes of message lines (the oldest are
 # dropped, and logged, to make room), and one message at most what the free heap can send
 # (see SEND_RESERVE: refused before it is stored otherwise). The file is read one line at a
-# time, never whole.
+# time, never whole, and a long line is measured first: one too large for the heap of this
+# session (stored while the heap was larger) is set aside, not read, and stays in the file
+# (see messages()).
 import gc
 import json
 import os
@@ -48,6 +50,7 @@ SEND_RESERVE = 50000
 OPEN_RESERVE = 20000
 SEND_PER_TEXT_BYTE = 2
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
+SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
@@ -146,6 +149,8 @@ class Outbox:
     MAGIC = MAGIC
     VERSION = VERSION
     parse_line = staticmethod(_parse_message)
+    line_id = staticmethod(_line_id)
+    is_valid_id = staticmethod(is_valid_id)
     remove_file = staticmethod(_remove)
     is_valid_era = staticmethod(is_valid_era)
 
@@ -164,6 +169,7 @@ class Outbox:
         self.next = 1
         self.count = 0
         self.dropped = 0  # messages dropped to respect the limit since start
+        self.aside = []  # ids of the messages too large to read in this heap (messages() skips them)
         _open(self)
 
     def __len__(self):
@@ -291,7 +297,19 @@ class Outbox:
         """Removes a message (AWS accepted it). Returns whether it was there."""
         before = self.count
         self._rewrite(skip_id=message_id)
+        if message_id in self.aside:
+            self.aside.remove(message_id)
         return self.count < before
+
+    def _long(self, f, head):
+        # A line longer than SHORT_LINE (rare): mpaws.outbox_recovery measures it in pieces
+        # and reads it only if this heap can hold it, else sets it aside.
+        from mpaws import outbox_recovery, transient
+
+        try:
+            return outbox_recovery.long_message(self, f, head)
+        finally:
+            transient.forget("outbox_recovery")
 
     def oldest(self):
         """(id, subject, body) of the oldest message, or None when empty."""
@@ -300,7 +318,10 @@ class Outbox:
         return None
 
     def messages(self, limit=None):
-        """The stored messages, oldest first, as (id, subject, body), read one line at a time."""
+        """The stored messages, oldest first, as (id, subject, body), read one line at a time.
+        A message too large to read in this heap (stored while the heap was larger: an
+        ESP32's grows and shrinks) is set aside: skipped, kept in the file, its id in
+        self.aside (app.status() counts them), and logged once."""
         try:
             f = open(self.path, "rb")
         except OSError:
@@ -308,10 +329,14 @@ class Outbox:
         with f:
             f.readline()
             while limit is None or limit > 0:
-                line = f.readline()
+                line = f.readline(SHORT_LINE)
                 if not line or line.startswith(b"end "):
                     return
-                message = _parse_message(line)
+                if len(line) == SHORT_LINE and not line.endswith(b"\n"):
+                    message = self._long(f, line)
+                else:
+                    message = _parse_message(line)
+                line = None
                 if message is not None:
                     if limit is not None:
                         limit -= 1

@@ -7,6 +7,9 @@
 # of mpaws.outbox, which imports it.
 import os
 
+PIECE = 128  # bytes of a long line read at a time (mpaws.outbox's PIECE)
+SMALL_LINE = 1024  # a line up to this long is read without asking the heap (mpaws.outbox's SHORT_LINE)
+
 
 def _random_era():
     try:
@@ -52,22 +55,96 @@ class _Scan:
         broken = self.era is None
         tail = "." + self.era + "-" if self.era else None
         while True:
-            line = f.readline()
+            line, length, ended = _read_line(f)  # in pieces: a line too large for this heap is not read
             if not line:
                 break  # no end line: cut short
             if line.startswith(b"end "):
                 self.complete = not broken and line == b"end %d\n" % self.count and not f.readline()
                 break
-            message = box.parse_line(line)
-            if message is None:
+            message_id = _message_id(box, line, length, ended)
+            if message_id is None:
                 broken = True
                 continue
             self.count += 1
-            self.size += len(line)
+            self.size += length
             if tail is not None:
-                head, _, number = message[0].rpartition("-")
+                head, _, number = message_id.rpartition("-")
                 if (head + "-").endswith(tail) and number.isdigit() and int(number) >= self.top:
                     self.top = int(number) + 1
+
+
+def _read_room():
+    # A line is read only when half the free heap can hold it: its bytes, then its decoded
+    # fields. None on CPython.
+    import gc
+
+    try:
+        gc.collect()
+        return gc.mem_free() // 2
+    except AttributeError:
+        return None
+
+
+def _read_line(f, piece=None):
+    """(data, length, ended) of the next line of f (piece: its first piece, already read):
+    data is the whole line, or only its first piece when the line is too large for this heap
+    (_read_room(); the file is then past it: such a line is never held whole); length its
+    length; ended whether it ends with a line break. (b"", 0, False) at the end of the file."""
+    if piece is None:
+        piece = f.readline(PIECE)
+    start = f.tell() - len(piece)
+    if not piece or piece.endswith(b"\n"):
+        return piece, len(piece), bool(piece)
+    head = piece[:PIECE]
+    length = len(piece)
+    while True:  # measured in pieces first, then read at once if it fits
+        piece = f.readline(PIECE)
+        length += len(piece)
+        if not piece or piece.endswith(b"\n"):
+            break
+    ended = bool(piece)
+    piece = None
+    room = None if length <= SMALL_LINE else _read_room()  # no collection per line of a large outbox
+    if room is None or length <= room:
+        f.seek(start)
+        try:
+            return f.read(length), length, ended
+        except MemoryError:
+            f.seek(start + length)
+    return head, length, ended
+
+
+def long_message(box, f, head):
+    """For box.messages(): (id, subject, body) of the line that starts with head (a line
+    longer than box's SHORT_LINE), or None: not a message, or too large to read in this heap
+    (then set aside: its id in box.aside, logged once; the line stays in the file)."""
+    line, length, _ = _read_line(f, head)
+    if len(line) == length:
+        try:
+            return box.parse_line(line)
+        except MemoryError:  # decoding it took more than there is: set aside too
+            line = line[:PIECE]
+    message_id = box.line_id(line)
+    line = None
+    if message_id is not None and message_id not in box.aside:
+        box.aside.append(message_id)
+        box._say("%s (%d bytes) is too large to read in this heap: set aside, kept in the outbox for a restart with "
+                 "more free heap" % (message_id, length))
+    return None
+
+
+def _message_id(box, line, length, ended):
+    # The id of a valid message line, or None. A line too large to read in this heap (only
+    # its first piece is here) counts as a message when it is complete and starts with a
+    # valid id: it is set aside when it is read (box.messages()), never dropped.
+    if len(line) == length:
+        try:
+            message = box.parse_line(line)
+            return None if message is None else message[0]
+        except MemoryError:  # decoding it took more than there is: as too large
+            pass
+    message_id = box.line_id(line[:PIECE])
+    return message_id if ended and message_id and box.is_valid_id(message_id) else None
 
 
 def open_outbox(box):
@@ -80,7 +157,8 @@ def open_outbox(box):
             scan = _Scan(box, candidate)
             if scan.complete:
                 os.rename(candidate, box.path)
-                box._say("recovered the outbox from %s" % candidate)
+                box._say("recovered the outbox from its %s copy" % ("rebuilt" if candidate == box.salvaged else
+                                                                     "temporary"))
                 main = scan
                 break
     temp = _Scan(box, box.tmp)
@@ -132,11 +210,20 @@ def _copy_valid(box, path, out, seen):
     with f:
         f.readline()
         while True:
-            line = f.readline()
+            start = f.tell()
+            line, length, ended = _read_line(f)
             if not line:
                 return size
-            message = box.parse_line(line)
-            if message is not None and message[0] not in seen:
-                seen.append(message[0])
-                out.write(line)
-                size += len(line)
+            message_id = _message_id(box, line, length, ended)
+            if message_id is not None and message_id not in seen:
+                seen.append(message_id)
+                if len(line) == length:
+                    out.write(line)
+                else:  # too large to hold: copied in pieces
+                    f.seek(start)
+                    while True:
+                        piece = f.readline(PIECE)
+                        out.write(piece)
+                        if not piece or piece.endswith(b"\n"):
+                            break
+                size += length

@@ -172,7 +172,7 @@ def check(s, module):
         from mpaws import settings_cert, transient  # its checks, loaded for a certificate only
 
         try:
-            settings_cert.check(s, module, _string, _check_host)
+            settings_cert.check(s, module, _string, _check_host, describe)
             s.access_key = s._secret_key = s.session_token = None
         finally:
             transient.forget("settings_cert")
@@ -266,8 +266,28 @@ def _check_service(s, module):
               "id)" % describe(device_id))
     s.device_id = device_id
     s.outbox_path = _string(module, "CONFIG_OUTBOX_PATH", required=False, default="outbox.txt")
+    _check_outbox_folder(s.outbox_path)
     s.outbox_limit = _number(module, "CONFIG_OUTBOX_LIMIT", 1, 1000, 50, integer=True, what="a whole number")
     # Bytes of messages the outbox may hold (the oldest are dropped to make room): what the
     # flash spares, and what can be read back one message at a time.
     s.outbox_bytes = _number(module, "CONFIG_OUTBOX_BYTES", 1024, 1048576, 32768, integer=True,
                              what="a whole number of bytes")
+
+
+def _check_outbox_folder(path):
+    # The outbox's folder must exist now: without it every notify would send without
+    # keeping a copy, and what is sent during an outage would be lost. The path is
+    # described, not quoted (a secret pasted under the wrong key must not be shown).
+    folder = path.rpartition("/")[0]
+    if not folder:  # the current folder, or the root: there
+        return
+    import os
+
+    try:
+        is_folder = os.stat(folder)[0] & 0x4000  # S_IFDIR
+    except OSError:
+        is_folder = False
+    if not is_folder:
+        _fail("CONFIG_OUTBOX_PATH", "the folder of this path does not exist on this device (the path has %s); give a "
+              "file in an existing folder, e.g. \"outbox.txt\" (an ESP32's file system starts at /)" % describe(path))
+

@@ -13,9 +13,11 @@ def _fail(key, problem):
     raise errors.ConfigError("%s: %s.%s" % (key, problem, _HOW))
 
 
-def check(s, module, string, check_host):
+def check(s, module, string, check_host, describe):
     """Checks the certificate's keys into s (credentials_endpoint, credentials_port,
-    role_alias, thing_name, tls_cert, tls_key); string, check_host: settings_aws's."""
+    role_alias, thing_name, tls_cert, tls_key); string, check_host, describe: settings_aws's
+    (describe: what a value is like, never the value: a secret pasted under the wrong key
+    must not be shown)."""
     import os
 
     from mpaws import credentials
@@ -24,17 +26,20 @@ def check(s, module, string, check_host):
                                                             string(module, "CONFIG_AWS_CREDENTIALS_ENDPOINT"))
     s.role_alias = string(module, "CONFIG_AWS_ROLE_ALIAS")
     if not credentials._is_name(s.role_alias, "=,@-_"):
-        _fail("CONFIG_AWS_ROLE_ALIAS", "%r is not a role alias (1 to 128 letters, digits or =,@-_)" % s.role_alias)
+        _fail("CONFIG_AWS_ROLE_ALIAS", "is not a role alias: it has %s, want 1 to 128 letters, digits or =,@-_"
+              % describe(s.role_alias))
     s.thing_name = string(module, "CONFIG_AWS_THING_NAME")
     if not credentials._is_name(s.thing_name, ":_-"):
-        _fail("CONFIG_AWS_THING_NAME", "%r is not a thing name (1 to 128 letters, digits or :_-)" % s.thing_name)
+        _fail("CONFIG_AWS_THING_NAME", "is not a thing name: it has %s, want 1 to 128 letters, digits or :_-"
+              % describe(s.thing_name))
     for key, attr in (("CONFIG_TLS_CERT", "tls_cert"), ("CONFIG_TLS_KEY", "tls_key")):
         path = string(module, key)
         try:
             size = os.stat(path)[6]
         except OSError:
-            _fail(key, "no file %r (the %s from `tools/cloud.py deploy --cert-auth`, copied by `make provision`)"
-                  % (path, "device certificate" if attr == "tls_cert" else "certificate's private key"))
+            _fail(key, "no file at this path, which has %s (the %s from `tools/cloud.py deploy --cert-auth`, copied "
+                  "by `make provision`)" % (describe(path), "device certificate" if attr == "tls_cert" else
+                                           "certificate's private key"))
         if not 0 < size < 16384:
-            _fail(key, "the file %r is %d bytes: not a certificate or key" % (path, size))
+            _fail(key, "the file is %d bytes: not a certificate or key" % size)
         setattr(s, attr, path)

@@ -5,10 +5,10 @@
 import gc
 import time
 
-from mpaws import clock, errors
+from mpaws import clock
 
 HEAP_KEYS = ("heap_free", "idf_heap_free", "idf_heap_largest")
-KEYS = ("device", "wifi", "time", "clock_set", "outbox", "sent_not_removed", "refused", "last_error") + HEAP_KEYS
+KEYS = ("device", "wifi", "time", "clock_set", "outbox", "set_aside", "sent_not_removed", "refused", "last_error") + HEAP_KEYS
 
 
 def _wifi_status():
@@ -38,6 +38,7 @@ def status(app):
             "time": "%04d-%02d-%02d %02d:%02d:%02d UTC" % t[:6],
             "clock_set": clock.is_set(),
             "outbox": len(app.outbox()),
+            "set_aside": len(app.outbox().aside),  # too large to read in this heap: kept for a restart
             "sent_not_removed": len(app._sent),
             "refused": app.refused,
             "last_error": app.last_error,
@@ -46,10 +47,8 @@ def status(app):
         info["heap_free"] = gc.mem_free() if hasattr(gc, "mem_free") else None
         idf = network_errors.idf_heap()
         info["idf_heap_free"], info["idf_heap_largest"] = idf or (None, None)
-    except MemoryError as e:
+    except MemoryError as e:  # an unreadable outbox: outbox()'s errors.OutboxError
         raise app._undelivered().as_aws_error(e)
-    except OSError as e:
-        raise errors.OutboxError("cannot read the outbox %s: %s" % (app.config().outbox_path, e))
     for key in KEYS:
         if info[key] is not None or key not in HEAP_KEYS:  # no heap figures on CPython
             app.log("%s: %s" % (key, info[key]))
