@@ -15,10 +15,45 @@ on server.requests at once. Injected faults (fail_next, throttle_next, delay_nex
 drop_next, close_after_next, chunk_next, inject) apply to the next requests in order of
 arrival, one fault per request, whatever the request is; the request is still parsed,
 verified and recorded.
+
+Hostile modes (set_mode(name, count=None, **params)) answer a request the way a broken
+endpoint would, instead of handling it (the signature is then not checked): with count=None
+every request from now on, with count=N the next N requests (after those already planned),
+then "normal" again. Their replies are canned Lambda ones (200 with X-Amz-Executed-Version
+and {"ok": true, "id": ...}; SNS Publish's for a POST /; temporary credentials (CREDENTIALS_SECRET,
+valid an hour) for a GET /role-aliases/<alias>/credentials, the AWS IoT credentials provider):
+    normal                handled as above (a HostileServer: its canned 200)
+    continue_forever      "100 Continue" lines, one every `interval` s, never a final reply
+    drip_reply            a valid 200 reply, `rate` bytes per second (2)
+    drip_header           status line at once, then one long header line at `rate` bytes/s (1)
+    stall                 reads the request, never replies (the connection stays open)
+    garbage               a reply that is not HTTP at all, then close
+    negative_chunk        200, Transfer-Encoding: chunked, chunk size "-5", then close
+    negative_length       `status` (200 or 503) with Content-Length: -1, then close
+    skew                  403 InvalidSignatureException "Signature expired: ..." with Date: `date`
+    not_utf8              200 whose body is not UTF-8
+    huge_body             200 with a `size`-byte body (Content-Length), sent in full
+    switching             101 Switching Protocols, then close
+    redirect              `status` (301, 302) with a Location, Content-Length: 0
+    informational         a 1xx other than 100 (`status`, 102), then close
+    reset                 reads the request, then a TCP RST (SO_LINGER 0)
+    throttle              429 TooManyRequestsException (`retry_after`: a Retry-After header)
+    unavailable           503 ServiceException (`retry_after` likewise)
+    reply                 `status` (400) with `body` (JSON text) and, if given, x-amzn-ErrorType: `error_type`
+    function_error        200 with X-Amz-Function-Error: Unhandled and {"errorType": `error_type`,
+                          "errorMessage": `message`}: the function raised
+    long_header           200 with one header line of `size` bytes (10240: over the client's 8192)
+                          before the normal body
+    stall_handshake       (per connection) the listener accepts the TCP connection, never answers
+                          the TLS ClientHello
+Every request is recorded with the mode it was answered in (Request.mode); deliveries()
+counts them per message id. No connection lives longer than MAX_CONNECTION_S.
 """
 import base64
+import collections
 import datetime
 import email.utils
+import functools
 import hashlib
 import hmac
 import http
@@ -33,6 +68,7 @@ import struct
 import tempfile
 import time
 import traceback
+import urllib.parse
 import uuid
 from urllib.parse import unquote
 
@@ -55,6 +91,28 @@ _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _AUTH_FIELD = re.compile(r"(Credential|SignedHeaders|Signature)=([^,\s]*)")
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BODY_READ = 64 * 1024 * 1024  # larger bodies get 413 without being read
+MAX_CONNECTION_S = 120.0  # no connection thread lives longer, whatever the mode
+
+MODES = ("normal", "continue_forever", "drip_reply", "drip_header", "stall", "garbage", "negative_chunk",
+         "negative_length", "skew", "not_utf8", "huge_body", "switching", "redirect", "informational", "reset",
+         "throttle", "unavailable", "reply", "function_error", "long_header", "stall_handshake")
+CONNECTION_MODES = ("stall_handshake",)
+
+# Date headers no clock should take (the skew mode's `date`).
+ABSURD_DATES = {
+    "1970": "Thu, 01 Jan 1970 00:00:00 GMT",
+    "2100": "Fri, 01 Jan 2100 00:00:00 GMT",
+    "31feb": "Wed, 31 Feb 2027 12:00:00 GMT",
+    "99999": "Mon, 01 Jan 99999 00:00:00 GMT",
+    "garbage": "yesterday, around noon",
+}
+
+CREDENTIALS_PATH = "/role-aliases/"  # GET /role-aliases/<alias>/credentials: the credentials provider
+CREDENTIALS_SECRET = "hostileTemporarySecret/DoNotLeak+0123456789"  # what a normal credentials reply issues
+
+SNS_REPLY = (b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+             b'<MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>'
+             b'</ResponseMetadata></PublishResponse>')
 
 
 def random_secret():
@@ -66,9 +124,33 @@ def amz_date(seconds):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
 
 
-def http_date(seconds):
-    """RFC 7231 IMF-fixdate, e.g. 'Tue, 11 Jun 2019 06:18:19 GMT'."""
-    return email.utils.formatdate(seconds, usegmt=True)
+def http_date(seconds=None):
+    """RFC 7231 IMF-fixdate, e.g. 'Tue, 11 Jun 2019 06:18:19 GMT' (of now, by default)."""
+    return email.utils.formatdate(time.time() if seconds is None else seconds, usegmt=True)
+
+
+def head_bytes(status, reason, headers):
+    """A reply's status line and header lines ((name, value) pairs, in order) as sent: the
+    one writer of every reply head."""
+    lines = ["HTTP/1.1 %d %s" % (status, reason)]
+    lines += ["%s: %s" % nv for nv in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _sns_event(body):
+    """{"subject", "body", "topic", "id"} of a form-encoded SNS Publish (id: the "mpaws-id"
+    message attribute), or None."""
+    try:
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        return None
+    if form.get("Action") != "Publish":
+        return None
+    event = {"subject": form.get("Subject"), "body": form.get("Message"), "topic": form.get("TopicArn")}
+    for key, value in form.items():
+        if key.startswith("MessageAttributes.entry.") and key.endswith(".Name") and value == "mpaws-id":
+            event["id"] = form.get(key[: -len("Name")] + "Value.StringValue")
+    return event
 
 
 # -- records ----------------------------------------------------------------------------
@@ -83,7 +165,10 @@ class Request:
     signature: "ok" | "mismatch" | "missing" | "malformed" | "unknown-key" | "bad-token",
     signature_ok, canonical_request / string_to_sign (what the server computed, or None),
     status / error_type (the reply: HTTP status, x-amzn-ErrorType or None), fault (the
-    injected Fault applied, or None).
+    injected Fault applied, or None), mode (the hostile mode it was answered in);
+    function (of a Lambda Invoke path, or None), event (the JSON body, or an SNS Publish's
+    fields, or None), id (the event's "id": a message id, or None), sns (a POST /: SNS
+    Publish), credentials (a credentials provider request, not a message).
     """
 
     def __init__(self, method, target, version, headers, body, connection, index, now):
@@ -104,6 +189,35 @@ class Request:
         self.status = None
         self.error_type = None
         self.fault = None
+        self.mode = None
+
+    @property
+    def function(self):
+        match = _INVOKE_PATH.match(self.path)
+        return match.group(1) if match else None
+
+    @functools.cached_property
+    def event(self):
+        try:
+            event = json.loads(self.body.decode("utf-8"))
+        except ValueError:
+            event = None
+        if event is None and self.sns:  # SNS Publish (direct SNS): the id is the mpaws-id attribute
+            event = _sns_event(self.body)
+        return event
+
+    @property
+    def id(self):
+        event = self.event
+        return event["id"] if isinstance(event, dict) and isinstance(event.get("id"), str) else None
+
+    @property
+    def sns(self):
+        return self.path == "/"
+
+    @property
+    def credentials(self):
+        return self.method == "GET" and self.path.startswith(CREDENTIALS_PATH)
 
     @property
     def signature_ok(self):
@@ -124,8 +238,8 @@ class Request:
         return json.loads(self.body) if self.body else None
 
     def __repr__(self):
-        return "<Request #%d.%d %s %s sig=%s -> %s>" % (self.connection, self.index, self.method, self.target,
-                                                        self.signature, self.status)
+        return "<Request #%d.%d %s %s sig=%s -> %s mode=%s>" % (self.connection, self.index, self.method,
+                                                                self.target, self.signature, self.status, self.mode)
 
 
 class Invocation:
@@ -260,14 +374,18 @@ class _Function:
 
 
 class _Connection:
-    """A socket with a read buffer; every read has a timeout."""
+    """A socket with a read buffer; every read has a timeout, the connection a deadline."""
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.deadline = time.monotonic() + MAX_CONNECTION_S
 
     def fill(self, timeout):
-        self.sock.settimeout(timeout)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise EOFError
+        self.sock.settimeout(min(timeout, left))
         data = self.sock.recv(65536)
         if not data:
             raise EOFError
@@ -290,6 +408,10 @@ class _Connection:
         out = bytes(self.buf[:n])
         del self.buf[:n]
         return out
+
+
+class _Closed(EOFError):
+    """The server is stopping, or the connection outlived its deadline."""
 
 
 class _BadRequest(Exception):
@@ -364,7 +486,8 @@ class AwsServer(LoopbackServer):
 
     tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
     is for ("localhost"; e.g. "wrong.example" for a wrong-hostname test); not_before /
-    not_after: the certificate's validity (datetime); tls_version: ssl.TLSVersion (TLS 1.2),
+    not_after: the certificate's validity (datetime); ca: the trustme CA that issues it (the
+    shared one; e.g. tls_server.shared_ca("rogue"), one no client trusts); tls_version: ssl.TLSVersion (TLS 1.2),
     ciphers: OpenSSL cipher string (ECDHE-RSA-AES128-GCM-SHA256);
     access_key / secret_key / session_token: the one known key pair (secret: random);
     region / account_id: where functions live (us-east-1 / 123456789012);
@@ -378,13 +501,13 @@ class AwsServer(LoopbackServer):
     the way some AWS front ends do (False); max_payload: Lambda payload limit (6291456).
     """
 
-    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None,
+    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None, ca=None,
                  tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS, access_key=DEFAULT_ACCESS_KEY,
                  secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
                  clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
                  explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
         self._init_server("aws_server_", tls,
-                          leaf_cert(cert_hostname, not_before=not_before, not_after=not_after) if tls else None,
+                          leaf_cert(cert_hostname, ca=ca, not_before=not_before, not_after=not_after) if tls else None,
                           tls_version, ciphers)
         self.host = "localhost"
         self.cert_hostname = cert_hostname
@@ -409,6 +532,8 @@ class AwsServer(LoopbackServer):
         self._functions = {}
         self._routes = {}
         self._faults = []
+        self._plan = []  # hostile (mode, params) for the next requests, in order
+        self._default = ("normal", {})
 
     # -- configuration --------------------------------------------------------------------
 
@@ -495,7 +620,43 @@ class AwsServer(LoopbackServer):
         with self._lock:
             self._faults.clear()
 
+    def set_mode(self, mode, count=None, **params):
+        """A hostile mode (see the module's doc). count=None: every request from now on
+        answers in this mode (the plan of counted modes is cleared). count=N: the next N
+        requests (after those already planned), then the default mode again."""
+        assert mode in MODES, mode
+        with self._lock:
+            if count is None:
+                self._plan = []
+                self._default = (mode, params)
+            else:
+                self._plan.extend([(mode, params)] * count)
+
+    def _next_mode(self, connection_level):
+        # A connection-level mode is taken at accept time, a request-level one per request.
+        with self._lock:
+            if self._plan:
+                if (self._plan[0][0] in CONNECTION_MODES) == connection_level:
+                    return self._plan.pop(0)
+            elif (self._default[0] in CONNECTION_MODES) == connection_level:
+                return self._default
+            return ("normal", {})
+
+    def deliveries(self):
+        """{message id: requests received with it} (requests without an id: key None)."""
+        with self._lock:
+            return dict(collections.Counter(r.id for r in self.requests))
+
+    def max_deliveries(self):
+        """The most requests any one id was received in (0: none)."""
+        counts = [n for i, n in self.deliveries().items() if i is not None]
+        return max(counts) if counts else 0
+
     # -- connections ----------------------------------------------------------------------
+
+    def _stalls_connection(self):
+        # The listener's stall when stall_next_handshakes() or the plan (stall_handshake) says so.
+        return self._next_mode(True)[0] == "stall_handshake" or super()._stalls_connection()
 
     def _serve_connection(self, raw, conn_id):
         sock = raw
@@ -509,14 +670,8 @@ class AwsServer(LoopbackServer):
                 with self._lock:
                     self.handshakes += 1
                 raw.settimeout(self.read_timeout)
-                try:
-                    first = raw.recv(1, socket.MSG_PEEK)
-                except OSError:
-                    return
-                if first == b"\x16":  # a TLS ClientHello on the plain port: answer like an HTTP server
-                    reply = _Reply(400, "Bad Request: this port speaks plain HTTP, not TLS\n",
-                                   content_type="text/plain")
-                    self._send(sock, self._head(reply, close=True) + reply.body)
+                if raw.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS ClientHello on the plain port
+                    self._answer_tls_hello(_Connection(raw))
                     return
             if self._serve_requests(_Connection(sock), conn_id) and self._ssl is not None:
                 self._close_notify(sock)
@@ -525,11 +680,22 @@ class AwsServer(LoopbackServer):
         finally:
             self._forget(raw, sock)
 
+    def _answer_tls_hello(self, conn):
+        """Answers a ClientHello on the plain port like an HTTP server, and closes without an RST."""
+        conn.sock.recv(65536)  # the hello (unread bytes would turn the close into an RST)
+        self._send(conn.sock, self._plain_port_reply())
+        conn.sock.shutdown(socket.SHUT_WR)
+        self._wait_for_close(conn, time.monotonic() + 2)
+
+    def _plain_port_reply(self):
+        reply = _Reply(400, "Bad Request: this port speaks plain HTTP, not TLS\n", content_type="text/plain")
+        return self._head(reply, close=True) + reply.body
+
     def _serve_requests(self, conn, conn_id):
         """Serves requests until the connection closes; returns True for a graceful close
         by the server (idle, Connection: close, close after a reply), False for a drop."""
         index = 0
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and time.monotonic() < conn.deadline:
             if not conn.buf:
                 try:
                     conn.fill(self.idle_timeout)
@@ -589,8 +755,21 @@ class AwsServer(LoopbackServer):
     # -- one request ----------------------------------------------------------------------
 
     def _handle(self, conn, request):
-        """Answers one request; returns True to keep the connection open, None to close it
-        gracefully, False to drop it."""
+        """Answers one request (in the hostile mode planned, if any); returns True to keep
+        the connection open, None to close it gracefully, False to drop it."""
+        request.mode, params = self._next_mode(False)
+        if request.mode == "normal":
+            return self._normal(conn, request)
+        self._record(request)
+        return self._answer(conn, request, request.mode, params)
+
+    def _record(self, request):
+        with self._changed:
+            self.requests.append(request)
+            self._changed.notify_all()
+
+    def _normal(self, conn, request):
+        """A request answered as AWS would (faults injected aside)."""
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
         request.fault = fault
@@ -609,9 +788,7 @@ class AwsServer(LoopbackServer):
         if reply is not None:
             request.status = reply.status
             request.error_type = reply.error_type
-        with self._changed:
-            self.requests.append(request)
-            self._changed.notify_all()
+        self._record(request)
 
         if fault is not None and fault.delay:
             if self._stopping.wait(fault.delay):
@@ -649,15 +826,12 @@ class AwsServer(LoopbackServer):
         if self.coral_error_type:
             headers = [(n, v + ":http://internal.amazon.com/coral/com.amazonaws.awslambda/"
                         if n.lower() == "x-amzn-errortype" else v) for n, v in headers]
-        lines = ["HTTP/1.1 %d %s" % (reply.status, http.HTTPStatus(reply.status).phrase)]
-        lines += ["%s: %s" % nv for nv in headers]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return head_bytes(reply.status, http.HTTPStatus(reply.status).phrase, headers)
 
     def _send(self, sock, data):
-        try:
-            sock.sendall(data)
-        except OSError:
-            pass
+        if self._stopping.is_set():
+            raise _Closed()
+        sock.sendall(data)
 
     def _send_chunked(self, sock, head, body, sizes, chunk_delay):
         out = [head]
@@ -676,6 +850,161 @@ class AwsServer(LoopbackServer):
                     return
         out.append(b"0\r\n\r\n")
         self._send(sock, b"".join(out))
+
+    # -- hostile modes --------------------------------------------------------------------
+
+    def _wait_for_close(self, conn, deadline):
+        """Holds the connection open, reading and dropping what comes, until the client
+        closes it, the server stops, or the deadline."""
+        try:
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                try:
+                    conn.fill(0.2)
+                except (socket.timeout, ssl.SSLWantReadError):
+                    continue
+                del conn.buf[:]
+        except (EOFError, OSError):
+            pass
+
+    def _drip(self, sock, data, rate, deadline):
+        """Sends data one byte at a time, `rate` bytes per second."""
+        for i in range(len(data)):
+            self._send(sock, data[i: i + 1])
+            if self._stopping.wait(1.0 / rate) or time.monotonic() > deadline:
+                raise _Closed()
+
+    def _mode_head(self, status, reason, headers, date=None):
+        return head_bytes(status, reason, [("Date", date or http_date(self.now())),
+                                           ("x-amzn-RequestId", str(uuid.uuid4()))] + headers)
+
+    def _mode_reply(self, status, reason, headers, body=b"", date=None):
+        headers = list(headers) + [("Content-Length", str(len(body))), ("Connection", "keep-alive")]
+        return self._mode_head(status, reason, headers, date) + body
+
+    def _ok(self, request, body=None):
+        """Lambda's 200 (or SNS Publish's, for a POST /; the credentials provider's for its
+        GET), with `body` instead of the canned one."""
+        if request.credentials and body is None:
+            expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            body = json.dumps({"credentials": {"accessKeyId": "ASIAHOSTILETEMPORARY", "secretAccessKey":
+                                               CREDENTIALS_SECRET, "sessionToken": "hostile-session-token",
+                                               "expiration": expiration}}).encode()
+            return self._mode_reply(200, "OK", [("Content-Type", "application/json")], body)
+        if request.sns:
+            if body is None:
+                body = SNS_REPLY % str(uuid.uuid4()).encode()
+            return self._mode_reply(200, "OK", [("Content-Type", "text/xml")], body)
+        if body is None:
+            body = json.dumps({"ok": True, "id": request.id}).encode()
+        return self._mode_reply(200, "OK", [("Content-Type", "application/json"),
+                                            ("X-Amz-Executed-Version", "$LATEST")], body)
+
+    def _error(self, status, reason, error_type, message, retry_after=None, date=None, **extra):
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
+        if retry_after is not None:
+            headers.append(("Retry-After", str(retry_after)))
+        body = dict(extra, message=message)
+        return self._mode_reply(status, reason, headers, json.dumps(body).encode(), date=date)
+
+    def _answer(self, conn, request, mode, params):
+        """Answers one request in a hostile mode; returns True to keep the connection open,
+        False to drop it (no TLS close_notify, as a broken server does)."""
+        sock, deadline = conn.sock, conn.deadline
+        if mode == "continue_forever":
+            interval = params.get("interval", 0.02)
+            while not self._stopping.wait(interval) and time.monotonic() < deadline:
+                self._send(sock, b"HTTP/1.1 100 Continue\r\n\r\n")
+            return False
+        if mode == "drip_reply":
+            self._drip(sock, self._ok(request), params.get("rate", 2), deadline)
+            return True
+        if mode == "drip_header":
+            self._send(sock, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            self._drip(sock, b"X-Amz-Log-Result: " + b"A" * 400 + b"\r\n", params.get("rate", 1), deadline)
+            body = json.dumps({"ok": True, "id": request.id}).encode()
+            self._send(sock, b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            return True
+        if mode == "stall":
+            self._wait_for_close(conn, deadline)
+            return False
+        if mode == "garbage":
+            self._send(sock, b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n\r\n")
+            return False
+        if mode == "negative_chunk":
+            self._send(sock, self._mode_head(200, "OK", [("Content-Type", "application/json"),
+                                                         ("X-Amz-Executed-Version", "$LATEST"),
+                                                         ("Transfer-Encoding", "chunked")])
+                       + b"-5\r\nhello\r\n0\r\n\r\n")
+            return False
+        if mode == "negative_length":
+            status = params.get("status", 200)
+            headers = [("Content-Type", "application/json"), ("Content-Length", "-1")]
+            headers.append(("X-Amz-Executed-Version", "$LATEST") if status == 200
+                           else ("x-amzn-ErrorType", "ServiceException"))
+            self._send(sock, self._mode_head(status, "OK" if status == 200 else "Service Unavailable", headers)
+                       + b'{"message": "x"}')
+            return False
+        if mode == "skew":
+            self._send(sock, self._error(
+                403, "Forbidden", "InvalidSignatureException",
+                "Signature expired: 20240101T000000Z is now earlier than 20240101T001000Z "
+                "(20240101T001500Z - 5 min.)", date=params.get("date", ABSURD_DATES["2100"])))
+            return True
+        if mode == "not_utf8":
+            bad = b"\xff\xfe\xc3\x28 not UTF-8 \xa0\xa1"
+            body = SNS_REPLY.replace(b"%s", bad) if request.sns else b'"' + bad + b'"'
+            self._send(sock, self._ok(request, body))
+            return True
+        if mode == "huge_body":
+            size = params.get("size", 200 * 1024)
+            body = b'"' + b"x" * (size - 2) + b'"'
+            self._send(sock, self._ok(request, body))
+            return True
+        if mode == "switching":
+            self._send(sock, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            return False
+        if mode == "redirect":
+            status = params.get("status", 301)
+            reason = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"}.get(status, "Redirect")
+            self._send(sock, self._mode_reply(status, reason, [("Location", "https://localhost:1/elsewhere")]))
+            return True
+        if mode == "informational":
+            status = params.get("status", 102)
+            self._send(sock, b"HTTP/1.1 %d Processing\r\n\r\n" % status)
+            return False
+        if mode == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False  # the caller closes it: an RST instead of a FIN
+        if mode == "throttle":
+            self._send(sock, self._error(429, "Too Many Requests", "TooManyRequestsException", "Rate exceeded",
+                                         retry_after=params.get("retry_after"), Reason="CallerRateLimitExceeded"))
+            return True
+        if mode == "unavailable":
+            self._send(sock, self._error(503, "Service Unavailable", "ServiceException",
+                                         "The service is unavailable. Please try again.",
+                                         retry_after=params.get("retry_after"), Type="Service"))
+            return True
+        if mode == "reply":
+            body = params.get("body", '{"message": "x"}')
+            headers = [("Content-Type", "application/json")]
+            if params.get("error_type"):
+                headers.append(("x-amzn-ErrorType", params["error_type"]))
+            self._send(sock, self._mode_reply(params.get("status", 400), "Error", headers, body.encode()))
+            return True
+        if mode == "function_error":
+            body = json.dumps({"errorType": params.get("error_type", "ValueError"),
+                               "errorMessage": params.get("message", "x"), "stackTrace": []}).encode()
+            self._send(sock, self._mode_reply(200, "OK", [("Content-Type", "application/json"),
+                                                          ("X-Amz-Executed-Version", "$LATEST"),
+                                                          ("X-Amz-Function-Error", "Unhandled")], body))
+            return True
+        if mode == "long_header":
+            size = params.get("size", 10240)
+            body = json.dumps({"ok": True, "id": request.id}).encode()
+            self._send(sock, self._mode_reply(200, "OK", [("Content-Type", "application/json"),
+                                                          ("X-Amz-Log-Result", "A" * (size - 18))], body))
+            return True
+        raise AssertionError("no such mode %r" % mode)
 
     # -- SigV4 ------------------------------------------------------------------------------
 
