@@ -431,24 +431,71 @@ class _SigV4Oracle(SigV4Auth):
         return header_map
 
 
-# -- what both test servers add to the listener (tools/localaws/tls_server.py) -----------------
+# -- the server -------------------------------------------------------------------------
 
 
-class LoopbackServer(TlsListener):
-    """A test server on the shared listener: a folder with the CA files a client trusts
-    (ca_pem, ca_der), the requests received (appended under self._changed, notifying it),
-    start(), stop() and `with`. A subclass serves each connection in
-    _serve_connection(raw, conn_id)."""
+class AwsServer(TlsListener):
+    """A local AWS endpoint on the shared listener (tools/localaws/tls_server.py), with a
+    folder of the CA files a client trusts (ca_pem, ca_der) and the requests received
+    (appended under self._changed, notifying it). Arguments (all keywords, all optional):
 
-    def _init_server(self, prefix, tls, cert, tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS):
-        """cert: the trustme leaf the server presents (when tls)."""
+    tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
+    is for ("localhost"; e.g. "wrong.example" for a wrong-hostname test); not_before /
+    not_after: the certificate's validity (datetime); ca: the trustme CA that issues it (the
+    shared one; e.g. tls_server.shared_ca("rogue"), one no client trusts); tls_version: ssl.TLSVersion (TLS 1.2),
+    ciphers: OpenSSL cipher string (ECDHE-RSA-AES128-GCM-SHA256);
+    access_key / secret_key / session_token: the one known key pair (secret: random);
+    region / account_id: where functions live (us-east-1 / 123456789012);
+    clock_offset: seconds added to the real time for the server clock; max_skew: seconds
+    X-Amz-Date may differ from it (300); idle_timeout: seconds a keep-alive connection may
+    sit idle before the server closes it (60); read_timeout: seconds to wait for the rest of
+    a request (10); verify_signatures: answer 403 to a bad signature (True; when False,
+    signatures are still checked and recorded); explain_signature_errors: add the canonical
+    request and string to sign to the mismatch message, as some AWS services do (False);
+    coral_error_type: write x-amzn-ErrorType as 'Name:http://internal.amazon.com/coral/...'
+    the way some AWS front ends do (False); max_payload: Lambda payload limit (6291456).
+    """
+
+    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None, ca=None,
+                 tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS, access_key=DEFAULT_ACCESS_KEY,
+                 secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
+                 clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
+                 explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
+        cert = leaf_cert(cert_hostname, ca=ca, not_before=not_before, not_after=not_after) if tls else None
         self._init_listener(server_context(cert, tls_version, ciphers) if tls else None)
         self.tls = tls
         self.requests = []
-        self._dir = tempfile.mkdtemp(prefix=prefix)
+        self._dir = tempfile.mkdtemp(prefix="aws_server_")
         self.ca_pem, self.ca_der = write_ca_files(shared_ca(), self._dir)  # ca.der: what the device trusts
         with open(self.ca_der, "rb") as f:
             self.ca_der_bytes = f.read()
+        self.host = "localhost"
+        self.cert_hostname = cert_hostname
+        self.region = region
+        self.account_id = account_id
+        self.access_key = access_key
+        self.secret_key = secret_key if secret_key is not None else random_secret()
+        self.session_token = session_token
+        self.credentials = {access_key: (self.secret_key, session_token)}
+        self.clock_offset = clock_offset
+        self.max_skew = max_skew
+        self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
+        self.verify_signatures = verify_signatures
+        self.explain_signature_errors = explain_signature_errors
+        self.coral_error_type = coral_error_type
+        self.max_payload = max_payload
+        self.chunk_sizes = None  # chunk sizes for every reply (None: Content-Length)
+
+        self.invocation_log = []
+
+        self._functions = {}
+        self._routes = {}
+        self._faults = []
+        self._plan = []  # hostile (mode, params) for the next requests, in order
+        self._default = ("normal", {})
+
+    # -- start, stop, wait -----------------------------------------------------------------
 
     def start(self):
         """Listens on 127.0.0.1 (an ephemeral port, self.port) and serves in threads."""
@@ -476,64 +523,6 @@ class LoopbackServer(TlsListener):
                     raise AssertionError("expected %d requests, got %d: %r" % (n, len(self.requests), self.requests))
                 self._changed.wait(left)
             return list(self.requests)
-
-
-# -- the server -------------------------------------------------------------------------
-
-
-class AwsServer(LoopbackServer):
-    """A local AWS endpoint. Arguments (all keywords, all optional):
-
-    tls: serve TLS (default) or plain HTTP; cert_hostname: the name the server certificate
-    is for ("localhost"; e.g. "wrong.example" for a wrong-hostname test); not_before /
-    not_after: the certificate's validity (datetime); ca: the trustme CA that issues it (the
-    shared one; e.g. tls_server.shared_ca("rogue"), one no client trusts); tls_version: ssl.TLSVersion (TLS 1.2),
-    ciphers: OpenSSL cipher string (ECDHE-RSA-AES128-GCM-SHA256);
-    access_key / secret_key / session_token: the one known key pair (secret: random);
-    region / account_id: where functions live (us-east-1 / 123456789012);
-    clock_offset: seconds added to the real time for the server clock; max_skew: seconds
-    X-Amz-Date may differ from it (300); idle_timeout: seconds a keep-alive connection may
-    sit idle before the server closes it (60); read_timeout: seconds to wait for the rest of
-    a request (10); verify_signatures: answer 403 to a bad signature (True; when False,
-    signatures are still checked and recorded); explain_signature_errors: add the canonical
-    request and string to sign to the mismatch message, as some AWS services do (False);
-    coral_error_type: write x-amzn-ErrorType as 'Name:http://internal.amazon.com/coral/...'
-    the way some AWS front ends do (False); max_payload: Lambda payload limit (6291456).
-    """
-
-    def __init__(self, *, tls=True, cert_hostname="localhost", not_before=None, not_after=None, ca=None,
-                 tls_version=ssl.TLSVersion.TLSv1_2, ciphers=TLS_CIPHERS, access_key=DEFAULT_ACCESS_KEY,
-                 secret_key=None, session_token=None, region=DEFAULT_REGION, account_id=DEFAULT_ACCOUNT,
-                 clock_offset=0.0, max_skew=300, idle_timeout=60.0, read_timeout=10.0, verify_signatures=True,
-                 explain_signature_errors=False, coral_error_type=False, max_payload=MAX_PAYLOAD):
-        self._init_server("aws_server_", tls,
-                          leaf_cert(cert_hostname, ca=ca, not_before=not_before, not_after=not_after) if tls else None,
-                          tls_version, ciphers)
-        self.host = "localhost"
-        self.cert_hostname = cert_hostname
-        self.region = region
-        self.account_id = account_id
-        self.access_key = access_key
-        self.secret_key = secret_key if secret_key is not None else random_secret()
-        self.session_token = session_token
-        self.credentials = {access_key: (self.secret_key, session_token)}
-        self.clock_offset = clock_offset
-        self.max_skew = max_skew
-        self.idle_timeout = idle_timeout
-        self.read_timeout = read_timeout
-        self.verify_signatures = verify_signatures
-        self.explain_signature_errors = explain_signature_errors
-        self.coral_error_type = coral_error_type
-        self.max_payload = max_payload
-        self.chunk_sizes = None  # chunk sizes for every reply (None: Content-Length)
-
-        self.invocation_log = []
-
-        self._functions = {}
-        self._routes = {}
-        self._faults = []
-        self._plan = []  # hostile (mode, params) for the next requests, in order
-        self._default = ("normal", {})
 
     # -- configuration --------------------------------------------------------------------
 

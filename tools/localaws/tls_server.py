@@ -1,5 +1,5 @@
 """The one TLS server of the stand-in's endpoints (local_aws.py, its API Gateway and its
-credentials provider) and of the tests' servers (host_tests/aws_server.py, hostile_server.py):
+credentials provider) and of the tests' server (host_tests/aws_server.py, hostile modes and all):
 
 - the certificates: one CA per process (trustme, RSA: made once, it is slow), leaf
   certificates cached by CA, names and validity; server_context() makes the TLS context the
@@ -10,7 +10,7 @@ credentials provider) and of the tests' servers (host_tests/aws_server.py, hosti
   _serve_tls(sock, conn_id), or takes the connection whole in _serve_connection(raw, conn_id).
   Hostile behaviour of the connection itself is the listener's too: a TCP connection
   accepted whose TLS handshake is never answered (stall_next_handshakes(n), or when a
-  subclass's _stalls_connection() says so, as HostileServer's "stall_handshake" mode).
+  subclass's _stalls_connection() says so, as AwsServer's "stall_handshake" mode).
 """
 import os
 import socket
