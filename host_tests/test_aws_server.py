@@ -570,6 +570,17 @@ def test_custom_route_and_expect_continue(aws_server):
     assert aws_server.requests[0].signature == "ok"
 
 
+def test_hostile_mode_is_a_behaviour_of_the_server_then_aws_handling_again(aws_server):
+    aws_server.set_mode("unavailable", count=1)
+    client = lambda_client(aws_server)
+    with pytest.raises(ClientError) as excinfo:
+        client.invoke(FunctionName="notify", Payload=b'{"id": "m-1"}')
+    assert error_of(excinfo)[:2] == (503, "ServiceException")
+    assert json.loads(client.invoke(FunctionName="notify", Payload=b'{"id": "m-1"}')["Payload"].read()) == {"id": "m-1"}
+    assert [(r.mode, r.signature) for r in aws_server.requests] == [("unavailable", "missing"), ("normal", "ok")]
+    assert aws_server.deliveries() == {"m-1": 2} and aws_server.invocations("notify") == [{"id": "m-1"}]
+
+
 def test_unchecked_signatures_are_still_recorded(aws_server_factory):
     server = aws_server_factory(verify_signatures=False)
     assert lambda_client(server, secret_key="y" * 40).invoke(FunctionName="notify", Payload=b"{}")["StatusCode"] == 200
