@@ -205,9 +205,9 @@ def payload(subject, body, message_id=None):
     pairs = [("topic", config().topic_arn), ("subject", subject), ("body", body)]
     if message_id is not None:
         pairs.append(("id", message_id))
-    from mpaws import awslambda
+    from mpaws import json_pieces
 
-    return awslambda.json_object(pairs)
+    return json_pieces.json_object(pairs)
 
 
 def _deliver(message_id, subject, body):

@@ -66,7 +66,7 @@ class Client:
         """Signs and sends a request; returns the http.Response of a 2xx reply, raises the
         matching errors.AWSError otherwise. path: as on the wire (see sigv4.uri_encode);
         query: decoded (key, value) pairs; headers: (lower-case name, value) pairs;
-        body: bytes, str, or an iterable of pieces (a list, or awslambda.JsonPieces: hashed
+        body: bytes, str, or an iterable of pieces (a list, or json_pieces.JsonPieces: hashed
         and sent piece by piece)."""
         target = path + "?" + sigv4.query_string(query) if query else path
         base = [("host", self.host_header)]

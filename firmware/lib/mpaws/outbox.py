@@ -27,7 +27,7 @@ import json
 import os
 import sys
 
-from mpaws.awslambda import json_string
+from mpaws.json_pieces import json_string
 
 MAGIC = "mpaws-outbox"
 VERSION = "1"
@@ -40,7 +40,7 @@ ERA_LENGTH = 8
 # exists), plus the line read back from the file (its bytes as stored) and its subject and
 # body decoded from it (SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
 # buffer they grow in while the line is parsed); the request's body is made from them in
-# pieces, never copied (awslambda.JsonPieces). Measured on the unix port after gc.collect()
+# pieces, never copied (json_pieces.JsonPieces). Measured on the unix port after gc.collect()
 # (make bench, faults: queued_but_unsendable_chars): 48 KB, 18 KB and 2, the same for bodies
 # of plain ASCII, of line breaks, of control characters (6 bytes stored each) and of
 # Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout. The 64-bit port's
