@@ -205,9 +205,9 @@ def payload(subject, body, message_id=None):
     pairs = [("topic", config().topic_arn), ("subject", subject), ("body", body)]
     if message_id is not None:
         pairs.append(("id", message_id))
-    from mpaws import awslambda
+    from mpaws import json_pieces
 
-    return awslambda.json_object(pairs)
+    return json_pieces.json_object(pairs)
 
 
 def _deliver(message_id, subject, body):
@@ -428,10 +428,14 @@ def status():
     messages are set aside, too large to read in this heap, and how many were sent but could
     not be taken out), messages refused for good since start (not kept), last error, free
     heap (and on an ESP32 the ESP-IDF heap: free, largest block). See mpaws.status."""
-    from mpaws import status as device_status, transient
+    from mpaws import transient
 
     try:
+        from mpaws import status as device_status
+
         return device_status.status(sys.modules[__name__])
+    except MemoryError as e:  # after a failure, in a small heap: errors.OutOfMemory, never a raw one
+        raise _handled(lambda: _undelivered().as_aws_error(e))
     finally:
         transient.forget("status")
 

@@ -10,6 +10,7 @@ dict with "op" and its arguments (see STEPS below). Every step prints one line
 Anything else on stdout is the firmware's own log. With SIM_DIR (host_tests/sim), the
 simulated board modules come first on sys.path and its steps (board_steps.py) are added.
 """
+import gc
 import sys
 
 _CPYTHON = sys.implementation.name != "micropython"
@@ -366,12 +367,16 @@ def main(argv):
         try:
             out = STEPS[step["op"]](step)
         except Exception as e:  # every failure is reported, the next step still runs
+            gc.collect()  # the failed step's garbage first: a small heap must still hold the report
             out = _error(e)
         out["elapsed_ms"] = _since(started)
         if "mpaws.clock" in sys.modules:
             _client_stats(out)
         out["op"] = step["op"]
-        print("RESULT " + json.dumps(out))
+        # Written as it is encoded, not joined into one string first: a small heap.
+        sys.stdout.write("RESULT ")
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
 
 
 main(sys.argv)

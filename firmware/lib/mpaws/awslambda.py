@@ -4,9 +4,9 @@
 # (and, by the signer, signed as '%253A': every service but S3 encodes the path twice).
 import binascii
 import json
-import sys
 
 from mpaws import errors, sigv4
+from mpaws.json_pieces import JsonPieces, json_object, json_string  # noqa: F401 -- as before, here too
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 MAX_CLIENT_CONTEXT = 3583  # bytes of base64, Lambda's limit
@@ -114,74 +114,3 @@ class Lambda:
                 message)
         return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
                             request_id)
-
-
-# The UTF-8 bytes of a str, to scan and slice: MicroPython's memoryview of a str is its
-# UTF-8, in place (no copy); CPython encodes a copy.
-_utf8 = memoryview if sys.implementation.name == "micropython" else str.encode
-
-
-def _escape(b):
-    # The JSON escape of byte b (a quote, a backslash or a control character), as json.dumps
-    # writes it: two characters of one constant, or \u00XX for the rare control
-    # character without a short form.
-    i = 0
-    for c in b'"\\\n\r\t\x08\x0c':
-        if c == b:
-            return '\\"\\\\\\n\\r\\t\\b\\f'[i : i + 2]
-        i += 2
-    return "\\u%04x" % b
-
-
-def _string_pieces(text):
-    # The text's UTF-8 is scanned as bytes (small ints: iterating the str would make, and
-    # intern for good, a one-character string per character); what needs no escaping goes
-    # out as slices of it (memoryviews on MicroPython: no copy), the rest as escapes. Bytes
-    # of multi-byte characters are >= 0x80: never escaped, never split.
-    data = _utf8(text)
-    yield '"'
-    start = i = 0
-    for b in data:
-        if b < 32 or b == 34 or b == 92:
-            if start < i:
-                yield data[start:i]
-            yield _escape(b)
-            start = i + 1
-        i += 1
-    if start == 0:
-        yield text  # nothing escaped: the str itself
-    elif start < i:
-        yield data[start:]
-    yield '"'
-
-
-class JsonPieces:
-    """A str as a JSON string literal, or (key, value) pairs of str as a flat JSON object,
-    formatted like json.dumps(..., ensure_ascii=False) ({"a": "b", "c": "d"}; non-ASCII kept
-    as UTF-8: identical on MicroPython and CPython, whose json.dumps differ). Its pieces
-    (str, and bytes-like slices of the text) are made anew each time it is iterated: hashed,
-    measured and sent one by one, never joined, so that a message is never twice in the
-    heap, however much of it needs escaping."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __iter__(self):
-        value = self.value
-        if isinstance(value, str):
-            yield from _string_pieces(value)
-            return
-        yield "{"
-        first = True
-        for key, text in value:
-            if not first:
-                yield ", "
-            first = False
-            yield from _string_pieces(key)
-            yield ": "
-            yield from _string_pieces(text)
-        yield "}"
-
-
-# json_string(text), json_object(pairs): one class, told apart by what it is given.
-json_string = json_object = JsonPieces

@@ -66,7 +66,7 @@ class Client:
         """Signs and sends a request; returns the http.Response of a 2xx reply, raises the
         matching errors.AWSError otherwise. path: as on the wire (see sigv4.uri_encode);
         query: decoded (key, value) pairs; headers: (lower-case name, value) pairs;
-        body: bytes, str, or an iterable of pieces (a list, or awslambda.JsonPieces: hashed
+        body: bytes, str, or an iterable of pieces (a list, or json_pieces.JsonPieces: hashed
         and sent piece by piece)."""
         target = path + "?" + sigv4.query_string(query) if query else path
         base = [("host", self.host_header)]
@@ -95,49 +95,16 @@ class Client:
                 if response.status < 300:
                     return response
                 retry_after = response.header("retry-after")
-                if response.status < 400:
-                    # A redirect is never AWS's answer to a signed API call: a captive portal
-                    # or a proxy on the way. Retried, and the message kept.
-                    error = errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
-                                                 "CONFIG_AWS_HOST and the network" % (response.status, self.host_header))
-                else:
-                    # API Gateway's hints only for its endpoints (execute-api, or an API key).
-                    gateway = isinstance(self.signer, KeyAuth) or getattr(self.signer, "service", 0) == "execute-api"
-                    error = _failures().from_response(response.status, response.header("x-amzn-errortype"),
-                                                      response.body, response.header("x-amzn-requestid"), gateway)
-                if isinstance(error, errors.ClockSkew):
-                    date = response.header("date")
-                    if date is not None:
-                        from mpaws import http_date  # a skew reply only
-
-                        server = http_date.plausible(date)
-                    else:
-                        server = None
-                    if server is None:
-                        # No plausible Date to set the clock from: the clock is left as it is,
-                        # and the reply is treated as a broken one (retried, the message kept).
-                        error = errors.ProtocolError("AWS says the device clock is off (%s) but its reply has no "
-                                                     "plausible Date header (%s): clock left unchanged; check NTP "
-                                                     "(CONFIG_NTP_HOSTS)" % (error.message, (date or "none")[:40]),
-                                                     response.status, error.code, error.request_id)
-                    elif not corrected:
-                        corrected = True
-                        clock.set_from(server)
-                        if self.log:
-                            self.log("mpaws: device clock is off by %d s (AWS said: %s); corrected, signing again"
-                                     % (clock.offset, error.message))
-                        attempt -= 1  # the clock fix is not a retry
-                        continue
-                # -- temporary credentials (mpaws.credentials): ExpiredToken / InvalidClientTokenId
-                # fetches new ones; the request is signed with them and sent once more.
-                renews = getattr(self.signer, "renews", None)
-                if renews is not None and not renewed and renews(error):
-                    renewed = True
-                    if self.log:
-                        self.log("mpaws: %s; fetching new temporary credentials" % error.code)
-                    attempt -= 1  # nor is the new credentials' request
+                # What the reply means, in mpaws.failures (loaded for it): the error, and
+                # whether the request goes again at once, which is not a retry (1: the clock
+                # was set from AWS's reply; 2: new temporary credentials were fetched).
+                error, again = _failures().reply_error(self, response, isinstance(self.signer, KeyAuth), corrected,
+                                                       renewed)
+                if again:
+                    corrected = corrected or again == 1
+                    renewed = renewed or again == 2
+                    attempt -= 1
                     continue
-                # -- end temporary credentials
             if not error.retryable or attempt >= self.max_attempts:
                 if attempt > 1 and error.retryable:
                     error.message = "%s (gave up after %d attempts)" % (error.message, attempt)

@@ -1,7 +1,8 @@
-# How an AWS error reply becomes an mpaws exception (from_response). Imported by mpaws.client (and mpaws.awslambda for a function error) on
+# How an AWS error reply becomes an mpaws exception (from_response), and what a client does
+# next (reply_error: set the clock, fetch new temporary credentials). Imported by mpaws.client (and mpaws.awslambda for a function error) on
 # the first failure only, so that a device whose requests succeed never holds this code in
 # its heap. Socket and TLS errors are mpaws.network_errors': a device without a network
-# does not load this. The arrows point one way: client -> failures -> errors.
+# does not load this. The arrows point one way: client -> failures -> errors (and clock).
 from mpaws import errors
 
 
@@ -113,6 +114,55 @@ def _clean_code(code):
     if i >= 0:
         code = code[i + 1 :]
     return code or None
+
+
+def reply_error(client, response, key_auth, corrected, renewed):
+    """What a reply of 300 or more to an mpaws.client.Client's request means: (the
+    errors.AWSError, again). again is 1 when AWS said the device clock is off and the
+    clock was set from the reply's Date (not if it was corrected already: corrected), 2
+    when the temporary credentials expired and new ones were fetched (not if renewed
+    already), and the request is then signed and sent again at once; else 0. key_auth:
+    the client adds an API key (client.KeyAuth) rather than signing."""
+    if response.status < 400:
+        # A redirect is never AWS's answer to a signed API call: a captive portal or a
+        # proxy on the way. Retried, and the message kept.
+        return errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
+                                    "CONFIG_AWS_HOST and the network" % (response.status, client.host_header)), 0
+    # API Gateway's hints only for its endpoints (execute-api, or an API key).
+    gateway = key_auth or getattr(client.signer, "service", 0) == "execute-api"
+    error = from_response(response.status, response.header("x-amzn-errortype"), response.body,
+                          response.header("x-amzn-requestid"), gateway)
+    if isinstance(error, errors.ClockSkew):
+        date = response.header("date")
+        if date is not None:
+            from mpaws import http_date  # a skew reply only
+
+            server = http_date.plausible(date)
+        else:
+            server = None
+        if server is None:
+            # No plausible Date to set the clock from: the clock is left as it is, and the
+            # reply is treated as a broken one (retried, the message kept).
+            return errors.ProtocolError("AWS says the device clock is off (%s) but its reply has no "
+                                        "plausible Date header (%s): clock left unchanged; check NTP "
+                                        "(CONFIG_NTP_HOSTS)" % (error.message, (date or "none")[:40]),
+                                        response.status, error.code, error.request_id), 0
+        if not corrected:
+            from mpaws import clock
+
+            clock.set_from(server)
+            if client.log:
+                client.log("mpaws: device clock is off by %d s (AWS said: %s); corrected, signing again"
+                           % (clock.offset, error.message))
+            return error, 1
+    # Temporary credentials (mpaws.credentials): ExpiredToken / InvalidClientTokenId fetches
+    # new ones; the request is signed with them and sent once more.
+    renews = getattr(client.signer, "renews", None)
+    if renews is not None and not renewed and renews(error):
+        if client.log:
+            client.log("mpaws: %s; fetching new temporary credentials" % error.code)
+        return error, 2
+    return error, 0
 
 
 def from_response(status, error_type, body, request_id=None, gateway=True):

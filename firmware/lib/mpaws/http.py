@@ -29,6 +29,31 @@ HEAP_SHARE = 3  # a reply body or line may take at most 1/HEAP_SHARE of the free
 _CPYTHON = sys.implementation.name != "micropython"
 
 try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
+# What can go wrong with a request, by number: the texts are mpaws.network_errors.HTTP_ERRORS,
+# loaded on the failure only (a device whose requests succeed holds none of them). Numbers
+# made const(): mpy-cross writes them into the bytecode, as names they would stay in the heap.
+_TIMEOUT = const(0)
+_NO_NAME = const(1)
+_NO_ADDRESS = const(2)
+_CUT_SHORT = const(3)
+_NOT_UTF8 = const(4)
+_LONG_LINE = const(5)
+_BODY_TOO_LARGE = const(6)
+_NOT_HTTP = const(7)
+_INTERIM = const(8)
+_TOO_MANY_INTERIM = const(9)
+_BAD_HEADERS = const(10)
+_BAD_LENGTH = const(11)
+_INJECTION = const(12)
+_NO_REPLY = const(13)
+_SILENT = const(14)
+
+try:
     ticks_ms = time.ticks_ms
     ticks_add = time.ticks_add
     ticks_diff = time.ticks_diff
@@ -98,6 +123,11 @@ def _failures():
     from mpaws import network_errors
 
     return network_errors
+
+
+def _error(number, *values):
+    # The exception for failure `number`, values in the order of its text.
+    return _failures().http_error(number, values)
 
 
 def _framing():
@@ -181,8 +211,7 @@ class Connection:
         """Milliseconds left before the deadline; raises errors.Timeout when none."""
         left = ticks_diff(self._deadline, ticks_ms())
         if left <= 0:
-            raise errors.Timeout("%s did not finish its reply within %s s (CONFIG_TIMEOUT), %s"
-                                 % (self._where(), self.timeout, during))
+            raise _error(_TIMEOUT, self._where(), self.timeout, during)
         return left
 
     def _before_io(self, during):
@@ -201,10 +230,9 @@ class Connection:
         try:
             infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
         except (OSError, ValueError) as e:  # ValueError: a name IDNA can't encode (CPython)
-            raise errors.DNSError("cannot resolve host name %s (%s): check CONFIG_AWS_HOST and the network's DNS"
-                                  % (self.host, e))
+            raise _error(_NO_NAME, self.host, e)
         if not infos:
-            raise errors.DNSError("host name %s resolves to no address" % self.host)
+            raise _error(_NO_ADDRESS, self.host)
         error = None
         for info in infos:
             sock = socket.socket(info[0], socket.SOCK_STREAM)
@@ -298,7 +326,7 @@ class Connection:
             if isinstance(body, ONE_PIECE):
                 self._put(body)
             else:
-                for piece in body:  # a list, or pieces made anew (awslambda.JsonPieces)
+                for piece in body:  # a list, or pieces made anew (json_pieces.JsonPieces)
                     self._put(piece)
         self._flush()
 
@@ -327,7 +355,7 @@ class Connection:
         if not n:
             if not self._got_reply_byte:
                 raise _Stale()
-            raise errors.ProtocolError("%s closed the connection in the middle of a reply" % self._where())
+            raise _error(_CUT_SHORT, self._where())
         self._got_reply_byte = True
         self._end += n
         self.bytes_received += n
@@ -366,21 +394,17 @@ class Connection:
                 try:
                     return bytes(piece).decode().rstrip("\r\n")
                 except UnicodeError:
-                    raise errors.ProtocolError("reply header line from %s is not valid UTF-8" % self._where())
+                    raise _error(_NOT_UTF8, self._where())
             if self._start == 0 and self._end == BUFFER_SIZE:
                 if longer is None:
                     longer = bytearray()
                 longer.extend(self._view[0 : self._end])
                 self._end = 0
                 if len(longer) > heap_room(MAX_LINE):
-                    text = "reply line from %s longer than %d bytes" % (self._where(), len(longer))
-                    status = self.reply_status
-                    if status is not None and 200 <= status < 300:
-                        # After a 2xx status line AWS accepted the request: a header (or chunk
-                        # size) line too long for this heap is a reply too large, as a body is,
-                        # not a broken one (the message is delivered, never sent again).
-                        raise errors.ResponseTooLarge(text + " after HTTP %d: AWS accepted the request" % status)
-                    raise errors.ProtocolError(text)
+                    # After a 2xx status line AWS accepted the request: a header (or chunk
+                    # size) line too long for this heap is a reply too large, as a body is,
+                    # not a broken one (the message is delivered, never sent again).
+                    raise _error(_LONG_LINE, self._where(), len(longer), self.reply_status)
             self._more()
 
     def _read_exact_into(self, view):
@@ -394,8 +418,7 @@ class Connection:
             got += n
 
     def _too_large(self, size, max_body):
-        return errors.ResponseTooLarge("reply body from %s of %s bytes is over the limit of %d (max_body, or a "
-                                       "third of the free heap)" % (self._where(), size, max_body))
+        return _error(_BODY_TOO_LARGE, self._where(), size, max_body)
 
     def _read_body(self, length, max_body):
         if length > max_body:
@@ -410,18 +433,17 @@ class Connection:
             line = self._readline()
             parts = line.split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
-                raise errors.ProtocolError("not an HTTP/1.1 reply from %s: %r" % (self._where(), line[:60]))
+                raise _error(_NOT_HTTP, self._where(), line[:60])
             status = int(parts[1])
             if status != 100:
                 if status < 200:
                     # 101 (a protocol switch nobody asked for) or another interim reply: not
                     # AWS's answer to this request. The request may have been read: retried.
-                    raise errors.ProtocolError("unexpected HTTP %d from %s: not an AWS reply (a proxy?)"
-                                               % (status, self._where()))
+                    raise _error(_INTERIM, status, self._where())
                 return status, parts[0], parts[2] if len(parts) > 2 else ""
             while self._readline():  # 100 Continue: its headers, then the real reply
                 pass
-        raise errors.ProtocolError("more than %d interim replies from %s" % (MAX_INTERIM, self._where()))
+        raise _error(_TOO_MANY_INTERIM, MAX_INTERIM, self._where())
 
     def _read_response(self, method, max_body):
         status, version, reason = self._read_status()
@@ -433,7 +455,7 @@ class Connection:
                 break
             i = line.find(":")
             if i <= 0 or len(headers) >= MAX_HEADERS:
-                raise errors.ProtocolError("bad or too many header lines in the reply from %s" % self._where())
+                raise _error(_BAD_HEADERS, self._where())
             headers.append((line[:i].strip().lower(), line[i + 1 :].strip()))
         response = Response(status, reason, headers, b"")
         keep = version == "HTTP/1.1" and (response.header("connection") or "").lower() != "close"
@@ -445,7 +467,7 @@ class Connection:
         elif response.header("content-length") is not None:
             length = response.header("content-length")
             if not length.isdigit():
-                raise errors.ProtocolError("bad Content-Length %r from %s" % (length[:20], self._where()))
+                raise _error(_BAD_LENGTH, length[:20], self._where())
             response.body = self._read_body(int(length), max_body)
         else:
             response.body = _framing().read_until_close(self, max_body)
@@ -464,7 +486,7 @@ class Connection:
         be held (see reply_status for whether AWS accepted the request)."""
         for _, value in headers:
             if "\r" in value or "\n" in value:
-                raise errors.InvalidMessage("header value with CR/LF refused (header injection)")
+                raise _error(_INJECTION)
         limit = self.max_body if max_body is None else max_body
         now = ticks_ms()
         longest = ticks_add(now, int(self.timeout * 1000))
@@ -486,7 +508,7 @@ class Connection:
                 self.close()
                 if reused and attempt == 0:
                     continue  # closed while idle: a new connection, the same request
-                raise errors.NetworkError("%s closed the connection without replying" % self._where())
+                raise _error(_SILENT, self._where())
             except OSError as e:
                 self.close()
                 failures = _failures()
@@ -500,7 +522,7 @@ class Connection:
             except BaseException:
                 self.close()  # half a reply: the connection can't be reused
                 raise
-        raise errors.NetworkError("no reply from %s" % self._where())
+        raise _error(_NO_REPLY, self._where())
 
 
 def _poll_for(raw):

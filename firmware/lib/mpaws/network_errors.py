@@ -56,6 +56,40 @@ def idf_heap_hint():
             % (heap[0], heap[1], IDF_TLS_BYTES, IDF_TLS_BLOCK))
 
 
+# The texts of mpaws.http's failures, by its numbers (http._TIMEOUT ...): the exception's
+# class in mpaws.errors and its text, filled with the values http gives.
+HTTP_ERRORS = (
+    ("Timeout", "%s did not finish its reply within %s s (CONFIG_TIMEOUT), %s"),
+    ("DNSError", "cannot resolve host name %s (%s): check CONFIG_AWS_HOST and the network's DNS"),
+    ("DNSError", "host name %s resolves to no address"),
+    ("ProtocolError", "%s closed the connection in the middle of a reply"),
+    ("ProtocolError", "reply header line from %s is not valid UTF-8"),
+    ("ProtocolError", "reply line from %s longer than %d bytes"),
+    ("ResponseTooLarge", "reply body from %s of %s bytes is over the limit of %d (max_body, or a third of the free heap)"),
+    ("ProtocolError", "not an HTTP/1.1 reply from %s: %r"),
+    ("ProtocolError", "unexpected HTTP %d from %s: not an AWS reply (a proxy?)"),
+    ("ProtocolError", "more than %d interim replies from %s"),
+    ("ProtocolError", "bad or too many header lines in the reply from %s"),
+    ("ProtocolError", "bad Content-Length %r from %s"),
+    ("InvalidMessage", "header value with CR/LF refused (header injection)"),
+    ("NetworkError", "no reply from %s"),
+    ("NetworkError", "%s closed the connection without replying"),
+)
+
+
+def http_error(number, values):
+    """The exception of mpaws.http's failure `number` (see HTTP_ERRORS), values (a tuple)
+    in the order of its text."""
+    kind, text = HTTP_ERRORS[number]
+    if number == 5:  # a line too long: values[-1] is the reply's status (None: before it)
+        status = values[-1]
+        text = text % values[:-1]
+        if status is not None and 200 <= status < 300:
+            return errors.ResponseTooLarge(text + " after HTTP %d: AWS accepted the request" % status)
+        return errors.ProtocolError(text)
+    return getattr(errors, kind)(text % values)
+
+
 def network_error(e, host, port, during):
     """Maps an OSError from the socket or TLS layer to the mpaws exception a user can act on."""
     if isinstance(e, errors.AWSError):

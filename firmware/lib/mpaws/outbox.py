@@ -27,7 +27,7 @@ import json
 import os
 import sys
 
-from mpaws.awslambda import json_string
+from mpaws.json_pieces import json_string
 
 MAGIC = "mpaws-outbox"
 VERSION = "1"
@@ -40,14 +40,16 @@ ERA_LENGTH = 8
 # exists), plus the line read back from the file (its bytes as stored) and its subject and
 # body decoded from it (SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
 # buffer they grow in while the line is parsed); the request's body is made from them in
-# pieces, never copied (awslambda.JsonPieces). Measured on the unix port after gc.collect()
-# (make bench, faults: queued_but_unsendable_chars): 48 KB, 18 KB and 2, the same for bodies
-# of plain ASCII, of line breaks, of control characters (6 bytes stored each) and of
-# Japanese, at heaps of 112 to 160 KB; 2 KB more for the heap's layout. The 64-bit port's
-# objects are larger than the ESP32's, and mbedTLS takes its memory from the gc heap there,
-# from the ESP-IDF heap on the board: on the board these are on the safe side.
-SEND_RESERVE = 50000
-OPEN_RESERVE = 20000
+# pieces, never copied (json_pieces.JsonPieces). Measured on the unix port after gc.collect()
+# (free heap when queued vs the largest body a new process then flushes, Lambda mode): 30.4
+# to 32.1 KB for bodies of plain ASCII and of line breaks at heaps of 104 to 160 KB; 40 KB
+# beside the fault suite's driver at 120 KB (test_faults: its objects are in the flushing
+# process too, and a long line is read only when half the free heap can hold it); 22.9 to
+# 23.3 KB less free once the client is open. 2 KB more for the heap's layout. The 64-bit
+# port's objects are larger than the ESP32's, and mbedTLS takes its memory from the gc heap
+# there, from the ESP-IDF heap on the board: on the board these are on the safe side.
+SEND_RESERVE = 42000
+OPEN_RESERVE = 19500
 SEND_PER_TEXT_BYTE = 2
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
 SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first

@@ -172,7 +172,7 @@ def _payload_hex(body):
 
 def payload_hash(body):
     """Hex SHA-256 of a request body: None, bytes, bytearray, memoryview, str (as UTF-8),
-    or an iterable of such pieces (a list, a tuple, awslambda.JsonPieces), hashed one by
+    or an iterable of such pieces (a list, a tuple, json_pieces.JsonPieces), hashed one by
     one (never joined)."""
     return _payload_hex(body).decode()
 
