@@ -319,7 +319,9 @@ def _edge_credentials(setup, server, edge, reply, cert):
 
 
 def _edge_function(setup, server, edge, error_type):
-    dev = setup.dev("micropython", setup.new_dir("edge"), server)
+    # 32k more than the suite's heap: status() after a function error must open the outbox
+    # beside the failure code and the driver, or the outbox could not be counted.
+    dev = setup.dev("micropython", setup.new_dir("edge"), server, heapsize="%dk" % (int(setup.heapsize[:-1]) + 32))
     if _edge_run(edge, dev, [{"op": "queue", "subject": "q%d" % i, "body": "b"} for i in range(2)]) is None:
         return
     edge.before = 2
