@@ -1,0 +1,318 @@
+"""The transport (mpaws.http) and the client's retries (mpaws.client) when a reply goes
+wrong, in this process, against a real TLS server on 127.0.0.1 that sends exactly the bytes
+a test scripts (scripted_server.py). Each case states what a caller gets: one exception of
+mpaws.errors (never a bare ValueError, OSError or MemoryError), how many requests the
+server received, and whether the connection is reused. The same paths run under
+MicroPython from the .mpy build in test_failure_paths.py (through app.notify)."""
+import random
+import time
+
+import pytest
+
+from mpaws import certs, client, clock, errors, http, sigv4
+from scripted_server import ScriptedServer, ok_reply, reply
+
+TIMEOUT = 3  # seconds: the connection's timeout in every case
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as s:
+        yield s
+
+
+@pytest.fixture
+def context(server):
+    return certs.context([server.ca_der_bytes])
+
+
+def connection(server, context, timeout=TIMEOUT):
+    return http.Connection("localhost", server.port, context, timeout=timeout)
+
+
+def post(conn, body=b'{"id": "m1"}', max_body=None, deadline=None):
+    headers = [("host", "localhost:%d" % conn.port), ("content-length", str(len(body)))]
+    return conn.request("POST", "/2015-03-31/functions/notify/invocations", headers, body, max_body, deadline)
+
+
+def send_and_fail(server, context, data, error, **post_args):
+    """One request answered with data: returns the exception (an `error`) it raised."""
+    server.script(data)
+    conn = connection(server, context)
+    with pytest.raises(error) as caught:
+        post(conn, **post_args)
+    assert len(server.requests) == 1
+    return caught.value
+
+
+# -- the deadline: connect, TLS handshake ----------------------------------------------------
+
+
+def test_spent_deadline_raises_timeout_without_connecting(server, context):
+    conn = connection(server, context)
+    with pytest.raises(errors.Timeout, match="while connecting"):
+        post(conn, deadline=http.ticks_add(http.ticks_ms(), -1))
+    assert conn.sock is None
+    assert server.connections == 0 and server.requests == []
+
+
+def test_deadline_spent_while_the_tcp_connection_opens_raises_timeout_before_the_handshake(server, context,
+                                                                                         monkeypatch):
+    # A network where opening the TCP connection takes longer than the whole timeout.
+    monkeypatch.setattr(http, "_no_delay", lambda sock: time.sleep(0.4))
+    conn = connection(server, context, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(errors.Timeout, match="before the TLS handshake"):
+        post(conn)
+    assert time.monotonic() - started < 2
+    assert conn.sock is None and conn.handshakes == 0
+    assert server.handshakes == 0 and server.requests == []
+
+
+# -- the reply's head --------------------------------------------------------------------------
+
+
+def test_header_line_that_is_not_utf8_is_a_protocol_error(server, context):
+    e = send_and_fail(server, context, reply(503, "Unavailable", [("X-Note", "caf\xe9")]), errors.ProtocolError)
+    assert "not valid UTF-8" in e.message
+
+
+def test_header_line_over_the_limit_is_a_protocol_error(server, context):
+    long_value = "A" * (http.MAX_LINE + http.BUFFER_SIZE)  # checked a buffer at a time
+    e = send_and_fail(server, context, reply(503, "Unavailable", [("X-Amz-Log-Result", long_value)]),
+                      errors.ProtocolError)
+    assert "longer than" in e.message
+
+
+def test_header_line_just_under_the_limit_is_read(server, context):
+    value = "A" * (http.MAX_LINE - 200)
+    server.script(ok_reply().replace(b"\r\n\r\n", b"\r\nX-Amz-Log-Result: %s\r\n\r\n" % value.encode(), 1))
+    response = post(connection(server, context))
+    assert response.status == 200 and response.header("x-amz-log-result") == value
+
+
+def test_more_than_64_header_lines_is_a_protocol_error(server, context):
+    headers = [("X-H%d" % i, "v") for i in range(http.MAX_HEADERS)]  # and Content-Length: 65
+    e = send_and_fail(server, context, reply(200, "OK", headers, b"{}"), errors.ProtocolError)
+    assert "too many header lines" in e.message
+
+
+def test_64_header_lines_are_read(server, context):
+    headers = [("X-H%d" % i, "v") for i in range(http.MAX_HEADERS - 1)]  # and Content-Length: 64
+    server.script(reply(200, "OK", headers, b"{}"))
+    response = post(connection(server, context))
+    assert len(response.headers) == http.MAX_HEADERS and response.body == b"{}"
+
+
+def test_headers_of_a_100_continue_are_skipped_and_the_real_reply_read(server, context):
+    interim = b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\nContent-Length: 5\r\n\r\n"
+    server.script(interim + ok_reply(b'{"real": 1}'))
+    conn = connection(server, context)
+    response = post(conn)
+    assert (response.status, bytes(response.body)) == (200, b'{"real": 1}')
+    assert response.header("x-interim") is None
+    server.script(ok_reply(b'{"next": 2}'))
+    assert bytes(post(conn).body) == b'{"next": 2}'  # the stream stayed in step: nothing left over
+    assert conn.handshakes == 1
+
+
+# -- the reply's body --------------------------------------------------------------------------
+
+CHUNKED = [("Transfer-Encoding", "chunked")]
+
+
+def test_chunked_body_over_the_limit_is_too_large_and_says_it_was_a_2xx(server, context):
+    body = b"".join(b"40\r\n" + b"x" * 64 + b"\r\n" for _ in range(4)) + b"0\r\n\r\n"
+    e = send_and_fail(server, context, reply(200, "OK", CHUNKED, body, length=False), errors.ResponseTooLarge,
+                      max_body=200)
+    assert "limit of 200" in e.message
+
+
+def test_chunked_body_at_the_limit_is_read(server, context):
+    body = b"".join(b"32\r\n" + b"x" * 50 + b"\r\n" for _ in range(4)) + b"0\r\nX-Trailer: t\r\n\r\n"
+    server.script(reply(200, "OK", CHUNKED, body, length=False))
+    assert bytes(post(connection(server, context), max_body=200).body) == b"x" * 200
+
+
+def test_read_until_close_body_over_the_limit_is_too_large(server, context):
+    server.script(reply(200, "OK", [], b"y" * 300, length=False), then="close")
+    conn = connection(server, context)
+    with pytest.raises(errors.ResponseTooLarge):
+        post(conn, max_body=200)
+    assert conn.reply_status == 200 and conn.sock is None
+
+
+def test_read_until_close_body_at_the_limit_is_read_and_the_connection_closed(server, context):
+    server.script(reply(200, "OK", [], b"y" * 200, length=False), then="close")
+    conn = connection(server, context)
+    assert bytes(post(conn, max_body=200).body) == b"y" * 200
+    assert conn.sock is None  # its end was the close: never reused
+
+
+def test_chunk_without_its_crlf_is_a_protocol_error(server, context):
+    body = b"5\r\nhelloX\r\n0\r\n\r\n"
+    e = send_and_fail(server, context, reply(200, "OK", CHUNKED, body, length=False), errors.ProtocolError)
+    assert "not followed by CRLF" in e.message
+
+
+def test_body_too_large_for_memory_is_out_of_memory_and_the_connection_dropped(server, context):
+    # A Content-Length no heap holds, with the caller's limit above it: the allocation fails.
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{}" % (1 << 50))
+    conn = connection(server, context)
+    with pytest.raises(errors.OutOfMemory, match="not enough free heap"):
+        post(conn, max_body=1 << 51)
+    assert conn.reply_status == 200 and conn.sock is None
+
+
+# -- a kept-alive connection -------------------------------------------------------------------
+
+
+def test_connection_closed_while_idle_is_reopened_and_the_request_sent_once(server, context):
+    server.script(ok_reply(), then="close", count=1)  # the server's idle timeout: closed after the reply
+    conn = connection(server, context)
+    assert post(conn, b'{"id": "m1"}').status == 200
+    time.sleep(0.3)  # the close has arrived
+    assert post(conn, b'{"id": "m2"}').status == 200
+    assert conn.handshakes == 2 and server.handshakes == 2
+    assert server.deliveries() == {"m1": 1, "m2": 1}
+
+
+@pytest.mark.parametrize("then", ["reset", "corrupt"])
+def test_reused_connection_failing_after_a_reply_byte_is_not_sent_again(server, context, then):
+    conn = connection(server, context)
+    assert post(conn, b'{"id": "m1"}').status == 200
+    server.script(b"HTTP/1.1 200 OK\r\nContent-", pause=0.3, then=then, count=1)
+    with pytest.raises(errors.NetworkError):
+        post(conn, b'{"id": "m2"}')
+    assert server.deliveries() == {"m1": 1, "m2": 1}  # not sent again by the transport
+    assert conn.handshakes == 1 and conn.sock is None
+
+
+def test_reused_connection_reset_before_any_reply_byte_is_sent_again_once(server, context):
+    conn = connection(server, context)
+    assert post(conn, b'{"id": "m1"}').status == 200
+    server.script(b"", then="reset", count=1)
+    assert post(conn, b'{"id": "m2"}').status == 200
+    assert server.deliveries() == {"m1": 1, "m2": 2} and conn.handshakes == 2
+
+
+# -- the client: retries, their delays, Retry-After, the clock ---------------------------------
+
+THROTTLE = (429, "Too Many Requests", "TooManyRequestsException")
+SKEW_MESSAGE = b'{"message": "Signature expired: 20240101T000000Z is now earlier than 20240101T001000Z"}'
+
+
+def throttle_reply(retry_after=None):
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", THROTTLE[2])]
+    if retry_after is not None:
+        headers.append(("Retry-After", retry_after))
+    return reply(THROTTLE[0], THROTTLE[1], headers, b'{"message": "Rate exceeded"}')
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The pauses the client makes between attempts (ms), each still slept."""
+    slept = []
+
+    def sleep_ms(ms):
+        slept.append(ms)
+        http.sleep_ms(ms)
+
+    monkeypatch.setattr(client, "_sleep_ms", sleep_ms)
+    return slept
+
+
+def lambda_client(server, context, base_delay_ms=5, max_delay_ms=40, max_attempts=4, timeout=TIMEOUT):
+    signer = sigv4.Signer("AKIAMPAWSTESTDEVICE1", "mpawsTestSecretKey/DoNotLeak+0123456789ab", "us-east-1", "lambda")
+    c = client.Client(signer, connection(server, context, timeout), max_attempts=max_attempts,
+                      base_delay_ms=base_delay_ms, max_delay_ms=max_delay_ms)
+    return c
+
+
+def invoke(c, body=b'{"id": "m1"}'):
+    return c.request("POST", "/2015-03-31/functions/notify/invocations", headers=(("content-type", "application/json"),),
+                     body=body)
+
+
+def test_retry_after_longer_than_the_max_delay_waits_the_max_delay_and_retries(server, context, sleeps):
+    server.script(throttle_reply("86400"))
+    c = lambda_client(server, context, max_delay_ms=40)
+    with pytest.raises(errors.Throttled, match="gave up after 4 attempts"):
+        invoke(c)
+    assert len(server.requests) == 4 and c.attempts == 4
+    assert sleeps == [40, 40, 40]  # capped by max_delay_ms, however long AWS asks for
+
+
+def test_retry_after_shorter_than_the_backoff_does_not_shorten_it(server, context, sleeps, monkeypatch):
+    monkeypatch.setattr(random, "getrandbits", lambda bits: (1 << bits) - 1)  # the top of every jitter range
+    server.script(throttle_reply("0"))
+    c = lambda_client(server, context, base_delay_ms=8, max_delay_ms=1000)
+    with pytest.raises(errors.Throttled):
+        invoke(c)
+    assert sleeps == [7, 15, 31]  # the backoff's ceiling (8, 16, 32 ms) less the jitter's last step
+
+
+def test_retry_after_as_an_http_date_is_ignored_and_the_backoff_used(server, context, sleeps):
+    server.script(throttle_reply("Wed, 21 Oct 2099 07:28:00 GMT"))
+    c = lambda_client(server, context, base_delay_ms=5, max_delay_ms=40)
+    with pytest.raises(errors.Throttled, match="gave up after 4 attempts"):
+        invoke(c)
+    assert len(server.requests) == 4
+    assert len(sleeps) == 3 and all(0 <= ms <= 40 for ms in sleeps), sleeps
+
+
+def test_delays_between_attempts_grow_exponentially(server, context, sleeps, monkeypatch):
+    monkeypatch.setattr(random, "getrandbits", lambda bits: (1 << bits) - 1)
+    server.script(throttle_reply())
+    c = lambda_client(server, context, base_delay_ms=10, max_delay_ms=60, max_attempts=5)
+    with pytest.raises(errors.Throttled, match="gave up after 5 attempts"):
+        invoke(c)
+    assert sleeps == [9, 19, 39, 59], sleeps  # ceilings 10, 20, 40, then the cap 60
+
+
+def test_backoff_is_full_jitter_up_to_the_exponential_ceiling():
+    # Without a patched random: 2000 draws for the 4th retry cover its range [0, base * 8].
+    draws = [client.backoff_ms(3, 100, 10000) for _ in range(2000)]
+    assert min(draws) >= 0 and max(draws) <= 800
+    assert max(draws) > 700 and min(draws) < 100
+    assert max(client.backoff_ms(20, 100, 5000) for _ in range(500)) <= 5000  # the cap holds
+
+
+def test_retries_stop_when_the_budget_is_spent(server, context, sleeps):
+    server.script(throttle_reply("2"))
+    c = lambda_client(server, context, max_delay_ms=5000)
+    c.budget_ms = 1500
+    started = time.monotonic()
+    with pytest.raises(errors.Throttled, match="retry budget of 1500 ms spent"):
+        invoke(c)
+    assert time.monotonic() - started < 1.5
+    assert len(server.requests) == 1 and sleeps == []
+
+
+def test_clock_skew_reply_without_a_date_leaves_the_clock_and_is_retried_as_a_broken_reply(server, context,
+                                                                                            sleeps):
+    before = clock.offset
+    server.script(reply(403, "Forbidden", [("Content-Type", "application/json"),
+                                           ("x-amzn-ErrorType", "InvalidSignatureException")], SKEW_MESSAGE))
+    c = lambda_client(server, context)
+    with pytest.raises(errors.ProtocolError, match="no plausible Date header") as caught:
+        invoke(c)
+    assert "(none)" in caught.value.message
+    assert clock.offset == before
+    assert len(server.requests) == 4  # retried as any broken reply, then kept by the caller
+
+
+def test_clock_skew_reply_with_a_date_sets_the_clock_and_signs_again_once(server, context, sleeps):
+    before = clock.offset
+    date = "Sun, 06 Dec 2026 12:00:00 GMT"
+    server.script(reply(403, "Forbidden", [("Content-Type", "application/json"), ("Date", date),
+                                           ("x-amzn-ErrorType", "InvalidSignatureException")], SKEW_MESSAGE), count=1)
+    server.script(ok_reply(), count=1)
+    c = lambda_client(server, context)
+    try:
+        assert invoke(c).status == 200
+        assert c.attempts == 1 and sleeps == []  # the clock fix is not a retry
+        assert len(server.requests) == 2
+        assert server.requests[1].header("X-Amz-Date") != server.requests[0].header("X-Amz-Date")
+    finally:
+        clock.offset = before
