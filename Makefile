@@ -95,11 +95,14 @@ $(OUT)/certs/%: firmware/certs/%
 # The host tests run in TEST_WORKERS processes (pytest-xdist): most of their time is spent
 # waiting (servers, subprocesses, the fault suite's deadlines), so 4 keep 2 cores busy.
 TEST_WORKERS ?= 4
+# Seconds one test may take before it fails as hung (pytest-timeout); the longest, the fault
+# suite's storms, take under a minute. -rs lists every skipped test with its reason.
+TEST_TIMEOUT ?= 180
 
 test: setup ## the ESP32 gate, the build, then the host tests (what CI runs; TEST_WORKERS=1 for one process)
 	$(PY) tools/check_esp32.py
 	@$(MAKE) --no-print-directory build
-	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) host_tests
+	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) --timeout=$(TEST_TIMEOUT) -rs host_tests
 
 # DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
 # environment, passed as their raw text (bash_word, below), so `$` and quotes arrive as typed.
