@@ -10,7 +10,7 @@ closed or reset.
 then: "keep" (wait for the next request), "close" (a clean close: TLS close_notify, FIN),
 "reset" (a TCP RST), "corrupt" (bytes that are not a TLS record, written under the TLS
 layer, as a broken middlebox would: the client's TLS layer fails, an OSError). pause: seconds between the reply and `then` (the client has read the
-reply's bytes before the close or reset comes).
+reply's bytes before the close or reset comes); delay: seconds before the reply.
 """
 import json
 import socket
@@ -38,11 +38,11 @@ def ok_reply(body=None):
 
 
 class ScriptedServer(HostileServer):
-    def script(self, data, then="keep", pause=0.0, count=None):
+    def script(self, data, then="keep", pause=0.0, count=None, delay=0.0):
         """The next `count` requests (None: every request from now on) are answered with
-        data, then `then` after `pause` seconds."""
+        data, `delay` seconds after the request came, then `then` after `pause` seconds."""
         assert then in THEN, then
-        params = {"data": data, "then": then, "pause": pause}
+        params = {"data": data, "then": then, "pause": pause, "delay": delay}
         with self._lock:
             if count is None:
                 self._plan = []
@@ -61,6 +61,8 @@ class ScriptedServer(HostileServer):
     def _answer(self, sock, request, mode, params, deadline):
         if mode != "script":
             return super()._answer(sock, request, mode, params, deadline)
+        if params["delay"] and self._stopping.wait(params["delay"]):
+            return False
         self._send(sock, params["data"])
         if params["pause"] and self._stopping.wait(params["pause"]):
             return False

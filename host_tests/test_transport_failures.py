@@ -5,9 +5,11 @@ mpaws.errors (never a bare ValueError, OSError or MemoryError), how many request
 server received, and whether the connection is reused. The same paths run under
 MicroPython from the .mpy build in test_failure_paths.py (through app.notify)."""
 import random
+import ssl
 import time
 
 import pytest
+import trustme
 
 from mpaws import certs, client, clock, errors, http, sigv4
 from scripted_server import ScriptedServer, ok_reply, reply
@@ -196,6 +198,184 @@ def test_reused_connection_reset_before_any_reply_byte_is_sent_again_once(server
     assert server.deliveries() == {"m1": 1, "m2": 2} and conn.handshakes == 2
 
 
+# -- the status line, the framing, what is sent ------------------------------------------------
+
+
+def test_four_100_continue_then_the_reply_is_read_five_are_a_protocol_error(server, context):
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    server.script(interim * http.MAX_INTERIM + ok_reply(), count=1)
+    assert post(connection(server, context)).status == 200
+    server.script(interim * (http.MAX_INTERIM + 1) + ok_reply())
+    with pytest.raises(errors.ProtocolError, match="more than %d interim replies" % http.MAX_INTERIM):
+        post(connection(server, context))
+
+
+@pytest.mark.parametrize("status_line", [b"HTTP/1.1 20 OK", b"HTTP/1.1 2000 OK", b"HTTP/1.1 2x0 OK", b"HTTP/2 200 OK",
+                                         b"HTTP/1.1", b"ICY 200 OK"])
+def test_status_line_that_is_not_http_1_is_a_protocol_error(server, context, status_line):
+    e = send_and_fail(server, context, status_line + b"\r\nContent-Length: 0\r\n\r\n", errors.ProtocolError)
+    assert "not an HTTP/1.1 reply" in e.message
+
+
+@pytest.mark.parametrize("status", [101, 102, 199])
+def test_interim_reply_other_than_100_is_a_protocol_error(server, context, status):
+    e = send_and_fail(server, context, b"HTTP/1.1 %d Other\r\n\r\n" % status, errors.ProtocolError)
+    assert "unexpected HTTP %d" % status in e.message
+
+
+def test_status_line_without_a_reason_is_read(server, context):
+    server.script(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n{}")
+    response = post(connection(server, context))
+    assert (response.status, response.reason, bytes(response.body)) == (200, "", b"{}")
+
+
+@pytest.mark.parametrize("line", [b"no colon here", b": no name"])
+def test_header_line_without_a_name_is_a_protocol_error(server, context, line):
+    e = send_and_fail(server, context, b"HTTP/1.1 200 OK\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n",
+                      errors.ProtocolError)
+    assert "bad or too many header lines" in e.message
+
+
+def test_header_names_are_lower_case_and_values_stripped(server, context):
+    server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Request-Id :  abc \r\nX-Two: 1\r\nX-Two: 2\r\nContent-Length: 0\r\n\r\n")
+    response = post(connection(server, context))
+    assert response.header("x-amz-request-id") == "abc" and response.header("x-two") == "1"
+    assert response.header("x-none") is None and response.header("x-none", "d") == "d"
+    assert repr(response) == "<Response 200 OK, 0 bytes>"
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3", b" "])
+def test_content_length_that_is_not_a_number_is_a_protocol_error(server, context, length):
+    e = send_and_fail(server, context, b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\n{}",
+                      errors.ProtocolError)
+    assert "bad Content-Length" in e.message or "bad or too many header lines" in e.message
+
+
+def test_content_length_over_the_limit_is_too_large_before_reading(server, context):
+    e = send_and_fail(server, context, ok_reply(b"z" * 101), errors.ResponseTooLarge, max_body=100)
+    assert "of 101 bytes is over the limit of 100" in e.message
+
+
+def test_body_exactly_at_the_limit_is_read(server, context):
+    server.script(ok_reply(b"z" * 100))
+    assert bytes(post(connection(server, context), max_body=100).body) == b"z" * 100
+
+
+@pytest.mark.parametrize("size_line", [b"0x5", b"-5", b"+5", b"5 5", b"", b"123456789", b"g"])
+def test_chunk_size_that_is_not_hex_is_a_protocol_error(server, context, size_line):
+    body = size_line + b"\r\nhello\r\n0\r\n\r\n"
+    e = send_and_fail(server, context, reply(200, "OK", CHUNKED, body, length=False), errors.ProtocolError)
+    assert "bad chunk size line" in e.message
+
+
+def test_chunk_with_an_extension_and_upper_case_hex_is_read(server, context):
+    body = b"A;name=value\r\n0123456789\r\n1f\r\n" + b"q" * 31 + b"\r\n0\r\n\r\n"
+    server.script(reply(200, "OK", [("Transfer-Encoding", "gzip, chunked")], body, length=False))
+    assert bytes(post(connection(server, context)).body) == b"0123456789" + b"q" * 31
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_reply_without_a_body_by_its_status_reads_none(server, context, status):
+    server.script(b"HTTP/1.1 %d Nothing\r\nContent-Length: 5\r\n\r\n" % status + ok_reply(b'{"next": 1}'), count=1)
+    conn = connection(server, context)
+    response = post(conn)
+    assert response.status == status and bytes(response.body) == b""
+    assert conn.sock is not None  # kept alive: nothing was read as its body
+
+
+def test_head_reply_has_no_body(server, context):
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+    conn = connection(server, context)
+    response = conn.request("HEAD", "/", [("host", "localhost")])
+    assert response.status == 200 and bytes(response.body) == b""
+
+
+@pytest.mark.parametrize("version,header,kept", [(b"HTTP/1.1", b"", True), (b"HTTP/1.1", b"Connection: Close\r\n", False),
+                                                 (b"HTTP/1.1", b"Connection: keep-alive\r\n", True),
+                                                 (b"HTTP/1.0", b"", False)])
+def test_connection_is_kept_only_for_http_1_1_without_close(server, context, version, header, kept):
+    server.script(version + b" 200 OK\r\n" + header + b"Content-Length: 2\r\n\r\n{}", count=1)
+    conn = connection(server, context)
+    assert bytes(post(conn).body) == b"{}"
+    assert (conn.sock is not None) is kept
+    assert post(conn).status == 200
+    assert conn.handshakes == (1 if kept else 2)
+
+
+def test_request_is_written_as_given_and_counted(server, context):
+    body = ["{\"id\": \"m1\", \"text\": \"", "é" * 300, "x" * 700, "\"}"]  # pieces; one over the buffer
+    data = "".join(body).encode()
+    server.script(ok_reply(b"{}"))
+    conn = connection(server, context)
+    headers = [("host", "localhost:%d" % server.port), ("content-length", str(sum(http.byte_length(p) for p in body)))]
+    conn.request("POST", "/2015-03-31/functions/notify/invocations", headers, body)
+    [received] = server.requests
+    assert received.body == data and received.header("content-length") == str(len(data))
+    head = "POST /2015-03-31/functions/notify/invocations HTTP/1.1\r\nhost: localhost:%d\r\ncontent-length: %d\r\n\r\n" % (
+        server.port, len(data))
+    assert conn.bytes_sent == len(head) + len(data)
+    assert conn.bytes_received == len(ok_reply(b"{}"))
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\rb"])
+def test_header_value_with_cr_or_lf_is_refused_before_sending(server, context, value):
+    conn = connection(server, context)
+    with pytest.raises(errors.InvalidMessage, match="header injection"):
+        conn.request("GET", "/", [("host", "localhost"), ("x-note", value)])
+    assert server.connections == 0
+
+
+# -- the deadline while waiting for the reply ----------------------------------------------------
+
+
+def test_server_that_never_replies_is_a_timeout_within_the_connections_timeout(server, context):
+    server.script(ok_reply(), delay=5)
+    conn = connection(server, context, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(errors.Timeout):
+        post(conn)
+    assert time.monotonic() - started < 1.5
+    assert conn.sock is None and len(server.requests) == 1  # not sent again: it may have arrived
+
+
+def test_deadline_shortened_for_one_request_does_not_shorten_the_next(server, context):
+    conn = connection(server, context, timeout=1.5)
+    server.script(ok_reply(), count=1)
+    assert post(conn, deadline=http.ticks_add(http.ticks_ms(), 400)).status == 200  # its socket timeout was cut
+    server.script(ok_reply(), delay=0.6, count=1)
+    assert post(conn).status == 200  # the next has the whole timeout again: 0.6 s is well within it
+    assert conn.handshakes == 1
+
+
+def test_host_name_that_does_not_resolve_is_a_dns_error(context):
+    conn = http.Connection("nonexistent.invalid", 443, context, timeout=3)
+    with pytest.raises(errors.DNSError, match="cannot resolve host name nonexistent.invalid"):
+        conn.request("GET", "/", [("host", "nonexistent.invalid")])
+
+
+def test_closed_port_is_a_network_error_naming_the_host(context):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    conn = http.Connection("localhost", port, context, timeout=3)
+    with pytest.raises(errors.NetworkError, match="localhost:%d" % port):
+        conn.request("GET", "/", [("host", "localhost")])
+    assert conn.sock is None and conn.handshakes == 0
+
+
+def test_verification_off_warns_on_every_connection(server):
+    logged = []
+    conn = http.Connection("localhost", server.port, certs.context(verify=False), timeout=3, log=logged.append,
+                           verify=False)
+    server.script(ok_reply(), then="close")
+    post(conn)
+    post(conn)
+    assert len(logged) == 2 and all("verification is OFF" in line for line in logged)
+
+
 # -- the client: retries, their delays, Retry-After, the clock ---------------------------------
 
 THROTTLE = (429, "Too Many Requests", "TooManyRequestsException")
@@ -316,3 +496,26 @@ def test_clock_skew_reply_with_a_date_sets_the_clock_and_signs_again_once(server
         assert server.requests[1].header("X-Amz-Date") != server.requests[0].header("X-Amz-Date")
     finally:
         clock.offset = before
+
+
+@pytest.mark.parametrize("status,retried", [(500, True), (501, False), (502, True), (503, True), (504, True),
+                                            (505, False), (400, False), (404, False)])
+def test_only_aws_failures_that_may_pass_are_retried(server, context, sleeps, status, retried):
+    server.script(reply(status, "Status", [("Content-Type", "application/json"),
+                                           ("x-amzn-ErrorType", "ServiceException" if status >= 500 else "Other")],
+                        b'{"message": "it failed"}'))
+    c = lambda_client(server, context)
+    with pytest.raises(errors.AWSError) as caught:
+        invoke(c)
+    assert caught.value.status == status and caught.value.retryable is retried
+    assert len(server.requests) == (4 if retried else 1)
+
+
+def test_untrusted_server_is_a_tls_error_and_never_retried(server, sleeps):
+    other_ca = trustme.CA()
+    context = certs.context([ssl.PEM_cert_to_DER_cert(other_ca.cert_pem.bytes().decode())])
+    c = lambda_client(server, context)
+    with pytest.raises(errors.TLSError) as caught:
+        invoke(c)
+    assert caught.value.retryable is False and c.attempts == 1 and sleeps == []
+    assert server.requests == [] and server.handshakes == 0
