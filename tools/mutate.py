@@ -1,0 +1,263 @@
+"""make mutate: mutation testing of the device's failure handling, with cosmic-ray.
+
+    python tools/mutate.py [MODULE ...] [--fresh] [--list]
+
+For each module (default: all of MODULES) cosmic-ray changes one thing at a time in the
+source (a comparison, a number, a condition negated, an exception class, and/or, a loop
+that never runs, ...), runs that module's test selection, and records whether a test
+failed (the mutant is killed) or not (it survived). A surviving mutant is a change of the
+code no test notices: a missing test, or a change with no observable effect (an
+equivalent mutant), which host_tests/mutation-equivalent.txt lists with its reason.
+
+Runs in a copy of the repository (build/mutate/tree): cosmic-ray edits the file it
+mutates, and the tests read firmware/ from the tree they run in (CPython imports the
+source; MicroPython compiles it to .mpy), so every runtime sees the mutant. Sessions are
+kept in build/mutate/<module>.sqlite: an interrupted run resumes; a module whose source
+changed starts over (--fresh: always); --survivors runs the survivors again (after tests
+were added). Prints, per module, killed / survived /
+total and every survivor not listed as equivalent; exits 1 when a module has more than
+TARGET of its mutants surviving unexplained. Not part of make test: a module takes
+minutes to an hour (each mutant runs its tests).
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(REPO, "build", "mutate")
+TREE = os.path.join(WORK, "tree")
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+EQUIVALENT = os.path.join(REPO, "host_tests", "mutation-equivalent.txt")
+TARGET = 0.10  # the most of a module's mutants that may survive unexplained
+
+LIB = "firmware/lib/mpaws/"
+TESTS = "host_tests/"
+# module: (its file, the tests that run for each of its mutants: fast ones that assert
+# what a user sees of that module, in-process where they can be).
+MODULES = {
+    "http": (LIB + "http.py", [TESTS + "test_transport_failures.py"]),
+    "client": (LIB + "client.py", [TESTS + "test_transport_failures.py", "-k",
+                                   "retry or retries or backoff or delays or clock or only_aws"]),
+    "error_kinds": (LIB + "error_kinds.py", [TESTS + "test_outbox_policy.py", TESTS + "test_transport_failures.py"]),
+    "credentials_fetch": (LIB + "credentials_fetch.py", [TESTS + "test_credentials.py",
+                                                         TESTS + "test_failure_paths.py", "-k",
+                                                         "test_credentials or cpython and (certificate or key)"]),
+    "outbox": (LIB + "outbox.py", [TESTS + "test_outbox.py", TESTS + "test_outbox_policy.py",
+                                   TESTS + "test_failure_paths.py", "-k",
+                                   "not micropython and not every_byte and not every_point"]),
+    "outbox_recovery": (LIB + "outbox_recovery.py", [TESTS + "test_outbox.py", "-k", "not micropython"]),
+    "undelivered": (LIB + "undelivered.py", [TESTS + "test_failure_paths.py", TESTS + "test_faults.py",
+                                             TESTS + "test_outbox_policy.py", "-k", "cpython or not micropython"]),
+    "app": ("firmware/app.py", [TESTS + "test_failure_paths.py", TESTS + "test_faults.py",
+                                TESTS + "test_outbox_policy.py", TESTS + "test_device_app.py", "-k",
+                                "not micropython"]),
+}
+MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
+
+# The operators run: a change a regression could make. Left out: every arithmetic operator
+# swapped for every other (most of them on % formatting of messages), the random
+# variable replacers.
+OPERATORS = ("core/AddNot", "core/ReplaceTrueWithFalse", "core/ReplaceFalseWithTrue", "core/ReplaceAndWithOr",
+             "core/ReplaceOrWithAnd", "core/ReplaceBreakWithContinue", "core/ReplaceContinueWithBreak",
+             "core/ExceptionReplacer", "core/NumberReplacer", "core/ZeroIterationForLoop", "core/RemoveDecorator",
+             "core/ReplaceUnaryOperator_Delete_Not", "core/ReplaceUnaryOperator_USub_UAdd",
+             "core/ReplaceBinaryOperator_Add_Sub", "core/ReplaceBinaryOperator_Sub_Add",
+             "core/ReplaceBinaryOperator_Mul_Div", "core/ReplaceBinaryOperator_Div_Mul",
+             "core/ReplaceBinaryOperator_FloorDiv_Mul", "core/ReplaceBinaryOperator_LShift_RShift",
+             "core/ReplaceBinaryOperator_RShift_LShift", "core/ReplaceBinaryOperator_BitAnd_BitOr",
+             "core/ReplaceBinaryOperator_BitOr_BitAnd",
+             "core/ReplaceComparisonOperator_Eq_NotEq", "core/ReplaceComparisonOperator_NotEq_Eq",
+             "core/ReplaceComparisonOperator_Lt_LtE", "core/ReplaceComparisonOperator_LtE_Lt",
+             "core/ReplaceComparisonOperator_Gt_GtE", "core/ReplaceComparisonOperator_GtE_Gt",
+             "core/ReplaceComparisonOperator_Lt_GtE", "core/ReplaceComparisonOperator_Gt_LtE",
+             "core/ReplaceComparisonOperator_Is_IsNot", "core/ReplaceComparisonOperator_IsNot_Is",
+             "core/ReplaceComparisonOperator_In_NotIn", "core/ReplaceComparisonOperator_NotIn_In")
+
+
+def tool(name):
+    return os.path.join(VENV_BIN, name)
+
+
+def copy_tree():
+    """build/mutate/tree: the repository's files as they are now (tracked and new, not
+    ignored), with .venv linked, not copied."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    if os.path.isdir(TREE):
+        shutil.rmtree(TREE)
+    for relative in filter(None, listed):
+        source = os.path.join(REPO, relative)
+        if relative == ".venv" or not os.path.isfile(source) or os.path.islink(source):
+            continue
+        target = os.path.join(TREE, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+    os.symlink(os.path.join(REPO, ".venv"), os.path.join(TREE, ".venv"))
+
+
+def fingerprint(module):
+    """What decides a module's mutants: its source, the operators and its test selection. A
+    change of the tests keeps the session: --survivors runs its survivors again."""
+    path, tests = MODULES[module]
+    digest = hashlib.sha256(repr((path, tests, OPERATORS)).encode())
+    with open(os.path.join(REPO, path), "rb") as f:
+        digest.update(f.read())
+    return digest.hexdigest()
+
+
+def forget_survivors(session):
+    """Marks a session's surviving mutants as not run: the next exec runs them against
+    the tests as they are now."""
+    import sqlite3
+
+    db = sqlite3.connect(session)
+    with db:
+        count = db.execute("DELETE FROM work_results WHERE test_outcome = 'survived'").rowcount
+    db.close()
+    return count
+
+
+def test_command(module):
+    _, tests = MODULES[module]
+    return " ".join([tool("python"), "-m", "pytest", "-p", "no:cacheprovider", "-x", "-q", "--timeout=60"]
+                    + ["'%s'" % t if " " in t else t for t in tests])
+
+
+def write_config(module, path):
+    excluded = "^(?!(%s)$)" % "|".join(re.escape(name) for name in OPERATORS)
+    with open(path, "w") as f:
+        f.write('[cosmic-ray]\nmodule-path = "%s"\ntimeout = %.1f\nexcluded-modules = []\ntest-command = %s\n\n'
+                '[cosmic-ray.distributor]\nname = "local"\n\n[cosmic-ray.filters.operators-filter]\n'
+                'exclude-operators = [%s]\n' % (MODULES[module][0], MUTANT_TIMEOUT_S, json.dumps(test_command(module)),
+                                                json.dumps(excluded)))
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, cwd=TREE, **kwargs)
+
+
+def prepare(module, fresh):
+    """The module's session, made anew when its inputs changed; returns (config, session)."""
+    config = os.path.join(WORK, module + ".toml")
+    session = os.path.join(WORK, module + ".sqlite")
+    stamp = os.path.join(WORK, module + ".inputs")
+    current = fingerprint(module)
+    old = open(stamp).read() if os.path.exists(stamp) else None
+    if fresh or old != current or not os.path.exists(session):
+        for name in (session, stamp):
+            if os.path.exists(name):
+                os.remove(name)
+        write_config(module, config)
+        baseline = run(test_command(module), shell=True, capture_output=True, text=True)
+        if baseline.returncode != 0:
+            sys.exit("%s: its tests fail without any mutant; fix them first:\n%s" % (module, baseline.stdout[-3000:]))
+        run([tool("cosmic-ray"), "init", config, session], check=True)
+        run([tool("cr-filter-operators"), session, config], check=True)
+        with open(stamp, "w") as f:
+            f.write(current)
+    return config, session
+
+
+def results(session):
+    """[(outcome, line, diff)] of a session's mutants: outcome killed | survived | pending."""
+    dump = run([tool("cosmic-ray"), "dump", session], capture_output=True, text=True, check=True).stdout
+    out = []
+    for line in dump.splitlines():
+        item, result = json.loads(line)
+        if result is None:
+            out.append(("pending", None, None, None))
+            continue
+        if result.get("worker_outcome") == "skipped":
+            continue  # left out by the operators filter
+        mutation = item["mutations"][0]
+        outcome = "survived" if result.get("test_outcome") == "survived" else "killed"
+        out.append((outcome, mutation["start_pos"][0], mutation["operator_name"], result.get("diff") or ""))
+    return out
+
+
+def changed_lines(diff):
+    """(the line as it was, as the mutant has it), stripped: how the equivalents file names a mutant."""
+    minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return (minus[0] if minus else ""), (plus[0] if plus else "")
+
+
+def equivalents():
+    """{(module, line as it was, as mutated): reason} from host_tests/mutation-equivalent.txt,
+    whose entries read:  module | line as it was | line as mutated | why nothing observable changes"""
+    known = {}
+    if os.path.exists(EQUIVALENT):
+        with open(EQUIVALENT, encoding="utf-8") as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    parts = [p.strip() for p in line.split(" | ")]
+                    if len(parts) == 4:
+                        known[tuple(parts[:3])] = parts[3]
+    return known
+
+
+def report(module, session, known):
+    rows = results(session)
+    total = len([r for r in rows if r[0] != "pending"])
+    killed = len([r for r in rows if r[0] == "killed"])
+    unexplained, explained = [], 0
+    for outcome, line, operator, diff in rows:
+        if outcome != "survived":
+            continue
+        before, after = changed_lines(diff)
+        if (module, before, after) in known:
+            explained += 1
+        else:
+            unexplained.append((line, operator, before, after))
+    pending = len(rows) - total
+    share = len(unexplained) / total if total else 0.0
+    print("%-18s killed %4d  survived %4d (%d equivalent)  total %4d%s  unexplained survivors %.1f%%"
+          % (module, killed, total - killed, explained, total, "  (%d not run)" % pending if pending else "",
+             100 * share))
+    for line, operator, before, after in sorted(unexplained):
+        print("    %s:%d %s\n        %s | %s | %s" % (MODULES[module][0], line, operator, module, before, after))
+    return share <= TARGET and not pending
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help="of: %s (default: all)" % ", ".join(MODULES))
+    parser.add_argument("--fresh", action="store_true", help="start every session over")
+    parser.add_argument("--survivors", action="store_true", help="run the survivors of the last runs again (after "
+                        "adding tests)")
+    parser.add_argument("--report", action="store_true", help="only print the results of the last runs")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(MODULES)
+    for module in modules:
+        if module not in MODULES:
+            parser.error("no module %r (one of %s)" % (module, ", ".join(MODULES)))
+    os.makedirs(WORK, exist_ok=True)
+    if not args.report:
+        copy_tree()
+    known = equivalents()
+    ok = True
+    for module in modules:
+        session = os.path.join(WORK, module + ".sqlite")
+        if not args.report:
+            config, session = prepare(module, args.fresh)
+            if args.survivors:
+                print("%s: %d survivors to run again" % (module, forget_survivors(session)))
+            started = time.monotonic()
+            run([tool("cosmic-ray"), "exec", config, session], check=True)
+            print("%s: %.0f s" % (module, time.monotonic() - started))
+        if os.path.exists(session):
+            ok = report(module, session, known) and ok
+        else:
+            print("%-18s not run yet" % module)
+            ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
