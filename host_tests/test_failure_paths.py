@@ -257,18 +257,6 @@ def test_missing_key_file_is_a_config_error_naming_the_key(make_cert_dev, server
     assert server.connections == 0
 
 
-def test_key_file_gone_after_the_config_was_read_is_a_config_error(server, device_certs, tmp_path):
-    # The config was checked, then the file went (a user's `mpremote rm`) before the fetch.
-    from types import SimpleNamespace
-
-    from mpaws import credentials_fetch, errors
-
-    creds = SimpleNamespace(ca=[server.ca_der_bytes], verify=True, cert=device_certs["cert.pem"],
-                            key=str(tmp_path / "gone.pem"))
-    with pytest.raises(errors.ConfigError, match="CONFIG_TLS_KEY: no file .*make provision"):
-        credentials_fetch.context(creds)
-
-
 # -- the RTC memory's record of messages sent but not taken out -----------------------------------
 
 
