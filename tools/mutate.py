@@ -40,7 +40,7 @@ TESTS = "host_tests/"
 # The device's failure paths through app.notify/queue/flush, under CPython (each case a
 # driver run of about a second; the same cases under MicroPython are in make test).
 DEVICE_TESTS = [TESTS + "test_failure_paths.py", TESTS + "test_outbox_policy.py", TESTS + "test_faults.py", "-k",
-                "not micropython and (not test_faults or removal or reset_every or accepted or malformed)"]
+                "not micropython and (not test_faults or removal or reset_every or accepted)"]
 # module: (its file, the tests that run for each of its mutants: fast ones that assert
 # what a user sees of that module, in-process where they can be).
 MODULES = {
