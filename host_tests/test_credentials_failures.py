@@ -151,3 +151,34 @@ def test_endpoint_the_device_does_not_trust_stays_a_tls_error(endpoint, device_f
         credentials_fetch.fetch(creds)
     assert not isinstance(caught.value, errors.AccessDenied)
     assert endpoint.requests == []
+
+
+# -- the reply's fields ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key,accepted", [("ASIA" + "A" * 12, True), ("ASIA" + "A" * 11, False),
+                                          ("ASIA" + "A" * 124, True), ("ASIA" + "A" * 125, False)])
+def test_access_key_of_16_to_128_characters_is_taken(key, accepted):
+    body = credentials_reply("2026-12-03T10:00:00Z", accessKeyId=key)
+    if accepted:
+        assert credentials_fetch.parse(body, DATE)[0] == key
+    else:
+        with pytest.raises(errors.ProtocolError, match="accessKeyId is not 16 to 128 characters"):
+            credentials_fetch.parse(body, DATE)
+
+
+@pytest.mark.parametrize("secret,accepted", [("tilde~and!punctuation{}", True), ("del\x7f", False),
+                                             ("space inside", False), ("tab\tinside", False)])
+def test_secret_may_hold_any_printable_ascii_but_no_space_or_control(secret, accepted):
+    body = credentials_reply("2026-12-03T10:00:00Z", secretAccessKey=secret)
+    if accepted:
+        assert credentials_fetch.parse(body, DATE)[1] == secret
+    else:
+        with pytest.raises(errors.ProtocolError, match="secretAccessKey holds a space or control character") as caught:
+            credentials_fetch.parse(body, DATE)
+        assert secret not in caught.value.message
+
+
+def test_expiration_that_is_not_text_is_named_by_its_type():
+    with pytest.raises(errors.ProtocolError, match="expiration 'int' is not an ISO 8601 UTC time"):
+        credentials_fetch.parse(credentials_reply(1796292000), DATE)

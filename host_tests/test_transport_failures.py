@@ -11,7 +11,7 @@ import time
 import pytest
 import trustme
 
-from mpaws import certs, client, clock, errors, http, sigv4
+from mpaws import certs, client, clock, credentials, errors, http, sigv4
 from scripted_server import ScriptedServer, ok_reply, reply
 
 TIMEOUT = 3  # seconds: the connection's timeout in every case
@@ -519,3 +519,65 @@ def test_untrusted_server_is_a_tls_error_and_never_retried(server, sleeps):
         invoke(c)
     assert caught.value.retryable is False and c.attempts == 1 and sleeps == []
     assert server.requests == [] and server.handshakes == 0
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_client_says_it_gave_up_only_after_retrying(server, context, sleeps, status):
+    server.script(reply(status, "Status", [("Content-Type", "application/json"),
+                                           ("x-amzn-ErrorType", "ServiceException" if status >= 500 else "Other")],
+                        b'{"message": "it failed"}'))
+    with pytest.raises(errors.AWSError) as caught:
+        invoke(lambda_client(server, context))
+    assert ("gave up after 4 attempts" in caught.value.message) is (status == 503), caught.value.message
+
+
+def test_client_retries_a_connection_reset_every_time_then_raises_a_network_error(server, context, sleeps):
+    server.script(b"", then="reset")
+    c = lambda_client(server, context)
+    with pytest.raises(errors.NetworkError, match="gave up after 4 attempts"):
+        invoke(c)
+    assert c.attempts == 4 and len(sleeps) == 3
+    assert server.deliveries() == {"m1": 4}
+
+
+def test_client_sends_content_length_with_a_body_or_a_post_only(server, context):
+    server.script(ok_reply())
+    c = lambda_client(server, context)
+    c.request("GET", "/2015-03-31/functions")
+    c.request("POST", "/2015-03-31/functions/notify/invocations")
+    c.request("PUT", "/x", body=[b"ab", "\xe9"])
+    get, post_without_body, put = server.requests
+    assert get.header("content-length") is None
+    assert post_without_body.header("content-length") == "0"
+    assert put.header("content-length") == "4" and put.body == b"ab\xc3\xa9"
+    assert all(r.header("authorization", "").startswith("AWS4-HMAC-SHA256 Credential=AKIAMPAWSTESTDEVICE1/")
+               for r in server.requests)
+
+
+def test_client_connect_with_keys_signs_for_the_service_and_region(server):
+    c = client.connect("lambda", "eu-west-1", "AKIAMPAWSTESTDEVICE1", "mpawsTestSecretKey/DoNotLeak+0123456789ab",
+                       "localhost", server.port, ca=[server.ca_der_bytes], timeout=TIMEOUT)
+    server.script(ok_reply())
+    assert invoke(c).status == 200
+    [received] = server.requests
+    assert "/eu-west-1/lambda/aws4_request" in received.header("authorization")
+    assert received.header("host") == "localhost:%d" % server.port
+    c.close()
+    assert c.connection.sock is None
+
+
+def test_client_opened_with_defaults_talks_https_to_port_443_with_an_api_key():
+    key = "k" * 20
+    auth = client.KeyAuth(key)
+    c = client.open_client(auth, "example.com")  # the bundled Amazon roots; nothing is sent
+    assert (c.connection.port, c.host_header, c.connection.timeout, c.max_attempts) == (443, "example.com", 10, 4)
+    assert c.budget_ms == 40000 and c.connection.context is not None
+    assert repr(auth) == "<KeyAuth, a key of 20 characters>" and key not in repr(auth)
+    assert auth.sign("GET", "/") == [("x-api-key", key)]
+
+
+def test_client_with_temporary_credentials_signs_through_them(server, context):
+    creds = credentials.CertificateCredentials("localhost:1", "mpaws-role", "thing1", b"", b"", ca=[])
+    c = client.open_client((creds, "us-west-2", "execute-api"), "localhost", server.port, ca=[server.ca_der_bytes])
+    assert (c.signer.credentials, c.signer.region, c.signer.service) == (creds, "us-west-2", "execute-api")
+    assert c.signer.connection is c.connection and c.host_header == "localhost:%d" % server.port

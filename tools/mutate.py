@@ -46,7 +46,7 @@ DEVICE_TESTS = [TESTS + "test_failure_paths.py", TESTS + "test_outbox_policy.py"
 MODULES = {
     "http": (LIB + "http.py", [TESTS + "test_transport_failures.py"]),
     "client": (LIB + "client.py", [TESTS + "test_transport_failures.py", "-k",
-                                   "retry or retries or backoff or delays or clock or only_aws"]),
+                                   "client or retry or retries or backoff or delays or clock or only_aws"]),
     "error_kinds": (LIB + "error_kinds.py", [TESTS + "test_outbox_policy.py", TESTS + "test_transport_failures.py"]),
     "credentials_fetch": (LIB + "credentials_fetch.py", [TESTS + "test_credentials.py",
                                                          TESTS + "test_credentials_failures.py"]),
