@@ -102,7 +102,8 @@ def test_expiration_at_its_edges_is_read(expiration, lifetime):
 @pytest.mark.parametrize("expiration", ["2026-12-03T09:00:00Z", "2026-00-10T10:00:00Z", "2026-12-00T10:00:00Z",
                                         "2026-12-32T10:00:00Z", "2026-12-03T-1:00:00Z", "2026-12-03T24:00:00Z",
                                         "2026-12-03T10:60:00Z", "2026-12-03T10:00:61Z", "2026-12-03 10:00:00Z",
-                                        "2026-12-03T10:00:00.Z5", "2026-12-03T10:00Z"])
+                                        "2026-12-03T10:00:00.Z5", "2026-12-03T10:00Z", "2026-12-03T10:00:00.123",
+                                        "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z"])
 def test_expiration_now_or_not_a_time_is_a_protocol_error(expiration):
     with pytest.raises(errors.ProtocolError, match="expiration|expired 0 s ago"):
         credentials_fetch.parse(credentials_reply(expiration), DATE)
@@ -182,3 +183,29 @@ def test_secret_may_hold_any_printable_ascii_but_no_space_or_control(secret, acc
 def test_expiration_that_is_not_text_is_named_by_its_type():
     with pytest.raises(errors.ProtocolError, match="expiration 'int' is not an ISO 8601 UTC time"):
         credentials_fetch.parse(credentials_reply(1796292000), DATE)
+
+
+def test_reply_over_16_kb_is_too_large(endpoint, device_files):
+    endpoint.script(reply(200, "OK", [("Content-Type", "application/json")], b" " * (credentials_fetch.MAX_REPLY + 1)))
+    with pytest.raises(errors.ResponseTooLarge, match="limit of %d" % credentials_fetch.MAX_REPLY):
+        credentials_fetch.fetch(certificate_credentials(endpoint, device_files))
+
+
+def test_key_of_another_certificate_is_a_config_error_with_the_tls_layers_reason(device_files, tmp_path):
+    other = trustme.CA().issue_cert("thing2.example")
+    other.private_key_pem.write_to_path(str(tmp_path / "other.pem"))
+    creds = SimpleNamespace(ca=None, verify=False, cert=device_files["cert"], key=str(tmp_path / "other.pem"))
+    with pytest.raises(errors.ConfigError, match=r"not a certificate and its private key \(KEY_VALUES_MISMATCH\)"):
+        credentials_fetch.context(creds)
+
+
+def test_endpoint_on_port_443_is_named_without_its_port(endpoint, device_files, monkeypatch):
+    # The endpoint's default port, 443, reaches the test server's port instead.
+    real = credentials_fetch.http.socket.getaddrinfo
+    monkeypatch.setattr(credentials_fetch.http.socket, "getaddrinfo",
+                        lambda host, port, *args: real(host, endpoint.port if port == 443 else port, *args))
+    endpoint.script(reply(200, "OK", [("Date", DATE)], credentials_reply("2026-12-03T10:00:00Z")))
+    creds = credentials.CertificateCredentials("localhost", "mpaws-role", "thing1", device_files["cert"],
+                                               device_files["key"], ca=[endpoint.ca_der_bytes], timeout=3)
+    assert credentials_fetch.fetch(creds)[0] == ACCESS_KEY
+    assert endpoint.requests[0].header("host") == "localhost"

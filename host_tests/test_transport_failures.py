@@ -456,6 +456,9 @@ def test_backoff_is_full_jitter_up_to_the_exponential_ceiling():
     assert min(draws) >= 0 and max(draws) <= 800
     assert max(draws) > 700 and min(draws) < 100
     assert max(client.backoff_ms(20, 100, 5000) for _ in range(500)) <= 5000  # the cap holds
+    # The exponent stops at 16 (no huge numbers on a board): base << 16 at most, even under a higher cap.
+    draws = [client.backoff_ms(40, 1, 1 << 20) for _ in range(500)]
+    assert max(draws) <= 1 << 16 and max(draws) > 3 << 14
 
 
 def test_retries_stop_when_the_budget_is_spent(server, context, sleeps):
@@ -534,9 +537,13 @@ def test_client_says_it_gave_up_only_after_retrying(server, context, sleeps, sta
 def test_client_retries_a_connection_reset_every_time_then_raises_a_network_error(server, context, sleeps):
     server.script(b"", then="reset")
     c = lambda_client(server, context)
+    logged = []
+    c.log = logged.append
     with pytest.raises(errors.NetworkError, match="gave up after 4 attempts"):
         invoke(c)
     assert c.attempts == 4 and len(sleeps) == 3
+    assert [line.split("; ")[-1] for line in logged] == ["retry %d of 3 in %d ms" % (n + 1, ms)
+                                                          for n, ms in enumerate(sleeps)]
     assert server.deliveries() == {"m1": 4}
 
 
@@ -572,6 +579,8 @@ def test_client_opened_with_defaults_talks_https_to_port_443_with_an_api_key():
     c = client.open_client(auth, "example.com")  # the bundled Amazon roots; nothing is sent
     assert (c.connection.port, c.host_header, c.connection.timeout, c.max_attempts) == (443, "example.com", 10, 4)
     assert c.budget_ms == 40000 and c.connection.context is not None
+    bare = client.Client(auth, c.connection)
+    assert (bare.max_attempts, bare.base_delay_ms, bare.max_delay_ms, bare.attempts) == (4, 200, 5000, 0)
     assert repr(auth) == "<KeyAuth, a key of 20 characters>" and key not in repr(auth)
     assert auth.sign("GET", "/") == [("x-api-key", key)]
 

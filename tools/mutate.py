@@ -96,7 +96,7 @@ def copy_tree(module):
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, check=True).stdout.decode().split("\0")
     if os.path.isdir(root):
-        shutil.rmtree(root)
+        shutil.rmtree(root, ignore_errors=True)  # a killed run's test may still be writing there
     for relative in filter(None, listed):
         source = os.path.join(REPO, relative)
         if relative == ".venv" or not os.path.isfile(source) or os.path.islink(source):
