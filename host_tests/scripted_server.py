@@ -40,7 +40,8 @@ def ok_reply(body=None):
 class ScriptedServer(HostileServer):
     def script(self, data, then="keep", pause=0.0, count=None, delay=0.0):
         """The next `count` requests (None: every request from now on) are answered with
-        data, `delay` seconds after the request came, then `then` after `pause` seconds."""
+        data, `delay` seconds after the request came, then `then` after `pause` seconds.
+        count=None also drops the counted replies planned so far: set it first."""
         assert then in THEN, then
         params = {"data": data, "then": then, "pause": pause, "delay": delay}
         with self._lock:

@@ -568,7 +568,7 @@ def test_client_connect_with_keys_signs_for_the_service_and_region(server):
     assert invoke(c).status == 200
     [received] = server.requests
     assert "/eu-west-1/lambda/aws4_request" in received.header("authorization")
-    assert received.header("host") == "localhost:%d" % server.port
+    assert received.header("host") == "localhost:%d" % server.port and c.connection.verify is True
     c.close()
     assert c.connection.sock is None
 
@@ -578,7 +578,7 @@ def test_client_opened_with_defaults_talks_https_to_port_443_with_an_api_key():
     auth = client.KeyAuth(key)
     c = client.open_client(auth, "example.com")  # the bundled Amazon roots; nothing is sent
     assert (c.connection.port, c.host_header, c.connection.timeout, c.max_attempts) == (443, "example.com", 10, 4)
-    assert c.budget_ms == 40000 and c.connection.context is not None
+    assert c.budget_ms == 40000 and c.connection.context is not None and c.connection.verify is True
     bare = client.Client(auth, c.connection)
     assert (bare.max_attempts, bare.base_delay_ms, bare.max_delay_ms, bare.attempts) == (4, 200, 5000, 0)
     assert repr(auth) == "<KeyAuth, a key of 20 characters>" and key not in repr(auth)
@@ -590,3 +590,56 @@ def test_client_with_temporary_credentials_signs_through_them(server, context):
     c = client.open_client((creds, "us-west-2", "execute-api"), "localhost", server.port, ca=[server.ca_der_bytes])
     assert (c.signer.credentials, c.signer.region, c.signer.service) == (creds, "us-west-2", "execute-api")
     assert c.signer.connection is c.connection and c.host_header == "localhost:%d" % server.port
+
+
+def expired_token_reply():
+    return reply(403, "Forbidden", [("Content-Type", "application/json"),
+                                    ("x-amzn-ErrorType", "ExpiredTokenException")],
+                 b'{"message": "The security token included in the request is expired"}')
+
+
+@pytest.mark.parametrize("expired_replies,requests,fetches", [(1, 2, 2), (5, 2, 2)])
+def test_client_renews_temporary_credentials_once_on_an_expired_token(server, context, sleeps, expired_replies,
+                                                                       requests, fetches):
+    from test_credentials import FakeClock, FakeFetch  # the fetch's answers fixed: the renewal is under test
+
+    creds = FakeFetch(3600, FakeClock())
+    server.script(ok_reply())  # after the counted replies below (a default set later would drop them)
+    server.script(expired_token_reply(), count=expired_replies)
+    c = client.open_client((creds, "us-east-1", "lambda"), "localhost", server.port, ca=[server.ca_der_bytes])
+    if expired_replies == 1:
+        assert invoke(c).status == 200 and c.attempts == 1  # the renewal is not a retry
+    else:
+        with pytest.raises(errors.ExpiredToken):  # renewed once, then given up: no loop
+            invoke(c)
+    assert len(server.requests) == requests and creds.fetches == fetches and sleeps == []
+    tokens = [r.header("x-amz-security-token") for r in server.requests]
+    assert tokens[0] != tokens[1]  # signed again with the new credentials
+
+
+def test_client_with_one_attempt_raises_at_once_without_saying_it_gave_up(server, context, sleeps):
+    server.script(reply(503, "Unavailable", [("x-amzn-ErrorType", "ServiceException")], b'{"message": "down"}'))
+    with pytest.raises(ValueError):
+        lambda_client(server, context, max_attempts=0)
+    c = lambda_client(server, context, max_attempts=1)
+    with pytest.raises(errors.ServiceError) as caught:
+        invoke(c)
+    assert "gave up" not in caught.value.message and len(server.requests) == 1 and sleeps == []
+
+
+def test_client_error_after_a_retry_that_is_not_retryable_does_not_say_it_gave_up(server, context, sleeps):
+    server.script(reply(400, "Bad Request", [("x-amzn-ErrorType", "Other")], b'{"message": "no"}'))
+    server.script(reply(503, "Unavailable", [("x-amzn-ErrorType", "ServiceException")], b'{"message": "down"}'),
+                  count=1)
+    with pytest.raises(errors.BadRequest) as caught:
+        invoke(lambda_client(server, context))
+    assert "gave up" not in caught.value.message and len(server.requests) == 2
+
+
+def test_client_skew_reply_with_a_garbled_date_quotes_40_characters_of_it(server, context, sleeps):
+    date = "D" * 39 + "EF" + "G" * 20
+    server.script(reply(403, "Forbidden", [("Content-Type", "application/json"), ("Date", date),
+                                           ("x-amzn-ErrorType", "InvalidSignatureException")], SKEW_MESSAGE))
+    with pytest.raises(errors.ProtocolError) as caught:
+        invoke(lambda_client(server, context, max_attempts=1))
+    assert "(%s)" % date[:40] in caught.value.message and date[:41] not in caught.value.message
