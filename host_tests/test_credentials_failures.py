@@ -94,7 +94,9 @@ def test_second_pem_block_is_found_after_one_of_another_kind():
 
 @pytest.mark.parametrize("expiration,lifetime", [("2026-12-03T10:00:00.05Z", 3600), ("2026-12-03T09:00:01Z", 1),
                                                  ("2026-12-31T09:00:00Z", 43200),
-                                                 ("2026-12-03T10:00:00.000+00:00", 3600)])
+                                                 ("2026-12-03T10:00:00.000+00:00", 3600),
+                                                 ("2026-12-03T09:59:59Z", 3599), ("2026-12-03T23:59:60Z", 43200),
+                                                 ("2026-12-03T23:00:00Z", 43200)])
 def test_expiration_at_its_edges_is_read(expiration, lifetime):
     assert credentials_fetch.parse(credentials_reply(expiration), DATE)[3] == lifetime
 
@@ -103,7 +105,7 @@ def test_expiration_at_its_edges_is_read(expiration, lifetime):
                                         "2026-12-32T10:00:00Z", "2026-12-03T-1:00:00Z", "2026-12-03T24:00:00Z",
                                         "2026-12-03T10:60:00Z", "2026-12-03T10:00:61Z", "2026-12-03 10:00:00Z",
                                         "2026-12-03T10:00:00.Z5", "2026-12-03T10:00Z", "2026-12-03T10:00:00.123",
-                                        "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z"])
+                                        "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z", "2026-12-03T10:00"])
 def test_expiration_now_or_not_a_time_is_a_protocol_error(expiration):
     with pytest.raises(errors.ProtocolError, match="expiration|expired 0 s ago"):
         credentials_fetch.parse(credentials_reply(expiration), DATE)
@@ -209,3 +211,22 @@ def test_endpoint_on_port_443_is_named_without_its_port(endpoint, device_files, 
                                                device_files["key"], ca=[endpoint.ca_der_bytes], timeout=3)
     assert credentials_fetch.fetch(creds)[0] == ACCESS_KEY
     assert endpoint.requests[0].header("host") == "localhost"
+
+
+def test_expired_credentials_say_how_long_ago():
+    with pytest.raises(errors.ProtocolError, match="the credentials expired 3600 s ago"):
+        credentials_fetch.parse(credentials_reply("2026-12-03T08:00:00Z"), DATE)
+
+
+@pytest.mark.parametrize("status", [300, 302])
+def test_endpoint_reply_of_3xx_is_no_credentials(endpoint, device_files, status):
+    endpoint.script(reply(status, "Elsewhere", [("Content-Type", "application/json")],
+                          credentials_reply("2026-12-03T10:00:00Z")))
+    with pytest.raises(errors.AWSError) as caught:
+        credentials_fetch.fetch(certificate_credentials(endpoint, device_files))
+    assert "credentials endpoint localhost refused role alias" in caught.value.message
+
+
+def test_endpoint_reply_of_299_is_a_success(endpoint, device_files):
+    endpoint.script(reply(299, "Fine", [("Date", DATE)], credentials_reply("2026-12-03T10:00:00Z")))
+    assert credentials_fetch.fetch(certificate_credentials(endpoint, device_files))[3] == 3600

@@ -86,6 +86,13 @@ def test_header_line_over_the_limit_is_a_protocol_error(server, context):
     assert "longer than" in e.message
 
 
+def test_header_line_a_little_over_the_limit_is_still_read(server, context):
+    # The limit is checked a buffer (512 bytes) at a time: a log tail 100 bytes over it is read.
+    value = "L" * (http.MAX_LINE + 100)
+    server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Log-Result: %s\r\nContent-Length: 0\r\n\r\n" % value.encode())
+    assert post(connection(server, context)).header("x-amz-log-result") == value
+
+
 def test_header_line_just_under_the_limit_is_read(server, context):
     value = "A" * (http.MAX_LINE - 200)
     server.script(ok_reply().replace(b"\r\n\r\n", b"\r\nX-Amz-Log-Result: %s\r\n\r\n" % value.encode(), 1))
@@ -190,10 +197,11 @@ def test_reused_connection_failing_after_a_reply_byte_is_not_sent_again(server, 
     assert conn.handshakes == 1 and conn.sock is None
 
 
-def test_reused_connection_reset_before_any_reply_byte_is_sent_again_once(server, context):
+@pytest.mark.parametrize("then", ["reset", "corrupt"])
+def test_reused_connection_failing_before_any_reply_byte_is_sent_again_once(server, context, then):
     conn = connection(server, context)
     assert post(conn, b'{"id": "m1"}').status == 200
-    server.script(b"", then="reset", count=1)
+    server.script(b"", then=then, count=1)
     assert post(conn, b'{"id": "m2"}').status == 200
     assert server.deliveries() == {"m1": 1, "m2": 2} and conn.handshakes == 2
 
@@ -203,10 +211,10 @@ def test_reused_connection_reset_before_any_reply_byte_is_sent_again_once(server
 
 def test_four_100_continue_then_the_reply_is_read_five_are_a_protocol_error(server, context):
     interim = b"HTTP/1.1 100 Continue\r\n\r\n"
-    server.script(interim * http.MAX_INTERIM + ok_reply(), count=1)
+    server.script(interim * 5 + ok_reply())
+    server.script(interim * 4 + ok_reply(), count=1)
     assert post(connection(server, context)).status == 200
-    server.script(interim * (http.MAX_INTERIM + 1) + ok_reply())
-    with pytest.raises(errors.ProtocolError, match="more than %d interim replies" % http.MAX_INTERIM):
+    with pytest.raises(errors.ProtocolError, match="more than 4 interim replies"):
         post(connection(server, context))
 
 
@@ -643,3 +651,29 @@ def test_client_skew_reply_with_a_garbled_date_quotes_40_characters_of_it(server
     with pytest.raises(errors.ProtocolError) as caught:
         invoke(lambda_client(server, context, max_attempts=1))
     assert "(%s)" % date[:40] in caught.value.message and date[:41] not in caught.value.message
+
+
+def test_client_takes_a_300_reply_as_a_proxy_not_a_success(server, context, sleeps):
+    server.script(reply(300, "Multiple Choices", [], b""))
+    with pytest.raises(errors.ProtocolError, match="unexpected HTTP 300"):
+        invoke(lambda_client(server, context))
+    assert len(server.requests) == 4
+
+
+def test_client_corrects_the_clock_once_then_raises_the_skew(server, context, sleeps):
+    before = clock.offset
+    server.script(reply(403, "Forbidden", [("Content-Type", "application/json"), ("Date", "Sun, 06 Dec 2026 12:00:00 GMT"),
+                                           ("x-amzn-ErrorType", "InvalidSignatureException")], SKEW_MESSAGE))
+    try:
+        with pytest.raises(errors.ClockSkew):
+            invoke(lambda_client(server, context))
+        assert len(server.requests) == 2 and sleeps == []  # the corrected request, then no loop
+    finally:
+        clock.offset = before
+
+
+def test_client_connect_defaults():
+    c = client.connect("lambda", "us-east-1", "AKIAMPAWSTESTDEVICE1", "mpawsTestSecretKey/DoNotLeak+0123456789ab",
+                       "lambda.us-east-1.amazonaws.com")  # the bundled Amazon roots; nothing is sent
+    assert (c.connection.port, c.connection.timeout, c.max_attempts, c.budget_ms) == (443, 10, 4, 40000)
+    assert c.host_header == "lambda.us-east-1.amazonaws.com"
