@@ -1,6 +1,6 @@
 """make mutate: mutation testing of the device's failure handling, with cosmic-ray.
 
-    python tools/mutate.py [MODULE ...] [--fresh] [--list]
+    python tools/mutate.py [MODULE ...] [--fresh] [--survivors] [--report] [--part K/N]
 
 For each module (default: all of MODULES) cosmic-ray changes one thing at a time in the
 source (a comparison, a number, a condition negated, an exception class, and/or, a loop
@@ -85,16 +85,16 @@ def tool(name):
     return os.path.join(VENV_BIN, name)
 
 
-def tree(module):
-    """Where a module's mutants are made and tested: a tree of its own, so that two runs
-    (two modules) may go at once."""
-    return os.path.join(WORK, "tree-" + module)
+def tree(name):
+    """Where a session's mutants are made and tested: a tree of its own, so that two runs
+    (two modules, or two parts of one) may go at once."""
+    return os.path.join(WORK, "tree-" + name)
 
 
-def copy_tree(module):
-    """build/mutate/tree-<module>: the repository's files as they are now (tracked and new,
+def copy_tree(name):
+    """build/mutate/tree-<name>: the repository's files as they are now (tracked and new,
     not ignored), with .venv linked, not copied."""
-    root = tree(module)
+    root = tree(name)
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, check=True).stdout.decode().split("\0")
     if os.path.isdir(root):
@@ -146,30 +146,61 @@ def write_config(module, path):
                                                 json.dumps(excluded)))
 
 
-def run(module, args, **kwargs):
-    return subprocess.run(args, cwd=tree(module), **kwargs)
+def run(name, args, **kwargs):
+    return subprocess.run(args, cwd=tree(name), **kwargs)
 
 
-def prepare(module, fresh):
-    """The module's session, made anew when its inputs changed; returns (config, session)."""
-    config = os.path.join(WORK, module + ".toml")
-    session = os.path.join(WORK, module + ".sqlite")
-    stamp = os.path.join(WORK, module + ".inputs")
+def part_name(module, part):
+    return module if part is None else "%s.%dof%d" % (module, part[0], part[1])
+
+
+def keep_part(session, part):
+    """Marks the mutants outside part (k, n): every n-th from the k-th, in source order, as
+    skipped: n runs of one module share its mutants."""
+    import sqlite3
+
+    db = sqlite3.connect(session)
+    with db:
+        jobs = [row[0] for row in db.execute(
+            "SELECT s.job_id FROM mutation_specs s LEFT JOIN work_results r ON r.job_id = s.job_id "
+            "WHERE r.job_id IS NULL ORDER BY s.start_pos_row, s.start_pos_col, s.operator_name, s.occurrence")]
+        others = [job for i, job in enumerate(jobs) if i % part[1] != part[0] - 1]
+        db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, job_id) "
+                       "VALUES ('SKIPPED', 'another part', NULL, '', ?)", [(job,) for job in others])
+    db.close()
+
+
+def prepare(module, fresh, part=None):
+    """The session of a module (or of a part of its mutants), made anew when its inputs
+    changed; returns (config, session)."""
+    name = part_name(module, part)
+    config = os.path.join(WORK, name + ".toml")
+    session = os.path.join(WORK, name + ".sqlite")
+    stamp = os.path.join(WORK, name + ".inputs")
     current = fingerprint(module)
     old = open(stamp).read() if os.path.exists(stamp) else None
     if fresh or old != current or not os.path.exists(session):
-        for name in (session, stamp):
-            if os.path.exists(name):
-                os.remove(name)
+        for path in (session, stamp):
+            if os.path.exists(path):
+                os.remove(path)
         write_config(module, config)
-        baseline = run(module, test_command(module), shell=True, capture_output=True, text=True)
+        baseline = run(name, test_command(module), shell=True, capture_output=True, text=True)
         if baseline.returncode != 0:
             sys.exit("%s: its tests fail without any mutant; fix them first:\n%s" % (module, baseline.stdout[-3000:]))
-        run(module, [tool("cosmic-ray"), "init", config, session], check=True)
-        run(module, [tool("cr-filter-operators"), session, config], check=True)
+        run(name, [tool("cosmic-ray"), "init", config, session], check=True)
+        run(name, [tool("cr-filter-operators"), session, config], check=True)
+        if part is not None:
+            keep_part(session, part)
         with open(stamp, "w") as f:
             f.write(current)
     return config, session
+
+
+def sessions(module):
+    """The module's sessions: its own, or those of its parts."""
+    parts = re.compile(re.escape(module) + r"\.\d+of\d+\.sqlite$")
+    names = [module + ".sqlite"] + sorted(n for n in os.listdir(WORK) if parts.match(n))
+    return [os.path.join(WORK, n) for n in names if os.path.exists(os.path.join(WORK, n))]
 
 
 def results(session):
@@ -210,8 +241,8 @@ def equivalents():
     return known
 
 
-def report(module, session, known):
-    rows = results(session)
+def report(module, known):
+    rows = [row for session in sessions(module) for row in results(session)]
     total = len([r for r in rows if r[0] != "pending"])
     killed = len([r for r in rows if r[0] == "killed"])
     unexplained, explained = [], 0
@@ -240,26 +271,29 @@ def main(argv=None):
     parser.add_argument("--survivors", action="store_true", help="run the survivors of the last runs again (after "
                         "adding tests)")
     parser.add_argument("--report", action="store_true", help="only print the results of the last runs")
+    parser.add_argument("--part", help="K/N: this run takes every N-th mutant from the K-th (N runs at once share "
+                        "a module; the report adds them up)")
     args = parser.parse_args(argv)
     modules = args.modules or list(MODULES)
     for module in modules:
         if module not in MODULES:
             parser.error("no module %r (one of %s)" % (module, ", ".join(MODULES)))
+    part = tuple(int(n) for n in args.part.split("/")) if args.part else None
     os.makedirs(WORK, exist_ok=True)
     known = equivalents()
     ok = True
     for module in modules:
-        session = os.path.join(WORK, module + ".sqlite")
         if not args.report:
-            copy_tree(module)
-            config, session = prepare(module, args.fresh)
+            name = part_name(module, part)
+            copy_tree(name)
+            config, session = prepare(module, args.fresh, part)
             if args.survivors:
-                print("%s: %d survivors to run again" % (module, forget_survivors(session)))
+                print("%s: %d survivors to run again" % (name, forget_survivors(session)))
             started = time.monotonic()
-            run(module, [tool("cosmic-ray"), "exec", config, session], check=True)
-            print("%s: %.0f s" % (module, time.monotonic() - started))
-        if os.path.exists(session):
-            ok = report(module, session, known) and ok
+            run(name, [tool("cosmic-ray"), "exec", config, session], check=True)
+            print("%s: %.0f s" % (name, time.monotonic() - started))
+        if sessions(module):
+            ok = report(module, known) and ok
         else:
             print("%-18s not run yet" % module)
             ok = False
