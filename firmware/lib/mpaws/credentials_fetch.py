@@ -179,7 +179,7 @@ def parse(body, date=None, now=None):
     expires = _iso_seconds(expiration)
     if expires is None:
         raise errors.ProtocolError("credentials reply: expiration %r is not an ISO 8601 UTC time"
-                                   % (expiration if isinstance(expiration, str) else type(expiration).__name__,)[:40])
+                                   % ((expiration if isinstance(expiration, str) else type(expiration).__name__)[:40],))
     if date:
         from mpaws import http_date
 
