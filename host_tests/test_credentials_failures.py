@@ -105,7 +105,8 @@ def test_expiration_at_its_edges_is_read(expiration, lifetime):
                                         "2026-12-32T10:00:00Z", "2026-12-03T-1:00:00Z", "2026-12-03T24:00:00Z",
                                         "2026-12-03T10:60:00Z", "2026-12-03T10:00:61Z", "2026-12-03 10:00:00Z",
                                         "2026-12-03T10:00:00.Z5", "2026-12-03T10:00Z", "2026-12-03T10:00:00.123",
-                                        "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z", "2026-12-03T10:00"])
+                                        "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z", "2026-12-03T10:00",
+                                        "2026-12-03T10x00:00Z", "2026-12-03T10:00x00Z", "2026-12-03T10:00:00.aZ"])
 def test_expiration_now_or_not_a_time_is_a_protocol_error(expiration):
     with pytest.raises(errors.ProtocolError, match="expiration|expired 0 s ago"):
         credentials_fetch.parse(credentials_reply(expiration), DATE)
@@ -230,3 +231,30 @@ def test_endpoint_reply_of_3xx_is_no_credentials(endpoint, device_files, status)
 def test_endpoint_reply_of_299_is_a_success(endpoint, device_files):
     endpoint.script(reply(299, "Fine", [("Date", DATE)], credentials_reply("2026-12-03T10:00:00Z")))
     assert credentials_fetch.fetch(certificate_credentials(endpoint, device_files))[3] == 3600
+
+
+def test_expiration_quoted_in_an_error_is_cut_to_40_characters():
+    expiration = "2026-12-03T10:00:00" + "X" * 80
+    with pytest.raises(errors.ProtocolError) as caught:
+        credentials_fetch.parse(credentials_reply(expiration), DATE)
+    assert repr(expiration[:40]) in caught.value.message and expiration[:41] not in caught.value.message
+
+
+@pytest.mark.parametrize("length,accepted", [(4096, True), (4097, False)])
+def test_session_token_of_at_most_4096_characters_is_taken(length, accepted):
+    body = credentials_reply("2026-12-03T10:00:00Z", sessionToken="T" * length)
+    if accepted:
+        assert len(credentials_fetch.parse(body, DATE)[2]) == length
+    else:
+        with pytest.raises(errors.ProtocolError, match="sessionToken is missing or malformed"):
+            credentials_fetch.parse(body, DATE)
+
+
+@pytest.mark.parametrize("key", ["ASIAMPAWSTEMPORARz", "ASIAMPAWSTEMPORAR-", "ASIAMPAWSTEMPORAR0"])
+def test_access_key_is_upper_case_letters_and_digits(key):
+    body = credentials_reply("2026-12-03T10:00:00Z", accessKeyId=key)
+    if key[-1] == "0":
+        assert credentials_fetch.parse(body, DATE)[0] == key
+    else:
+        with pytest.raises(errors.ProtocolError, match="accessKeyId is missing or malformed"):
+            credentials_fetch.parse(body, DATE)

@@ -576,6 +576,7 @@ def test_client_connect_with_keys_signs_for_the_service_and_region(server):
     assert invoke(c).status == 200
     [received] = server.requests
     assert "/eu-west-1/lambda/aws4_request" in received.header("authorization")
+    assert received.header("content-type") == "application/json"  # the caller's headers, signed and sent
     assert received.header("host") == "localhost:%d" % server.port and c.connection.verify is True
     c.close()
     assert c.connection.sock is None
@@ -677,3 +678,10 @@ def test_client_connect_defaults():
                        "lambda.us-east-1.amazonaws.com")  # the bundled Amazon roots; nothing is sent
     assert (c.connection.port, c.connection.timeout, c.max_attempts, c.budget_ms) == (443, 10, 4, 40000)
     assert c.host_header == "lambda.us-east-1.amazonaws.com"
+
+
+def test_client_waits_the_retry_after_seconds_when_the_backoff_is_shorter(server, context, sleeps):
+    server.script(throttle_reply("1"))
+    with pytest.raises(errors.Throttled):
+        invoke(lambda_client(server, context, base_delay_ms=5, max_delay_ms=5000, max_attempts=2))
+    assert sleeps == [1000]
