@@ -277,7 +277,7 @@ def test_chunk_size_that_is_not_hex_is_a_protocol_error(server, context, size_li
 
 
 def test_chunk_with_an_extension_and_upper_case_hex_is_read(server, context):
-    body = b"A;name=value\r\n0123456789\r\n1f\r\n" + b"q" * 31 + b"\r\n0\r\n\r\n"
+    body = b"A;name=value\r\n0123456789\r\n0000001f\r\n" + b"q" * 31 + b"\r\n0\r\n\r\n"
     server.script(reply(200, "OK", [("Transfer-Encoding", "gzip, chunked")], body, length=False))
     assert bytes(post(connection(server, context)).body) == b"0123456789" + b"q" * 31
 
@@ -685,3 +685,16 @@ def test_client_waits_the_retry_after_seconds_when_the_backoff_is_shorter(server
     with pytest.raises(errors.Throttled):
         invoke(lambda_client(server, context, base_delay_ms=5, max_delay_ms=5000, max_attempts=2))
     assert sleeps == [1000]
+
+
+def test_reply_over_a_third_of_the_free_heap_is_too_large(server, context, monkeypatch):
+    # MicroPython's gc.mem_free(), which CPython lacks: 900 bytes free, so 300 for a reply body.
+    monkeypatch.setattr(http.gc, "mem_free", lambda: 900, raising=False)
+    assert http.heap_room(10000) == 300 and http.heap_room(200) == 200
+    e = send_and_fail(server, context, ok_reply(b"h" * 301), errors.ResponseTooLarge)
+    assert "limit of 300" in e.message and "a third of the free heap" in e.message
+
+
+def test_connection_defaults():
+    conn = http.Connection("example.com")
+    assert (conn.port, conn.timeout, conn.max_body, conn.verify, conn.sock) == (443, 10, 65536, True, None)
