@@ -245,9 +245,11 @@ def test_header_line_without_a_name_is_a_protocol_error(server, context, line):
 
 
 def test_header_names_are_lower_case_and_values_stripped(server, context):
-    server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Request-Id :  abc \r\nX-Two: 1\r\nX-Two: 2\r\nContent-Length: 0\r\n\r\n")
+    server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Request-Id :  abc \r\nX-Two: 1\r\nX-Two: 2\r\nX-Tight:on\r\n"
+                  b"Content-Length: 0\r\n\r\n")
     response = post(connection(server, context))
     assert response.header("x-amz-request-id") == "abc" and response.header("x-two") == "1"
+    assert response.header("x-tight") == "on"
     assert response.header("x-none") is None and response.header("x-none", "d") == "d"
     assert repr(response) == "<Response 200 OK, 0 bytes>"
 
@@ -654,11 +656,24 @@ def test_client_skew_reply_with_a_garbled_date_quotes_40_characters_of_it(server
     assert "(%s)" % date[:40] in caught.value.message and date[:41] not in caught.value.message
 
 
-def test_client_takes_a_300_reply_as_a_proxy_not_a_success(server, context, sleeps):
-    server.script(reply(300, "Multiple Choices", [], b""))
-    with pytest.raises(errors.ProtocolError, match="unexpected HTTP 300"):
+@pytest.mark.parametrize("status", [300, 399])
+def test_client_takes_a_3xx_reply_as_a_proxy_not_a_success(server, context, sleeps, status):
+    server.script(reply(status, "Elsewhere", [], b""))
+    with pytest.raises(errors.ProtocolError, match="unexpected HTTP %d" % status):
         invoke(lambda_client(server, context))
     assert len(server.requests) == 4
+
+
+def test_client_returns_any_2xx_reply(server, context):
+    server.script(reply(299, "Fine", [], b"{}"))
+    assert invoke(lambda_client(server, context)).status == 299
+
+
+def test_client_sends_the_query_string(server, context):
+    server.script(ok_reply())
+    c = lambda_client(server, context)
+    c.request("POST", "/2015-03-31/functions/notify/invocations", query=[("Qualifier", "$LATEST")], body=b"{}")
+    assert server.requests[0].path == "/2015-03-31/functions/notify/invocations?Qualifier=%24LATEST"
 
 
 def test_client_corrects_the_clock_once_then_raises_the_skew(server, context, sleeps):
@@ -698,3 +713,12 @@ def test_reply_over_a_third_of_the_free_heap_is_too_large(server, context, monke
 def test_connection_defaults():
     conn = http.Connection("example.com")
     assert (conn.port, conn.timeout, conn.max_body, conn.verify, conn.sock) == (443, 10, 65536, True, None)
+
+
+def test_deadline_closer_than_the_timeout_cuts_the_wait_for_a_stalled_reply(server, context):
+    server.script(ok_reply(), delay=3)
+    conn = connection(server, context, timeout=5)
+    started = time.monotonic()
+    with pytest.raises(errors.Timeout):
+        post(conn, deadline=http.ticks_add(http.ticks_ms(), 500))
+    assert time.monotonic() - started < 2  # the deadline's 0.5 s, not the connection's 5 s
