@@ -7,7 +7,6 @@ message id), what the outbox holds, and the error a user reads."""
 import json
 import os
 import ssl
-import sys
 
 import pytest
 import trustme
@@ -255,89 +254,3 @@ def test_missing_key_file_is_a_config_error_naming_the_key(make_cert_dev, server
     assert_failed(r.results[1], "ConfigError")
     assert "CONFIG_TLS_KEY: no file" in r.results[1]["message"], r.results[1]
     assert server.connections == 0
-
-
-# -- the RTC memory's record of messages sent but not taken out -----------------------------------
-
-
-@pytest.fixture
-def rtc_board(monkeypatch):
-    """The simulated board's `machine` (host_tests/sim): mpaws.board's RTC memory is its
-    world.rtc_memory, which a soft reset keeps."""
-    sim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim")
-    monkeypatch.syspath_prepend(sim)
-    for name in ("machine", "simboard"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    import machine
-    import simboard
-
-    from mpaws import board
-
-    monkeypatch.setitem(sys.modules, "machine", machine)
-    monkeypatch.setitem(sys.modules, "simboard", simboard)
-    monkeypatch.setattr(board, "_state", None)
-    monkeypatch.setitem(sys.modules, "mpaws.board", board)
-    yield board, simboard.world
-    board._state = None
-
-
-class FlashApp:
-    """What mpaws.undelivered needs of app.py: its list of ids sent but not taken out, its
-    error line, and an outbox whose file can't be rewritten while `full`."""
-
-    def __init__(self):
-        self._sent = []
-        self.full = True
-        self.removed = []
-        self.last_error = None
-
-    def note_error(self, text):
-        self.last_error = text
-
-    def outbox(self):
-        return self
-
-    def remove(self, message_id):
-        if self.full:
-            raise OSError(28, "No space left on device")
-        self.removed.append(message_id)
-        return True
-
-    def __len__(self):
-        return 0
-
-
-def test_ids_sent_but_not_taken_out_survive_a_soft_reset_in_the_rtc_memory(rtc_board):
-    board, world = rtc_board
-    from mpaws import undelivered
-
-    app = FlashApp()
-    ids = ["esp32.era-%d" % i for i in range(undelivered.MAX_SENT_IN_RTC + 2)]
-    for message_id in ids:
-        error = undelivered.mark_sent(app, message_id, None, OSError(28, "No space left on device"))
-        assert error.sent is True and message_id in error.message
-    assert app._sent == ids  # in RAM: all of them
-    # A soft reset: RAM is gone, the RTC memory is read again; the newest ids are there.
-    board._state = None
-    assert board.rtc_state().get("sent") == ids[-undelivered.MAX_SENT_IN_RTC:]
-    assert json.loads(world.rtc_memory)["sent"] == ids[-undelivered.MAX_SENT_IN_RTC:]
-    # The flash writable again: each is taken out (never sent again) and the record cleared.
-    app.full = False
-    assert undelivered.forget_sent(app) is None
-    assert app.removed == ids and app._sent == []
-    board._state = None
-    assert board.rtc_state().get("sent") is None
-
-
-def test_ids_still_not_taken_out_stay_recorded_and_flush_is_told(rtc_board):
-    board, world = rtc_board
-    from mpaws import undelivered
-
-    app = FlashApp()
-    undelivered.mark_sent(app, "esp32.era-1", None, OSError(28, "No space left on device"))
-    stuck = undelivered.forget_sent(app)
-    assert stuck is not None and not getattr(stuck, "sent", False)  # flush raises it after the rest
-    assert "1 delivered message(s) still in the outbox" in stuck.message
-    assert app._sent == ["esp32.era-1"]
-    board._state = None
-    assert board.rtc_state().get("sent") == ["esp32.era-1"]

@@ -56,7 +56,7 @@ MODULES = {
                                    TESTS + "test_failure_paths.py", "-k",
                                    "not micropython and not every_byte and not every_point"]),
     "outbox_recovery": (LIB + "outbox_recovery.py", [TESTS + "test_outbox.py", "-k", "not micropython"]),
-    "undelivered": (LIB + "undelivered.py", DEVICE_TESTS),
+    "undelivered": (LIB + "undelivered.py", [TESTS + "test_undelivered.py"]),
     "app": ("firmware/app.py", DEVICE_TESTS),
 }
 MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
