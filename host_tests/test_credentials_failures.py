@@ -77,7 +77,8 @@ def test_certificate_and_key_given_as_bytes_make_a_context(device_files):
                                         (b"-----BEGIN CERTIFICATE-----\nMIIB\n", "is not closed"),
                                         (b"-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n",
                                          "not valid base64"),
-                                        (b"", "neither DER nor a PEM CERTIFICATE")])
+                                        (b"", "neither DER nor a PEM CERTIFICATE"),
+                                        (b"text with -----dashes----- but no PEM block", "neither DER nor a PEM")])
 def test_certificate_file_that_is_no_certificate_is_a_config_error(data, words):
     with pytest.raises(errors.ConfigError, match="CONFIG_TLS_CERT: .*" + words):
         credentials_fetch.pem_block(data, b"CERTIFICATE", "CONFIG_TLS_CERT")
@@ -96,7 +97,7 @@ def test_second_pem_block_is_found_after_one_of_another_kind():
                                                  ("2026-12-31T09:00:00Z", 43200),
                                                  ("2026-12-03T10:00:00.000+00:00", 3600),
                                                  ("2026-12-03T09:59:59Z", 3599), ("2026-12-03T23:59:60Z", 43200),
-                                                 ("2026-12-03T23:00:00Z", 43200)])
+                                                 ("2026-12-03T23:00:00Z", 43200), ("2026-12-03T10:00:00.9Z", 3600)])
 def test_expiration_at_its_edges_is_read(expiration, lifetime):
     assert credentials_fetch.parse(credentials_reply(expiration), DATE)[3] == lifetime
 
@@ -106,7 +107,8 @@ def test_expiration_at_its_edges_is_read(expiration, lifetime):
                                         "2026-12-03T10:60:00Z", "2026-12-03T10:00:61Z", "2026-12-03 10:00:00Z",
                                         "2026-12-03T10:00:00.Z5", "2026-12-03T10:00Z", "2026-12-03T10:00:00.123",
                                         "2026-1a-03T10:00:00Z", "2026-12-03T10:-1:00Z", "2026-12-03T10:00",
-                                        "2026-12-03T10x00:00Z", "2026-12-03T10:00x00Z", "2026-12-03T10:00:00.aZ"])
+                                        "2026-12-03T10x00:00Z", "2026-12-03T10:00x00Z", "2026-12-03T10:00:00.aZ",
+                                        "2026x12-03T10:00:00Z", "2026-12x03T10:00:00Z", "2026-12-03T10:00:-1Z"])
 def test_expiration_now_or_not_a_time_is_a_protocol_error(expiration):
     with pytest.raises(errors.ProtocolError, match="expiration|expired 0 s ago"):
         credentials_fetch.parse(credentials_reply(expiration), DATE)
@@ -258,3 +260,10 @@ def test_access_key_is_upper_case_letters_and_digits(key):
     else:
         with pytest.raises(errors.ProtocolError, match="accessKeyId is missing or malformed"):
             credentials_fetch.parse(body, DATE)
+
+
+def test_reply_of_exactly_16_kb_is_read(endpoint, device_files):
+    body = credentials_reply("2026-12-03T10:00:00Z")
+    body += b" " * (credentials_fetch.MAX_REPLY - len(body))
+    endpoint.script(reply(200, "OK", [("Date", DATE)], body))
+    assert credentials_fetch.fetch(certificate_credentials(endpoint, device_files))[0] == ACCESS_KEY
