@@ -101,16 +101,16 @@ def test_header_line_just_under_the_limit_is_read(server, context):
 
 
 def test_more_than_64_header_lines_is_a_protocol_error(server, context):
-    headers = [("X-H%d" % i, "v") for i in range(http.MAX_HEADERS)]  # and Content-Length: 65
+    headers = [("X-H%d" % i, "v") for i in range(64)]  # and Content-Length: 65
     e = send_and_fail(server, context, reply(200, "OK", headers, b"{}"), errors.ProtocolError)
     assert "too many header lines" in e.message
 
 
 def test_64_header_lines_are_read(server, context):
-    headers = [("X-H%d" % i, "v") for i in range(http.MAX_HEADERS - 1)]  # and Content-Length: 64
+    headers = [("X-H%d" % i, "v") for i in range(63)]  # and Content-Length: 64
     server.script(reply(200, "OK", headers, b"{}"))
     response = post(connection(server, context))
-    assert len(response.headers) == http.MAX_HEADERS and response.body == b"{}"
+    assert len(response.headers) == 64 and response.body == b"{}"
 
 
 def test_headers_of_a_100_continue_are_skipped_and_the_real_reply_read(server, context):
@@ -231,6 +231,24 @@ def test_interim_reply_other_than_100_is_a_protocol_error(server, context, statu
     assert "unexpected HTTP %d" % status in e.message
 
 
+def test_reason_with_spaces_is_read_whole(server, context):
+    server.script(b"HTTP/1.1 200 All Very Fine\r\nContent-Length: 0\r\n\r\n")
+    assert post(connection(server, context)).reason == "All Very Fine"
+
+
+def test_garbage_quoted_in_an_error_is_cut_short(server, context):
+    e = send_and_fail(server, context, b"X" * 100 + b"\r\n\r\n", errors.ProtocolError)
+    assert repr("X" * 60) in e.message and "X" * 61 not in e.message
+    server.requests.clear()
+    e = send_and_fail(server, context, b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9x" * 30 + b"\r\n\r\n",
+                      errors.ProtocolError)
+    assert repr(("9x" * 30)[:20]) in e.message
+    server.requests.clear()
+    e = send_and_fail(server, context, reply(200, "OK", CHUNKED, b"z" * 100 + b"\r\n", length=False),
+                      errors.ProtocolError)
+    assert repr("z" * 40) in e.message and "z" * 41 not in e.message
+
+
 def test_status_line_without_a_reason_is_read(server, context):
     server.script(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n{}")
     response = post(connection(server, context))
@@ -246,10 +264,10 @@ def test_header_line_without_a_name_is_a_protocol_error(server, context, line):
 
 def test_header_names_are_lower_case_and_values_stripped(server, context):
     server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Request-Id :  abc \r\nX-Two: 1\r\nX-Two: 2\r\nX-Tight:on\r\n"
-                  b"Content-Length: 0\r\n\r\n")
+                  b"A: one letter\r\nContent-Length: 0\r\n\r\n")
     response = post(connection(server, context))
     assert response.header("x-amz-request-id") == "abc" and response.header("x-two") == "1"
-    assert response.header("x-tight") == "on"
+    assert response.header("x-tight") == "on" and response.header("a") == "one letter"
     assert response.header("x-none") is None and response.header("x-none", "d") == "d"
     assert repr(response) == "<Response 200 OK, 0 bytes>"
 
@@ -384,6 +402,24 @@ def test_verification_off_warns_on_every_connection(server):
     post(conn)
     post(conn)
     assert len(logged) == 2 and all("verification is OFF" in line for line in logged)
+    verified = http.Connection("localhost", server.port, certs.context([server.ca_der_bytes]), timeout=3,
+                               log=logged.append)
+    post(verified)
+    assert len(logged) == 2  # verification on: no warning
+
+
+def test_host_whose_first_address_refuses_is_reached_at_the_next(server, context, monkeypatch):
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refusing = closed.getsockname()
+    closed.close()
+    real = http.socket.getaddrinfo
+    monkeypatch.setattr(http.socket, "getaddrinfo", lambda host, port, *args: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", refusing)] + real(host, port, *args))
+    server.script(ok_reply())
+    assert post(connection(server, context)).status == 200
 
 
 # -- the client: retries, their delays, Retry-After, the clock ---------------------------------
@@ -531,6 +567,7 @@ def test_untrusted_server_is_a_tls_error_and_never_retried(server, sleeps):
     with pytest.raises(errors.TLSError) as caught:
         invoke(c)
     assert caught.value.retryable is False and c.attempts == 1 and sleeps == []
+    assert "certificate not trusted or issued for another host name" in caught.value.message
     assert server.requests == [] and server.handshakes == 0
 
 
