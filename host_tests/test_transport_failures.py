@@ -734,7 +734,7 @@ def test_client_connect_defaults():
 
 def test_client_waits_the_retry_after_seconds_when_the_backoff_is_shorter(server, context, sleeps):
     server.script(throttle_reply("1"))
-    with pytest.raises(errors.Throttled):
+    with pytest.raises(errors.Throttled, match="gave up after 2 attempts"):
         invoke(lambda_client(server, context, base_delay_ms=5, max_delay_ms=5000, max_attempts=2))
     assert sleeps == [1000]
 
