@@ -284,6 +284,26 @@ def test_content_length_over_the_limit_is_too_large_before_reading(server, conte
     assert "of 101 bytes is over the limit of 100" in e.message
 
 
+def test_body_larger_than_the_buffer_is_read_exactly(server, context):
+    body = bytes(range(256)) * 20
+    server.script(ok_reply(body))
+    assert bytes(post(connection(server, context), max_body=len(body)).body) == body
+
+
+def test_reply_with_bare_line_feeds_is_read(server, context):
+    server.script(b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}")
+    response = post(connection(server, context))
+    assert (response.status, response.reason, bytes(response.body)) == (200, "OK", b"{}")
+
+
+def test_header_line_ending_just_after_two_full_buffers_is_read(server, context):
+    # Its line feed is the first byte of a new buffer, after two full ones went into the line.
+    value = "V" * (2 * http.BUFFER_SIZE + 1 - len("X-Long: ") - 2)
+    server.script(b"HTTP/1.1 200 OK\r\nX-Long: %s\r\nContent-Length: 2\r\n\r\n{}" % value.encode())
+    response = post(connection(server, context))
+    assert response.header("x-long") == value and bytes(response.body) == b"{}"
+
+
 def test_body_exactly_at_the_limit_is_read(server, context):
     server.script(ok_reply(b"z" * 100))
     assert bytes(post(connection(server, context), max_body=100).body) == b"z" * 100

@@ -223,9 +223,14 @@ def results(session):
 
 def changed_lines(diff):
     """(the line as it was, as the mutant has it), stripped: how the equivalents file names a mutant."""
-    minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
-    plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    minus = [same_spaces(line[1:]) for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [same_spaces(line[1:]) for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return (minus[0] if minus else ""), (plus[0] if plus else "")
+
+
+def same_spaces(text):
+    # Runs of spaces as one: a mutant's text may keep a space where a token went ("if  x").
+    return " ".join(text.split())
 
 
 def equivalents():
@@ -236,7 +241,7 @@ def equivalents():
         with open(EQUIVALENT, encoding="utf-8") as f:
             for line in f:
                 if line.strip() and not line.startswith("#"):
-                    parts = [p.strip() for p in line.split(" | ")]
+                    parts = [same_spaces(p) for p in line.split(" | ")]
                     if len(parts) == 4:
                         known[tuple(parts[:3])] = parts[3]
     return known
