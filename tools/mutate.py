@@ -235,15 +235,16 @@ def same_spaces(text):
 
 def equivalents():
     """{(module, line as it was, as mutated): reason} from host_tests/mutation-equivalent.txt,
-    whose entries read:  module | line as it was | line as mutated | why nothing observable changes"""
+    whose entries read:  module | line as it was ==> line as mutated | why nothing observable changes"""
     known = {}
     if os.path.exists(EQUIVALENT):
         with open(EQUIVALENT, encoding="utf-8") as f:
             for line in f:
                 if line.strip() and not line.startswith("#"):
-                    parts = [same_spaces(p) for p in line.split(" | ")]
-                    if len(parts) == 4:
-                        known[tuple(parts[:3])] = parts[3]
+                    module, _, rest = line.partition(" | ")
+                    change, _, reason = rest.rpartition(" | ")
+                    before, _, after = change.partition(" ==> ")
+                    known[(module.strip(), same_spaces(before), same_spaces(after))] = reason.strip()
     return known
 
 
@@ -269,7 +270,7 @@ def report(module, known):
           "survivors %.1f%%" % (module, killed, total - killed, explained, micropython, total,
                                 "  (%d not run)" % pending if pending else "", 100 * share))
     for line, operator, before, after in sorted(unexplained):
-        print("    %s:%d %s\n        %s | %s | %s" % (MODULES[module][0], line, operator, module, before, after))
+        print("    %s:%d %s\n        %s | %s ==> %s" % (MODULES[module][0], line, operator, module, before, after))
     return share <= TARGET and not pending
 
 
