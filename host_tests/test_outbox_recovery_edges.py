@@ -28,7 +28,7 @@ def test_new_file_starts_at_one_with_a_fresh_era(tmp_path):
         assert message_id == "dev.%s-1" % box.era and box.size == len(line(message_id)) + 1
         eras.append(box.era)
     assert all(re.match(r"^[0-9a-f]{8}$", era) for era in eras) and len(set(eras)) == 20
-    for a, b in ((0, 2), (2, 4), (4, 6)):  # each byte of the era drawn on its own
+    for a, b in ((0, 2), (2, 4), (4, 6), (0, 6)):  # each byte of the era drawn on its own
         assert any(era[a:a + 2] != era[b:b + 2] for era in eras)
 
 
@@ -77,3 +77,12 @@ def test_a_message_in_both_the_file_and_its_unfinished_copy_is_kept_once(tmp_pat
     box = outbox.Outbox(path, 10, "dev")
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA, "dev.%s-2" % ERA]
     assert box.size == len(one) + len(two) + 2
+
+
+def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path):
+    path = str(tmp_path / "outbox.txt")
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), "not a message", "end 1")
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.era != ERA
+    assert any("damaged or cut short" in text for text in logged), logged

@@ -290,6 +290,25 @@ def test_body_larger_than_the_buffer_is_read_exactly(server, context):
     assert bytes(post(connection(server, context), max_body=len(body)).body) == body
 
 
+def test_reply_followed_at_once_by_more_bytes_is_read_to_its_end(server, context):
+    body = b"B" * 1000  # read in two steps: the second buffer holds its end and what follows
+    server.script(ok_reply(body) + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" * 20)
+    assert bytes(post(connection(server, context)).body) == body
+
+
+def test_new_connection_closed_without_a_reply_is_not_sent_again(server, context):
+    server.script(b"", then="close")
+    with pytest.raises(errors.NetworkError, match="closed the connection without replying"):
+        post(connection(server, context))
+    assert len(server.requests) == 1
+
+
+def test_pause_between_attempts_is_in_milliseconds():
+    started = time.monotonic()
+    http.sleep_ms(5)
+    assert time.monotonic() - started < 0.5
+
+
 def test_reply_with_bare_line_feeds_is_read(server, context):
     server.script(b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}")
     response = post(connection(server, context))
