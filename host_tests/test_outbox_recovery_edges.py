@@ -86,3 +86,12 @@ def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path):
     box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.era != ERA
     assert any("damaged or cut short" in text for text in logged), logged
+
+
+def test_without_the_file_its_rebuilt_copy_is_taken_before_an_unfinished_write(tmp_path):
+    # A cut between removing the old file and renaming the rebuilt one over it.
+    path = str(tmp_path / "outbox.txt")
+    write(path + ".tmp2", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA, "rebuilt"), "end 1")
+    write(path + ".tmp", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-2" % ERA, "unfinished"), "end 1")
+    box = outbox.Outbox(path, 10, "dev")
+    assert [m[1] for m in box.messages()] == ["rebuilt"] and box.era == ERA
