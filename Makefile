@@ -39,7 +39,7 @@ BUILT := $(MPY) $(COPIED)
 DEMO_KEYS := --access-key AKIDEXAMPLE --secret-key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 DEMO_ARGS := examples/seed.req $(DEMO_KEYS) --region ap-southeast-1 --service lambda --date 20190611T055819Z
 
-.PHONY: help setup check-esp32 build test demo sign-demo bench certs fuzz clean distclean
+.PHONY: help setup check-esp32 build test mutate demo sign-demo bench certs fuzz clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -95,11 +95,27 @@ $(OUT)/certs/%: firmware/certs/%
 # The host tests run in TEST_WORKERS processes (pytest-xdist): most of their time is spent
 # waiting (servers, subprocesses, the fault suite's deadlines), so 4 keep 2 cores busy.
 TEST_WORKERS ?= 4
+# Seconds one test may take before it fails as hung (pytest-timeout); the longest, the fault
+# suite's storms, take under a minute. -rs lists every skipped test with its reason.
+TEST_TIMEOUT ?= 180
 
 test: setup ## the ESP32 gate, the build, then the host tests (what CI runs; TEST_WORKERS=1 for one process)
 	$(PY) tools/maintainer/check_esp32.py
 	@$(MAKE) --no-print-directory build
-	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) host_tests
+	$(PYTEST) $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) --timeout=$(TEST_TIMEOUT) -rs host_tests
+
+# Mutation testing of the device's failure handling (tools/maintainer/mutate.py, cosmic-ray): each
+# mutant runs its module's tests, so a module takes minutes to an hour; on demand, never in
+# CI, niced (a shared machine stays usable). MODULES="http client" runs some; an interrupted
+# run resumes where it stopped.
+MUTATE_STAMP := $(VENV)/.mutate-installed
+
+$(MUTATE_STAMP): requirements-mutate.txt | $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-mutate.txt
+	touch $@
+
+mutate: build $(MUTATE_STAMP) ## mutation testing: surviving mutants per module (slow; MODULES="http client" for some)
+	nice -n 10 $(PY) tools/maintainer/mutate.py $(MODULES)
 
 # DEVICE (micropython or cpython), SUBJECT and BODY reach tools/demo.py through the
 # environment, passed as their raw text (bash_word, below), so `$` and quotes arrive as typed.

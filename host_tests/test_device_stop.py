@@ -46,13 +46,17 @@ def test_stopped_blinks_slowly_the_configured_led(monkeypatch):
 
 
 def test_stopped_returns_where_there_is_no_led(monkeypatch):
-    monkeypatch.setitem(sys.modules, "machine", _machine([]))
+    levels = []
+    monkeypatch.setitem(sys.modules, "machine", _machine(levels))
     for config in (None, types.SimpleNamespace(CONFIG_LED_PIN=None), types.SimpleNamespace(CONFIG_LED_PIN="2")):
         if config is None:
             monkeypatch.delitem(sys.modules, "config", raising=False)
         else:
             monkeypatch.setitem(sys.modules, "config", config)
-        device.stopped(_Ticks())  # no turns limit: returns only because there is no LED
+        ticks = _Ticks()
+        device.stopped(ticks, turns=5)  # with an LED it would turn 5 times, 100 ms each
+        assert ticks.now == 0, config  # returned at once: no turn was waited
+        assert levels == [], config  # and no pin was driven
 
 
 def test_main_stops_on_a_config_error_instead_of_restarting(monkeypatch):

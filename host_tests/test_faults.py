@@ -325,10 +325,15 @@ def test_accepted_message_leaves_the_outbox_whatever_the_reply_body(dev, server,
     """long_header: a 200 whose header line (8 KB) is over the heap-based limit (issue 19, 4):
     the status line said 2xx, so AWS accepted; the message is not sent again."""
     server.set_mode(mode)
-    result, box, status = notify_once(dev)
-    if not result.get("ok"):
-        names = ("ResponseTooLarge", "OutOfMemory") if mode in ("huge_body", "long_header") else ()
-        assert_failed(result, *names)
+    r = run(dev, [FAST, notify("fault", "a body"), OUTBOX, STATUS], server=server)
+    result, box = r.results[1], r.results[2]
+    if mode == "not_utf8":  # a reply read whole: notify returns it, its bytes as they came
+        assert result.get("ok") and result["status"] == 200, result
+    else:  # a body too large to read: notify returns None (accepted, the reply unread), and logs why
+        assert result == dict(result, ok=True, message_id=None), result
+        # Why it could not be read: ResponseTooLarge, or OutOfMemory where the heap ran out
+        # first (micropython, a long header line); either way the message was delivered.
+        assert "accepted; its reply could not be read: " in r.log, r.log
     assert box["outbox"] == [], box
     deliveries = server.deliveries()
     assert list(deliveries.values()) == [1], deliveries
@@ -359,9 +364,10 @@ def test_2xx_with_a_header_line_over_the_limit_is_delivered_once_not_resent(make
 def test_direct_sns_accepted_message_with_an_undecodable_reply_leaves_the_outbox(make_dev, server):
     dev = make_dev(server, CONFIG_AWS_LAMBDA_FUNCTION=None)
     server.set_mode("not_utf8")
-    result, box, status = notify_once(dev)
-    if not result.get("ok"):
-        assert_failed(result)
+    r = run(dev, [FAST, notify("fault", "a body"), OUTBOX, STATUS], server=server)
+    result, box, status = r.results[1:]
+    assert result == dict(result, ok=True, message_id=None), result  # accepted; SNS's MessageId unreadable
+    assert "accepted; its reply could not be read" in r.log, r.log
     assert box["outbox"] == [] and status["refused"] == 0, (box, status)
     deliveries = server.deliveries()
     assert list(deliveries.values()) == [1] and None not in deliveries, deliveries
@@ -432,15 +438,18 @@ def test_untrusted_server_is_a_tls_error_and_nothing_is_delivered(make_dev, serv
 
 @contextlib.contextmanager
 def small_flash(size="16k"):
-    """A tmpfs of `size` mounted on a new directory (root only), unmounted afterwards."""
+    """A tmpfs of `size` mounted on a new directory (root only), unmounted afterwards. Skips
+    where it can't mount one, unless MPAWS_REQUIRE_TMPFS=1 (CI, as root): then it fails."""
+    # pytest.fail where the run requires these tests (CI), pytest.skip elsewhere (listed by -rs)
+    give_up = pytest.fail if os.environ.get("MPAWS_REQUIRE_TMPFS") == "1" else pytest.skip
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs as a small flash needs root (CI runs as root)")
+        give_up("full-flash test not run: mounting a tmpfs as a small flash needs root (CI runs as root)")
     directory = tempfile.mkdtemp(prefix="mpaws_flash_")
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", directory], capture_output=True,
                           text=True, timeout=30)
     if proc.returncode != 0:
         os.rmdir(directory)
-        pytest.skip("cannot mount a tmpfs here: %s" % proc.stderr.strip())
+        give_up("full-flash test not run: cannot mount a tmpfs here: %s" % proc.stderr.strip())
     try:
         yield directory
     finally:
@@ -474,21 +483,23 @@ def test_removal_failure_after_a_send_never_storms(make_dev, server, fault):
             proc = subprocess.run(["mount", "-o", "remount,ro", flash], capture_output=True, text=True, timeout=30)
             assert proc.returncode == 0, proc.stderr
         first = run(dev, [FAST, FLUSH, FLUSH, OUTBOX, STATUS], server=server)
-        per_process = server.deliveries()
-        assert all(per_process.get(i, 0) <= 1 for i in ids), per_process  # once per process at most
-        assert set(per_process) <= set(ids), per_process
-        for result in first.results[1:3]:
-            if not result.get("ok"):
-                assert_failed(result)
+        # Each flush sends the oldest message not yet sent, can't take it out, and stops
+        # there (the next would fare no better), remembering it as sent: once per process.
+        for result, message_id in zip(first.results[1:3], ids):
+            assert_failed(result, "OutboxError")
+            assert "sent %s, but could not take it out" % message_id in result["message"], result
+            assert "will not be sent again" in result["message"], result
             assert_within(result)
+        assert server.deliveries() == {ids[0]: 1, ids[1]: 1}
+        assert [m[0] for m in first.results[3]["outbox"]] == ids  # still there: the file can't change
+        assert first.results[4]["sent_not_removed"] == 2, first.results[4]
+        # A new process (a power cut: on a host no RTC memory keeps the ids) sends the oldest
+        # once more, and stops there again: one extra delivery, no storm.
         second = run(dev, [FAST, FLUSH, OUTBOX], server=server)
-        total = server.deliveries()
-        assert all(total.get(i, 0) <= 2 for i in ids), total  # at most one extra delivery per id
-        assert len(server.requests) <= 2 * MESSAGES, len(server.requests)  # no storm
-        assert sum(total.values()) >= 1  # it did try to send
-        if not second.results[1].get("ok"):
-            assert_failed(second.results[1])
+        assert_failed(second.results[1], "OutboxError")
+        assert "sent %s, but could not take it out" % ids[0] in second.results[1]["message"], second.results[1]
         assert_within(second.results[1])
+        assert server.deliveries() == {ids[0]: 2, ids[1]: 1}
         assert not secret_files(dev, flash)
 
 
@@ -532,16 +543,19 @@ def test_damaged_outbox_header_heals_and_keeps_the_messages(dev, server, damage)
 BIG_BODY_CHARS = 12000
 
 
-def test_big_message_is_stored_and_sent_after_a_restart_or_refused_with_the_limit(dev, server):
+def test_big_message_is_stored_and_sent_after_a_restart_or_refused_with_the_limit(dev, server, runtime):
     """Queued in one process, sent by a flush in the next (the outbox opened after a
-    restart). A firmware may instead refuse the message before storing it, naming the limit."""
+    restart). In MicroPython's 128k heap the message is refused before it is stored, its
+    error naming the limit or the free heap."""
     body = "".join("line %05d of a long report\n" % i for i in range(BIG_BODY_CHARS // 26))[:BIG_BODY_CHARS]
     queued = run(dev, [{"op": "queue", "subject": "big", "body": body}, OUTBOX]).results
-    if not queued[0].get("ok"):
-        assert_failed(queued[0])
-        assert re.search(r"\d", queued[0]["message"]), queued[0]  # the limit, in the text
+    if runtime == "micropython":
+        assert_failed(queued[0], "InvalidMessage", "OutOfMemory")
+        assert re.search(r"\d+ bytes", queued[0]["message"]), queued[0]  # the limit, in the text
         assert queued[1]["outbox"] == []
+        assert server.requests == []
         return
+    assert queued[0].get("ok"), queued[0]
     r = run(dev, [FAST, FLUSH, OUTBOX, STATUS], server=server)
     flushed, box, status = r.results[1:]
     assert flushed == dict(flushed, ok=True, sent=1), r
