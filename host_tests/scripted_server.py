@@ -59,9 +59,10 @@ class ScriptedServer(HostileServer):
             time.sleep(0.01)
         super().stop()
 
-    def _answer(self, sock, request, mode, params, deadline):
+    def _answer(self, conn, request, mode, params):
         if mode != "script":
-            return super()._answer(sock, request, mode, params, deadline)
+            return super()._answer(conn, request, mode, params)
+        sock = conn.sock
         if params["delay"] and self._stopping.wait(params["delay"]):
             return False
         self._send(sock, params["data"])

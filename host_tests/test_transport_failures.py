@@ -102,8 +102,14 @@ def test_header_line_just_under_the_limit_is_read(server, context):
 
 def test_more_than_64_header_lines_is_a_protocol_error(server, context):
     headers = [("X-H%d" % i, "v") for i in range(64)]  # and Content-Length: 65
-    e = send_and_fail(server, context, reply(200, "OK", headers, b"{}"), errors.ProtocolError)
+    e = send_and_fail(server, context, reply(503, "Unavailable", headers, b"{}"), errors.ProtocolError)
     assert "too many header lines" in e.message
+
+
+def test_more_than_64_header_lines_after_a_2xx_mean_accepted(server, context):
+    headers = [("X-H%d" % i, "v") for i in range(64)]
+    e = send_and_fail(server, context, reply(200, "OK", headers, b"{}"), errors.ResponseTooLarge)
+    assert "too many header lines" in e.message and "after HTTP 200: AWS accepted the request" in e.message
 
 
 def test_64_header_lines_are_read(server, context):
@@ -257,7 +263,7 @@ def test_status_line_without_a_reason_is_read(server, context):
 
 @pytest.mark.parametrize("line", [b"no colon here", b": no name"])
 def test_header_line_without_a_name_is_a_protocol_error(server, context, line):
-    e = send_and_fail(server, context, b"HTTP/1.1 200 OK\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n",
+    e = send_and_fail(server, context, b"HTTP/1.1 502 Bad Gateway\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n",
                       errors.ProtocolError)
     assert "bad or too many header lines" in e.message
 
@@ -749,7 +755,7 @@ def test_client_sends_the_query_string(server, context):
     server.script(ok_reply())
     c = lambda_client(server, context)
     c.request("POST", "/2015-03-31/functions/notify/invocations", query=[("Qualifier", "$LATEST")], body=b"{}")
-    assert server.requests[0].path == "/2015-03-31/functions/notify/invocations?Qualifier=%24LATEST"
+    assert server.requests[0].target == "/2015-03-31/functions/notify/invocations?Qualifier=%24LATEST"
 
 
 def test_client_corrects_the_clock_once_then_raises_the_skew(server, context, sleeps):

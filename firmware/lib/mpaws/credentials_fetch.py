@@ -132,7 +132,7 @@ def context(creds):
 def _described(value):
     # A value of the reply by its length or type, not quoted (it may be huge, or a secret
     # in the wrong field).
-    return "%d characters" % len(value) if isinstance(value, str) else "a %s" % type(value).__name__
+    return "%d characters" % len(value) if isinstance(value, str) else "a value of type %s" % type(value).__name__
 
 
 def _iso_seconds(text):
@@ -219,6 +219,8 @@ def _failed(creds, response):
     e = failures.from_response(status, response.header("x-amzn-errortype"), response.body,
                                response.header("x-amzn-requestid"), gateway=False)
     where = "credentials endpoint %s (CONFIG_AWS_CREDENTIALS_ENDPOINT)" % creds.host
+    if response.body and b"ecretAccessKey" in response.body:  # credentials in a refusal: never quoted
+        e.message = "a reply holding credentials (not shown)"
     if status in (401, 403):
         e.message = "%s refused the certificate for role alias %r, thing %r: %s (is the certificate ACTIVE in AWS " \
                     "IoT, attached to thing CONFIG_AWS_THING_NAME, and does its policy allow " \

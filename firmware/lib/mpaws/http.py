@@ -455,7 +455,7 @@ class Connection:
                 break
             i = line.find(":")
             if i <= 0 or len(headers) >= MAX_HEADERS:
-                raise _error(_BAD_HEADERS, self._where())
+                raise _error(_BAD_HEADERS, self._where(), self.reply_status)  # after a 2xx: accepted
             headers.append((line[:i].strip().lower(), line[i + 1 :].strip()))
         response = Response(status, reason, headers, b"")
         keep = version == "HTTP/1.1" and (response.header("connection") or "").lower() != "close"

@@ -81,7 +81,7 @@ def http_error(number, values):
     """The exception of mpaws.http's failure `number` (see HTTP_ERRORS), values (a tuple)
     in the order of its text."""
     kind, text = HTTP_ERRORS[number]
-    if number == 5:  # a line too long: values[-1] is the reply's status (None: before it)
+    if number in (5, 10):  # a line too long, bad headers: values[-1] is the reply's status (None: before it)
         status = values[-1]
         text = text % values[:-1]
         if status is not None and 200 <= status < 300:
