@@ -135,7 +135,7 @@ def test_failures_become_aws_errors():
 def refused_error():
     """What the function answers for a message it can never publish (errors.refusal says so)."""
     return errors.FunctionError("function notify failed (Unhandled): subject: too long", "Unhandled", b"{}",
-                                error_type="ValueError", error_message="subject: too long")
+                                error_type="InvalidMessage", error_message="subject: too long")
 
 
 def test_notify_of_a_refused_message_takes_it_out_and_says_so():
@@ -190,7 +190,7 @@ def test_flush_drops_a_refused_message_and_goes_on():
     app.full = False
     assert undelivered.flush_failed(app, refused_error(), ("esp32.era-1", "subject", "body"), 0) is None
     assert app.removed == ["esp32.era-1"] and app.refused == 1
-    assert app.last_error == "dropped esp32.era-1 'subject': refused by the function: ValueError: subject: too long"
+    assert app.last_error == "dropped esp32.era-1 'subject': refused by the function: InvalidMessage: subject: too long"
 
 
 def test_flush_stops_at_a_failure_that_may_pass_later():
