@@ -18,7 +18,8 @@ _INVOCATION_TYPES = const(("RequestResponse", "Event", "DryRun"))
 _MAX_CLIENT_CONTEXT = const(3583)  # bytes of base64, Lambda's limit
 
 
-_NAME_CHARS = sigv4.LETTERS + sigv4.DIGITS + "-_"  # of a function's name (a qualifier may have '$' too)
+# Of a function's name (a qualifier may have '$' too): sigv4.LETTERS + sigv4.DIGITS + "-_".
+_NAME_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def check_function(function):
