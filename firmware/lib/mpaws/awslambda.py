@@ -18,8 +18,7 @@ _INVOCATION_TYPES = const(("RequestResponse", "Event", "DryRun"))
 _MAX_CLIENT_CONTEXT = const(3583)  # bytes of base64, Lambda's limit
 
 
-# Of a function's name (a qualifier may have '$' too): sigv4.LETTERS + sigv4.DIGITS + "-_".
-_NAME_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_NAME_CHARS = sigv4.LETTERS + sigv4.DIGITS + "-_"  # of a function's name (a qualifier may have '$' too)
 
 
 def check_function(function):

@@ -57,8 +57,8 @@ _ERA_LENGTH = const(8)
 SEND_RESERVE = 42000
 OPEN_RESERVE = 19500
 _SEND_PER_TEXT_BYTE = const(2)
-_PIECE = const(128)  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
-_SHORT_LINE = const(1024)  # a message line up to this long is read at once; a longer one is measured first
+PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
+SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first
 _ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
@@ -224,9 +224,9 @@ class Outbox:
                     keep = False
                     dropped = 0  # bytes of the line being dropped so far
                     while True:
-                        # A line in pieces of at most _PIECE bytes: a large message is never held
+                        # A line in pieces of at most PIECE bytes: a large message is never held
                         # whole here (its removal must work in the heap that sent it).
-                        piece = f.readline(_PIECE)
+                        piece = f.readline(PIECE)
                         if not piece:
                             break
                         if start:
@@ -310,7 +310,7 @@ class Outbox:
         return self.count < before
 
     def _long(self, f, head):
-        # A line longer than _SHORT_LINE (rare): mpaws.outbox_recovery measures it in pieces
+        # A line longer than SHORT_LINE (rare): mpaws.outbox_recovery measures it in pieces
         # and reads it only if this heap can hold it, else sets it aside.
         from mpaws import outbox_recovery, transient
 
@@ -337,10 +337,10 @@ class Outbox:
         with f:
             f.readline()
             while limit is None or limit > 0:
-                line = f.readline(_SHORT_LINE)
+                line = f.readline(SHORT_LINE)
                 if not line or line.startswith(b"end "):
                     return
-                if len(line) == _SHORT_LINE and not line.endswith(b"\n"):
+                if len(line) == SHORT_LINE and not line.endswith(b"\n"):
                     message = self._long(f, line)
                 else:
                     message = _parse_message(line)

@@ -13,8 +13,8 @@ except ImportError:  # CPython
     def const(value):
         return value
 
-_PIECE = const(128)  # bytes of a long line read at a time (mpaws.outbox's _PIECE)
-_SMALL_LINE = const(1024)  # a line up to this long is read without asking the heap (mpaws.outbox's _SHORT_LINE)
+PIECE = 128  # bytes of a long line read at a time (mpaws.outbox's PIECE)
+_SMALL_LINE = const(1024)  # a line up to this long is read without asking the heap (mpaws.outbox's SHORT_LINE)
 
 
 def _random_era():
@@ -97,14 +97,14 @@ def _read_line(f, piece=None):
     (_read_room(); the file is then past it: such a line is never held whole); length its
     length; ended whether it ends with a line break. (b"", 0, False) at the end of the file."""
     if piece is None:
-        piece = f.readline(_PIECE)
+        piece = f.readline(PIECE)
     start = f.tell() - len(piece)
     if not piece or piece.endswith(b"\n"):
         return piece, len(piece), bool(piece)
-    head = piece[:_PIECE]
+    head = piece[:PIECE]
     length = len(piece)
     while True:  # measured in pieces first, then read at once if it fits
-        piece = f.readline(_PIECE)
+        piece = f.readline(PIECE)
         length += len(piece)
         if not piece or piece.endswith(b"\n"):
             break
@@ -122,14 +122,14 @@ def _read_line(f, piece=None):
 
 def long_message(box, f, head):
     """For box.messages(): (id, subject, body) of the line that starts with head (a line
-    longer than mpaws.outbox's _SHORT_LINE), or None: not a message, or too large to read in this heap
+    longer than box's SHORT_LINE), or None: not a message, or too large to read in this heap
     (then set aside: its id in box.aside, logged once; the line stays in the file)."""
     line, length, _ = _read_line(f, head)
     if len(line) == length:
         try:
             return box.parse_line(line)
         except MemoryError:  # decoding it took more than there is: set aside too
-            line = line[:_PIECE]
+            line = line[:PIECE]
     message_id = box.line_id(line)
     line = None
     if message_id is not None and message_id not in box.aside:
@@ -149,7 +149,7 @@ def _message_id(box, line, length, ended):
             return None if message is None else message[0]
         except MemoryError:  # decoding it took more than there is: as too large
             pass
-    message_id = box.line_id(line[:_PIECE])
+    message_id = box.line_id(line[:PIECE])
     return message_id if ended and message_id and box.is_valid_id(message_id) else None
 
 
@@ -228,7 +228,7 @@ def _copy_valid(box, path, out, seen):
                 else:  # too large to hold: copied in pieces
                     f.seek(start)
                     while True:
-                        piece = f.readline(_PIECE)
+                        piece = f.readline(PIECE)
                         out.write(piece)
                         if not piece or piece.endswith(b"\n"):
                             break
