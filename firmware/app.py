@@ -27,11 +27,17 @@ import sys
 
 from mpaws import errors, settings
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 # The rest of the library (the outbox, the client with its transport and signer, Lambda's
 # module, the clock) is imported where it is first used: `import app` alone (main.py
 # before anything is sent, a user's own code at the REPL) holds ~12 KB of heap, not ~54.
 
-ID_ATTRIBUTE = "mpaws-id"  # the SNS message attribute with the message id (cloud/lambda_function.py's)
+_ID_ATTRIBUTE = const("mpaws-id")  # the SNS message attribute with the message id (cloud/lambda_function.py's)
 MAX_ID = 64  # mpaws.outbox.MAX_ID: the longest message id (a test keeps them equal)
 
 _settings = None
@@ -39,8 +45,8 @@ _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
 _temporary = None  # certificate auth: the credentials.CertificateCredentials (see _credentials())
 _api = None  # API Gateway mode (CONFIG_AWS_API_URL): its mpaws.client.Client
-API_ROUTE = "/notify"  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
-_JSON = (("content-type", "application/json"),)
+_API_ROUTE = const("/notify")  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
+_JSON = const((("content-type", "application/json"),))
 _outbox = None
 _board = None  # whether there is a WiFi interface (the `network` module); looked up once
 ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated board sets its own)
@@ -220,14 +226,14 @@ def _deliver(message_id, subject, body):
     _last = c
     s = config()
     if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
-        result = c.request("POST", s.api_base + API_ROUTE, None, _JSON, payload(subject, body, message_id))
+        result = c.request("POST", s.api_base + _API_ROUTE, None, _JSON, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.body))
     if s.function:
         result = _function().invoke(s.function, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
     from mpaws import sns
 
-    attributes = None if message_id is None else ((ID_ATTRIBUTE, message_id),)
+    attributes = None if message_id is None else ((_ID_ATTRIBUTE, message_id),)
     try:
         sns.check(body, subject, attributes)
     except ValueError as e:  # stored by a firmware that did not check it: never sendable
@@ -298,7 +304,7 @@ def _check_text(subject, body):
     from mpaws import sns
 
     try:
-        sns.check(body, subject, ((ID_ATTRIBUTE, "-" * MAX_ID),))
+        sns.check(body, subject, ((_ID_ATTRIBUTE, "-" * MAX_ID),))
     except ValueError as e:
         raise errors.InvalidMessage(str(e))
     finally:

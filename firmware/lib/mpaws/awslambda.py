@@ -8,8 +8,14 @@ import json
 from mpaws import errors, sigv4
 from mpaws.json_pieces import JsonPieces, json_object, json_string  # noqa: F401 -- as before, here too
 
-INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
-MAX_CLIENT_CONTEXT = 3583  # bytes of base64, Lambda's limit
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
+_INVOCATION_TYPES = const(("RequestResponse", "Event", "DryRun"))
+_MAX_CLIENT_CONTEXT = const(3583)  # bytes of base64, Lambda's limit
 
 
 _NAME_CHARS = sigv4.LETTERS + sigv4.DIGITS + "-_"  # of a function's name (a qualifier may have '$' too)
@@ -83,8 +89,8 @@ class Lambda:
         Returns an InvokeResult; a function that failed raises errors.FunctionError with
         its error payload; AWS errors raise the matching errors.AWSError."""
         check_function(function)
-        if invocation_type not in INVOCATION_TYPES:
-            raise ValueError("invocation_type must be one of %s" % (INVOCATION_TYPES,))
+        if invocation_type not in _INVOCATION_TYPES:
+            raise ValueError("invocation_type must be one of %s" % (_INVOCATION_TYPES,))
         headers = [("content-type", "application/json")]
         if invocation_type != "RequestResponse":
             headers.append(("x-amz-invocation-type", invocation_type))
@@ -93,9 +99,9 @@ class Lambda:
         if client_context is not None:
             text = client_context if isinstance(client_context, str) else json.dumps(client_context)
             encoded = binascii.b2a_base64(text.encode()).decode().strip()
-            if len(encoded) > MAX_CLIENT_CONTEXT:
+            if len(encoded) > _MAX_CLIENT_CONTEXT:
                 raise ValueError("client_context is %d bytes as base64, over Lambda's %d" % (len(encoded),
-                                                                                             MAX_CLIENT_CONTEXT))
+                                                                                             _MAX_CLIENT_CONTEXT))
             headers.append(("x-amz-client-context", encoded))
         query = (("Qualifier", qualifier),) if qualifier else None
         response = self.client.request("POST", invocation_path(function), query, headers,

@@ -6,7 +6,7 @@
 # owner revokes in one call, and keys that run out within the hour.
 #
 # The credentials live in RAM only. They are fetched before the first request, again a
-# few minutes before they run out (REFRESH_BEFORE_S), and at once when AWS answers a
+# few minutes before they run out (_REFRESH_BEFORE_S), and at once when AWS answers a
 # request with ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request
 # once more). The fetch itself (client certificate, TLS, HTTP, JSON) is in
 # mpaws.credentials_fetch, loaded for each fetch and forgotten after it: an hourly task
@@ -18,17 +18,25 @@
 # power-on value (2000) or whose epoch is 2000 gets it right alike.
 from mpaws import clock, sigv4
 
-REFRESH_BEFORE_S = 300  # fetch new credentials this long before the old ones run out
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
+# Constants made const(): mpy-cross writes them into the bytecode, as names they would stay
+# in the heap for good.
+_REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 # What AWS answers a request signed with credentials that ran out (or were revoked early):
 # refresh, then send the request once more.
-RENEW_CODES = ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-               "TokenRefreshRequired")
+_RENEW_CODES = const(("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+                      "TokenRefreshRequired"))
 
 
-def _is_name(text, extra):
+def _is_name(text, allowed):
     if not isinstance(text, str) or not 1 <= len(text) <= 128:
         return False
-    return sigv4.made_of(text, sigv4.LETTERS + sigv4.DIGITS + extra)  # ASCII, as on MicroPython
+    return sigv4.made_of(text, sigv4.LETTERS + sigv4.DIGITS + allowed)  # ASCII, as on MicroPython
 
 
 class CertificateCredentials:
@@ -43,7 +51,7 @@ class CertificateCredentials:
     fetches, handshakes, bytes_sent, bytes_received: what the credentials calls cost."""
 
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
-                 refresh_before=REFRESH_BEFORE_S, now=None):
+                 now=None):
         host, _, port = endpoint.partition(":")
         if not host or port and not sigv4.made_of(port, sigv4.DIGITS):
             raise ValueError("credentials endpoint: a host name, optionally :port")
@@ -61,12 +69,11 @@ class CertificateCredentials:
         self.verify = verify
         self.timeout = timeout
         self.log = log
-        self.refresh_before = refresh_before
-        self._now = now or clock.now
+        self.now = now or clock.now
         self.access_key = None
         self.session_token = None
         self._secret = None
-        self._refresh_at = 0  # on the device's clock (self._now); 0: none yet
+        self._refresh_at = 0  # on the device's clock (self.now); 0: none yet
         self.generation = 0  # counts fetches; a signer made for an older one is made again
         self.fetches = 0
         self.handshakes = 0
@@ -79,7 +86,7 @@ class CertificateCredentials:
 
     def fresh(self):
         """Whether credentials are held and not due for refreshing."""
-        return self.access_key is not None and self._now() < self._refresh_at
+        return self.access_key is not None and self.now() < self._refresh_at
 
     def expire(self):
         """Marks the credentials as run out: the next request fetches new ones."""
@@ -93,7 +100,7 @@ class CertificateCredentials:
         self.access_key, self._secret, self.session_token = access_key, secret, token
         # Refresh a few minutes before they run out; short-lived ones (a test's 20 s) at
         # three quarters of their life.
-        self._refresh_at = self._now() + lifetime - min(self.refresh_before, lifetime // 4)
+        self._refresh_at = self.now() + lifetime - min(_REFRESH_BEFORE_S, lifetime // 4)
         self.generation += 1
         self.fetches += 1
         if self.log:
@@ -131,14 +138,16 @@ class Signer:
         self.region = region
         self.service = service
         self.connection = connection
-        self._signer = None
-        self._generation = -1
+        # The sigv4.Signer and the credentials' generation it was made for; names the
+        # credentials' own (interned once, they are never freed).
+        self.signer = None
+        self.generation = -1
 
     def renews(self, error):
         """Whether error (an errors.AWSError reply) says the credentials ran out or are no
         longer valid (ExpiredToken, InvalidClientTokenId): if so, the next sign() fetches
         new ones, and client.Client sends the request once more."""
-        if error.code in RENEW_CODES:
+        if error.code in _RENEW_CODES:
             self.credentials.expire()
             return True
         return False
@@ -148,10 +157,10 @@ class Signer:
         if not c.fresh():
             if self.connection is not None:
                 self.connection.close()
-            self._signer = None  # the old secret's HMAC pads go before the fetch
+            self.signer = None  # the old secret's HMAC pads go before the fetch
             c.refresh()
-        if self._generation != c.generation or self._signer is None:
-            self._signer = sigv4.Signer(c.access_key, c._secret, self.region, self.service,
+        if self.generation != c.generation or self.signer is None:
+            self.signer = sigv4.Signer(c.access_key, c._secret, self.region, self.service,
                                         session_token=c.session_token)
-            self._generation = c.generation
-        return self._signer.sign(method, path, query, headers, body, payload_hash, date)
+            self.generation = c.generation
+        return self.signer.sign(method, path, query, headers, body, payload_hash, date)

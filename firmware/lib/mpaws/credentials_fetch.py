@@ -10,21 +10,29 @@ import gc
 import json
 import sys
 
-from mpaws import clock, errors, http
+from mpaws import clock, errors, http, sigv4
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
 
 _CPYTHON = sys.implementation.name != "micropython"
-MAX_REPLY = 16384  # bytes; a reply is ~1.5 KB (the session token is most of it)
-MAX_LIFETIME_S = 43200  # AWS issues credentials for 12 hours at most
-_TOKEN_CHARS = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_LABEL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
+# Constants made const(): mpy-cross writes them into the bytecode, as names they would stay
+# in the heap for good.
+_MAX_REPLY = const(16384)  # bytes; a reply is ~1.5 KB (the session token is most of it)
+_MAX_LIFETIME_S = const(43200)  # AWS issues credentials for 12 hours at most
+_TOKEN_CHARS = const("-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_LABEL_CHARS = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
 
 
-def _read(source, key):
-    # The file's bytes, or the bytes given.
-    if isinstance(source, (bytes, bytearray)):
-        return bytes(source)
+def _read(path, key):
+    # The file's bytes, or the bytes given as path.
+    if isinstance(path, (bytes, bytearray)):
+        return bytes(path)
     try:
-        with open(source, "rb") as f:
+        with open(path, "rb") as f:
             return f.read()
     except OSError:
         raise errors.ConfigError("%s: no such file on this device (copy it with `make provision`)" % key)
@@ -32,8 +40,8 @@ def _read(source, key):
         raise errors.ConfigError("%s: give the path of the file" % key)
 
 
-def pem_block(data, suffix, key):
-    """The DER bytes of the first PEM block whose label ends with suffix ("CERTIFICATE",
+def pem_block(data, name, key):
+    """The DER bytes of the first PEM block whose label ends with name ("CERTIFICATE",
     "PRIVATE KEY"), or data itself when it is not PEM. DER everywhere: the MicroPython
     unix port's mbedTLS has no PEM parser. Raises errors.ConfigError naming key."""
     import binascii
@@ -53,7 +61,7 @@ def pem_block(data, suffix, key):
         end = data.find(b"-----END " + label + b"-----", start)
         if end < 0:
             raise errors.ConfigError("%s: the PEM block %s is not closed (file cut short?)" % (key, label.decode()))
-        if label.endswith(suffix):
+        if label.endswith(name):
             text = data[start:end]
             if b"ENCRYPTED" in label or b"Proc-Type" in text:
                 raise errors.ConfigError("%s: the key is encrypted; give it without a pass phrase "
@@ -65,60 +73,27 @@ def pem_block(data, suffix, key):
         i = data.find(b"-----BEGIN ", end)
     if data[:1] == b"\x30":  # DER: an ASN.1 SEQUENCE
         return data
-    raise errors.ConfigError("%s: neither DER nor a PEM %s" % (key, suffix.decode()))
+    raise errors.ConfigError("%s: neither DER nor a PEM %s" % (key, name.decode()))
 
 
-def _load_chain(ctx, cert, key):
-    if _CPYTHON:
-        # CPython's ssl takes the certificate and key from PEM files only: written to a
-        # private temporary folder for the call and removed at once (host runs only).
-        import os
-        import ssl
-        import tempfile
-
-        folder = tempfile.mkdtemp()
-        try:
-            cert_path = os.path.join(folder, "cert.pem")
-            with open(cert_path, "w") as f:
-                f.write(ssl.DER_cert_to_PEM_cert(cert))
-            import binascii
-
-            body = binascii.b2a_base64(key).decode()
-            key_path = os.path.join(folder, "key.pem")
-            error = None
-            for label in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):  # PKCS#8, PKCS#1, SEC1
-                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write("-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label))
-                try:
-                    ctx.load_cert_chain(cert_path, key_path)
-                    return
-                except ssl.SSLError as e:
-                    error = e
-            raise ValueError(error.reason if error is not None else "unreadable")
-        finally:
-            for name in ("cert.pem", "key.pem"):
-                try:
-                    os.remove(os.path.join(folder, name))
-                except OSError:
-                    pass
-            os.rmdir(folder)
-    ctx.load_cert_chain(cert, key)
-
-
-def context(creds):
+def context(credentials):
     """The ssl.SSLContext for the credentials endpoint: its server verified as
     client.connect() does (CONFIG_TLS_CA), and the device certificate and key."""
     from mpaws import certs, transient
 
     try:
-        ctx = certs.context(creds.ca, creds.verify)
+        ctx = certs.context(credentials.ca, credentials.verify)
     finally:
         transient.forget("certs")
-    cert = pem_block(_read(creds.cert, "CONFIG_TLS_CERT"), b"CERTIFICATE", "CONFIG_TLS_CERT")
-    key = pem_block(_read(creds.key, "CONFIG_TLS_KEY"), b"PRIVATE KEY", "CONFIG_TLS_KEY")
+    cert = pem_block(_read(credentials.cert, "CONFIG_TLS_CERT"), b"CERTIFICATE", "CONFIG_TLS_CERT")
+    key = pem_block(_read(credentials.key, "CONFIG_TLS_KEY"), b"PRIVATE KEY", "CONFIG_TLS_KEY")
     try:
-        _load_chain(ctx, cert, key)
+        if _CPYTHON:
+            from mpaws import pem_files  # host runs only
+
+            pem_files.load_cert_chain(ctx, cert, key)
+        else:
+            ctx.load_cert_chain(cert, key)
     except (ValueError, OSError) as e:
         # mbedTLS's and OpenSSL's reasons name the problem, never the key's bytes.
         raise errors.ConfigError("CONFIG_TLS_CERT / CONFIG_TLS_KEY: not a certificate and its private key (%s): "
@@ -129,12 +104,6 @@ def context(creds):
     return ctx
 
 
-def _described(value):
-    # A value of the reply by its length or type, not quoted (it may be huge, or a secret
-    # in the wrong field).
-    return "%d characters" % len(value) if isinstance(value, str) else "a value of type %s" % type(value).__name__
-
-
 def _iso_seconds(text):
     """Seconds since 1970 of 'YYYY-MM-DDTHH:MM:SS[.fff]Z' (or +00:00), or None."""
     if not isinstance(text, str) or len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
@@ -142,10 +111,7 @@ def _iso_seconds(text):
         return None
     rest = text[19:]
     if rest[:1] == ".":
-        i = 1
-        while i < len(rest) and "0" <= rest[i] <= "9":
-            i += 1
-        rest = rest[i:]
+        rest = rest[1:].lstrip(sigv4.DIGITS)
     if rest not in ("Z", "+00:00"):
         return None
     try:
@@ -158,8 +124,8 @@ def _iso_seconds(text):
     return clock.unix_seconds(t)
 
 
-def _field(fields, name, allowed=None):
-    value = fields.get(name)
+def _field(data, name, allowed=None):
+    value = data.get(name)
     if not isinstance(value, str) or not value or len(value) > 4096 or allowed is not None and value.strip(allowed):
         # The value is not quoted: it may be a secret.
         raise errors.ProtocolError("credentials reply: %s is missing or malformed" % name)
@@ -189,8 +155,11 @@ def parse(body, date=None, now=None):
     expiration = fields.get("expiration")
     expires = _iso_seconds(expiration)
     if expires is None:
+        # Described by its length or type, not quoted (it may be huge, or a secret in the
+        # wrong field).
         raise errors.ProtocolError("credentials reply: expiration is not an ISO 8601 UTC time: it has %s"
-                                   % _described(expiration))
+                                   % ("%d characters" % len(expiration) if isinstance(expiration, str)
+                                      else "a value of type %s" % type(expiration).__name__))
     if date:
         from mpaws import http_date
 
@@ -205,10 +174,10 @@ def parse(body, date=None, now=None):
     if lifetime <= 0:
         raise errors.ProtocolError("credentials reply: the credentials expired %d s ago (%s)"
                                    % (-lifetime, expiration[:40]))
-    return access_key, secret, token, min(lifetime, MAX_LIFETIME_S)
+    return access_key, secret, token, min(lifetime, _MAX_LIFETIME_S)
 
 
-def _failed(creds, response):
+def _failed(credentials, response):
     # The endpoint's error reply, with what to check for the status it gave; AWS's words
     # kept. Not API Gateway's hints (failures.from_response(gateway=False)): this is the
     # AWS IoT credentials provider, or another endpoint CONFIG_AWS_CREDENTIALS_ENDPOINT
@@ -218,17 +187,17 @@ def _failed(creds, response):
     status = response.status
     e = failures.from_response(status, response.header("x-amzn-errortype"), response.body,
                                response.header("x-amzn-requestid"), gateway=False)
-    where = "credentials endpoint %s (CONFIG_AWS_CREDENTIALS_ENDPOINT)" % creds.host
+    where = "credentials endpoint %s (CONFIG_AWS_CREDENTIALS_ENDPOINT)" % credentials.host
     if response.body and b"ecretAccessKey" in response.body:  # credentials in a refusal: never quoted
         e.message = "a reply holding credentials (not shown)"
     if status in (401, 403):
         e.message = "%s refused the certificate for role alias %r, thing %r: %s (is the certificate ACTIVE in AWS " \
                     "IoT, attached to thing CONFIG_AWS_THING_NAME, and does its policy allow " \
-                    "iot:AssumeRoleWithCertificate on the role alias?)" % (where, creds.role_alias, creds.thing_name,
-                                                                           e.message)
+                    "iot:AssumeRoleWithCertificate on the role alias?)" % (where, credentials.role_alias,
+                                                                           credentials.thing_name, e.message)
     elif status == 404:
         e.message = "%s has no role alias %r: %s (check CONFIG_AWS_ROLE_ALIAS, and that the endpoint is the " \
-                    "account's iot:CredentialProvider one)" % (where, creds.role_alias, e.message)
+                    "account's iot:CredentialProvider one)" % (where, credentials.role_alias, e.message)
     elif status >= 500:
         e.message = "%s failed: %s (AWS IoT's credentials provider; tried again later)" % (where, e.message)
     else:
@@ -237,26 +206,27 @@ def _failed(creds, response):
     return e
 
 
-def fetch(creds):
-    """New credentials for creds (a credentials.CertificateCredentials): (access key,
+def fetch(credentials):
+    """New credentials for credentials (an mpaws.credentials.CertificateCredentials): (access key,
     secret, session token, lifetime in seconds). Every errors.AWSError it raises has
     endpoint = "credentials": whatever the endpoint answered, no message reached AWS, so
     none is refused for its content (errors.refusal)."""
     try:
-        return _fetch(creds)
+        return _fetch(credentials)
     except errors.AWSError as e:
         e.endpoint = "credentials"
         raise
 
 
-def _fetch(creds):
+def _fetch(credentials):
     gc.collect()  # the handshake's buffers want room in one piece
-    connection = http.Connection(creds.host, creds.port, context(creds), timeout=creds.timeout,
-                                 max_body=MAX_REPLY, log=creds.log, verify=creds.verify)
-    host = creds.host if creds.port == 443 else "%s:%d" % (creds.host, creds.port)
+    connection = http.Connection(credentials.host, credentials.port, context(credentials),
+                                 timeout=credentials.timeout, max_body=_MAX_REPLY, log=credentials.log,
+                                 verify=credentials.verify)
+    host = credentials.host if credentials.port == 443 else "%s:%d" % (credentials.host, credentials.port)
     try:
-        response = connection.request("GET", "/role-aliases/%s/credentials" % creds.role_alias,
-                                      (("host", host), ("x-amzn-iot-thingname", creds.thing_name)))
+        response = connection.request("GET", "/role-aliases/%s/credentials" % credentials.role_alias,
+                                      (("host", host), ("x-amzn-iot-thingname", credentials.thing_name)))
     except errors.AWSError as e:
         # A handshake that failed after our side trusted the server (a TLS alert, or the
         # connection cut, as mbedTLS sees the alert): the server refused our certificate.
@@ -266,15 +236,15 @@ def _fetch(creds):
         if handshake and not ("verify failed" in e.message or network_errors.TLS_HINT_NOT_TRUSTED in e.message):
             raise errors.AccessDenied("credentials endpoint %s:%d refused the device certificate in the TLS "
                                       "handshake: %s (is CONFIG_TLS_CERT registered with AWS IoT and ACTIVE, and "
-                                      "CONFIG_TLS_KEY its key?)" % (creds.host, creds.port, e.message))
+                                      "CONFIG_TLS_KEY its key?)" % (credentials.host, credentials.port, e.message))
         raise
     finally:
         connection.close()
-        creds.handshakes += connection.handshakes
-        creds.bytes_sent += connection.bytes_sent
-        creds.bytes_received += connection.bytes_received
+        credentials.handshakes += connection.handshakes
+        credentials.bytes_sent += connection.bytes_sent
+        credentials.bytes_received += connection.bytes_received
         connection = None  # its buffer and TLS context: garbage before the reply is looked at
     if response.status >= 300:
         gc.collect()  # the failure's code loads into the room the connection left
-        raise _failed(creds, response)
-    return parse(response.body, response.header("date"), creds._now())
+        raise _failed(credentials, response)
+    return parse(response.body, response.header("date"), credentials.now())

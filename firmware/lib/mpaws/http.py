@@ -17,15 +17,6 @@ import time
 
 from mpaws import errors
 
-BUFFER_SIZE = 512  # bytes: the request write buffer and the reply read buffer
-RECV_SIZE = 256  # most bytes asked of one recv(): each is a new bytes object, in one free block
-MAX_LINE = 8192  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
-MAX_HEADERS = 64  # most header lines accepted in a reply
-MAX_INTERIM = 4  # most "100 Continue" replies before the real one
-DEFAULT_MAX_BODY = 65536  # bytes of reply body accepted unless the caller says otherwise
-HEAP_SHARE = 3  # a reply body or line may take at most 1/HEAP_SHARE of the free heap:
-# the caller decodes it (JSON, text), which needs about as much again
-
 _CPYTHON = sys.implementation.name != "micropython"
 
 try:
@@ -33,6 +24,16 @@ try:
 except ImportError:  # CPython
     def const(value):
         return value
+
+# Limits made const() too: written into the bytecode, not kept as names in the heap.
+_BUFFER_SIZE = const(512)  # bytes: the request write buffer and the reply read buffer
+_RECV_SIZE = const(256)  # most bytes asked of one recv(): each is a new bytes object, in one free block
+_MAX_LINE = const(8192)  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
+_MAX_HEADERS = const(64)  # most header lines accepted in a reply
+_MAX_INTERIM = const(4)  # most "100 Continue" replies before the real one
+_DEFAULT_MAX_BODY = const(65536)  # bytes of reply body accepted unless the caller says otherwise
+_HEAP_SHARE = const(3)  # a reply body or line may take at most 1/_HEAP_SHARE of the free heap:
+# the caller decodes it (JSON, text), which needs about as much again
 
 # What can go wrong with a request, by number: the texts are mpaws.network_errors.HTTP_ERRORS,
 # loaded on the failure only (a device whose requests succeed holds none of them). Numbers
@@ -75,14 +76,14 @@ except AttributeError:  # CPython
 
 
 def heap_room(limit):
-    """limit, or less when the free heap could not hold it (1/HEAP_SHARE of it)."""
+    """limit, or less when the free heap could not hold it (1/_HEAP_SHARE of it)."""
     try:
-        free = gc.mem_free() // HEAP_SHARE
+        free = gc.mem_free() // _HEAP_SHARE
     except AttributeError:  # CPython: no heap limit of its own
         return limit
     if free < limit:
         gc.collect()  # garbage counts as taken until it is collected: a reply is refused for what is free
-        free = gc.mem_free() // HEAP_SHARE
+        free = gc.mem_free() // _HEAP_SHARE
     return free if free < limit else limit
 
 
@@ -168,7 +169,7 @@ class Connection:
     timeout (seconds): the most one request may take, from connecting to the reply's last
     byte."""
 
-    def __init__(self, host, port=443, context=None, timeout=10, max_body=DEFAULT_MAX_BODY, log=None,
+    def __init__(self, host, port=443, context=None, timeout=10, max_body=_DEFAULT_MAX_BODY, log=None,
                  verify=True):
         self.host = host
         self.port = port
@@ -186,7 +187,7 @@ class Connection:
         # the reply failed.
         self.reply_status = None
         self._raw = None  # (TCP socket, its poll object) under a TLS socket that has no recv() (see _recv)
-        self._buf = bytearray(BUFFER_SIZE)
+        self._buf = bytearray(_BUFFER_SIZE)
         self._view = memoryview(self._buf)
         self._fill = 0  # write: bytes waiting in the buffer
         self._start = 0  # read: unread bytes are _buf[_start:_end]
@@ -300,9 +301,9 @@ class Connection:
     def _put(self, piece):
         data = _bytes_of(piece)
         n = len(data)
-        if self._fill + n > BUFFER_SIZE:
+        if self._fill + n > _BUFFER_SIZE:
             self._flush()
-            if n > BUFFER_SIZE:
+            if n > _BUFFER_SIZE:
                 self._send_all(data)  # a large piece goes straight out: no copy
                 return
         self._view[self._fill : self._fill + n] = data
@@ -335,7 +336,7 @@ class Connection:
     def _more(self):
         if self._start == self._end:
             self._start = self._end = 0
-        elif self._end == BUFFER_SIZE:
+        elif self._end == _BUFFER_SIZE:
             # Move the unread tail to the front to make room.
             tail = self._end - self._start
             self._buf[0:tail] = self._buf[self._start : self._end]
@@ -349,7 +350,7 @@ class Connection:
         else:
             # MicroPython's readinto()/recv_into() wait until the buffer is full; recv() returns
             # what has arrived. Its short-lived bytes object is copied into the buffer.
-            data = self._recv(min(RECV_SIZE, BUFFER_SIZE - self._end))
+            data = self._recv(min(_RECV_SIZE, _BUFFER_SIZE - self._end))
             n = len(data)
             self._view[self._end : self._end + n] = data
         if not n:
@@ -395,12 +396,12 @@ class Connection:
                     return bytes(piece).decode().rstrip("\r\n")
                 except UnicodeError:
                     raise _error(_NOT_UTF8, self._where())
-            if self._start == 0 and self._end == BUFFER_SIZE:
+            if self._start == 0 and self._end == _BUFFER_SIZE:
                 if longer is None:
                     longer = bytearray()
                 longer.extend(self._view[0 : self._end])
                 self._end = 0
-                if len(longer) > heap_room(MAX_LINE):
+                if len(longer) > heap_room(_MAX_LINE):
                     # After a 2xx status line AWS accepted the request: a header (or chunk
                     # size) line too long for this heap is a reply too large, as a body is,
                     # not a broken one (the message is delivered, never sent again).
@@ -429,7 +430,7 @@ class Connection:
 
     def _read_status(self):
         """The status line's (status, version, reason), after any 100 Continue."""
-        for _ in range(MAX_INTERIM + 1):
+        for _ in range(_MAX_INTERIM + 1):
             line = self._readline()
             parts = line.split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
@@ -443,7 +444,7 @@ class Connection:
                 return status, parts[0], parts[2] if len(parts) > 2 else ""
             while self._readline():  # 100 Continue: its headers, then the real reply
                 pass
-        raise _error(_TOO_MANY_INTERIM, MAX_INTERIM, self._where())
+        raise _error(_TOO_MANY_INTERIM, _MAX_INTERIM, self._where())
 
     def _read_response(self, method, max_body):
         status, version, reason = self._read_status()
@@ -454,7 +455,7 @@ class Connection:
             if not line:
                 break
             i = line.find(":")
-            if i <= 0 or len(headers) >= MAX_HEADERS:
+            if i <= 0 or len(headers) >= _MAX_HEADERS:
                 raise _error(_BAD_HEADERS, self._where(), self.reply_status)  # after a 2xx: accepted
             headers.append((line[:i].strip().lower(), line[i + 1 :].strip()))
         response = Response(status, reason, headers, b"")

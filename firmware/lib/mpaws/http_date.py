@@ -3,12 +3,21 @@
 # (mpaws.credentials_fetch). Loaded by those, when they need it, and only then.
 from mpaws import clock
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
+# const(): written into the bytecode, not kept as names in the heap.
+_MONTHS = const(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
+_DAYS = const((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))
 
 
-def valid_time(year, month, day, hour, minute, second):
-    """Whether the fields are a real UTC date and time (31 Feb is not)."""
+def valid_time(t):
+    """Whether t, (year, month, day, hour, minute, second), is a real UTC date and time
+    (31 Feb is not). One tuple: parameter names would stay in the heap as names."""
+    year, month, day, hour, minute, second = t
     if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1] or not 0 <= hour < 24 or not 0 <= minute < 60:
         return False
     if month == 2 and day == 29 and (year % 4 or (year % 100 == 0 and year % 400)):
@@ -32,7 +41,7 @@ def parse(text):
         t = (int(parts[2]), _MONTHS.index(parts[1]) + 1, int(parts[0]), int(hms[0]), int(hms[1]), int(hms[2]))
     except (ValueError, IndexError):
         return None
-    if len(hms) != 3 or not valid_time(*t):
+    if len(hms) != 3 or not valid_time(t):
         return None
     return clock.unix_seconds(t)
 

@@ -29,16 +29,22 @@ import sys
 
 from mpaws.json_pieces import json_string
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 MAGIC = "mpaws-outbox"
 VERSION = "1"
 MAX_ID = 64
-ERA_CHARS = "0123456789abcdef"
-ERA_LENGTH = 8
+_ERA_CHARS = const("0123456789abcdef")
+_ERA_LENGTH = const(8)
 # A message is stored only when the heap that stores it can send it, from a new process too:
 # sending takes SEND_RESERVE bytes more than is held when a message is queued before the
 # session's client exists (the request's modules, the TLS connection; OPEN_RESERVE once it
 # exists), plus the line read back from the file (its bytes as stored) and its subject and
-# body decoded from it (SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
+# body decoded from it (_SEND_PER_TEXT_BYTE per byte of their UTF-8: the strings and the
 # buffer they grow in while the line is parsed); the request's body is made from them in
 # pieces, never copied (json_pieces.JsonPieces). Measured on the unix port after gc.collect()
 # (free heap when queued vs the largest body a new process then flushes, Lambda mode): 30.4
@@ -50,10 +56,10 @@ ERA_LENGTH = 8
 # there, from the ESP-IDF heap on the board: on the board these are on the safe side.
 SEND_RESERVE = 42000
 OPEN_RESERVE = 19500
-SEND_PER_TEXT_BYTE = 2
+_SEND_PER_TEXT_BYTE = const(2)
 PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
 SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first
-ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+_ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
 _WRITES_STR = sys.implementation.name == "micropython"
 
@@ -66,8 +72,8 @@ def _byte_length(piece):
 
 
 def is_valid_id(text):
-    # strip() of an id made of ID_CHARS only is "", which allocates nothing.
-    return isinstance(text, str) and 0 < len(text) <= MAX_ID and not text.strip(ID_CHARS)
+    # strip() of an id made of _ID_CHARS only is "", which allocates nothing.
+    return isinstance(text, str) and 0 < len(text) <= MAX_ID and not text.strip(_ID_CHARS)
 
 
 def _remove(path):
@@ -119,7 +125,7 @@ def _parse_message(line):
 
 
 def is_valid_era(text):
-    return len(text) == ERA_LENGTH and not text.strip(ERA_CHARS)
+    return len(text) == _ERA_LENGTH and not text.strip(_ERA_CHARS)
 
 
 def _free_heap():
@@ -275,7 +281,7 @@ class Outbox:
                              "over the limit of %d (CONFIG_OUTBOX_BYTES); send a shorter one" % (size, self.max_bytes))
         free = _free_heap()
         if free is not None:
-            cost = size + SEND_PER_TEXT_BYTE * (_byte_length(subject) + _byte_length(body))
+            cost = size + _SEND_PER_TEXT_BYTE * (_byte_length(subject) + _byte_length(body))
             reserve = OPEN_RESERVE if client_open else SEND_RESERVE
             limit = max(0, free - reserve)
             if cost > limit:

@@ -7,8 +7,14 @@
 # of mpaws.outbox, which imports it.
 import os
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 PIECE = 128  # bytes of a long line read at a time (mpaws.outbox's PIECE)
-SMALL_LINE = 1024  # a line up to this long is read without asking the heap (mpaws.outbox's SHORT_LINE)
+_SMALL_LINE = const(1024)  # a line up to this long is read without asking the heap (mpaws.outbox's SHORT_LINE)
 
 
 def _random_era():
@@ -104,7 +110,7 @@ def _read_line(f, piece=None):
             break
     ended = bool(piece)
     piece = None
-    room = None if length <= SMALL_LINE else _read_room()  # no collection per line of a large outbox
+    room = None if length <= _SMALL_LINE else _read_room()  # no collection per line of a large outbox
     if room is None or length <= room:
         f.seek(start)
         try:

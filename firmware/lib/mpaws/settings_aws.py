@@ -3,6 +3,12 @@
 from mpaws import errors
 from mpaws.sigv4 import DIGITS, LETTERS, LOWER, PRINTABLE, UPPER, made_of
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 _HOW = " Fix it in config.py (a copy of config_template.py)."
 
 
@@ -83,9 +89,9 @@ def _check_host(key, host):
 
 
 # The signer's name for each key it checks (mpaws.sigv4.Signer raises "bad <name>").
-_SIGNER_KEYS = (("access_key", "CONFIG_AWS_ACCESS_KEY"), ("secret_key", "CONFIG_AWS_SECRET_KEY"),
+_SIGNER_KEYS = const((("access_key", "CONFIG_AWS_ACCESS_KEY"), ("secret_key", "CONFIG_AWS_SECRET_KEY"),
                 ("session_token", "CONFIG_AWS_SESSION_TOKEN"), ("Security-Token", "CONFIG_AWS_SESSION_TOKEN"),
-                ("region", "CONFIG_AWS_REGION"))
+                ("region", "CONFIG_AWS_REGION")))
 
 
 def _check_signer(s):
@@ -135,7 +141,7 @@ def _check_api(s, module):
 
 
 # -- static keys or a device certificate (mpaws.settings_cert, mpaws.credentials) ---------
-STATIC_KEYS = ("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY")
+_STATIC_KEYS = const(("CONFIG_AWS_ACCESS_KEY", "CONFIG_AWS_SECRET_KEY"))
 CERT_KEYS = ("CONFIG_AWS_CREDENTIALS_ENDPOINT", "CONFIG_AWS_ROLE_ALIAS", "CONFIG_AWS_THING_NAME", "CONFIG_TLS_CERT",
              "CONFIG_TLS_KEY")
 
@@ -147,7 +153,7 @@ def _given(module, keys):
 def uses_certificate(module):
     """Whether config `module` gives a certificate rather than static keys. Raises
     errors.ConfigError, naming the keys, for both, neither, or half of the certificate's."""
-    static = _given(module, STATIC_KEYS + ("CONFIG_AWS_SESSION_TOKEN",))
+    static = _given(module, _STATIC_KEYS + ("CONFIG_AWS_SESSION_TOKEN",))
     cert = _given(module, CERT_KEYS)
     if static and cert:
         _fail(", ".join(static), "set together with %s: give static keys or a device certificate, not both (set "

@@ -13,11 +13,13 @@ def _fail(key, problem):
     raise errors.ConfigError("%s: %s.%s" % (key, problem, _HOW))
 
 
-def check(s, module, string, check_host, describe):
+def check(s, module, *checks):
     """Checks the certificate's keys into s (credentials_endpoint, credentials_port,
-    role_alias, thing_name, tls_cert, tls_key); string, check_host, describe: settings_aws's
-    (describe: what a value is like, never the value: a secret pasted under the wrong key
-    must not be shown)."""
+    role_alias, thing_name, tls_cert, tls_key); checks: settings_aws's string, check_host and
+    describe (describe: what a value is like, never the value: a secret pasted under the
+    wrong key must not be shown). One star parameter: its functions' names as parameters
+    would stay in the heap as names."""
+    string, check_host, describe = checks
     import os
 
     from mpaws import credentials
