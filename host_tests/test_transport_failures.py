@@ -80,7 +80,7 @@ def test_header_line_that_is_not_utf8_is_a_protocol_error(server, context):
 
 
 def test_header_line_over_the_limit_is_a_protocol_error(server, context):
-    long_value = "A" * (http.MAX_LINE + http.BUFFER_SIZE)  # checked a buffer at a time
+    long_value = "A" * (http._MAX_LINE + http._BUFFER_SIZE)  # checked a buffer at a time
     e = send_and_fail(server, context, reply(503, "Unavailable", [("X-Amz-Log-Result", long_value)]),
                       errors.ProtocolError)
     assert "longer than" in e.message
@@ -88,13 +88,13 @@ def test_header_line_over_the_limit_is_a_protocol_error(server, context):
 
 def test_header_line_a_little_over_the_limit_is_still_read(server, context):
     # The limit is checked a buffer (512 bytes) at a time: a log tail 100 bytes over it is read.
-    value = "L" * (http.MAX_LINE + 100)
+    value = "L" * (http._MAX_LINE + 100)
     server.script(b"HTTP/1.1 200 OK\r\nX-Amz-Log-Result: %s\r\nContent-Length: 0\r\n\r\n" % value.encode())
     assert post(connection(server, context)).header("x-amz-log-result") == value
 
 
 def test_header_line_just_under_the_limit_is_read(server, context):
-    value = "A" * (http.MAX_LINE - 200)
+    value = "A" * (http._MAX_LINE - 200)
     server.script(ok_reply().replace(b"\r\n\r\n", b"\r\nX-Amz-Log-Result: %s\r\n\r\n" % value.encode(), 1))
     response = post(connection(server, context))
     assert response.status == 200 and response.header("x-amz-log-result") == value
@@ -323,7 +323,7 @@ def test_reply_with_bare_line_feeds_is_read(server, context):
 
 def test_header_line_ending_just_after_two_full_buffers_is_read(server, context):
     # Its line feed is the first byte of a new buffer, after two full ones went into the line.
-    value = "V" * (2 * http.BUFFER_SIZE + 1 - len("X-Long: ") - 2)
+    value = "V" * (2 * http._BUFFER_SIZE + 1 - len("X-Long: ") - 2)
     server.script(b"HTTP/1.1 200 OK\r\nX-Long: %s\r\nContent-Length: 2\r\n\r\n{}" % value.encode())
     response = post(connection(server, context))
     assert response.header("x-long") == value and bytes(response.body) == b"{}"
