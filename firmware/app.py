@@ -101,7 +101,7 @@ def outbox():
             _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log,
                                          max_bytes=s.outbox_bytes)
         except MemoryError as e:
-            raise _handled(lambda: _undelivered().as_aws_error(e))
+            raise _as_aws_error(e)
         except OSError as e:
             raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
         if _sent is None:  # kept over reset(): what was sent stays sent
@@ -127,6 +127,12 @@ def _failed(e):
 
     transient.forget("undelivered", "failures", "network_errors")
     return e
+
+
+def _as_aws_error(e):
+    # In a function of its own: a lambda over `e` in the caller would make `e` a cell,
+    # allocated on every call of the caller (outbox() runs on every turn of the device loop).
+    return _handled(lambda: _undelivered().as_aws_error(e))
 
 
 def _handled(handle):
@@ -260,7 +266,7 @@ def _send(message_id, subject, body, strict=False):
         result, said = _deliver(message_id, subject, body)
     except Exception as e:  # noqa: BLE001 -- every failure becomes an AWSError, or a delivery
         if not _accepted(e):
-            raise _handled(lambda: _undelivered().as_aws_error(e))
+            raise _as_aws_error(e)
         result, said = None, "accepted; its reply could not be read: %s: %s" % (type(e).__name__, e)
     log("mpaws: notified %s (%s)" % (message_id, said))
     if message_id is not None:
@@ -370,7 +376,7 @@ def queue(subject, body):
         _check_text(subject, body)
         message_id = _store(subject, body)
     except MemoryError as e:
-        raise _handled(lambda: _undelivered().as_aws_error(e))
+        raise _as_aws_error(e)
     log("mpaws: queued %s: %s" % (message_id, subject))
     return message_id
 
@@ -397,7 +403,7 @@ def notify(subject, body):
         config()
         _check_text(subject, body)
     except MemoryError as e:
-        raise _handled(lambda: _undelivered().as_aws_error(e))
+        raise _as_aws_error(e)
     try:
         message_id = _store(subject, body, True)
     except MemoryError:  # first: the next clause's class is loaded on a failure, which takes heap
@@ -425,7 +431,7 @@ def flush(feed=None):
     try:
         from mpaws import outbox_flush  # loaded on the first flush: a notify does not need it
     except MemoryError as e:
-        raise _handled(lambda: _undelivered().as_aws_error(e))
+        raise _as_aws_error(e)
     return outbox_flush.flush(sys.modules[__name__], feed)
 
 
@@ -441,7 +447,7 @@ def status():
 
         return device_status.status(sys.modules[__name__])
     except MemoryError as e:  # after a failure, in a small heap: errors.OutOfMemory, never a raw one
-        raise _handled(lambda: _undelivered().as_aws_error(e))
+        raise _as_aws_error(e)
     finally:
         transient.forget("status")
 

@@ -108,3 +108,23 @@ def test_a_notify_succeeds_in_the_heap_budget(probe, aws_server):  # noqa: F811
     assert proc.returncode == 0 and held and held[0][1] == "200", (
         "one notify fails in -X heapsize=%d:\n%s%s" % (NOTIFY_HEAP_BUDGET, proc.stdout[-3000:], proc.stderr[-3000:]))
     assert len(aws_server.invocations("notify")) == 1
+
+
+def test_the_device_loop_allocates_nothing_while_idle(micropython, mpy_firmware, tmp_path):
+    """A turn of main.py's loop with nothing to do (WiFi up, clock set, outbox empty, button
+    idle) allocates no heap: on a board it runs every few milliseconds for months, and every
+    allocation is a step towards a collection that fragments the heap. The probe of `make
+    bench` device_app, on the simulated board (host_tests/sim), from the .mpy build."""
+    import sys
+    import types
+
+    bench_folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "bench")
+    if bench_folder not in sys.path:
+        sys.path.append(bench_folder)
+    import bench_device  # pyright: ignore[reportMissingImports]  (tools/bench)
+
+    def run(args, cwd=None, timeout=60):
+        return subprocess.run([micropython] + list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+    figures = bench_device.device_figures(types.SimpleNamespace(tmp=str(tmp_path)), str(mpy_firmware), run)
+    assert figures["idle"] == 0, "each idle turn of the device loop allocates %s bytes" % figures["idle"]
