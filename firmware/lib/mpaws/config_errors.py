@@ -11,28 +11,30 @@ def describe(value):
     if not isinstance(value, str):
         return "a %s" % type(value).__name__
     kinds = []
-    other = ""
-    for c in value:
-        if "A" <= c <= "Z":
+    other = []  # punctuation bytes, each once
+    # Its UTF-8 bytes are scanned (small ints): a loop over the str would intern each of its
+    # characters for good -- a secret's too. Bytes of non-ASCII characters are >= 0x80.
+    for b in value.encode():
+        if 65 <= b <= 90:
             kind = "upper-case letters"
-        elif "a" <= c <= "z":
+        elif 97 <= b <= 122:
             kind = "lower-case letters"
-        elif "0" <= c <= "9":
+        elif 48 <= b <= 57:
             kind = "digits"
-        elif c == " ":
+        elif b == 32:
             kind = "spaces"
-        elif c < " " or c == "\x7f":
+        elif b < 32 or b == 127:
             kind = "control characters"
-        elif c > "~":
+        elif b > 127:
             kind = "non-ASCII characters"
         else:
-            if c not in other:
-                other += c
+            if b not in other:
+                other.append(b)
             continue
         if kind not in kinds:
             kinds.append(kind)
     if other:
-        kinds.append("'" + "', '".join(other) + "'")
+        kinds.append("'" + b"', '".join([bytes((b,)) for b in other]).decode() + "'")
     return "%d characters (%s)" % (len(value), ", ".join(kinds) or "none")
 
 
