@@ -125,6 +125,21 @@ def test_broken_reply_is_a_protocol_error_and_the_message_is_kept(make_dev, serv
     assert server.deliveries() == {message_id: MAX_ATTEMPTS + 1}
 
 
+def test_too_many_header_lines_after_a_2xx_mean_delivered_and_nothing_is_sent_again(make_dev, server):
+    # The status line said 200: AWS accepted the message, whatever follows it (as with a
+    # header line too long for the heap). 32k over the suite's heap, as above.
+    dev = make_dev(server, heapsize="%dk" % (int(HEAPSIZE[:-1]) + 32))
+    server.script(reply(200, "OK", [("X-H%d" % i, "v") for i in range(64)], b"{}"))
+    r = run(dev, [FAST, notify("fault", "a body"), OUTBOX], server=server)
+    result, box = r.results[1:]
+    assert result == dict(result, ok=True, message_id=None), result
+    assert "accepted; its reply could not be read: ResponseTooLarge" in r.log, r.log
+    assert box["outbox"] == [] and list(server.deliveries().values()) == [1]
+    flushed = run(dev, [FAST, FLUSH])
+    assert flushed.results[1] == dict(flushed.results[1], ok=True, sent=0)
+    assert list(server.deliveries().values()) == [1]
+
+
 def test_headers_after_100_continue_are_skipped_and_the_message_delivered(make_dev, server):
     dev = make_dev(server)
     server.script(b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n" + ok_reply(b'{"real": 1}'))
