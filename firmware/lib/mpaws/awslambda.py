@@ -18,30 +18,17 @@ _INVOCATION_TYPES = const(("RequestResponse", "Event", "DryRun"))
 _MAX_CLIENT_CONTEXT = const(3583)  # bytes of base64, Lambda's limit
 
 
-_NAME_CHARS = sigv4.LETTERS + sigv4.DIGITS + "-_"  # of a function's name (a qualifier may have '$' too)
-
-
 def check_function(function):
     """Raises ValueError unless function is a name (1-64 of A-Z a-z 0-9 - _), name:qualifier,
     or a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])."""
-    if not isinstance(function, str) or not function:
-        raise ValueError("function name must be a non-empty string")
-    parts = function.split(":")
-    if parts[0] == "arn":
-        if len(parts) not in (7, 8) or not parts[1].startswith("aws") or parts[2] != "lambda" or parts[5] != "function":
-            raise ValueError("function ARN: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]")
-        if len(parts[4]) != 12 or not sigv4.made_of(parts[4], sigv4.DIGITS):
-            raise ValueError("function ARN: the account id must be 12 digits")
-        name, qualifier = parts[6], (parts[7] if len(parts) == 8 else None)
-    elif len(parts) <= 2:
-        name, qualifier = parts[0], (parts[1] if len(parts) == 2 else None)
-    else:
-        raise ValueError("function: expected NAME, NAME:QUALIFIER or a function ARN")
-    if not 1 <= len(name) <= 64 or not sigv4.made_of(name, _NAME_CHARS):
-        raise ValueError("function name: 1 to 64 letters, digits, '-' or '_'")
-    if qualifier is not None and (not qualifier or len(qualifier) > 128
-                                  or not sigv4.made_of(qualifier, _NAME_CHARS + "$")):
-        raise ValueError("function qualifier: a version number, an alias or $LATEST")
+    # The rules and their messages are mpaws.function_name's, loaded for a check and
+    # forgotten after it: a device checks its one function once, they are not held.
+    from mpaws import function_name, transient
+
+    try:
+        function_name.check(function)
+    finally:
+        transient.forget("function_name")
 
 
 def invocation_path(function):
@@ -82,13 +69,16 @@ class Lambda:
 
     def __init__(self, client):
         self.client = client
+        self._checked = None  # the last function name check_function() passed
 
     def invoke(self, function, payload=None, qualifier=None, invocation_type="RequestResponse", log_tail=False,
                client_context=None):
         """Invokes a function. payload: JSON as bytes, str or pieces (a list, or json_object()).
         Returns an InvokeResult; a function that failed raises errors.FunctionError with
         its error payload; AWS errors raise the matching errors.AWSError."""
-        check_function(function)
+        if function != self._checked:
+            check_function(function)
+            self._checked = function
         if invocation_type not in _INVOCATION_TYPES:
             raise ValueError("invocation_type must be one of %s" % (_INVOCATION_TYPES,))
         headers = [("content-type", "application/json")]

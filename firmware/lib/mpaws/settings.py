@@ -15,7 +15,8 @@ def _check_with(name, s, module):
     try:
         getattr(__import__("mpaws." + name), name).check(s, module)
     finally:
-        transient.forget("settings_aws", "settings_board", "config_errors")  # settings_board loads settings_aws too
+        # settings_board loads settings_aws too; settings_aws loads function_name
+        transient.forget("settings_aws", "settings_board", "config_errors", "function_name")
 
 
 class Settings:

@@ -222,10 +222,10 @@ def _check_service(s, module):
     function = getattr(module, "CONFIG_AWS_LAMBDA_FUNCTION", None)
     if function is not None:
         function = _string(module, "CONFIG_AWS_LAMBDA_FUNCTION")
-        from mpaws import awslambda
+        from mpaws import function_name  # forgotten with this module (settings._check_with)
 
         try:
-            awslambda.check_function(function)
+            function_name.check(function)
         except ValueError as e:
             _fail("CONFIG_AWS_LAMBDA_FUNCTION", "%s; it has %s (or None to publish to the SNS topic directly)"
                   % (e, describe(function)))
