@@ -175,7 +175,7 @@ def _function():
     if _lambda is None:
         from mpaws import awslambda
 
-        _lambda = awslambda.Lambda(_connect("lambda"))
+        _lambda = awslambda.Lambda(_connect("lambda"), config().function)  # the name was checked by config()
     return _lambda
 
 

@@ -112,3 +112,35 @@ def test_runner_reports_failures(micropython, tmp_path):
     assert proc.returncode == 1
     assert "FAIL get-vanilla creq,authz,core" in proc.stdout.splitlines()
     assert proc.stdout.splitlines()[-1] == "SUMMARY 0 passed 1 failed"
+
+
+# A new plan (a session's first request, or new credentials in certificate auth) with a
+# session token and more headers than any before it: names are never freed, and a session
+# near a name table's edge allocates the next 7 KB table for one more (mpaws.sigv4 once
+# interned a control character per header slot, chr(i), and indexed strs).
+NAMES_SCRIPT = """
+import sys, micropython
+sys.path[:] = [LIB]
+from mpaws import sigv4
+def names():
+    micropython.qstr_info()
+headers = [("Host", "example.amazonaws.com"), ("Content-Type", "application/json")]
+token = "IQoJb3JpZ2luX2VjEN" * 40
+sigv4.Signer("AKIDEXAMPLE", "secret", "us-east-1", "lambda", session_token=token).sign(
+    "POST", "/a", None, headers, b"{}", date="20261206T120000Z")
+more = headers + [("X-Custom-%d" % i, "value %d" % i) for i in range(12)]
+signer = sigv4.Signer("AKIDEXAMPLE", "secret", "us-east-1", "lambda", session_token=token + "AB")
+names()
+print(signer.sign("POST", "/a", None, more, b"{}", date="20261206T120000Z")[-1][1][-64:])
+names()
+"""
+
+
+def test_a_new_plan_interns_no_name(micropython, compiled_lib, tmp_path):
+    script = tmp_path / "names.py"
+    script.write_text(NAMES_SCRIPT.replace("LIB", repr(compiled_lib)))
+    proc = run_micropython(micropython, [str(script)], heapsize="256k", cwd=str(tmp_path))
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+    tables = [int(re.search(r"n_qstr=(\d+)", line).group(1)) for line in proc.stdout.splitlines()
+              if line.startswith("qstr pool")]
+    assert len(tables) == 2 and tables[1] == tables[0], proc.stdout

@@ -67,9 +67,11 @@ def _log_tail(response):
 class Lambda:
     """Invokes Lambda functions through an mpaws.client.Client for service 'lambda'."""
 
-    def __init__(self, client):
+    def __init__(self, client, checked=None):
         self.client = client
-        self._checked = None  # the last function name check_function() passed
+        # The last function name check_function() passed: the config's (checked when it
+        # was loaded), then the last one invoke() checked.
+        self._checked = checked
 
     def invoke(self, function, payload=None, qualifier=None, invocation_type="RequestResponse", log_tail=False,
                client_context=None):

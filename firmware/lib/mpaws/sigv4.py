@@ -146,7 +146,11 @@ def check_header(name, value):
 
 
 def _trim(value):
-    # AWS's Trimall: strip, and collapse runs of spaces, tabs and folds into one space.
+    # AWS's Trimall: strip, and collapse runs of spaces, tabs and folds into one space. A
+    # value with nothing to trim is itself: no copies of a session token (1 KB or more).
+    if not (value.startswith(" ") or value.endswith(" ") or "  " in value or "\t" in value or "\r" in value
+            or "\n" in value):
+        return value
     return " ".join([w for w in value.replace("\r", " ").replace("\n", " ").replace("\t", " ").split(" ") if w])
 
 
@@ -233,12 +237,13 @@ class Signer:
             # Copies: pairs that a caller changes later must not match.
             self._shape = (method, path, tuple([(k, v) for k, v in query]))
             self._given = [(n, v) for n, v in headers]
-            self._values = [_utf8(_trim(v)) for _, v in headers] + [None, None]
+            token = self.session_token
+            self._values = [_utf8(_trim(v)) for _, v in headers] + [token and _utf8(_trim(token)), None, None]
             self._auth = None
         if self._auth is None:  # a new plan, or a new day
             self._auth = bytearray(("%s Credential=%s/%s, SignedHeaders=%s, Signature=" % (
                 ALGORITHM, self.access_key, self._scope, self._signed)).encode() + bytes(64))  # room for the hex
-        values = self._values  # the header values, then the date and the payload hash
+        values = self._values  # the header values, then the token, the date and the payload hash
         values[-2] = _utf8(date)
         values[-1] = payload
         h = _resume(self._head)
@@ -311,9 +316,9 @@ class Signer:
     def _plan(self, method, path, query, headers, presign=False):
         """The canonical request as (head, tail, signed headers): head, its bytes up to the
         first value that may change; tail, (slot, bytes that follow) for each such value:
-        slot i >= 0 is the value of headers[i] (trimmed), -2 X-Amz-Date, -1 the payload
-        hash. Header signing adds and signs X-Amz-Date (and the token), replacing given
-        ones; presign signs the given headers only."""
+        slot i >= 0 is the value of headers[i] (trimmed), -3 the session token (trimmed),
+        -2 X-Amz-Date, -1 the payload hash. Header signing adds and signs X-Amz-Date (and
+        the token), replacing given ones; presign signs the given headers only."""
         _check("method", method, _TOKEN[37:63])
         if not isinstance(path, str) or path[:1] != "/" or min(path) < " " or "\x7f" in path:
             raise ValueError("bad path")
@@ -324,20 +329,21 @@ class Signer:
             pairs.append((uri_encode(key), uri_encode(value)))
         pairs.sort()  # by encoded key, then value: duplicate keys keep both
         lines = [method, self._uri(path), "&".join([k + "=" + v for k, v in pairs])]
-        # Where a value goes, "\0" and the slot + 3 as a character: "\0" cannot occur in
-        # a canonical request (refused in headers and paths, encoded in queries).
+        # Where a value goes, "\0" and the slot + 4 as a character: "\0" cannot occur in
+        # a canonical request (refused in headers and paths, encoded in queries). The token
+        # is a slot too: its 1 KB or more is hashed from where it is, never copied here.
         rows = []
         if not presign:
-            rows.append(("x-amz-date", "\0\1"))
+            rows.append(("x-amz-date", "\0\2"))
             if self.session_token:
-                rows.append(("x-amz-security-token", _trim(self.session_token)))
+                rows.append(("x-amz-security-token", "\0\1"))
         skip = [name for name, _ in rows]  # a given X-Amz-Date (or token) is replaced
-        i = 3
+        i = 4
         for name, value in headers:
             check_header(name, value)
             name = name.lower()
             if " %s " % name not in _UNSIGNED and name not in skip:
-                rows.append((name, "\0" + chr(i)))
+                rows.append((name, "\0%c" % i))  # chr(i) would intern the character for good
             i += 1
         names = sorted(set([name for name, _ in rows]))
         for name in names:
@@ -346,5 +352,6 @@ class Signer:
         if "host" not in names:
             raise ValueError("header Host: required")
         signed = ";".join(names)
-        parts = ("\n".join(lines) + "\n\n" + signed + "\n\0\2").split("\0")
-        return parts[0].encode(), [(ord(p[0]) - 3, p[1:].encode()) for p in parts[1:]], signed
+        parts = ("\n".join(lines) + "\n\n" + signed + "\n\0\3").split("\0")
+        # p[:1], not p[0]: indexing a str interns the character it returns, for good.
+        return parts[0].encode(), [(ord(p[:1]) - 4, p[1:].encode()) for p in parts[1:]], signed

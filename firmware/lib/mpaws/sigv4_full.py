@@ -246,7 +246,8 @@ class Signer(sigv4.Signer):
 
     def _plan_text(self, plan, headers, date, payload):
         head, tail, _ = plan
-        values = [sigv4._trim(value) for _, value in headers] + [date, payload]
+        token = self.session_token
+        values = [sigv4._trim(value) for _, value in headers] + [token and sigv4._trim(token), date, payload]
         return head.decode() + "".join([values[slot] + text.decode() for slot, text in tail])
 
     def _presign(self, method, path, query, headers, expires, date, payload_hash, body):
