@@ -115,9 +115,10 @@ def test_runner_reports_failures(micropython, tmp_path):
 
 
 # A new plan (a session's first request, or new credentials in certificate auth) with a
-# session token and more headers than any before it: names are never freed, and a session
-# near a name table's edge allocates the next 7 KB table for one more (mpaws.sigv4 once
-# interned a control character per header slot, chr(i), and indexed strs).
+# session token, more headers than any before it and a path to percent-encode: names are
+# never freed, and a session near a name table's edge allocates the next 7 KB table for one
+# more (mpaws.sigv4 once interned a control character per header slot, chr(i), indexed strs,
+# each character of the path, min(path), and of a path it encoded).
 NAMES_SCRIPT = """
 import sys, micropython
 sys.path[:] = [LIB]
@@ -131,7 +132,8 @@ sigv4.Signer("AKIDEXAMPLE", "secret", "us-east-1", "lambda", session_token=token
 more = headers + [("X-Custom-%d" % i, "value %d" % i) for i in range(12)]
 signer = sigv4.Signer("AKIDEXAMPLE", "secret", "us-east-1", "lambda", session_token=token + "AB")
 names()
-print(signer.sign("POST", "/a", None, more, b"{}", date="20261206T120000Z")[-1][1][-64:])
+path = "/2015-03-31/functions/" + "arn%3Aaws%3Alambda%3Aeu-west-3%3A210987654321%3Afunction%3AqZx_v" + "/invocations"
+print(signer.sign("POST", path, None, more, b"{}", date="20261206T120000Z")[-1][1][-64:])
 names()
 """
 

@@ -250,7 +250,9 @@ class Connection:
                 sock.close()
                 error = e
                 continue
-            except errors.Timeout:
+            except BaseException:  # the deadline (errors.Timeout), a MemoryError: closed, raised
+                # Not `except errors.Timeout`: naming it loads the error classes (5 KB of heap)
+                # whenever anything else passes through, a MemoryError too.
                 sock.close()
                 raise
             try:
@@ -268,7 +270,7 @@ class Connection:
                     raise errors.TLSError("TLS with %s failed: %s%s" % (self._where(), str(e).strip(),
                                                                         _failures().TLS_HINT_NOT_TRUSTED))
                 raise _failures().network_error(e, self.host, self.port, "during the TLS handshake")
-            except errors.Timeout:
+            except BaseException:  # as above
                 sock.close()
                 raise
             self.sock = sock
@@ -539,7 +541,13 @@ def _no_delay(sock):
     # the second waits for the server's ACK of the first, which a server that delays its
     # ACKs sends ~40 ms later: every such request would cost 40 ms. 6 and 1 are
     # IPPROTO_TCP and TCP_NODELAY in lwIP and Linux, for ports that do not name them.
+    # Attributes, not getattr() with a str: that interns the str, a name for good, here in
+    # the middle of a connection (and a name that fills the table allocates the next, 7 KB).
     try:
-        sock.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
-    except (OSError, AttributeError):
+        level, option = socket.IPPROTO_TCP, socket.TCP_NODELAY
+    except AttributeError:
+        level, option = 6, 1
+    try:
+        sock.setsockopt(level, option, 1)
+    except OSError:
         pass

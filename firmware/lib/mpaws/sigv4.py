@@ -91,7 +91,15 @@ def uri_encode(text, safe=""):
     safe = _UNRESERVED + safe
     if not text.strip(safe):
         return text
-    return "".join([chr(b) if chr(b) in safe else "%%%02X" % b for b in text.encode()])
+    # Byte by byte into bytes: chr(b), or a loop over the str, would intern each character.
+    safe = safe.encode()
+    out = bytearray()
+    for b in text.encode():
+        if b in safe:
+            out.append(b)
+        else:
+            out += b"%%%02X" % b
+    return out.decode()
 
 
 def query_string(pairs):
@@ -320,7 +328,8 @@ class Signer:
         -2 X-Amz-Date, -1 the payload hash. Header signing adds and signs X-Amz-Date (and
         the token), replacing given ones; presign signs the given headers only."""
         _check("method", method, _TOKEN[37:63])
-        if not isinstance(path, str) or path[:1] != "/" or min(path) < " " or "\x7f" in path:
+        # min() of the bytes: of the str, it would intern each of its characters, for good.
+        if not isinstance(path, str) or path[:1] != "/" or min(path.encode()) < 32 or "\x7f" in path:
             raise ValueError("bad path")
         pairs = []
         for key, value in query:
