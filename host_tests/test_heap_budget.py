@@ -40,6 +40,7 @@ NOTIFY_HEAP_BUDGET = 86768 + 4096  # `micropython -X heapsize=` in which one not
 _PROBE = """\
 import gc
 import micropython
+gc.threshold(12288)  # the program's own setting: notify() collects more often, then puts it back
 gc.collect()
 start = gc.mem_alloc()
 micropython.qstr_info()
@@ -48,6 +49,7 @@ result = app.notify("subject", "body of message")
 gc.collect()
 print("HELD", result.status, gc.mem_alloc() - start)
 micropython.qstr_info()
+print("THRESHOLD", gc.threshold())
 """
 
 
@@ -100,6 +102,7 @@ def test_resident_names_and_held_heap_after_a_notify_stay_within_their_budgets(p
                                                                                        RESIDENT_NAMES_BUDGET))
     assert held_bytes <= HELD_HEAP_BUDGET, (
         "the device holds %d bytes of heap after one notify, over the budget of %d" % (held_bytes, HELD_HEAP_BUDGET))
+    assert "THRESHOLD 12288" in lines, proc.stdout  # the program's gc.threshold() as it was
 
 
 def test_a_notify_succeeds_in_the_heap_budget(probe, aws_server):  # noqa: F811
