@@ -559,7 +559,9 @@ def test_retries_stop_when_the_budget_is_spent(server, context, sleeps):
     started = time.monotonic()
     with pytest.raises(errors.Throttled, match="retry budget of 1500 ms spent"):
         invoke(c)
-    assert time.monotonic() - started < 1.5
+    # One request, no pause (sleeps are recorded, not slept): the wall clock only bounds a
+    # hang, loosely, since a loaded 2-core machine runs one TLS exchange in seconds too.
+    assert time.monotonic() - started < 15
     assert len(server.requests) == 1 and sleeps == []
 
 
