@@ -14,6 +14,7 @@
 # and trims only the header values that changed (a new Content-Length), and hashes the
 # plan's bytes and the values, with the signing key's HMAC pads cached per day.
 import hashlib
+import sys
 import time
 from binascii import hexlify
 
@@ -36,6 +37,7 @@ UPPER = _TOKEN[37:63]
 LETTERS = LOWER + UPPER
 PRINTABLE = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 _ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated
+_ON_A_DEVICE = sys.implementation.name == "micropython"  # CPython keeps what it loads
 
 try:
     # CPython: a hash state is copied rather than its prefix hashed again.
@@ -327,40 +329,15 @@ class Signer:
         slot i >= 0 is the value of headers[i] (trimmed), -3 the session token (trimmed),
         -2 X-Amz-Date, -1 the payload hash. Header signing adds and signs X-Amz-Date (and
         the token), replacing given ones; presign signs the given headers only."""
-        _check("method", method, _TOKEN[37:63])
-        # min() of the bytes: of the str, it would intern each of its characters, for good.
-        if not isinstance(path, str) or path[:1] != "/" or min(path.encode()) < 32 or "\x7f" in path:
-            raise ValueError("bad path")
-        pairs = []
-        for key, value in query:
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise ValueError("bad query")
-            pairs.append((uri_encode(key), uri_encode(value)))
-        pairs.sort()  # by encoded key, then value: duplicate keys keep both
-        lines = [method, self._uri(path), "&".join([k + "=" + v for k, v in pairs])]
-        # Where a value goes, "\0" and the slot + 4 as a character: "\0" cannot occur in
-        # a canonical request (refused in headers and paths, encoded in queries). The token
-        # is a slot too: its 1 KB or more is hashed from where it is, never copied here.
-        rows = []
-        if not presign:
-            rows.append(("x-amz-date", "\0\2"))
-            if self.session_token:
-                rows.append(("x-amz-security-token", "\0\1"))
-        skip = [name for name, _ in rows]  # a given X-Amz-Date (or token) is replaced
-        i = 4
-        for name, value in headers:
-            check_header(name, value)
-            name = name.lower()
-            if " %s " % name not in _UNSIGNED and name not in skip:
-                rows.append((name, "\0%c" % i))  # chr(i) would intern the character for good
-            i += 1
-        names = sorted(set([name for name, _ in rows]))
-        for name in names:
-            # The values of a repeated header joined by ',', in the order given.
-            lines.append(name + ":" + ",".join([v for n, v in rows if n == name]))
-        if "host" not in names:
-            raise ValueError("header Host: required")
-        signed = ";".join(names)
-        parts = ("\n".join(lines) + "\n\n" + signed + "\n\0\3").split("\0")
-        # p[:1], not p[0]: indexing a str interns the character it returns, for good.
-        return parts[0].encode(), [(ord(p[:1]) - 4, p[1:].encode()) for p in parts[1:]], signed
+        # The code is mpaws.sigv4_plan's: a device loads it for a new plan (its session's
+        # first request, new credentials) and lets go of it after, ~2 KB of heap not held
+        # while requests are only signed.
+        from mpaws import sigv4_plan
+
+        try:
+            return sigv4_plan.plan(sys.modules[__name__], self, method, path, query, headers, presign)
+        finally:
+            if _ON_A_DEVICE:
+                from mpaws import transient
+
+                transient.forget("sigv4_plan")
