@@ -1,0 +1,189 @@
+"""The outbox's bounds, in this process: at most `limit` messages and `max_bytes` bytes of
+message lines (CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES). When a new message does not fit,
+the oldest are dropped, each with a log line, until it does; a message that could never
+fit is refused and nothing is stored or dropped. Checked at the edges (exactly full, one
+byte over, lines longer than the pieces a rewrite reads) and against a model of the
+rule (the newest messages that fit, oldest first) over random runs of adds and removes,
+across restarts."""
+import json
+import random
+
+import pytest
+
+from mpaws import outbox
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "outbox.txt")
+
+
+def line_bytes(message_id, subject, body):
+    """Bytes of a message's line in the file: its JSON array (UTF-8, ", " between the items)
+    and the line break."""
+    return len(json.dumps([message_id, subject, body], ensure_ascii=False).encode()) + 1
+
+
+def open_box(path, limit=50, max_bytes=32768, prefix="dev"):
+    lines = []
+    return outbox.Outbox(path, limit, prefix, log=lines.append, max_bytes=max_bytes), lines
+
+
+def held(box):
+    return [m[0] for m in box.messages()]
+
+
+def file_lines(path):
+    with open(path, "rb") as f:
+        return f.read().split(b"\n")
+
+
+def next_id(box):
+    return "%s.%s-%d" % (box.prefix, box.era, box.next)
+
+
+def body_for(box, subject, size):
+    """A body that makes the next message's line exactly size bytes."""
+    return "b" * (size - line_bytes(next_id(box), subject, ""))
+
+
+def drop_lines(lines):
+    return [line for line in lines if "dropped the oldest" in line]
+
+
+# -- the byte bound at its edges ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [60, 400])  # lines of one piece of a rewrite, and of several
+def test_exactly_full_drops_nothing_and_one_byte_over_drops_the_oldest(path, size):
+    box, lines = open_box(path, max_bytes=4 * size)
+    ids = [box.add("m%d" % i, body_for(box, "m%d" % i, size)) for i in range(4)]
+    assert held(box) == ids and drop_lines(lines) == []  # 4 * size bytes: exactly full
+    ids.append(box.add("m4", body_for(box, "m4", size + 1)))  # one byte more than the oldest frees
+    assert held(box) == ids[2:] and box.dropped == 2
+    assert len(drop_lines(lines)) == 2 and ids[0] in lines[0] and ids[1] in lines[1]
+    ids.append(box.add("m5", body_for(box, "m5", size - 1)))  # fills what is left, to the byte
+    assert held(box) == ids[2:] and box.dropped == 2
+    ids.append(box.add("m6", body_for(box, "m6", size)))  # exactly what dropping the oldest frees
+    assert held(box) == ids[3:] and box.dropped == 3
+    assert sum(len(line) + 1 for line in file_lines(path)[1:-2]) == 4 * size  # full again, to the byte
+
+
+def test_a_dropped_line_longer_than_a_piece_frees_all_its_bytes(path):
+    """A line of many pieces (a rewrite reads 128 bytes at a time) counts whole: dropping it
+    makes room for a new line of its length, and only it is dropped."""
+    box, lines = open_box(path, max_bytes=1500)
+    big = box.add("big", body_for(box, "big", 1000))
+    small = box.add("small", body_for(box, "small", 500))
+    new = box.add("new", body_for(box, "new", 1000))
+    assert held(box) == [small, new] and box.dropped == 1
+    assert drop_lines(lines) == [lines[0]] and big in lines[0]
+
+
+def test_the_oldest_go_first_until_the_new_one_fits(path):
+    box, lines = open_box(path, max_bytes=1000)
+    ids = [box.add("m%d" % i, body_for(box, "m%d" % i, 100)) for i in range(10)]
+    assert held(box) == ids
+    ids.append(box.add("big", body_for(box, "big", 350)))  # needs 4 of the 100-byte lines out
+    assert held(box) == ids[4:] and box.dropped == 4
+    dropped = drop_lines(lines)
+    assert len(dropped) == 4 and all(ids[i] in dropped[i] and "'m%d'" % i in dropped[i] for i in range(4))
+    assert all("CONFIG_OUTBOX_BYTES" in line and "CONFIG_OUTBOX_LIMIT" in line for line in dropped)
+
+
+def test_a_message_of_exactly_the_byte_limit_is_kept_alone(path):
+    box, lines = open_box(path, max_bytes=600)
+    old = [box.add("old %d" % i, "b") for i in range(3)]
+    whole = box.add("whole", body_for(box, "whole", 600))
+    assert held(box) == [whole] and box.dropped == 3
+    assert [i for i in old if any(i in line for line in drop_lines(lines))] == old
+
+
+def test_a_message_over_the_byte_limit_is_refused_and_nothing_is_dropped(path):
+    box, lines = open_box(path, max_bytes=600)
+    kept = [box.add("kept %d" % i, "b") for i in range(3)]
+    with open(path, "rb") as f:
+        before = f.read()
+    body = body_for(box, "big", 601)
+    with pytest.raises(ValueError) as refused:
+        box.add("big", body)
+    message = str(refused.value)
+    assert "too large for the outbox" in message and "CONFIG_OUTBOX_BYTES" in message
+    assert "601 bytes" in message and "limit of 600" in message
+    assert held(box) == kept and box.dropped == 0 and lines == []
+    with open(path, "rb") as f:
+        assert f.read() == before  # not even rewritten
+    assert held(open_box(path, max_bytes=600)[0]) == kept
+
+
+def test_the_byte_bound_holds_across_a_restart_and_after_removals(path):
+    """The bytes held are counted from the file on a restart and kept up to date by every
+    add and remove: the same drops follow either way."""
+    box, _ = open_box(path, max_bytes=1000)
+    ids = [box.add("m%d" % i, body_for(box, "m%d" % i, 250)) for i in range(4)]  # full
+    box.remove(ids[1])
+    box.remove(ids[2])  # 500 bytes free
+    again, lines = open_box(path, max_bytes=1000)
+    ids.append(again.add("m4", body_for(again, "m4", 250)))
+    ids.append(again.add("m5", body_for(again, "m5", 250)))
+    assert held(again) == [ids[0], ids[3], ids[4], ids[5]] and drop_lines(lines) == []
+    ids.append(again.add("m6", body_for(again, "m6", 250)))
+    assert held(again) == [ids[3], ids[4], ids[5], ids[6]] and again.dropped == 1
+
+
+# -- the message bound ----------------------------------------------------------------------
+
+
+def test_a_limit_of_one_keeps_only_the_newest(path):
+    box, lines = open_box(path, limit=1)
+    ids = [box.add("m%d" % i, "b") for i in range(3)]
+    assert held(box) == ids[2:] and box.dropped == 2 and len(box) == 1
+    assert len(drop_lines(lines)) == 2
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_limit_under_one_is_refused(path, limit):
+    with pytest.raises(ValueError, match="at least 1"):
+        outbox.Outbox(path, limit, "dev")
+
+
+# -- the model: the newest messages that fit, over random runs ------------------------------
+
+TEXT = "ab \"quoted\"\n\\é日🌡\x01"  # escapes and multi-byte characters: bytes stored != characters
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_adds_removes_and_restarts_match_the_model(path, seed):
+    rng = random.Random(seed)
+    limit, max_bytes = rng.randint(1, 6), rng.randint(150, 1500)
+    box, lines = open_box(path, limit, max_bytes)
+    model = []  # (id, line bytes), oldest first
+    dropped = []
+    for step in range(60):
+        op = rng.random()
+        if op < 0.6:
+            subject = "s%d" % step
+            body = "".join(rng.choice(TEXT) for _ in range(rng.choice((0, 5, 40, 120, 300, 700))))
+            message_id = next_id(box)
+            size = line_bytes(message_id, subject, body)
+            if size > max_bytes:
+                with pytest.raises(ValueError, match="CONFIG_OUTBOX_BYTES"):
+                    box.add(subject, body)
+            else:
+                assert box.add(subject, body) == message_id
+                while model and (len(model) + 1 > limit or sum(s for _, s in model) + size > max_bytes):
+                    dropped.append(model.pop(0)[0])
+                model.append((message_id, size))
+        elif op < 0.85:
+            gone = rng.choice(model)[0] if model and rng.random() < 0.8 else next_id(box)  # or one never stored
+            assert box.remove(gone) == (gone in [i for i, _ in model]), (step, gone)
+            model = [m for m in model if m[0] != gone]
+        else:
+            logged = [line for line in lines if "dropped" in line]
+            assert len(logged) == len(dropped) and all(i in line for i, line in zip(dropped, logged))
+            box, lines = open_box(path, limit, max_bytes)  # a restart
+            dropped = []
+        assert held(box) == [i for i, _ in model], (seed, step)
+        assert len(box) == len(model)
+    logged = [line for line in lines if "dropped" in line]
+    assert len(logged) == len(dropped) and all(i in line for i, line in zip(dropped, logged))
