@@ -187,3 +187,82 @@ def test_random_adds_removes_and_restarts_match_the_model(path, seed):
         assert len(box) == len(model)
     logged = [line for line in lines if "dropped" in line]
     assert len(logged) == len(dropped) and all(i in line for i, line in zip(dropped, logged))
+
+
+# -- ids ------------------------------------------------------------------------------------
+
+
+def test_an_id_of_the_longest_length_is_stored_and_read_back_after_a_restart(path):
+    """An id is <prefix>.<era>-<number>: a prefix that makes it exactly MAX_ID characters
+    works, one character more is refused before anything is stored."""
+    era = open_box(path)[0].era
+    prefix = "p" * (outbox.MAX_ID - len(".%s-1" % era))
+    box, _ = open_box(path, prefix=prefix)
+    message_id = box.add("s", "b")
+    assert len(message_id) == outbox.MAX_ID and held(open_box(path, prefix=prefix)[0]) == [message_id]
+    longer, _ = open_box(path, prefix=prefix + "p")
+    with pytest.raises(ValueError, match="message id .* at most %d" % outbox.MAX_ID):
+        longer.add("s", "b")
+    assert held(open_box(path)[0]) == [message_id]
+
+
+@pytest.mark.parametrize("prefix", ["my device", "dev/1", "dév", 'a"b'])
+def test_a_prefix_with_a_character_an_id_cannot_hold_is_refused(path, prefix):
+    box, _ = open_box(path, prefix=prefix)
+    with pytest.raises(ValueError, match="message id"):
+        box.add("s", "b")
+    assert held(box) == [] and len(box) == 0
+
+
+def test_remove_takes_out_that_id_only_never_one_it_begins(path):
+    box, _ = open_box(path)
+    ids = [box.add("m%d" % i, "b") for i in range(12)]  # ...-1 begins ...-10, ...-11, ...-12
+    assert box.remove(ids[0]) and held(box) == ids[1:]
+    assert not box.remove(ids[0]) and not box.remove(ids[0][:-1]) and held(box) == ids[1:]
+    assert box.remove(ids[10]) and held(box) == ids[1:10] + ids[11:]
+    assert held(open_box(path)[0]) == ids[1:10] + ids[11:]
+
+
+# -- reading: lines around the length read at once -----------------------------------------
+
+
+@pytest.mark.parametrize("delta", [-2, -1, 0, 1, 2, 200])
+def test_a_message_line_around_the_short_line_length_is_read_back_whole(path, delta):
+    box, _ = open_box(path)
+    first = box.add("before", "b")
+    body = body_for(box, "long", outbox.SHORT_LINE + delta)
+    long_id = box.add("long", body)
+    last = box.add("after", "é")
+    assert list(box.messages()) == [(first, "before", "b"), (long_id, "long", body), (last, "after", "é")]
+    assert list(box.messages(2)) == [(first, "before", "b"), (long_id, "long", body)]
+    assert box.oldest() == (first, "before", "b")
+    box.remove(first)
+    assert box.oldest() == (long_id, "long", body) and box.aside == []
+
+
+def test_messages_stop_at_the_end_line(path):
+    box, _ = open_box(path)
+    ids = [box.add("m%d" % i, "b") for i in range(3)]
+    assert [m[0] for m in box.messages(0)] == [] and [m[0] for m in box.messages(5)] == ids
+
+
+# -- a file system whose rename does not replace (FAT) --------------------------------------
+
+
+def test_every_write_lands_where_rename_does_not_replace(path, monkeypatch):
+    import os
+
+    rename = os.rename
+
+    def fat_rename(src, dst):
+        if os.path.exists(dst):
+            raise OSError(17, "exists")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", fat_rename)
+    box, lines = open_box(path, limit=2)
+    ids = [box.add("m%d" % i, "b") for i in range(3)]
+    assert box.remove(ids[1])
+    assert held(box) == [ids[2]] and not os.path.exists(path + ".tmp")
+    again, lines = open_box(path, limit=2)
+    assert held(again) == [ids[2]] and lines == []  # a complete file: nothing to repair
