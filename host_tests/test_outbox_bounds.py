@@ -266,3 +266,30 @@ def test_every_write_lands_where_rename_does_not_replace(path, monkeypatch):
     assert held(box) == [ids[2]] and not os.path.exists(path + ".tmp")
     again, lines = open_box(path, limit=2)
     assert held(again) == [ids[2]] and lines == []  # a complete file: nothing to repair
+
+
+# -- bounds lowered between two sessions (config.py edited) ---------------------------------
+
+
+def test_a_lowered_message_limit_drops_the_oldest_down_to_it_at_the_next_message(path):
+    box, _ = open_box(path, limit=6)
+    ids = [box.add("m%d" % i, "b") for i in range(6)]
+    smaller, lines = open_box(path, limit=3)  # CONFIG_OUTBOX_LIMIT lowered
+    assert held(smaller) == ids  # nothing lost by opening it
+    assert smaller.remove(ids[5]) and held(smaller) == ids[:5] and lines == []  # nor by a removal
+    ids.append(smaller.add("new", "b"))
+    assert held(smaller) == ids[3:5] + ids[6:] and smaller.dropped == 3
+    assert [line for line in drop_lines(lines)] == lines and all(ids[i] in lines[i] for i in range(3))
+
+
+def test_a_lowered_byte_limit_drops_the_oldest_only_to_make_room_for_a_new_message(path):
+    """A removal (a message AWS accepted) never drops others, even from a file over a
+    lowered CONFIG_OUTBOX_BYTES: only a new message makes room, with a log line for each."""
+    box, _ = open_box(path, max_bytes=2000)
+    ids = [box.add("m%d" % i, body_for(box, "m%d" % i, 200)) for i in range(8)]  # 1600 bytes
+    smaller, lines = open_box(path, max_bytes=800)
+    assert held(smaller) == ids
+    assert smaller.remove(ids[7]) and held(smaller) == ids[:7] and lines == [] and smaller.dropped == 0
+    ids.append(smaller.add("new", body_for(smaller, "new", 200)))  # 1400 + 200: 4 lines over, and 200 for it
+    assert held(smaller) == ids[4:7] + ids[8:] and smaller.dropped == 4
+    assert len(drop_lines(lines)) == 4 and all(ids[i] in lines[i] for i in range(4))

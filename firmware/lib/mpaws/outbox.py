@@ -209,7 +209,9 @@ class Outbox:
         left_out = []
         count = 0
         size = 0
-        excess = self.size + new_bytes - self.max_bytes  # bytes of the oldest to drop
+        # Bytes of the oldest to drop: only to make room for a new message, never on a removal
+        # (a file over a lowered max_bytes keeps its messages until the next one is added).
+        excess = 0 if new is None else self.size + new_bytes - self.max_bytes
         skip = None if skip_id is None else ('["%s"' % skip_id).encode()
         with open(self.tmp, "wb") as out:
             self._write_header(out)
