@@ -293,3 +293,36 @@ def test_a_lowered_byte_limit_drops_the_oldest_only_to_make_room_for_a_new_messa
     ids.append(smaller.add("new", body_for(smaller, "new", 200)))  # 1400 + 200: 4 lines over, and 200 for it
     assert held(smaller) == ids[4:7] + ids[8:] and smaller.dropped == 4
     assert len(drop_lines(lines)) == 4 and all(ids[i] in lines[i] for i in range(4))
+
+
+# -- the log line of a dropped message ------------------------------------------------------
+
+
+def test_a_dropped_message_is_logged_with_its_subject_when_its_line_is_short(path):
+    """Up to 128 bytes (one piece of a rewrite) a dropped message's line is read whole and
+    its subject logged; a longer one is named by its id alone (subject '?'): the log never
+    holds a long message."""
+    box, lines = open_box(path, limit=1)
+    short = box.add("short one", body_for(box, "short one", 128))
+    long_ = box.add("long one", body_for(box, "long one", 129))
+    box.add("last", "b")
+    assert drop_lines(lines) == lines and len(lines) == 2
+    assert short in lines[0] and lines[0].endswith("'short one'")
+    assert long_ in lines[1] and lines[1].endswith("'?'") and "long one" not in lines[1]
+
+
+def test_a_message_dropped_where_the_heap_cannot_decode_it_is_still_dropped_and_logged(path, monkeypatch):
+    """Decoding the dropped line for its subject may run out of heap (MicroPython raises
+    MemoryError): the new message is stored all the same, the old one dropped and logged by
+    its id."""
+    box, lines = open_box(path, limit=1)
+    old = box.add("old", "b")
+
+    def no_heap(data):
+        raise MemoryError
+
+    monkeypatch.setattr(outbox.json, "loads", no_heap)
+    new = box.add("new", "b")
+    monkeypatch.undo()
+    assert held(box) == [new] and box.dropped == 1
+    assert len(lines) == 1 and old in lines[0] and lines[0].endswith("'?'")

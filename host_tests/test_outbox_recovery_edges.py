@@ -79,9 +79,15 @@ def test_a_message_in_both_the_file_and_its_unfinished_copy_is_kept_once(tmp_pat
     assert box.size == len(one) + len(two) + 2
 
 
-def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path):
+@pytest.mark.parametrize("damaged", [
+    "not a message", '["dev.%s-2", "s", "b"' % ERA, '{"dev.%s-2": "s"}' % ERA,  # no JSON, no list
+    '["dev.%s-2", "s"]' % ERA, '["dev.%s-2", "s", "b", "c"]' % ERA,  # not three items
+    '["dev.%s-2", 5, "b"]' % ERA, '["dev.%s-2", "s", null]' % ERA, '[2, "s", "b"]',  # not three strings
+    line(""), line("d" * 65), line("dev %s-2" % ERA), line("dev/%s-2" % ERA),  # no id: empty, too long, a space, a /
+])
+def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path, damaged):
     path = str(tmp_path / "outbox.txt")
-    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), "not a message", "end 1")
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), damaged, "end 1")
     logged = []
     box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.era != ERA
@@ -95,3 +101,20 @@ def test_without_the_file_its_rebuilt_copy_is_taken_before_an_unfinished_write(t
     write(path + ".tmp", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-2" % ERA, "unfinished"), "end 1")
     box = outbox.Outbox(path, 10, "dev")
     assert [m[1] for m in box.messages()] == ["rebuilt"] and box.era == ERA
+
+
+def test_a_line_too_large_to_read_that_is_no_message_is_not_kept(tmp_path, monkeypatch):
+    """A line longer than the heap can read (here gc.mem_free() says 4000 bytes, half of
+    which a line may take) is judged by its first piece: one that does not start as a
+    message line (["<id>", ...) is damage, dropped when the file is rebuilt, however much
+    it looks like one further on."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    long_line = '{"dev.%s-2": "%s"}' % (ERA, "x" * 6000)
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), long_line, "end 2")
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    box = outbox.Outbox(path, 10, "dev")
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    with open(path, "rb") as f:
+        assert b"x" * 100 not in f.read()
