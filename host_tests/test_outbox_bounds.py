@@ -153,7 +153,7 @@ TEXT = "ab \"quoted\"\n\\é日🌡\x01"  # escapes and multi-byte characters: by
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_adds_removes_and_restarts_match_the_model(path, seed):
+def test_runs_of_adds_removes_and_restarts_match_the_model(path, seed):
     rng = random.Random(seed)
     limit, max_bytes = rng.randint(1, 6), rng.randint(150, 1500)
     box, lines = open_box(path, limit, max_bytes)
