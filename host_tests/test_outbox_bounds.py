@@ -326,3 +326,23 @@ def test_a_message_dropped_where_the_heap_cannot_decode_it_is_still_dropped_and_
     monkeypatch.undo()
     assert held(box) == [new] and box.dropped == 1
     assert len(lines) == 1 and old in lines[0] and lines[0].endswith("'?'")
+
+
+# -- the heap that must send it -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client_open,reserve,named", [(False, outbox.SEND_RESERVE, "connection"),
+                                                       (True, outbox.OPEN_RESERVE, "request")])
+def test_a_heap_smaller_than_the_reserve_refuses_any_message_naming_a_limit_of_zero(path, monkeypatch, client_open,
+                                                                                   reserve, named):
+    """Less free heap than sending needs besides the message (the connection, or with the
+    session's client open the request): every message is refused, the limit is 0 (app.notify
+    reads it as the second argument), the message says what the reserve is for."""
+    box, _ = open_box(path)
+    monkeypatch.setattr(outbox.gc, "mem_free", lambda: reserve - 500, raising=False)
+    with pytest.raises(ValueError) as refused:
+        box.add("s", "", client_open)
+    assert refused.value.args[1] == 0
+    assert "over the limit of 0 (the %d bytes free, less %d for the %s)" % (reserve - 500, reserve, named) \
+        in refused.value.args[0]
+    assert held(box) == []
