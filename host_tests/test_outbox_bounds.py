@@ -346,3 +346,11 @@ def test_a_heap_smaller_than_the_reserve_refuses_any_message_naming_a_limit_of_z
     assert "over the limit of 0 (the %d bytes free, less %d for the %s)" % (reserve - 500, reserve, named) \
         in refused.value.args[0]
     assert held(box) == []
+
+
+def test_add_keeps_the_connection_reserve_unless_told_the_client_is_open(path, monkeypatch):
+    box, _ = open_box(path)
+    monkeypatch.setattr(outbox.gc, "mem_free", lambda: outbox.SEND_RESERVE - 500, raising=False)
+    with pytest.raises(ValueError, match="for the connection"):
+        box.add("s", "b")
+    assert held(box) == []
