@@ -118,3 +118,19 @@ def test_a_line_too_large_to_read_that_is_no_message_is_not_kept(tmp_path, monke
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
     with open(path, "rb") as f:
         assert b"x" * 100 not in f.read()
+
+
+def test_a_line_too_large_to_read_with_no_utf8_where_its_id_goes_is_not_kept(tmp_path, monkeypatch):
+    """Damage where the id of a line too large to read should be (bytes that are no UTF-8):
+    the outbox opens, rebuilt without that line (opening raised UnicodeError)."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    with open(path, "wb") as f:
+        f.write(b'mpaws-outbox 1 %s 3\n%s\n["\xff\xfe-1", "%s"]\nend 2\n' % (ERA.encode(), line("dev.%s-1" % ERA).encode(),
+                                                                           b"x" * 6000))
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    assert any("damaged or cut short" in text for text in logged), logged

@@ -98,7 +98,12 @@ def _message_line(message_id, subject, body):
 def _line_id(line):
     # A line starts with ["<id>": ids need no escaping, so no JSON parse is needed here.
     end = line.find(b'"', 2)
-    return line[2:end].decode() if line.startswith(b'["') and end > 2 else None
+    if line.startswith(b'["') and end > 2:
+        try:
+            return line[2:end].decode()
+        except UnicodeError:  # damage (a line too large to read is judged by this alone)
+            pass
+    return None
 
 
 def _subject(line):
