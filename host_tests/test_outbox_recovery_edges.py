@@ -134,3 +134,32 @@ def test_a_line_too_large_to_read_with_no_utf8_where_its_id_goes_is_not_kept(tmp
     box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
     assert any("damaged or cut short" in text for text in logged), logged
+
+
+def test_a_long_line_whose_decoding_runs_out_of_heap_is_set_aside_and_kept(tmp_path, monkeypatch):
+    """The heap holds a long line's bytes but not its decoded text (MicroPython raises
+    MemoryError while parsing it): that message is set aside, logged once and kept in the
+    file; the others are read."""
+    import json
+
+    path = str(tmp_path / "outbox.txt")
+    big = line("dev.%s-2" % ERA, "big", "x" * 3000)
+    write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), big, line("dev.%s-3" % ERA), "end 3")
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    loads = json.loads
+
+    def short_only(data):
+        if len(data) > 1024:
+            raise MemoryError
+        return loads(data)
+
+    monkeypatch.setattr(json, "loads", short_only)
+    for _ in range(2):
+        assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA, "dev.%s-3" % ERA]
+    assert box.aside == ["dev.%s-2" % ERA] and len(box) == 3
+    assert sum("set aside" in text for text in logged) == 1, logged
+    monkeypatch.undo()
+    with open(path) as f:
+        assert big + "\n" in f.read()
+    assert [m[1] for m in box.messages()] == ["s", "big", "s"]

@@ -57,6 +57,7 @@ MODULES = {
                                    TESTS + "test_failure_paths.py", "-k",
                                    "not micropython and not every_byte and not every_point and not random"]),
     "outbox_recovery": (LIB + "outbox_recovery.py", [TESTS + "test_outbox_recovery_edges.py", TESTS + "test_outbox.py",
+                                                     TESTS + "test_outbox_bounds.py",
                                                      "-k", "not micropython and not every_point and not random"]),
     "undelivered": (LIB + "undelivered.py", [TESTS + "test_undelivered.py"]),
     "app": ("firmware/app.py", DEVICE_TESTS),
