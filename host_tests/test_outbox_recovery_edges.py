@@ -163,3 +163,41 @@ def test_a_long_line_whose_decoding_runs_out_of_heap_is_set_aside_and_kept(tmp_p
     with open(path) as f:
         assert big + "\n" in f.read()
     assert [m[1] for m in box.messages()] == ["s", "big", "s"]
+
+
+def test_a_long_line_is_read_when_half_the_free_heap_holds_it_and_set_aside_when_not(tmp_path, monkeypatch):
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    big = line("dev.%s-2" % ERA, "big", "x" * 3000)
+    size = len(big) + 1
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), big, "end 2")
+    free = [2 * size - 1]
+    monkeypatch.setattr(gc, "mem_free", lambda: free[0], raising=False)  # as MicroPython's
+    box = outbox.Outbox(path, 10, "dev")
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.aside == ["dev.%s-2" % ERA]
+    free[0] = 2 * size  # half of it: the line to the byte
+    assert [m[1] for m in box.messages()] == ["s", "big"]
+
+
+@pytest.mark.parametrize("damaged", ["cut", "no id"])
+def test_a_line_too_large_to_read_is_kept_only_when_whole_and_with_an_id(tmp_path, monkeypatch, damaged):
+    """Judged by its first piece and its end alone: a line cut short (no line break: the
+    file lost its end) or whose first piece holds no valid id is damage, not kept."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    body = "x" * 6000
+    with open(path, "w") as f:
+        f.write("mpaws-outbox 1 %s 3\n%s\n" % (ERA, line("dev.%s-1" % ERA)))
+        if damaged == "cut":
+            f.write(line("dev.%s-2" % ERA, "big", body)[:-10])
+        else:
+            f.write(line("dev %s-2" % ERA, "big", body) + "\nend 2\n")
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    assert any("kept 1 complete message(s)" in text for text in logged), logged
+    with open(path) as f:
+        assert "x" * 100 not in f.read()
