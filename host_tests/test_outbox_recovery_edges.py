@@ -138,15 +138,13 @@ def test_a_line_too_large_to_read_with_no_utf8_where_its_id_goes_is_not_kept(tmp
 
 def test_a_long_line_whose_decoding_runs_out_of_heap_is_set_aside_and_kept(tmp_path, monkeypatch):
     """The heap holds a long line's bytes but not its decoded text (MicroPython raises
-    MemoryError while parsing it): that message is set aside, logged once and kept in the
-    file; the others are read."""
+    MemoryError while parsing it): the file opens as it is, that message is set aside,
+    logged once and kept in the file; the others are read."""
     import json
 
     path = str(tmp_path / "outbox.txt")
     big = line("dev.%s-2" % ERA, "big", "x" * 3000)
     write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), big, line("dev.%s-3" % ERA), "end 3")
-    logged = []
-    box = outbox.Outbox(path, 10, "dev", log=logged.append)
     loads = json.loads
 
     def short_only(data):
@@ -155,6 +153,9 @@ def test_a_long_line_whose_decoding_runs_out_of_heap_is_set_aside_and_kept(tmp_p
         return loads(data)
 
     monkeypatch.setattr(json, "loads", short_only)
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert box.era == ERA and len(box) == 3 and logged == []  # whole: not rebuilt
     for _ in range(2):
         assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA, "dev.%s-3" % ERA]
     assert box.aside == ["dev.%s-2" % ERA] and len(box) == 3
@@ -201,3 +202,36 @@ def test_a_line_too_large_to_read_is_kept_only_when_whole_and_with_an_id(tmp_pat
     assert any("kept 1 complete message(s)" in text for text in logged), logged
     with open(path) as f:
         assert "x" * 100 not in f.read()
+
+
+class _ShortReads:
+    """A file whose read() of more than 1024 bytes runs out of heap (MicroPython raises
+    MemoryError when the line's bytes do not fit after all)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def read(self, n=-1):
+        if n > 1024:
+            raise MemoryError
+        return self.f.read(n)
+
+
+def test_a_long_line_whose_reading_runs_out_of_heap_is_set_aside_and_the_next_ones_read(tmp_path, monkeypatch):
+    path = str(tmp_path / "outbox.txt")
+    write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), line("dev.%s-2" % ERA, "big", "x" * 3000),
+          line("dev.%s-3" % ERA, "after"), "end 3")
+    box = outbox.Outbox(path, 10, "dev")
+    monkeypatch.setattr(outbox, "open", lambda p, mode="r": _ShortReads(open(p, mode)), raising=False)
+    assert [m[1] for m in box.messages()] == ["s", "after"] and box.aside == ["dev.%s-2" % ERA]
+    monkeypatch.undo()
+    assert [m[1] for m in box.messages()] == ["s", "big", "after"]
