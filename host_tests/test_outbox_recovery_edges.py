@@ -1,6 +1,7 @@
 """Opening an outbox file (mpaws.outbox_recovery), in this process: the era of a new file,
 the next number when the header is older than its lines, lines after the end line. The
 power-cut and cut-short cases at every byte are in test_outbox.py."""
+import io
 import re
 
 import pytest
@@ -204,26 +205,14 @@ def test_a_line_too_large_to_read_is_kept_only_when_whole_and_with_an_id(tmp_pat
         assert "x" * 100 not in f.read()
 
 
-class _ShortReads:
+class _ShortReads(io.BufferedReader):
     """A file whose read() of more than 1024 bytes runs out of heap (MicroPython raises
     MemoryError when the line's bytes do not fit after all)."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
 
     def read(self, n=-1):
         if n > 1024:
             raise MemoryError
-        return self.f.read(n)
+        return super().read(n)
 
 
 def test_a_long_line_whose_reading_runs_out_of_heap_is_set_aside_and_the_next_ones_read(tmp_path, monkeypatch):
@@ -231,7 +220,7 @@ def test_a_long_line_whose_reading_runs_out_of_heap_is_set_aside_and_the_next_on
     write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), line("dev.%s-2" % ERA, "big", "x" * 3000),
           line("dev.%s-3" % ERA, "after"), "end 3")
     box = outbox.Outbox(path, 10, "dev")
-    monkeypatch.setattr(outbox, "open", lambda p, mode="r": _ShortReads(open(p, mode)), raising=False)
+    monkeypatch.setattr(outbox, "open", lambda p, mode: _ShortReads(io.FileIO(p, mode)), raising=False)
     assert [m[1] for m in box.messages()] == ["s", "after"] and box.aside == ["dev.%s-2" % ERA]
     monkeypatch.undo()
     assert [m[1] for m in box.messages()] == ["s", "big", "after"]
