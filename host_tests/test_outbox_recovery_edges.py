@@ -100,8 +100,10 @@ def test_without_the_file_its_rebuilt_copy_is_taken_before_an_unfinished_write(t
     path = str(tmp_path / "outbox.txt")
     write(path + ".tmp2", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA, "rebuilt"), "end 1")
     write(path + ".tmp", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-2" % ERA, "unfinished"), "end 1")
-    box = outbox.Outbox(path, 10, "dev")
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[1] for m in box.messages()] == ["rebuilt"] and box.era == ERA
+    assert any("recovered the outbox from its rebuilt copy" in text for text in logged), logged
 
 
 def test_a_line_too_large_to_read_that_is_no_message_is_not_kept(tmp_path, monkeypatch):
