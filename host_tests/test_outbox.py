@@ -127,7 +127,7 @@ def test_complete_temporary_file_is_taken_when_the_file_is_gone(path):
     os.rename(path, path + ".tmp")
     again, lines = open_box(path)
     assert stored(again) == [("a", "1"), ("b", "2")] and os.path.exists(path)
-    assert any("recovered" in line for line in lines), lines
+    assert any("recovered the outbox from its temporary copy" in line for line in lines), lines
 
 
 def test_file_cut_short_at_every_byte(path):

@@ -1,6 +1,7 @@
 """Opening an outbox file (mpaws.outbox_recovery), in this process: the era of a new file,
 the next number when the header is older than its lines, lines after the end line. The
 power-cut and cut-short cases at every byte are in test_outbox.py."""
+import io
 import re
 
 import pytest
@@ -79,9 +80,15 @@ def test_a_message_in_both_the_file_and_its_unfinished_copy_is_kept_once(tmp_pat
     assert box.size == len(one) + len(two) + 2
 
 
-def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path):
+@pytest.mark.parametrize("damaged", [
+    "not a message", '["dev.%s-2", "s", "b"' % ERA, '{"dev.%s-2": "s"}' % ERA,  # no JSON, no list
+    '["dev.%s-2", "s"]' % ERA, '["dev.%s-2", "s", "b", "c"]' % ERA,  # not three items
+    '["dev.%s-2", 5, "b"]' % ERA, '["dev.%s-2", "s", null]' % ERA, '[2, "s", "b"]',  # not three strings
+    line(""), line("d" * 65), line("dev %s-2" % ERA), line("dev/%s-2" % ERA),  # no id: empty, too long, a space, a /
+])
+def test_file_with_a_line_that_is_no_message_is_rebuilt(tmp_path, damaged):
     path = str(tmp_path / "outbox.txt")
-    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), "not a message", "end 1")
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), damaged, "end 1")
     logged = []
     box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.era != ERA
@@ -93,5 +100,129 @@ def test_without_the_file_its_rebuilt_copy_is_taken_before_an_unfinished_write(t
     path = str(tmp_path / "outbox.txt")
     write(path + ".tmp2", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA, "rebuilt"), "end 1")
     write(path + ".tmp", "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-2" % ERA, "unfinished"), "end 1")
-    box = outbox.Outbox(path, 10, "dev")
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
     assert [m[1] for m in box.messages()] == ["rebuilt"] and box.era == ERA
+    assert any("recovered the outbox from its rebuilt copy" in text for text in logged), logged
+
+
+def test_a_line_too_large_to_read_that_is_no_message_is_not_kept(tmp_path, monkeypatch):
+    """A line longer than the heap can read (here gc.mem_free() says 4000 bytes, half of
+    which a line may take) is judged by its first piece: one that does not start as a
+    message line (["<id>", ...) is damage, dropped when the file is rebuilt, however much
+    it looks like one further on."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    long_line = '{"dev.%s-2": "%s"}' % (ERA, "x" * 6000)
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), long_line, "end 2")
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    box = outbox.Outbox(path, 10, "dev")
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    with open(path, "rb") as f:
+        assert b"x" * 100 not in f.read()
+
+
+def test_a_line_too_large_to_read_with_no_utf8_where_its_id_goes_is_not_kept(tmp_path, monkeypatch):
+    """Damage where the id of a line too large to read should be (bytes that are no UTF-8):
+    the outbox opens, rebuilt without that line (opening raised UnicodeError)."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    with open(path, "wb") as f:
+        f.write(b'mpaws-outbox 1 %s 3\n%s\n["\xff\xfe-1", "%s"]\nend 2\n' % (ERA.encode(), line("dev.%s-1" % ERA).encode(),
+                                                                           b"x" * 6000))
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    assert any("damaged or cut short" in text for text in logged), logged
+
+
+def test_a_long_line_whose_decoding_runs_out_of_heap_is_set_aside_and_kept(tmp_path, monkeypatch):
+    """The heap holds a long line's bytes but not its decoded text (MicroPython raises
+    MemoryError while parsing it): the file opens as it is, that message is set aside,
+    logged once and kept in the file; the others are read."""
+    import json
+
+    path = str(tmp_path / "outbox.txt")
+    big = line("dev.%s-2" % ERA, "big", "x" * 3000)
+    write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), big, line("dev.%s-3" % ERA), "end 3")
+    loads = json.loads
+
+    def short_only(data):
+        if len(data) > 1024:
+            raise MemoryError
+        return loads(data)
+
+    monkeypatch.setattr(json, "loads", short_only)
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert box.era == ERA and len(box) == 3 and logged == []  # whole: not rebuilt
+    for _ in range(2):
+        assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA, "dev.%s-3" % ERA]
+    assert box.aside == ["dev.%s-2" % ERA] and len(box) == 3
+    assert sum("set aside" in text for text in logged) == 1, logged
+    monkeypatch.undo()
+    with open(path) as f:
+        assert big + "\n" in f.read()
+    assert [m[1] for m in box.messages()] == ["s", "big", "s"]
+
+
+def test_a_long_line_is_read_when_half_the_free_heap_holds_it_and_set_aside_when_not(tmp_path, monkeypatch):
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    big = line("dev.%s-2" % ERA, "big", "x" * 3000)
+    size = len(big) + 1
+    write(path, "mpaws-outbox 1 %s 3" % ERA, line("dev.%s-1" % ERA), big, "end 2")
+    free = [2 * size - 1]
+    monkeypatch.setattr(gc, "mem_free", lambda: free[0], raising=False)  # as MicroPython's
+    box = outbox.Outbox(path, 10, "dev")
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and box.aside == ["dev.%s-2" % ERA]
+    free[0] = 2 * size  # half of it: the line to the byte
+    assert [m[1] for m in box.messages()] == ["s", "big"]
+
+
+@pytest.mark.parametrize("damaged", ["cut", "no id"])
+def test_a_line_too_large_to_read_is_kept_only_when_whole_and_with_an_id(tmp_path, monkeypatch, damaged):
+    """Judged by its first piece and its end alone: a line cut short (no line break: the
+    file lost its end) or whose first piece holds no valid id is damage, not kept."""
+    import gc
+
+    path = str(tmp_path / "outbox.txt")
+    body = "x" * 6000
+    with open(path, "w") as f:
+        f.write("mpaws-outbox 1 %s 3\n%s\n" % (ERA, line("dev.%s-1" % ERA)))
+        if damaged == "cut":
+            f.write(line("dev.%s-2" % ERA, "big", body)[:-10])
+        else:
+            f.write(line("dev %s-2" % ERA, "big", body) + "\nend 2\n")
+    monkeypatch.setattr(gc, "mem_free", lambda: 4000, raising=False)  # as MicroPython's
+    logged = []
+    box = outbox.Outbox(path, 10, "dev", log=logged.append)
+    assert [m[0] for m in box.messages()] == ["dev.%s-1" % ERA] and len(box) == 1 and box.aside == []
+    assert any("kept 1 complete message(s)" in text for text in logged), logged
+    with open(path) as f:
+        assert "x" * 100 not in f.read()
+
+
+class _ShortReads(io.BufferedReader):
+    """A file whose read() of more than 1024 bytes runs out of heap (MicroPython raises
+    MemoryError when the line's bytes do not fit after all)."""
+
+    def read(self, n=-1):
+        if n > 1024:
+            raise MemoryError
+        return super().read(n)
+
+
+def test_a_long_line_whose_reading_runs_out_of_heap_is_set_aside_and_the_next_ones_read(tmp_path, monkeypatch):
+    path = str(tmp_path / "outbox.txt")
+    write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), line("dev.%s-2" % ERA, "big", "x" * 3000),
+          line("dev.%s-3" % ERA, "after"), "end 3")
+    box = outbox.Outbox(path, 10, "dev")
+    monkeypatch.setattr(outbox, "open", lambda p, mode: _ShortReads(io.FileIO(p, mode)), raising=False)
+    assert [m[1] for m in box.messages()] == ["s", "after"] and box.aside == ["dev.%s-2" % ERA]
+    monkeypatch.undo()
+    assert [m[1] for m in box.messages()] == ["s", "big", "after"]

@@ -98,7 +98,12 @@ def _message_line(message_id, subject, body):
 def _line_id(line):
     # A line starts with ["<id>": ids need no escaping, so no JSON parse is needed here.
     end = line.find(b'"', 2)
-    return line[2:end].decode() if line.startswith(b'["') and end > 2 else None
+    if line.startswith(b'["') and end > 2:
+        try:
+            return line[2:end].decode()
+        except UnicodeError:  # damage (a line too large to read is judged by this alone)
+            pass
+    return None
 
 
 def _subject(line):
@@ -209,7 +214,9 @@ class Outbox:
         left_out = []
         count = 0
         size = 0
-        excess = self.size + new_bytes - self.max_bytes  # bytes of the oldest to drop
+        # Bytes of the oldest to drop: only to make room for a new message, never on a removal
+        # (a file over a lowered max_bytes keeps its messages until the next one is added).
+        excess = 0 if new is None else self.size + new_bytes - self.max_bytes
         skip = None if skip_id is None else ('["%s"' % skip_id).encode()
         with open(self.tmp, "wb") as out:
             self._write_header(out)
