@@ -37,6 +37,9 @@ def function_error(error_type, message):
 
 FUNCTION_REFUSAL = function_error("InvalidMessage", "body: refused by the function")
 SNS_URL_BASE = "/prod"
+# SNS's 262,144 bytes of message and attributes, less the id attribute with the longest id
+# (it does not exist when the message is checked): the longest body a message may have.
+ROOM = 262144 - len("mpaws-id") - len("String") - outbox.MAX_ID
 
 
 @pytest.fixture
@@ -93,6 +96,8 @@ def start(server, tmp_path, monkeypatch):
     # No device loop, no RTC memory unless a test loads it; SNS's rules not loaded yet.
     for name in ("app", "mpaws.board", "mpaws.sns"):
         monkeypatch.delitem(sys.modules, name, raising=False)
+        if name.startswith("mpaws."):  # `from mpaws import x` takes the package's attribute first
+            monkeypatch.delattr(mpaws, name[6:], raising=False)
     sessions = []
 
     def make(**keys):
@@ -308,8 +313,9 @@ def test_direct_sns_message_stored_unchecked_is_refused_before_sending(start, se
     (" leading space", "b", "subject"),
     ("T\xfcr offen", "b", "subject"),
     ("s", "", "body"),
-    ("s", "x" * 262145, "body"),
-], ids=["subject-not-str", "body-not-str", "subject-101", "empty-subject", "leading-space", "not-ascii", "empty-body", "body-too-long"])
+    ("s", "x" * (ROOM + 1), "body"),
+], ids=["subject-not-str", "body-not-str", "subject-101", "empty-subject", "leading-space", "not-ascii", "empty-body",
+        "body-a-byte-too-long"])
 def test_a_message_sns_would_refuse_is_neither_stored_nor_sent(start, server, function, call, subject, body, words):
     s = start(CONFIG_AWS_LAMBDA_FUNCTION=function)
     with pytest.raises(errors.InvalidMessage) as caught:
@@ -319,8 +325,9 @@ def test_a_message_sns_would_refuse_is_neither_stored_nor_sent(start, server, fu
 
 
 @pytest.mark.parametrize("function", ["notify", None], ids=["lambda", "direct-sns"])
-@pytest.mark.parametrize("subject, body", [("x" * 100, "b"), ("s", "\U0001f6aa" * 65000), ("s", "x" * 65001)],
-                         ids=["subject-100", "body-65000-emoji", "body-65001"])
+@pytest.mark.parametrize("subject, body", [("x" * 100, "b"), ("s", "\U0001f6aa" * 65000), ("s", "x" * 65001),
+                                           ("s", "x" * ROOM)],
+                         ids=["subject-100", "body-65000-emoji", "body-65001", "body-of-the-most-bytes"])
 def test_the_longest_message_sns_accepts_is_sent(start, server, function, subject, body):
     s = start(CONFIG_AWS_LAMBDA_FUNCTION=function)
     s.app.notify(subject, body)
@@ -339,6 +346,16 @@ def test_a_usual_message_is_sent_without_loading_snss_rules(start, server, no_he
     no_heap_for("mpaws.sns")
     assert s.app.notify(subject, body).status == 200
     assert [(r.event["subject"], r.event["body"]) for r in server.requests] == [(subject, body)]
+
+
+def test_off_a_board_notify_and_flush_load_no_wifi_code(start, server, no_heap_for):
+    """On a computer (no `network` module) the host's network is used: nothing of the
+    WiFi or its clock is loaded."""
+    s = start()
+    no_heap_for("mpaws.wifi")
+    s.app.queue("queued", "b")
+    assert s.app.notify("s", "b").status == 200 and s.app.flush() == 1
+    assert len(server.requests) == 2 and s.stored() == []
 
 
 def test_a_message_over_the_outbox_byte_limit_is_refused_naming_it(start, server):
@@ -369,10 +386,21 @@ def test_notify_too_large_to_send_after_a_restart_is_sent_without_a_copy(start, 
     assert "over the limit of" in caught.value.message and s.ids() == [old]
 
 
+API_URL = "https://localhost:%d/prod"
+MODES = {"lambda": {}, "direct-sns": {"CONFIG_AWS_LAMBDA_FUNCTION": None},
+         "api": {"CONFIG_AWS_API_URL": API_URL, "CONFIG_AWS_LAMBDA_FUNCTION": None}}
+
+
+def mode_keys(mode, server):
+    """The config keys of a mode (MODES) for the server."""
+    return dict((k, v % server.port if k == "CONFIG_AWS_API_URL" else v) for k, v in MODES[mode].items())
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("opened", [False, True], ids=["before-connecting", "connected"])
-def test_the_heap_a_message_needs_counts_the_open_connection(start, server, monkeypatch, opened):
+def test_the_heap_a_message_needs_counts_the_open_connection(start, server, monkeypatch, opened, mode):
     monkeypatch.setattr(outbox, "_free_heap", lambda: outbox.SEND_RESERVE + 5000)
-    s = start()
+    s = start(**mode_keys(mode, server))
     if opened:
         s.app.notify("first", "b")
     with pytest.raises(errors.InvalidMessage) as caught:
@@ -588,7 +616,7 @@ def test_certificate_auth_fetches_the_credentials_once_for_the_session(start, se
                 CONFIG_AWS_CREDENTIALS_ENDPOINT="localhost:%d" % server.port, CONFIG_AWS_ROLE_ALIAS="mpaws-role-alias",
                 CONFIG_TLS_CERT=device_cert["cert"], CONFIG_TLS_KEY=device_cert["key"])
     if mode == "api":
-        keys.update(CONFIG_AWS_API_URL="https://localhost:%d/prod" % server.port, CONFIG_AWS_LAMBDA_FUNCTION=None)
+        keys.update(mode_keys("api", server))
     s = start(**keys)
     s.app.notify("one", "b")
     s.app.notify("two", "b")
@@ -627,12 +655,9 @@ def test_api_gateway_mode_posts_the_payload_to_the_route(start, server, key):
     assert s.stored() == [] and "mpaws: notified %s (200: " % request.id in s.log
 
 
-@pytest.mark.parametrize("mode", [{}, {"CONFIG_AWS_LAMBDA_FUNCTION": None},
-                                  {"CONFIG_AWS_API_URL": "https://localhost:%d/prod", "CONFIG_AWS_LAMBDA_FUNCTION": None}],
-                         ids=["lambda", "direct-sns", "api"])
+@pytest.mark.parametrize("mode", sorted(MODES))
 def test_reset_closes_the_connection_and_reads_the_config_again(start, server, mode):
-    mode = dict((k, v % server.port if isinstance(v, str) and "%d" in v else v) for k, v in mode.items())
-    s = start(**mode)
+    s = start(**mode_keys(mode, server))
     s.app.notify("one", "b")
     held = s.app._client()  # as a board's heap holds it until a collection: closed by reset(), not by CPython
     sys.modules["config"].CONFIG_DEVICE_ID = "renamed"
