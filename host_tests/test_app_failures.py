@@ -1,8 +1,8 @@
 """app.notify(), queue(), flush(), status() and reset() in this process, under CPython: what a
 user gets on each of the application's failure paths, against a real TLS server on
 127.0.0.1 that answers as a test scripts (scripted_server.py). The faults are real where
-this process can make them (a reply, an outbox path that is a folder, a full flash: a
-small tmpfs, root only, as CI runs) and injected where it cannot: too little heap (a
+this process can make them (a reply, an outbox file cut short by a power cut, a full
+flash: a small tmpfs, root only, as CI runs) and injected where it cannot: too little heap (a
 MemoryError where loading a module or writing the message would run out of it, or a
 small free-heap figure for the outbox's check). Each case asserts what the server
 received (requests per message id), what the outbox holds and what the user reads (the
@@ -36,10 +36,19 @@ def function_error(error_type, message):
 
 
 FUNCTION_REFUSAL = function_error("InvalidMessage", "body: refused by the function")
-SNS_URL_BASE = "/prod"
+API_STAGE = "/prod"  # CONFIG_AWS_API_URL's path: the stage notify() POSTs under
 # SNS's 262,144 bytes of message and attributes, less the id attribute with the longest id
 # (it does not exist when the message is checked): the longest body a message may have.
 ROOM = 262144 - len("mpaws-id") - len("String") - outbox.MAX_ID
+API_URL = "https://localhost:%d" + API_STAGE
+# The ways to send: through the Lambda function, to SNS itself, through API Gateway.
+MODES = {"lambda": {}, "direct-sns": {"CONFIG_AWS_LAMBDA_FUNCTION": None},
+         "api": {"CONFIG_AWS_API_URL": API_URL, "CONFIG_AWS_LAMBDA_FUNCTION": None}}
+
+
+def mode_keys(mode, server):
+    """The config keys of a mode (MODES) for the server."""
+    return dict((k, v % server.port if k == "CONFIG_AWS_API_URL" else v) for k, v in MODES[mode].items())
 
 
 @pytest.fixture(scope="module")
@@ -398,16 +407,6 @@ def test_notify_too_large_to_send_after_a_restart_is_sent_without_a_copy(start, 
     assert "over the limit of" in caught.value.message and s.ids() == [old]
 
 
-API_URL = "https://localhost:%d/prod"
-MODES = {"lambda": {}, "direct-sns": {"CONFIG_AWS_LAMBDA_FUNCTION": None},
-         "api": {"CONFIG_AWS_API_URL": API_URL, "CONFIG_AWS_LAMBDA_FUNCTION": None}}
-
-
-def mode_keys(mode, server):
-    """The config keys of a mode (MODES) for the server."""
-    return dict((k, v % server.port if k == "CONFIG_AWS_API_URL" else v) for k, v in MODES[mode].items())
-
-
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("opened", [False, True], ids=["before-connecting", "connected"])
 def test_the_heap_a_message_needs_counts_the_open_connection(start, server, monkeypatch, opened, mode):
@@ -654,12 +653,11 @@ def test_direct_sns_publishes_with_the_id_attribute(start, server):
 
 @pytest.mark.parametrize("key", [None, "an-api-key-of-twenty-chars"], ids=["signed", "api-key"])
 def test_api_gateway_mode_posts_the_payload_to_the_route(start, server, key):
-    s = start(CONFIG_AWS_API_URL="https://localhost:%d%s" % (server.port, SNS_URL_BASE), CONFIG_AWS_API_KEY=key,
-              CONFIG_AWS_LAMBDA_FUNCTION=None)
+    s = start(CONFIG_AWS_API_KEY=key, **mode_keys("api", server))
     result = s.app.notify("door", "open")
     assert result.status == 200
     [request] = server.requests
-    assert request.path == SNS_URL_BASE + "/notify" and request.event["subject"] == "door"
+    assert request.path == API_STAGE + "/notify" and request.event["subject"] == "door"
     if key:
         assert request.header("x-api-key") == key and request.header("authorization") is None
     else:
