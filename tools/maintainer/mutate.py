@@ -39,8 +39,8 @@ LIB = "firmware/lib/mpaws/"
 TESTS = "host_tests/"
 # app.py: its calls and failure paths in-process (test_app_failures.py, ~8 s in all), then
 # the REPL's WiFi and NTP and the device loop's use of app on the simulated board, under
-# CPython (a driver run each, ~0.3 s): ~5 s a mutant on average (the driver's fault cases
-# took 13 s and more each).
+# CPython (a driver run each, ~0.3 s): ~5 s a mutant on average (a pass of the driver's
+# fault cases, its selection before, took ~13 s).
 APP_TESTS = [TESTS + "test_app_failures.py", TESTS + "test_device_app.py", TESTS + "test_outbox_policy.py", "-k",
              "test_app_failures or cpython and (from_the_repl or clock_unset or ntp_fails or without_wifi or "
              "press_sends_one or throttled_then or sns_would_refuse_is_logged or power_cut or not_held_back)"]
