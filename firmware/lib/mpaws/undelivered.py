@@ -46,9 +46,9 @@ def _save_sent(sent):
 def mark_sent(app, message_id, result, e):
     """AWS accepted message_id but the outbox could not let go of it (e): remembered, never
     sent again. Returns the errors.OutboxError to raise, with the delivery's result."""
-    if message_id not in app._sent:
+    if message_id not in app._sent:  # app._send() puts it there first (in RAM, whatever this costs)
         app._sent.append(message_id)
-        _save_sent(app._sent)
+    _save_sent(app._sent)
     error = errors.OutboxError("sent %s, but could not take it out of the outbox (%s: %s): it will not be sent "
                                "again; is the flash full? (app.status())" % (message_id, type(e).__name__, e))
     error.result = result
