@@ -170,6 +170,15 @@ def test_chunk_without_its_crlf_is_a_protocol_error(server, context):
     assert "not followed by CRLF" in e.message
 
 
+def test_reply_cut_short_by_the_server_closing_is_a_protocol_error_that_says_so(server, context):
+    # The head and 2 of the 10 bytes its Content-Length announced, then a clean close.
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", then="close")
+    conn = connection(server, context)
+    with pytest.raises(errors.ProtocolError, match="closed the connection in the middle of a reply"):
+        post(conn)
+    assert conn.reply_status == 200 and conn.sock is None and len(server.requests) == 1
+
+
 def test_body_too_large_for_memory_is_out_of_memory_and_the_connection_dropped(server, context):
     # A Content-Length no heap holds, with the caller's limit above it: the allocation fails.
     server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{}" % (1 << 50))
@@ -380,7 +389,8 @@ def test_request_is_written_as_given_and_counted(server, context):
     data = "".join(body).encode()
     server.script(ok_reply(b"{}"))
     conn = connection(server, context)
-    headers = [("host", "localhost:%d" % server.port), ("content-length", str(sum(http.byte_length(p) for p in body)))]
+    assert http.body_length(body) == len(data) and http.body_length(data) == len(data)
+    headers = [("host", "localhost:%d" % server.port), ("content-length", str(http.body_length(body)))]
     conn.request("POST", "/2015-03-31/functions/notify/invocations", headers, body)
     [received] = server.requests
     assert received.body == data and received.header("content-length") == str(len(data))
@@ -792,6 +802,26 @@ def test_reply_over_a_third_of_the_free_heap_is_too_large(server, context, monke
     assert http.heap_room(10000) == 300 and http.heap_room(200) == 200
     e = send_and_fail(server, context, ok_reply(b"h" * 301), errors.ResponseTooLarge)
     assert "limit of 300" in e.message and "a third of the free heap" in e.message
+
+
+def test_reply_limit_counts_what_collecting_the_garbage_frees(monkeypatch):
+    # 900 bytes free before a collection, 1500 after: a reply may take a third of the 1500.
+    class Heap:
+        collected = False
+
+        def collect(self):
+            self.collected = True
+
+        def mem_free(self):
+            return 1500 if self.collected else 900
+
+    monkeypatch.setattr(http, "gc", Heap())
+    assert http.heap_room(600) == 500  # 300 before the collection: collected, then 500
+    monkeypatch.setattr(http, "gc", Heap())
+    assert http.heap_room(10000) == 500
+    heap = Heap()
+    monkeypatch.setattr(http, "gc", heap)
+    assert http.heap_room(250) == 250 and not heap.collected  # room enough: no collection
 
 
 def test_connection_defaults():
