@@ -436,6 +436,14 @@ def test_host_name_that_does_not_resolve_is_a_dns_error(context):
         conn.request("GET", "/", [("host", "nonexistent.invalid")])
 
 
+def test_host_name_that_resolves_to_no_address_is_a_dns_error(context, monkeypatch):
+    monkeypatch.setattr(http.socket, "getaddrinfo", lambda *args: [])  # a resolver's empty answer
+    conn = http.Connection("empty.example", 443, context, timeout=3)
+    with pytest.raises(errors.DNSError, match="host name empty.example resolves to no address"):
+        conn.request("GET", "/", [("host", "empty.example")])
+    assert conn.sock is None and conn.handshakes == 0
+
+
 def test_closed_port_is_a_network_error_naming_the_host(context):
     import socket
 
@@ -447,6 +455,32 @@ def test_closed_port_is_a_network_error_naming_the_host(context):
     with pytest.raises(errors.NetworkError, match="localhost:%d" % port):
         conn.request("GET", "/", [("host", "localhost")])
     assert conn.sock is None and conn.handshakes == 0
+
+
+def nodelay(sock):
+    import socket
+
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_connection_turns_nagles_algorithm_off(server, context):
+    # A request larger than the buffer goes out in two writes: with Nagle's algorithm on, the
+    # second waits ~40 ms for the server's delayed ACK of the first.
+    server.script(ok_reply())
+    conn = connection(server, context)
+    post(conn)
+    assert nodelay(conn.sock) != 0
+
+
+def test_nagles_algorithm_is_turned_off_by_number_where_the_socket_module_does_not_name_it(monkeypatch):
+    import socket
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(http, "socket", SimpleNamespace())  # as MicroPython's unix port: no IPPROTO_TCP, TCP_NODELAY
+    with socket.socket() as sock:
+        http._no_delay(sock)
+        assert nodelay(sock) != 0  # 6 and 1, as Linux and lwIP number them
+    http._no_delay(sock)  # a socket that refuses the option (here: closed): connecting goes on without it
 
 
 def test_verification_off_warns_on_every_connection(server):
