@@ -170,6 +170,15 @@ def test_chunk_without_its_crlf_is_a_protocol_error(server, context):
     assert "not followed by CRLF" in e.message
 
 
+def test_reply_cut_short_by_the_server_closing_is_a_protocol_error_that_says_so(server, context):
+    # The head and 2 of the 10 bytes its Content-Length announced, then a clean close.
+    server.script(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", then="close")
+    conn = connection(server, context)
+    with pytest.raises(errors.ProtocolError, match="closed the connection in the middle of a reply"):
+        post(conn)
+    assert conn.reply_status == 200 and conn.sock is None and len(server.requests) == 1
+
+
 def test_body_too_large_for_memory_is_out_of_memory_and_the_connection_dropped(server, context):
     # A Content-Length no heap holds, with the caller's limit above it: the allocation fails.
     server.script(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{}" % (1 << 50))
@@ -380,7 +389,8 @@ def test_request_is_written_as_given_and_counted(server, context):
     data = "".join(body).encode()
     server.script(ok_reply(b"{}"))
     conn = connection(server, context)
-    headers = [("host", "localhost:%d" % server.port), ("content-length", str(sum(http.byte_length(p) for p in body)))]
+    assert http.body_length(body) == len(data) and http.body_length(data) == len(data)
+    headers = [("host", "localhost:%d" % server.port), ("content-length", str(http.body_length(body)))]
     conn.request("POST", "/2015-03-31/functions/notify/invocations", headers, body)
     [received] = server.requests
     assert received.body == data and received.header("content-length") == str(len(data))
@@ -426,6 +436,14 @@ def test_host_name_that_does_not_resolve_is_a_dns_error(context):
         conn.request("GET", "/", [("host", "nonexistent.invalid")])
 
 
+def test_host_name_that_resolves_to_no_address_is_a_dns_error(context, monkeypatch):
+    monkeypatch.setattr(http.socket, "getaddrinfo", lambda *args: [])  # a resolver's empty answer
+    conn = http.Connection("empty.example", 443, context, timeout=3)
+    with pytest.raises(errors.DNSError, match="host name empty.example resolves to no address"):
+        conn.request("GET", "/", [("host", "empty.example")])
+    assert conn.sock is None and conn.handshakes == 0
+
+
 def test_closed_port_is_a_network_error_naming_the_host(context):
     import socket
 
@@ -437,6 +455,32 @@ def test_closed_port_is_a_network_error_naming_the_host(context):
     with pytest.raises(errors.NetworkError, match="localhost:%d" % port):
         conn.request("GET", "/", [("host", "localhost")])
     assert conn.sock is None and conn.handshakes == 0
+
+
+def nodelay(sock):
+    import socket
+
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_connection_turns_nagles_algorithm_off(server, context):
+    # A request larger than the buffer goes out in two writes: with Nagle's algorithm on, the
+    # second waits ~40 ms for the server's delayed ACK of the first.
+    server.script(ok_reply())
+    conn = connection(server, context)
+    post(conn)
+    assert nodelay(conn.sock) != 0
+
+
+def test_nagles_algorithm_is_turned_off_by_number_where_the_socket_module_does_not_name_it(monkeypatch):
+    import socket
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(http, "socket", SimpleNamespace())  # as MicroPython's unix port: no IPPROTO_TCP, TCP_NODELAY
+    with socket.socket() as sock:
+        http._no_delay(sock)
+        assert nodelay(sock) != 0  # 6 and 1, as Linux and lwIP number them
+    http._no_delay(sock)  # a socket that refuses the option (here: closed): connecting goes on without it
 
 
 def test_verification_off_warns_on_every_connection(server):
@@ -792,6 +836,26 @@ def test_reply_over_a_third_of_the_free_heap_is_too_large(server, context, monke
     assert http.heap_room(10000) == 300 and http.heap_room(200) == 200
     e = send_and_fail(server, context, ok_reply(b"h" * 301), errors.ResponseTooLarge)
     assert "limit of 300" in e.message and "a third of the free heap" in e.message
+
+
+def test_reply_limit_counts_what_collecting_the_garbage_frees(monkeypatch):
+    # 900 bytes free before a collection, 1500 after: a reply may take a third of the 1500.
+    class Heap:
+        collected = False
+
+        def collect(self):
+            self.collected = True
+
+        def mem_free(self):
+            return 1500 if self.collected else 900
+
+    monkeypatch.setattr(http, "gc", Heap())
+    assert http.heap_room(600) == 500  # 300 before the collection: collected, then 500
+    monkeypatch.setattr(http, "gc", Heap())
+    assert http.heap_room(10000) == 500
+    heap = Heap()
+    monkeypatch.setattr(http, "gc", heap)
+    assert http.heap_room(250) == 250 and not heap.collected  # room enough: no collection
 
 
 def test_connection_defaults():
