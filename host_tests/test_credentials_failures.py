@@ -270,3 +270,52 @@ def test_reply_of_exactly_16_kb_is_read(endpoint, device_files):
     body += b" " * (16384 - len(body))
     endpoint.script(reply(200, "OK", [("Date", DATE)], body))
     assert credentials_fetch.fetch(certificate_credentials(endpoint, device_files))[0] == ACCESS_KEY
+
+
+# -- make mutate's survivors of credentials_fetch: the edges of its checks and hints ---------
+
+def _refusal(status, body=b'{"message": "Forbidden"}'):
+    """credentials_fetch._failed() for a reply of status from the credentials endpoint."""
+    headers = {"x-amzn-errortype": None, "x-amzn-requestid": "req-1"}
+    response = SimpleNamespace(status=status, body=body, header=lambda name: headers.get(name))
+    who = SimpleNamespace(host="c.credentials.iot.eu-west-1.amazonaws.com", role_alias="alias", thing_name="thing")
+    return credentials_fetch._failed(who, response)
+
+
+@pytest.mark.parametrize("status,words", [(400, "answered HTTP 400"), (401, "refused the certificate"),
+                                          (402, "answered HTTP 402"), (403, "refused the certificate"),
+                                          (404, "has no role alias"), (499, "answered HTTP 499"),
+                                          (500, "tried again later"), (501, "tried again later")])
+def test_each_status_of_the_credentials_endpoint_gets_its_own_hint(status, words):
+    e = _refusal(status)
+    assert words in e.message, e.message
+    # Not API Gateway's words: a "Forbidden" here is the credentials provider's, not a route's.
+    assert "CONFIG_AWS_API_KEY" not in e.message and "route" not in e.message, e.message
+
+
+def _pem(label):
+    return b"-----BEGIN " + label + b"-----\nMAEC\n-----END " + label + b"-----\n"
+
+
+@pytest.mark.parametrize("length", [1, 64])
+def test_pem_labels_of_1_to_64_characters_are_read(length):
+    label = b"X" * (length - len(b"CERTIFICATE")) + b"CERTIFICATE" if length >= 11 else b"Y" * length
+    data = _pem(label) + _pem(b"CERTIFICATE")  # the first block's label is only checked, not taken
+    assert credentials_fetch.pem_block(data, b"CERTIFICATE", "CONFIG_TLS_CERT") == b"\x30\x01\x02"
+
+
+@pytest.mark.parametrize("label", [b"", b"X" * 54 + b"CERTIFICATE", b"CERTaIFICATE"])
+def test_pem_label_empty_too_long_or_with_a_stray_character_is_a_malformed_begin_line(label):
+    # Empty, 65 characters, or with a character no label has (a lower-case letter).
+    data = _pem(label)
+    with pytest.raises(errors.ConfigError, match="CONFIG_TLS_CERT: a PEM BEGIN line is malformed"):
+        credentials_fetch.pem_block(data, b"CERTIFICATE", "CONFIG_TLS_CERT")
+
+
+def test_expired_credentials_name_the_first_40_characters_of_their_expiration():
+    expiration = "2020-01-01T00:00:00." + "1234567890" * 3 + "Z"  # 51 characters
+    body = json.dumps({"credentials": {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET,
+                                       "sessionToken": TOKEN, "expiration": expiration}}).encode()
+    with pytest.raises(errors.ProtocolError, match="expired") as raised:
+        credentials_fetch.parse(body, None, 1700000000)
+    assert "(%s)" % expiration[:40] in raised.value.message, raised.value.message
