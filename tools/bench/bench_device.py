@@ -76,20 +76,34 @@ print(json.dumps({"library": library - start, "app": application - library, "idl
 """
 
 
-def device_figures(bench, root, run_micropython):
-    """Runs the probe on the compiled firmware tree `root` (app.mpy, lib/mpaws/...)."""
-    work = tempfile.mkdtemp(prefix="bench_device_", dir=bench.tmp)
+def json_probe(bench, name, config, probe_text, run_micropython, timeout=60):
+    """Writes config (as config.py) and the probe probe_text(folder) makes into a new folder
+    under bench.tmp; returns run(*args): the probe's last output line, parsed as JSON (a
+    RuntimeError with its output when it fails; name says which probe)."""
+    work = tempfile.mkdtemp(prefix="bench_%s_" % name, dir=bench.tmp)
     with open(os.path.join(work, "config.py"), "w") as f:
-        f.write(_CONFIG)
+        f.write(config)
     probe = os.path.join(work, "probe.py")
     with open(probe, "w") as f:
-        f.write(_PROBE % {"sim": SIM, "config": work, "root": root, "turns": TURNS})
-    proc = run_micropython([probe], cwd=work, timeout=120)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError("the device probe failed (exit %d):\n%s%s" % (proc.returncode, proc.stdout[-2000:],
-                                                                           proc.stderr[-2000:]))
-    figures = json.loads(lines[-1])
+        f.write(probe_text(work))
+
+    def run(*args):
+        proc = run_micropython([probe] + list(args), cwd=work, timeout=timeout)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError("the %s probe failed (exit %d):\n%s%s" % (name, proc.returncode, proc.stdout[-2000:],
+                                                                         proc.stderr[-2000:]))
+        return json.loads(lines[-1])
+
+    return run
+
+
+def device_figures(bench, root, run_micropython):
+    """Runs the probe on the compiled firmware tree `root` (app.mpy, lib/mpaws/...)."""
+    run = json_probe(bench, "device", _CONFIG,
+                     lambda work: _PROBE % {"sim": SIM, "config": work, "root": root, "turns": TURNS},
+                     run_micropython, timeout=120)
+    figures = run()
     if figures["queued"] != 1:
         raise RuntimeError("the device probe's press was not queued: %r" % figures)
     return figures

@@ -18,9 +18,9 @@ its imports), imported one by one in the order `import app` loads them, deepest 
 And, for information, `import app` plus the modules the first notify loads and keeps
 (SENDING): the code a device holds once it has sent.
 """
-import json
 import os
-import tempfile
+
+import bench_device
 
 ESP32_RATIO = 0.72  # ESP32 gc heap / unix-port gc heap, for the same imports (measured, see above)
 ESP32_TARGET = 28 * 1024  # bytes of the ESP32's gc heap `import app` may take
@@ -82,20 +82,9 @@ else:
 
 def app_import_figures(bench, root, run_micropython):
     """Runs the probe on the compiled firmware tree `root` (app.mpy, lib/mpaws/...)."""
-    work = tempfile.mkdtemp(prefix="bench_esp32_", dir=bench.tmp)
-    with open(os.path.join(work, "config.py"), "w") as f:
-        f.write(_CONFIG)
-    probe = os.path.join(work, "probe.py")
-    with open(probe, "w") as f:
-        f.write(_PROBE % {"config": work, "root": root, "sending": SENDING})
-
-    def run(*args):
-        proc = run_micropython([probe] + list(args), cwd=work, timeout=60)
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError("the import probe failed (exit %d):\n%s%s" % (proc.returncode, proc.stdout[-2000:],
-                                                                               proc.stderr[-2000:]))
-        return json.loads(lines[-1])
+    run = bench_device.json_probe(bench, "import", _CONFIG,
+                                  lambda work: _PROBE % {"config": work, "root": root, "sending": SENDING},
+                                  run_micropython)
 
     order = [m for m in run("order") if m != "app"]
     return run("measure", ",".join(order))
