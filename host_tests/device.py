@@ -198,10 +198,12 @@ def mpy_build(mpy_cross, out):
             assert proc.returncode == 0, proc.stdout + proc.stderr
     driver = str(out).rstrip("/") + "_driver"  # the driver's .mpy, beside the build (not in it)
     os.makedirs(driver, exist_ok=True)
-    proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", "device_driver.py", "-o",
-                                                           os.path.join(driver, "device_driver.mpy"), DRIVER],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("device_driver", "service_steps"):
+        proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", name + ".py", "-o",
+                                                               os.path.join(driver, name + ".mpy"),
+                                                               os.path.join(os.path.dirname(DRIVER), name + ".py")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     return str(out)
 
 

@@ -17,12 +17,14 @@ _CPYTHON = sys.implementation.name != "micropython"
 
 
 def _set_path(config_dir, firmware, sim=None):
+    # The driver's own folder (sys.path's first entry when it started) comes last:
+    # service_steps is loaded from it.
     paths = ([sim] if sim else []) + [config_dir, firmware, firmware + "/lib"]
     if _CPYTHON:
         here = sys.path[0]
-        sys.path[:] = paths + [p for p in sys.path if p != here]
-    else:
-        sys.path[:] = paths + [".frozen"]  # .frozen: ssl, and the rest of the frozen stdlib
+        sys.path[:] = paths + [p for p in sys.path if p != here] + [here]
+    else:  # .frozen: ssl, and the rest of the frozen stdlib; MICROPYPATH's folders (the driver's .mpy)
+        sys.path[:] = paths + [".frozen"] + [p for p in sys.path if p not in ("", ".frozen")]
 
 
 def _text(data):
@@ -56,10 +58,6 @@ def _error(e):
     if getattr(e, "log_tail", None) is not None:
         out["log_tail"] = e.log_tail
     return out
-
-
-class _Config:
-    pass
 
 
 _last = {}  # "client": the Client the last step used
@@ -122,48 +120,6 @@ def op_notify(step):
     return _result(result)
 
 
-def op_invoke(step):
-    import app
-
-    lam = app._function()
-    _last["client"] = lam.client
-    kwargs = {}
-    for name in ("qualifier", "invocation_type", "log_tail", "client_context"):
-        if name in step:
-            kwargs[name] = step[name]
-    function = step.get("function") or app.config().function
-    return _result(lam.invoke(function, step.get("payload"), **kwargs))
-
-
-def op_payload(step):
-    import app
-
-    joined = bytearray()
-    for piece in app.payload(step["subject"], step["body"]):  # str, and bytes-like slices
-        joined.extend(piece.encode() if isinstance(piece, str) else piece)
-    return {"ok": True, "payload": str(joined, "utf-8")}
-
-
-def op_settings(step):
-    """Loads settings from the given keys (not from config.py); returns repr and fields."""
-    from mpaws import settings
-
-    module = _Config()
-    for key, value in step["config"].items():
-        setattr(module, key, value)
-    s = settings.load(module)
-    return {"ok": True, "repr": repr(s), "host": s.host, "port": s.port, "region": s.region,
-            "function": s.function, "verify_tls": s.verify_tls, "timeout": s.timeout}
-
-
-def op_config(step):
-    """Loads config.py through the app."""
-    import app
-
-    s = app.config()
-    return {"ok": True, "repr": repr(s), "host": s.host, "port": s.port}
-
-
 def op_sleep(step):
     import time
 
@@ -192,67 +148,6 @@ def op_reset(step):
 
     app.reset()
     return {"ok": True}
-
-
-def _service_client(step):
-    import app
-    from mpaws import client
-
-    s = app.config()
-    c = client.connect(step["service"], s.region, s.access_key, s.secret_key, step.get("host", s.host),
-                       step.get("port", s.port), s.session_token, step.get("ca", s.ca), s.verify_tls, s.timeout,
-                       max_attempts=step.get("max_attempts", 4), log=app.log)
-    c.base_delay_ms = step.get("base_delay_ms", 10)
-    _last["client"] = c
-    return c
-
-
-def op_sns_publish(step):
-    from mpaws import sns
-
-    c = _service_client(dict(step, service="sns"))
-    try:
-        message_id = sns.publish(c, step["topic_arn"], step["message"], step.get("subject"),
-                                 step.get("attributes"))
-        return {"ok": True, "message_id": message_id}
-    finally:
-        c.close()
-
-
-def op_sns_check(step):
-    """mpaws.sns.check: whether SNS would accept the message (ValueError if not)."""
-    from mpaws import sns
-
-    sns.check(step["body"], step.get("subject"), step.get("attributes"))
-    return {"ok": True}
-
-
-def op_iot_publish(step):
-    from mpaws import iot
-
-    c = _service_client(dict(step, service="iotdata"))
-    try:
-        body = iot.publish(c, step["topic"], step["payload"], step.get("qos", 1))
-        return {"ok": True, "body": _text(body)}
-    finally:
-        c.close()
-
-
-def op_connect(step):
-    """A bare client.connect + request (e.g. a Lambda Invoke with custom retry knobs)."""
-    import app
-    from mpaws import awslambda, client
-
-    s = app.config()
-    c = client.connect("lambda", s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                       s.verify_tls, step.get("timeout", s.timeout), max_attempts=step.get("max_attempts", 1),
-                       budget_ms=step.get("budget_ms", 30000), log=app.log)
-    c.base_delay_ms = step.get("base_delay_ms", 10)
-    _last["client"] = c
-    try:
-        return _result(awslambda.Lambda(c).invoke(step.get("function") or s.function, step.get("payload")))
-    finally:
-        c.close()
 
 
 def op_queue(step):
@@ -301,18 +196,9 @@ STEPS = {
     "last_error": op_last_error,
     "tune": op_tune,
     "notify": op_notify,
-    "invoke": op_invoke,
-    "payload": op_payload,
-    "settings": op_settings,
-    "config": op_config,
     "reset": op_reset,
     "sleep": op_sleep,
     "wait_for_file": op_wait_for_file,
-    "sns_publish": op_sns_publish,
-    "sns_check": op_sns_check,
-    "iot_publish": op_iot_publish,
-    "connect": op_connect,
-    "compat": lambda step: _compat_report(),
 }
 
 
@@ -339,15 +225,6 @@ def _impose_shapes(config_dir):
             __import__(name[:-3])
 
 
-def _compat_report():
-    # What the imposed shapes (host_tests/compat/) saw: that the firmware went through them.
-    import compat
-
-    out = {"ok": True, "imposed": compat.imposed, "tls_sockets": len(compat.wrapped)}
-    out.update(compat.report)
-    return out
-
-
 def main(argv):
     import json
 
@@ -365,7 +242,14 @@ def main(argv):
         _last.clear()
         started = _ms()
         try:
-            out = STEPS[step["op"]](step)
+            op = STEPS.get(step["op"])
+            if op is None:  # a step of service_steps: its code is loaded for the first one
+                import service_steps
+
+                service_steps.use(_last, _result, _text)
+                STEPS.update(service_steps.STEPS)
+                op = STEPS[step["op"]]
+            out = op(step)
         except Exception as e:  # every failure is reported, the next step still runs
             gc.collect()  # the failed step's garbage first: a small heap must still hold the report
             out = _error(e)
