@@ -214,7 +214,9 @@ def _gateway():
 
         s = config()
         if s.api_key:
-            signer = client.KeyAuth(s.api_key)
+            from mpaws import api_key
+
+            signer = api_key.KeyAuth(s.api_key)
         elif _credentials() is not None:  # certificate auth: temporary credentials for execute-api
             _temporary.ensure()
             signer = (_temporary, s.region, "execute-api")

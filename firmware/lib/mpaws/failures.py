@@ -116,20 +116,19 @@ def _clean_code(code):
     return code or None
 
 
-def reply_error(client, response, key_auth, corrected, renewed):
+def reply_error(client, response, corrected, renewed):
     """What a reply of 300 or more to an mpaws.client.Client's request means: (the
     errors.AWSError, again). again is 1 when AWS said the device clock is off and the
     clock was set from the reply's Date (not if it was corrected already: corrected), 2
     when the temporary credentials expired and new ones were fetched (not if renewed
-    already), and the request is then signed and sent again at once; else 0. key_auth:
-    the client adds an API key (client.KeyAuth) rather than signing."""
+    already), and the request is then signed and sent again at once; else 0."""
     if response.status < 400:
         # A redirect is never AWS's answer to a signed API call: a captive portal or a
         # proxy on the way. Retried, and the message kept.
         return errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
                                     "CONFIG_AWS_HOST and the network" % (response.status, client.host_header)), 0
     # API Gateway's hints only for its endpoints (execute-api, or an API key).
-    gateway = key_auth or getattr(client.signer, "service", 0) == "execute-api"
+    gateway = getattr(client.signer, "service", 0) == "execute-api"  # a Signer's, or mpaws.api_key.KeyAuth's
     error = from_response(response.status, response.header("x-amzn-errortype"), response.body,
                           response.header("x-amzn-requestid"), gateway)
     if isinstance(error, errors.ClockSkew):
