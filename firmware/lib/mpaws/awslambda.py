@@ -5,7 +5,7 @@
 import binascii
 import json
 
-from mpaws import errors, sigv4
+from mpaws import sigv4
 from mpaws.json_pieces import JsonPieces, json_object, json_string  # noqa: F401 -- as before, here too
 
 try:
@@ -101,14 +101,9 @@ class Lambda:
         tail = _log_tail(response)
         kind = response.header("x-amz-function-error")
         request_id = response.header("x-amzn-requestid")
-        if kind:
-            from mpaws import failures  # the failure path only
+        if kind:  # the function failed: its error, made where the failure path's code lives
+            from mpaws import failures
 
-            text = errors.preview(response.body, 4096)
-            message = failures.json_field(text, "errorMessage", "message")
-            raise errors.FunctionError(
-                "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
-                kind, bytes(response.body), response.status, request_id, tail, failures.json_field(text, "errorType"),
-                message)
+            raise failures.function_error(function, kind, response, request_id, tail)
         return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
                             request_id)

@@ -1,8 +1,9 @@
-# How an AWS error reply becomes an mpaws exception (from_response), and what a client does
-# next (reply_error: set the clock, fetch new temporary credentials). Imported by mpaws.client (and mpaws.awslambda for a function error) on
-# the first failure only, so that a device whose requests succeed never holds this code in
-# its heap. Socket and TLS errors are mpaws.network_errors': a device without a network
-# does not load this. The arrows point one way: client -> failures -> errors (and clock).
+# How an AWS error reply becomes an mpaws exception (from_response), what a client does next
+# (reply_error: set the clock, fetch new temporary credentials), and a Lambda function's
+# error (function_error). Imported by mpaws.client and mpaws.awslambda on the first failure
+# only, so that a device whose requests succeed never holds this code in its heap. Socket
+# and TLS errors are mpaws.network_errors': a device without a network does not load this.
+# The arrows point one way: client -> failures -> errors (and clock).
 from mpaws import errors
 
 
@@ -114,6 +115,28 @@ def _clean_code(code):
     if i >= 0:
         code = code[i + 1 :]
     return code or None
+
+
+# The texts of what SNS would refuse (mpaws.sns.check, publish), by sns's numbers.
+SNS_REFUSALS = (
+    "body: must be a non-empty string (SNS needs a message)",
+    "subject: must be a string of 1 to %d characters",
+    "subject: SNS allows only printable ASCII (no line breaks, no accents); found %r",
+    "subject: SNS requires it to begin with a letter, digit or punctuation mark, not a space",
+    "body: too large for SNS, which takes at most %d bytes in UTF-8",
+    "body: too large for SNS, which takes at most %d bytes in UTF-8 with the message attributes",
+    "topic_arn must be an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME",
+)
+
+
+def function_error(function, kind, response, request_id, log_tail):
+    """The errors.FunctionError of an Invoke reply with X-Amz-Function-Error: kind (e.g.
+    "Unhandled"), its error payload's errorMessage and errorType."""
+    text = errors.preview(response.body, 4096)
+    message = json_field(text, "errorMessage", "message")
+    return errors.FunctionError(
+        "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
+        kind, bytes(response.body), response.status, request_id, log_tail, json_field(text, "errorType"), message)
 
 
 def reply_error(client, response, corrected, renewed):
