@@ -51,7 +51,7 @@ PACKAGES = (
      ("mpaws-sigv4",),
      ("api_key.py", "apigateway.py", "awslambda.py", "certs.py", "client.py", "clock.py", "credentials.py", "credentials_fetch.py",
       "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py", "http.py", "http_date.py",
-      "http_framing.py", "iot.py", "json_pieces.py", "network_errors.py", "pem_files.py",
+      "http_framing.py", "iot.py", "json_pieces.py", "lambda_options.py", "network_errors.py", "pem_files.py",
       "sns.py"),
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",
