@@ -21,10 +21,6 @@ from binascii import hexlify
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
-# Hop-by-hop headers and others that proxies may add, change or drop are never signed
-# (botocore's list), nor Authorization itself. One string: smaller than a tuple of them.
-_UNSIGNED = (" authorization connection expect keep-alive proxy-authenticate proxy-authorization te trailer"
-             " transfer-encoding upgrade user-agent x-amzn-trace-id ")
 # RFC 7230 token characters, ordered so that slices of it are the other sets used here.
 _TOKEN = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ._~!#$%&'*+^`|"
 _UNRESERVED = _TOKEN[:66]  # RFC 3986: never percent-encoded
