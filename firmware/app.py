@@ -214,7 +214,9 @@ def _gateway():
 
         s = config()
         if s.api_key:
-            signer = client.KeyAuth(s.api_key)
+            from mpaws import api_key
+
+            signer = api_key.KeyAuth(s.api_key)
         elif _credentials() is not None:  # certificate auth: temporary credentials for execute-api
             _temporary.ensure()
             signer = (_temporary, s.region, "execute-api")
@@ -388,7 +390,7 @@ def _online(feed=None):
 
     if wifi.connect_now(s.wifi_ssid, s.wifi_password, s.wifi_timeout_s, ticks, log, feed) and not clock.is_set():
         try:
-            log("mpaws: clock set by NTP from %s" % clock.sync_ntp(s.ntp_hosts, 1, log))
+            log("mpaws: clock set by NTP from %s" % wifi.sync_ntp(s.ntp_hosts, 1, log))
         except OSError as e:  # AWS's reply sets the client's clock instead (one more request)
             note_error("%s; sending anyway" % e)
 

@@ -253,6 +253,38 @@ def test_bad_date(date):
         make_signer().presign("GET", "/", None, [HOST], 60, date=date)
 
 
+def _plausible_date(text):
+    # The oracle: ASCII digits, 'T' and 'Z' in place, each field within its range.
+    m = re.fullmatch(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z", text)
+    if not m:
+        return False
+    _, month, day, hour, minute, second = (int(g) for g in m.groups())
+    return 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60
+
+
+@pytest.mark.parametrize("date", ["-0150830T123600Z", "2015-830T123600Z", "20150830T-13600Z", "20150830T12-100Z",
+                                  "20150830T1236-1Z", "2015+830T123600Z", "2015 830T123600Z", "20150830T123600Z ",
+                                  "2015\u0663830T123600Z", "20150830T12360\u0669Z", "2015_830T123600Z",
+                                  "20150830X123600Z", "20150830T123600z", "20150830T123600ZZ"])
+def test_bad_date_signs_and_spaces(date):
+    with pytest.raises(ValueError, match="date"):
+        sigv4.check_amz_date(date)
+
+
+@settings(max_examples=500)
+@given(st.one_of(
+    st.text(alphabet="0123456789TZ-+ _\u0663", min_size=14, max_size=18),
+    st.builds(lambda y, mo, d, h, mi, s: "%04d%02d%02dT%02d%02d%02dZ" % (y, mo, d, h, mi, s),
+              st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25), st.integers(0, 61),
+              st.integers(0, 61))))
+def test_check_amz_date_agrees_with_a_regex(date):
+    if _plausible_date(date):
+        sigv4.check_amz_date(date)
+    else:
+        with pytest.raises(ValueError, match="date"):
+            sigv4.check_amz_date(date)
+
+
 @pytest.mark.parametrize(
     "field,value",
     [

@@ -11,7 +11,7 @@ import time
 import pytest
 import trustme
 
-from mpaws import certs, client, clock, credentials, errors, http, sigv4
+from mpaws import api_key, certs, client, clock, credentials, errors, http, sigv4
 from scripted_server import ScriptedServer, ok_reply, reply
 
 TIMEOUT = 3  # seconds: the connection's timeout in every case
@@ -714,7 +714,7 @@ def test_client_connect_with_keys_signs_for_the_service_and_region(server):
 
 def test_client_opened_with_defaults_talks_https_to_port_443_with_an_api_key():
     key = "k" * 20
-    auth = client.KeyAuth(key)
+    auth = api_key.KeyAuth(key)
     c = client.open_client(auth, "example.com")  # the bundled Amazon roots; nothing is sent
     assert (c.connection.port, c.host_header, c.connection.timeout, c.max_attempts) == (443, "example.com", 10, 4)
     assert c.budget_ms == 40000 and c.connection.context is not None and c.connection.verify is True

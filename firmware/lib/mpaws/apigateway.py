@@ -13,12 +13,12 @@
 # TLS connection, HTTP/1.1 without ALPN: API Gateway needs neither ALPN nor HTTP/2.
 import json
 
-from mpaws import client, sigv4
+from mpaws import api_key, client, sigv4
 
 EXECUTE_API = "execute-api"
 
 
-class KeyAuth(client.KeyAuth):
+class KeyAuth(api_key.KeyAuth):
     """The API-key mode's "signer" for mpaws.client.Client: adds x-api-key, signs nothing.
     The key is checked here, and never part of a repr or a message."""
 

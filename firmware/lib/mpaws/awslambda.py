@@ -2,20 +2,10 @@
 #
 # The function name goes into the path URI-encoded, so an ARN's ':' is sent as '%3A'
 # (and, by the signer, signed as '%253A': every service but S3 encodes the path twice).
-import binascii
 import json
 
-from mpaws import errors, sigv4
+from mpaws import sigv4
 from mpaws.json_pieces import JsonPieces, json_object, json_string  # noqa: F401 -- as before, here too
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(value):
-        return value
-
-_INVOCATION_TYPES = const(("RequestResponse", "Event", "DryRun"))
-_MAX_CLIENT_CONTEXT = const(3583)  # bytes of base64, Lambda's limit
 
 
 def check_function(function):
@@ -54,16 +44,6 @@ class InvokeResult:
         return "<InvokeResult %d, %d bytes, version %s>" % (self.status, len(self.payload), self.executed_version)
 
 
-def _log_tail(response):
-    encoded = response.header("x-amz-log-result")
-    if not encoded:
-        return None
-    try:
-        return binascii.a2b_base64(encoded).decode()
-    except (ValueError, UnicodeError):
-        return None
-
-
 class Lambda:
     """Invokes Lambda functions through an mpaws.client.Client for service 'lambda'."""
 
@@ -81,34 +61,24 @@ class Lambda:
         if function != self._checked:
             check_function(function)
             self._checked = function
-        if invocation_type not in _INVOCATION_TYPES:
-            raise ValueError("invocation_type must be one of %s" % (_INVOCATION_TYPES,))
         headers = [("content-type", "application/json")]
-        if invocation_type != "RequestResponse":
-            headers.append(("x-amz-invocation-type", invocation_type))
-        if log_tail:
-            headers.append(("x-amz-log-type", "Tail"))
-        if client_context is not None:
-            text = client_context if isinstance(client_context, str) else json.dumps(client_context)
-            encoded = binascii.b2a_base64(text.encode()).decode().strip()
-            if len(encoded) > _MAX_CLIENT_CONTEXT:
-                raise ValueError("client_context is %d bytes as base64, over Lambda's %d" % (len(encoded),
-                                                                                             _MAX_CLIENT_CONTEXT))
-            headers.append(("x-amz-client-context", encoded))
-        query = (("Qualifier", qualifier),) if qualifier else None
+        query = None
+        if qualifier or invocation_type != "RequestResponse" or log_tail or client_context is not None:
+            from mpaws import lambda_options  # a plain invoke, a notify's, holds none of their code
+
+            query = lambda_options.add(headers, qualifier, invocation_type, log_tail, client_context)
         response = self.client.request("POST", invocation_path(function), query, headers,
                                        payload if payload is not None else "")
-        tail = _log_tail(response)
+        tail = response.header("x-amz-log-result") or None  # asked for with log_tail=True
+        if tail is not None:
+            from mpaws import lambda_options
+
+            tail = lambda_options.log_tail(tail)
         kind = response.header("x-amz-function-error")
         request_id = response.header("x-amzn-requestid")
-        if kind:
-            from mpaws import failures  # the failure path only
+        if kind:  # the function failed: its error, made where the failure path's code lives
+            from mpaws import failures
 
-            text = errors.preview(response.body, 4096)
-            message = failures.json_field(text, "errorMessage", "message")
-            raise errors.FunctionError(
-                "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
-                kind, bytes(response.body), response.status, request_id, tail, failures.json_field(text, "errorType"),
-                message)
+            raise failures.function_error(function, kind, response, request_id, tail)
         return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
                             request_id)

@@ -98,8 +98,7 @@ class Client:
                 # What the reply means, in mpaws.failures (loaded for it): the error, and
                 # whether the request goes again at once, which is not a retry (1: the clock
                 # was set from AWS's reply; 2: new temporary credentials were fetched).
-                error, again = _failures().reply_error(self, response, isinstance(self.signer, KeyAuth), corrected,
-                                                       renewed)
+                error, again = _failures().reply_error(self, response, corrected, renewed)
                 if again:
                     corrected = corrected or again == 1
                     renewed = renewed or again == 2
@@ -124,21 +123,6 @@ class Client:
                 self.feed()
             _sleep_ms(delay)
             gc.collect()  # the failed attempt's garbage (its socket, its reply): one heap for the next
-
-
-class KeyAuth:
-    """A signer that signs nothing: it adds an API key header (API Gateway's x-api-key), for
-    routes that need no AWS credentials. The key is never part of a repr or a message."""
-
-    def __init__(self, api_key, header="x-api-key"):
-        # A list, made once: the client adds it to the request's headers on every attempt.
-        self._added = [(header, api_key)]
-
-    def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
-        return self._added
-
-    def __repr__(self):
-        return "<KeyAuth, a key of %d characters>" % len(self._added[0][1])
 
 
 def _tls_context(ca, verify):
@@ -171,7 +155,7 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
 def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_attempts=4, budget_ms=None, log=None):
     """A Client for one endpoint with a given signer: a sigv4.Signer, or any object whose
     sign(method, path, query, headers, payload_hash=, date=) returns the headers to add
-    (KeyAuth: an API key, no signature), or (credentials, region, service) for temporary
+    (mpaws.api_key.KeyAuth: an API key, no signature), or (credentials, region, service) for temporary
     credentials (mpaws.credentials)."""
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit

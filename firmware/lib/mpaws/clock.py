@@ -1,6 +1,8 @@
 # The time AWS sees. SigV4 requests more than 5 minutes off AWS's clock are refused, and a
 # board's clock starts at 2000-01-01 until NTP sets it. `offset` (seconds) is learnt from
-# the Date header of a "Signature expired" reply and kept for later requests.
+# the Date header of a "Signature expired" reply and kept for later requests. NTP sets a
+# board's clock: mpaws.wifi.sync_ntp, right after the WiFi connects (board-only code: not
+# held here, where every request's signing date comes from).
 #
 # Dates are computed from time.gmtime() tuples with a calendar formula, never from the
 # port's epoch (2000 on the ESP32, 1970 on unix), so the same code is right on both.
@@ -55,25 +57,3 @@ def set_from(server):
     offset = server - local_seconds()
     return offset
 
-
-def sync_ntp(hosts, attempts=3, log=None):
-    """Sets the board's clock with NTP, trying each host in turn, `attempts` rounds.
-    Returns the host that answered; raises OSError when none did."""
-    import ntptime  # the board's module; the host never calls this
-
-    global offset
-    error = None
-    for _ in range(attempts):
-        for host in hosts:
-            if error is not None:
-                time.sleep(1)  # a pause between tries; none after the last: the caller hears at once
-            try:
-                ntptime.host = host
-                ntptime.settime()
-                offset = 0
-                return host
-            except (OSError, OverflowError, IndexError) as e:
-                error = e
-                if log:
-                    log("mpaws: NTP from %s failed: %s" % (host, e))
-    raise OSError("no NTP server answered (%s): check the WiFi and CONFIG_NTP_HOSTS" % (error,))

@@ -1,8 +1,9 @@
-# How an AWS error reply becomes an mpaws exception (from_response), and what a client does
-# next (reply_error: set the clock, fetch new temporary credentials). Imported by mpaws.client (and mpaws.awslambda for a function error) on
-# the first failure only, so that a device whose requests succeed never holds this code in
-# its heap. Socket and TLS errors are mpaws.network_errors': a device without a network
-# does not load this. The arrows point one way: client -> failures -> errors (and clock).
+# How an AWS error reply becomes an mpaws exception (from_response), what a client does next
+# (reply_error: set the clock, fetch new temporary credentials), and a Lambda function's
+# error (function_error). Imported by mpaws.client and mpaws.awslambda on the first failure
+# only, so that a device whose requests succeed never holds this code in its heap. Socket
+# and TLS errors are mpaws.network_errors': a device without a network does not load this.
+# The arrows point one way: client -> failures -> errors (and clock).
 from mpaws import errors
 
 
@@ -116,20 +117,41 @@ def _clean_code(code):
     return code or None
 
 
-def reply_error(client, response, key_auth, corrected, renewed):
+# The texts of what SNS would refuse (mpaws.sns.check, publish), by sns's numbers.
+SNS_REFUSALS = (
+    "body: must be a non-empty string (SNS needs a message)",
+    "subject: must be a string of 1 to %d characters",
+    "subject: SNS allows only printable ASCII (no line breaks, no accents); found %r",
+    "subject: SNS requires it to begin with a letter, digit or punctuation mark, not a space",
+    "body: too large for SNS, which takes at most %d bytes in UTF-8",
+    "body: too large for SNS, which takes at most %d bytes in UTF-8 with the message attributes",
+    "topic_arn must be an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME",
+)
+
+
+def function_error(function, kind, response, request_id, log_tail):
+    """The errors.FunctionError of an Invoke reply with X-Amz-Function-Error: kind (e.g.
+    "Unhandled"), its error payload's errorMessage and errorType."""
+    text = errors.preview(response.body, 4096)
+    message = json_field(text, "errorMessage", "message")
+    return errors.FunctionError(
+        "function %s failed (%s): %s" % (function, kind, message or errors.preview(response.body)),
+        kind, bytes(response.body), response.status, request_id, log_tail, json_field(text, "errorType"), message)
+
+
+def reply_error(client, response, corrected, renewed):
     """What a reply of 300 or more to an mpaws.client.Client's request means: (the
     errors.AWSError, again). again is 1 when AWS said the device clock is off and the
     clock was set from the reply's Date (not if it was corrected already: corrected), 2
     when the temporary credentials expired and new ones were fetched (not if renewed
-    already), and the request is then signed and sent again at once; else 0. key_auth:
-    the client adds an API key (client.KeyAuth) rather than signing."""
+    already), and the request is then signed and sent again at once; else 0."""
     if response.status < 400:
         # A redirect is never AWS's answer to a signed API call: a captive portal or a
         # proxy on the way. Retried, and the message kept.
         return errors.ProtocolError("unexpected HTTP %d from %s (a proxy or captive portal?): check "
                                     "CONFIG_AWS_HOST and the network" % (response.status, client.host_header)), 0
     # API Gateway's hints only for its endpoints (execute-api, or an API key).
-    gateway = key_auth or getattr(client.signer, "service", 0) == "execute-api"
+    gateway = getattr(client.signer, "service", 0) == "execute-api"  # a Signer's, or mpaws.api_key.KeyAuth's
     error = from_response(response.status, response.header("x-amzn-errortype"), response.body,
                           response.header("x-amzn-requestid"), gateway)
     if isinstance(error, errors.ClockSkew):

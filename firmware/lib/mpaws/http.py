@@ -53,6 +53,7 @@ _BAD_LENGTH = const(11)
 _INJECTION = const(12)
 _NO_REPLY = const(13)
 _SILENT = const(14)
+_NOT_TRUSTED = const(15)
 
 try:
     ticks_ms = time.ticks_ms
@@ -186,7 +187,7 @@ class Connection:
         # accepted it (2xx): what the caller's outbox decides on when reading the rest of
         # the reply failed.
         self.reply_status = None
-        self._raw = None  # (TCP socket, its poll object) under a TLS socket that has no recv() (see _recv)
+        self._raw = None  # (TCP socket, its poll object) under a TLS socket that has no recv() (see _more)
         self._buf = bytearray(_BUFFER_SIZE)
         self._view = memoryview(self._buf)
         self._fill = 0  # write: bytes waiting in the buffer
@@ -263,12 +264,11 @@ class Connection:
                     if _CPYTHON:
                         self._timed = sock
                     # Older ports' TLS sockets (MicroPython v1.22, v1.23) have no recv(): detected once here.
-                    self._raw = None if _CPYTHON or hasattr(sock, "recv") else _poll_for(raw)
+                    self._raw = None if _CPYTHON or hasattr(sock, "recv") else _framing().poll_for(raw)
             except (OSError, ValueError) as e:
                 sock.close()
                 if isinstance(e, ValueError):
-                    raise errors.TLSError("TLS with %s failed: %s%s" % (self._where(), str(e).strip(),
-                                                                        _failures().TLS_HINT_NOT_TRUSTED))
+                    raise _error(_NOT_TRUSTED, self._where(), str(e).strip())
                 raise _failures().network_error(e, self.host, self.port, "during the TLS handshake")
             except BaseException:  # as above
                 sock.close()
@@ -351,8 +351,10 @@ class Connection:
             n = self.sock.recv_into(self._view[self._end :])
         else:
             # MicroPython's readinto()/recv_into() wait until the buffer is full; recv() returns
-            # what has arrived. Its short-lived bytes object is copied into the buffer.
-            data = self._recv(min(_RECV_SIZE, _BUFFER_SIZE - self._end))
+            # what has arrived. Its short-lived bytes object is copied into the buffer. An older
+            # port's TLS socket has no recv() (see connect): read through poll().
+            size = min(_RECV_SIZE, _BUFFER_SIZE - self._end)
+            data = self.sock.recv(size) if self._raw is None else _framing().recv_polled(self, size)
             n = len(data)
             self._view[self._end : self._end + n] = data
         if not n:
@@ -362,27 +364,6 @@ class Connection:
         self._got_reply_byte = True
         self._end += n
         self.bytes_received += n
-
-    def _recv(self, size):
-        if self._raw is None:
-            return self.sock.recv(size)
-        # A TLS socket without recv(): its read(n) and readinto() loop until n bytes came
-        # (py/stream.c), so on a blocking socket they would wait out the timeout on a short
-        # reply. Non-blocking, read(n) returns what mbedTLS has (None: nothing yet), as
-        # MicroPython's asyncio reads TLS streams; poll() on the TCP socket waits for more,
-        # until the request's deadline.
-        raw, poller = self._raw
-        raw.setblocking(False)
-        try:
-            while True:
-                data = self.sock.read(size)
-                if data is not None:
-                    return data
-                if not poller.poll(self._left_ms("while waiting for the reply")):
-                    raise OSError(110)  # ETIMEDOUT, as from a blocking socket's timeout
-        finally:
-            raw.settimeout(self.timeout)  # blocking again, with the connection's timeout
-            self._short = False
 
     def _readline(self):
         longer = None  # only for a line longer than the buffer (e.g. a Lambda log tail)
@@ -526,14 +507,6 @@ class Connection:
                 self.close()  # half a reply: the connection can't be reused
                 raise
         raise _error(_NO_REPLY, self._where())
-
-
-def _poll_for(raw):
-    import select
-
-    poller = select.poll()
-    poller.register(raw, select.POLLIN)
-    return raw, poller
 
 
 def _no_delay(sock):

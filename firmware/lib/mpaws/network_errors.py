@@ -74,6 +74,7 @@ HTTP_ERRORS = (
     ("InvalidMessage", "header value with CR/LF refused (header injection)"),
     ("NetworkError", "no reply from %s"),
     ("NetworkError", "%s closed the connection without replying"),
+    ("TLSError", "TLS with %s failed: %s" + TLS_HINT_NOT_TRUSTED),
 )
 
 

@@ -21,10 +21,6 @@ from binascii import hexlify
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
-# Hop-by-hop headers and others that proxies may add, change or drop are never signed
-# (botocore's list), nor Authorization itself. One string: smaller than a tuple of them.
-_UNSIGNED = (" authorization connection expect keep-alive proxy-authenticate proxy-authorization te trailer"
-             " transfer-encoding upgrade user-agent x-amzn-trace-id ")
 # RFC 7230 token characters, ordered so that slices of it are the other sets used here.
 _TOKEN = "-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ._~!#$%&'*+^`|"
 _UNRESERVED = _TOKEN[:66]  # RFC 3986: never percent-encoded
@@ -123,14 +119,14 @@ def made_of(text, allowed):
 
 def check_amz_date(date):
     """Raises ValueError unless date is a plausible 'YYYYMMDDTHHMMSSZ'."""
-    # As bytes (one 16-byte copy): date[i] would intern each character, slices allocate.
-    ok = isinstance(date, str) and len(date) == 16
-    d = date.encode() if ok else b""
-    ok = ok and len(d) == 16 and d[8] == 84 and d[15] == 90  # 'T', 'Z'
-    for i in range(15):
-        ok = ok and (i == 8 or 48 <= d[i] <= 57)
-    for i, low, high in ((4, 1, 12), (6, 1, 31), (9, 0, 23), (11, 0, 59), (13, 0, 60)):
-        ok = ok and low <= (d[i] - 48) * 10 + d[i + 1] - 48 <= high
+    # Its numbers, formatted as amz_date() does, must give it back: that proves its digits,
+    # 'T' and 'Z' without a loop over its characters (on a str, it would intern each one).
+    try:
+        t = (int(date[:4]), int(date[4:6]), int(date[6:8]), int(date[9:11]), int(date[11:13]), int(date[13:15]))
+        ok = ("%04d%02d%02dT%02d%02d%02dZ" % t == date and t[0] >= 0 and 1 <= t[1] <= 12 and 1 <= t[2] <= 31
+              and 0 <= t[3] <= 23 and 0 <= t[4] <= 59 and 0 <= t[5] <= 60)
+    except (TypeError, ValueError):  # not a str, or not digits where numbers go
+        ok = False
     if not ok:
         raise ValueError("bad date: want YYYYMMDDTHHMMSSZ")
 

@@ -10,7 +10,7 @@
 import hashlib
 from binascii import hexlify
 
-from mpaws import sigv4
+from mpaws import sigv4, sigv4_plan
 
 # Re-exported, so that one import gives the whole signer.
 from mpaws.sigv4 import ALGORITHM, UNSIGNED_PAYLOAD, amz_date, check_amz_date, check_header, query_string, uri_encode
@@ -265,7 +265,7 @@ class Signer(sigv4.Signer):
             ("X-Amz-Credential", self.access_key + "/" + self._scope),
             ("X-Amz-Date", date),
             ("X-Amz-Expires", str(expires)),
-            ("X-Amz-SignedHeaders", ";".join(sorted([n for n in names if " %s " % n not in sigv4._UNSIGNED]))),
+            ("X-Amz-SignedHeaders", ";".join(sorted([n for n in names if " %s " % n not in sigv4_plan.UNSIGNED]))),
         ]
         if self.session_token is not None:
             auth.append(("X-Amz-Security-Token", self.session_token))

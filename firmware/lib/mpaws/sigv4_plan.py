@@ -3,6 +3,11 @@
 # or new credentials: sigv4 loads this module for it and, on a device, lets go of it after.
 # sigv4 passes itself in (imports point one way: sigv4 -> this module).
 
+# Hop-by-hop headers and others that proxies may add, change or drop are never signed
+# (botocore's list), nor Authorization itself. One string: smaller than a tuple of them.
+UNSIGNED = (" authorization connection expect keep-alive proxy-authenticate proxy-authorization te trailer"
+            " transfer-encoding upgrade user-agent x-amzn-trace-id ")
+
 
 def plan(sigv4, signer, method, path, query, headers, presign=False):
     """sigv4.Signer._plan() (see there); sigv4: the mpaws.sigv4 module."""
@@ -31,7 +36,7 @@ def plan(sigv4, signer, method, path, query, headers, presign=False):
     for name, value in headers:
         sigv4.check_header(name, value)
         name = name.lower()
-        if " %s " % name not in sigv4._UNSIGNED and name not in skip:
+        if " %s " % name not in UNSIGNED and name not in skip:
             rows.append((name, "\0%c" % i))  # chr(i) would intern the character for good
         i += 1
     names = sorted(set([name for name, _ in rows]))

@@ -4,9 +4,25 @@ import sys
 
 from mpaws import sigv4
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 MAX_SUBJECT = 100  # characters, SNS's limit for e-mail subjects
 # Bytes of one message, SNS's limit; its message attributes (names, types, values) count too.
 MAX_MESSAGE_BYTES = 262144
+
+# What SNS would refuse, by number: the texts are mpaws.failures.SNS_REFUSALS, loaded for a
+# refused message only (const(): numbers in the bytecode, not names in the heap).
+_NO_BODY = const(0)
+_SUBJECT_LENGTH = const(1)
+_SUBJECT_NOT_PRINTABLE = const(2)
+_SUBJECT_SPACE = const(3)
+_BODY_TOO_LARGE = const(4)
+_TOO_LARGE_WITH_ATTRIBUTES = const(5)
+_NOT_A_TOPIC = const(6)
 
 
 # The UTF-8 bytes of a str, to measure and slice: MicroPython's memoryview of a str is its
@@ -19,28 +35,36 @@ def _utf8_size(text):
     return len(_utf8(text))
 
 
+def _refused(number, *values):
+    # The ValueError for refusal `number`: its text, from mpaws.failures, loaded for it and
+    # let go of after (a message refused before it is stored fails nothing else).
+    from mpaws import failures, transient
+
+    try:
+        return ValueError(failures.SNS_REFUSALS[number] % values)
+    finally:
+        transient.forget("failures")
+
+
 def check(message, subject=None, attributes=None):
     """Raises ValueError, naming the field, unless SNS can accept the message: a non-empty
     body of at most 256 KB in UTF-8 (with its attributes), and a subject of 1 to 100
     printable ASCII characters that does not begin with a space."""
     if not isinstance(message, str) or not message:
-        raise ValueError("body: must be a non-empty string (SNS needs a message)")
+        raise _refused(_NO_BODY)
     if subject is not None:
         if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_SUBJECT:
-            raise ValueError("subject: must be a string of 1 to %d characters" % MAX_SUBJECT)
+            raise _refused(_SUBJECT_LENGTH, MAX_SUBJECT)
         odd = subject.strip(sigv4.PRINTABLE)  # from the first character that is not printable ASCII
         if odd:
-            raise ValueError("subject: SNS allows only printable ASCII (no line breaks, no accents); found %r"
-                             % odd[0])
+            raise _refused(_SUBJECT_NOT_PRINTABLE, odd[:1])
         if subject.startswith(" "):
-            raise ValueError("subject: SNS requires it to begin with a letter, digit or punctuation mark, not a "
-                             "space")
+            raise _refused(_SUBJECT_SPACE)
     room = MAX_MESSAGE_BYTES
     for name, value in attributes or ():
         room -= _utf8_size(name) + len("String") + _utf8_size(value)
     if _utf8_size(message) > room:
-        raise ValueError("body: too large for SNS, which takes at most %d bytes in UTF-8%s"
-                         % (MAX_MESSAGE_BYTES, " with the message attributes" if attributes else ""))
+        raise _refused(_TOO_LARGE_WITH_ATTRIBUTES if attributes else _BODY_TOO_LARGE, MAX_MESSAGE_BYTES)
 
 
 _HEX = b"0123456789ABCDEF"
@@ -103,7 +127,7 @@ def publish(client, topic_arn, message, subject=None, attributes=None):
     attributes. Raises ValueError for what SNS would refuse (see check()). Returns the
     MessageId."""
     if not isinstance(topic_arn, str) or not topic_arn.startswith("arn:") or ":sns:" not in topic_arn:
-        raise ValueError("topic_arn must be an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME")
+        raise _refused(_NOT_A_TOPIC)
     check(message, subject, attributes)
     fields = [("TopicArn", topic_arn), ("Message", message)]
     if subject is not None:

@@ -2,7 +2,8 @@
 # poll() never blocks, so the main loop keeps serving the button and the watchdog while
 # the access point is away. Where there is no `network` module (a computer), the host's
 # own network is used and the station counts as connected. connect_now() is the blocking
-# variant for app.notify() and app.flush() called from the REPL, when main.py is not running.
+# variant for app.notify() and app.flush() called from the REPL, when main.py is not running,
+# and sync_ntp() sets the clock once it is connected.
 from mpaws import errors
 
 POLL_MS = 50  # connect_now(): how often the station is asked while it connects
@@ -158,3 +159,28 @@ def connect_now(ssid, password, timeout_s, clock=None, log=print, feed=None):
             feed()
         clock.sleep_ms(POLL_MS)
     return True
+
+
+def sync_ntp(hosts, attempts=3, log=None):
+    """Sets the board's clock with NTP, trying each host in turn, `attempts` rounds.
+    Returns the host that answered; raises OSError when none did."""
+    import ntptime  # the board's module; the host never calls this
+    import time
+
+    from mpaws import clock
+
+    error = None
+    for _ in range(attempts):
+        for host in hosts:
+            if error is not None:
+                time.sleep(1)  # a pause between tries; none after the last: the caller hears at once
+            try:
+                ntptime.host = host
+                ntptime.settime()
+                clock.offset = 0  # NTP time is AWS's: nothing learnt from a reply applies any more
+                return host
+            except (OSError, OverflowError, IndexError) as e:
+                error = e
+                if log:
+                    log("mpaws: NTP from %s failed: %s" % (host, e))
+    raise OSError("no NTP server answered (%s): check the WiFi and CONFIG_NTP_HOSTS" % (error,))
