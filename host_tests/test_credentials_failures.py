@@ -275,11 +275,11 @@ def test_reply_of_exactly_16_kb_is_read(endpoint, device_files):
 # -- make mutate's survivors of credentials_fetch: the edges of its checks and hints ---------
 
 def _refusal(status, body=b'{"message": "Forbidden"}'):
-    """credentials_failures.explained() for a reply of status from the credentials endpoint."""
+    """credentials_failures.error() for a reply of status from the credentials endpoint."""
     headers = {"x-amzn-errortype": None, "x-amzn-requestid": "req-1"}
     response = SimpleNamespace(status=status, body=body, header=lambda name: headers.get(name))
     who = SimpleNamespace(host="c.credentials.iot.eu-west-1.amazonaws.com", role_alias="alias", thing_name="thing")
-    return credentials_failures.explained(who, response)
+    return credentials_failures.error(who, response)
 
 
 @pytest.mark.parametrize("status,words", [(400, "answered HTTP 400"), (401, "refused the certificate"),

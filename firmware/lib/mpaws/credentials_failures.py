@@ -5,11 +5,11 @@
 from mpaws import errors
 
 
-def explained(credentials, response, error=None):
+def error(credentials, response, failure=None):
     """The errors.AWSError for a fetch that failed: response, the endpoint's reply of
-    status 300 or more (or None), or error, the errors.AWSError of the request."""
+    status 300 or more (or None), or failure, the errors.AWSError of the request."""
     if response is None:
-        return _refused_in_handshake(credentials, error)
+        return _refused_in_handshake(credentials, failure)
     # The endpoint's error reply, with what to check for the status it gave; AWS's words
     # kept. Not API Gateway's hints (failures.from_response(gateway=False)): this is the
     # AWS IoT credentials provider, or another endpoint CONFIG_AWS_CREDENTIALS_ENDPOINT

@@ -136,7 +136,7 @@ def _fetch(credentials):
     if error is not None or response.status >= 300:
         from mpaws import credentials_failures
 
-        raise credentials_failures.explained(credentials, response, error)
+        raise credentials_failures.error(credentials, response, error)
     from mpaws import credentials_reply
 
     return credentials_reply.parse(response.body, response.header("date"), credentials.now())
