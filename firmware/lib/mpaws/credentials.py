@@ -28,9 +28,10 @@ except ImportError:  # CPython
 # in the heap for good.
 _REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 # What AWS answers a request signed with credentials that ran out (or were revoked early):
-# refresh, then send the request once more.
-_RENEW_CODES = const(("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                      "TokenRefreshRequired"))
+# refresh, then send the request once more. One str, each code between spaces: a tuple of
+# five would hold five more objects in the heap.
+_RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId UnrecognizedClientException "
+                     "TokenRefreshRequired ")
 
 
 def _is_name(text, allowed):
@@ -114,8 +115,7 @@ class CertificateCredentials:
         try:
             return credentials_fetch.fetch(self)
         finally:
-            # http_date too: loaded to read the reply's Date, not needed again for an hour
-            transient.forget("credentials_fetch", "credentials_reply", "credentials_failures", "http_date")
+            transient.forget("credentials_fetch")
 
     def ensure(self):
         """Fetches credentials unless fresh ones are held."""
@@ -148,7 +148,7 @@ class Signer:
         """Whether error (an errors.AWSError reply) says the credentials ran out or are no
         longer valid (ExpiredToken, InvalidClientTokenId): if so, the next sign() fetches
         new ones, and client.Client sends the request once more."""
-        if error.code in _RENEW_CODES:
+        if " %s " % error.code in _RENEW_CODES:
             self.credentials.expire()
             return True
         return False

@@ -10,7 +10,7 @@
 import gc
 import sys
 
-from mpaws import errors, http
+from mpaws import errors, http, transient
 
 try:
     from micropython import const
@@ -77,7 +77,7 @@ def pem_block(data, name, key):
 def context(credentials):
     """The ssl.SSLContext for the credentials endpoint: its server verified as
     client.connect() does (CONFIG_TLS_CA), and the device certificate and key."""
-    from mpaws import certs, transient
+    from mpaws import certs
 
     try:
         ctx = certs.context(credentials.ca, credentials.verify)
@@ -112,6 +112,9 @@ def fetch(credentials):
     except errors.AWSError as e:
         e.endpoint = "credentials"
         raise
+    finally:
+        # What reading the reply loaded (http_date for its Date) is not needed for an hour.
+        transient.forget("credentials_reply", "credentials_failures", "http_date")
 
 
 def _fetch(credentials):
