@@ -8,9 +8,9 @@
 # The credentials live in RAM only. They are fetched before the first request, again a
 # few minutes before they run out (_REFRESH_BEFORE_S), and at once when AWS answers a
 # request with ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request
-# once more). The fetch itself (client certificate, TLS, HTTP, JSON) is in
-# mpaws.credentials_fetch, loaded for each fetch and forgotten after it: an hourly task
-# does not hold its code in the heap.
+# once more). The fetch itself (client certificate, TLS, HTTP) is in
+# mpaws.credentials_fetch, its reply's JSON in mpaws.credentials_reply, loaded for each
+# fetch and forgotten after it: an hourly task does not hold their code in the heap.
 #
 # Expiry: the reply's expiration (UTC, ISO 8601) minus the reply's Date header (both as
 # seconds since 1970, mpaws.clock) is the credentials' lifetime; it is counted on the
@@ -28,9 +28,10 @@ except ImportError:  # CPython
 # in the heap for good.
 _REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 # What AWS answers a request signed with credentials that ran out (or were revoked early):
-# refresh, then send the request once more.
-_RENEW_CODES = const(("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                      "TokenRefreshRequired"))
+# refresh, then send the request once more. One str, each code between spaces: a tuple of
+# five would hold five more objects in the heap.
+_RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId UnrecognizedClientException "
+                     "TokenRefreshRequired ")
 
 
 def _is_name(text, allowed):
@@ -147,7 +148,7 @@ class Signer:
         """Whether error (an errors.AWSError reply) says the credentials ran out or are no
         longer valid (ExpiredToken, InvalidClientTokenId): if so, the next sign() fetches
         new ones, and client.Client sends the request once more."""
-        if error.code in _RENEW_CODES:
+        if " %s " % error.code in _RENEW_CODES:
             self.credentials.expire()
             return True
         return False
