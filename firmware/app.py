@@ -38,7 +38,7 @@ except ImportError:  # CPython
 # before anything is sent, a user's own code at the REPL) holds ~12 KB of heap, not ~54.
 
 _ID_ATTRIBUTE = const("mpaws-id")  # the SNS message attribute with the message id (cloud/lambda_function.py's)
-MAX_ID = 64  # mpaws.outbox.MAX_ID: the longest message id (a test keeps them equal)
+MAX_ID = 64  # mpaws.outbox_file.MAX_ID: the longest message id (a test keeps them equal)
 
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)

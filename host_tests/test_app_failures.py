@@ -22,7 +22,7 @@ import pytest
 import mpaws
 from conftest import FIRMWARE
 from device import default_config
-from mpaws import errors, outbox
+from mpaws import errors, outbox, outbox_file
 from scripted_server import ScriptedServer, ok_reply, reply
 from test_faults import MAX_ATTEMPTS, device_cert, fill, small_flash  # noqa: F401
 
@@ -39,7 +39,7 @@ FUNCTION_REFUSAL = function_error("InvalidMessage", "body: refused by the functi
 API_STAGE = "/prod"  # CONFIG_AWS_API_URL's path: the stage notify() POSTs under
 # SNS's 262,144 bytes of message and attributes, less the id attribute with the longest id
 # (it does not exist when the message is checked): the longest body a message may have.
-ROOM = 262144 - len("mpaws-id") - len("String") - outbox.MAX_ID
+ROOM = 262144 - len("mpaws-id") - len("String") - outbox_file.MAX_ID
 API_URL = "https://localhost:%d" + API_STAGE
 # The ways to send: through the Lambda function, to SNS itself, through API Gateway.
 MODES = {"lambda": {}, "direct-sns": {"CONFIG_AWS_LAMBDA_FUNCTION": None},

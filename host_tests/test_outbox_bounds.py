@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from mpaws import outbox
+from mpaws import outbox, outbox_file
 
 
 @pytest.fixture
@@ -196,12 +196,12 @@ def test_an_id_of_the_longest_length_is_stored_and_read_back_after_a_restart(pat
     """An id is <prefix>.<era>-<number>: a prefix that makes it exactly MAX_ID characters
     works, one character more is refused before anything is stored."""
     era = open_box(path)[0].era
-    prefix = "p" * (outbox.MAX_ID - len(".%s-1" % era))
+    prefix = "p" * (outbox_file.MAX_ID - len(".%s-1" % era))
     box, _ = open_box(path, prefix=prefix)
     message_id = box.add("s", "b")
-    assert len(message_id) == outbox.MAX_ID and held(open_box(path, prefix=prefix)[0]) == [message_id]
+    assert len(message_id) == outbox_file.MAX_ID and held(open_box(path, prefix=prefix)[0]) == [message_id]
     longer, _ = open_box(path, prefix=prefix + "p")
-    with pytest.raises(ValueError, match="message id .* at most %d" % outbox.MAX_ID):
+    with pytest.raises(ValueError, match="message id .* at most %d" % outbox_file.MAX_ID):
         longer.add("s", "b")
     assert held(open_box(path)[0]) == [message_id]
 
@@ -230,7 +230,7 @@ def test_remove_takes_out_that_id_only_never_one_it_begins(path):
 def test_a_message_line_around_the_short_line_length_is_read_back_whole(path, delta):
     box, _ = open_box(path)
     first = box.add("before", "b")
-    body = body_for(box, "long", outbox.SHORT_LINE + delta)
+    body = body_for(box, "long", outbox_file.SHORT_LINE + delta)
     long_id = box.add("long", body)
     last = box.add("after", "é")
     assert list(box.messages()) == [(first, "before", "b"), (long_id, "long", body), (last, "after", "é")]
@@ -321,7 +321,7 @@ def test_a_message_dropped_where_the_heap_cannot_decode_it_is_still_dropped_and_
     def no_heap(data):
         raise MemoryError
 
-    monkeypatch.setattr(outbox.json, "loads", no_heap)
+    monkeypatch.setattr(json, "loads", no_heap)
     new = box.add("new", "b")
     monkeypatch.undo()
     assert held(box) == [new] and box.dropped == 1

@@ -17,7 +17,7 @@ import pytest
 from aws_fixtures import aws_server, aws_server_factory  # noqa: F401
 from conftest import FIRMWARE, FIRMWARE_LIB, REPO, run_micropython
 from device import assert_error, device, notify, runtime  # noqa: F401
-from mpaws import outbox
+from mpaws import outbox, outbox_file
 
 CLOUD = os.path.join(REPO, "cloud")
 if CLOUD not in sys.path:
@@ -297,7 +297,7 @@ def test_notify_of_a_refused_message_says_it_was_not_kept(board, kind):
 
 # -- the function's rules, checked on the device before the outbox (Lambda mode) ----------------
 
-LONGEST_ID = "x" * outbox.MAX_ID  # the id does not exist before the check: the longest is counted
+LONGEST_ID = "x" * outbox_file.MAX_ID  # the id does not exist before the check: the longest is counted
 ROOM = 262144 - len("mpaws-id") - len("String") - len(LONGEST_ID)  # bytes of UTF-8 left for the body
 CHECK_CASES = [(subject, "b") for subject in (
     "Door open", "x" * 100, "x" * 101, "", " leading space", "trailing space ", "~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",

@@ -1,6 +1,7 @@
 """Opening an outbox file (mpaws.outbox_recovery), in this process: the era of a new file,
 the next number when the header is older than its lines, lines after the end line. The
 power-cut and cut-short cases at every byte are in test_outbox.py."""
+import builtins
 import io
 import re
 
@@ -222,7 +223,7 @@ def test_a_long_line_whose_reading_runs_out_of_heap_is_set_aside_and_the_next_on
     write(path, "mpaws-outbox 1 %s 4" % ERA, line("dev.%s-1" % ERA), line("dev.%s-2" % ERA, "big", "x" * 3000),
           line("dev.%s-3" % ERA, "after"), "end 3")
     box = outbox.Outbox(path, 10, "dev")
-    monkeypatch.setattr(outbox, "open", lambda p, mode: _ShortReads(io.FileIO(p, mode)), raising=False)
+    monkeypatch.setattr(builtins, "open", lambda p, mode: _ShortReads(io.FileIO(p, mode)))
     assert [m[1] for m in box.messages()] == ["s", "after"] and box.aside == ["dev.%s-2" % ERA]
     monkeypatch.undo()
     assert [m[1] for m in box.messages()] == ["s", "big", "after"]

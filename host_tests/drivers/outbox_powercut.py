@@ -101,7 +101,11 @@ def clean(workdir):
 
 def main(argv):
     sys.path.insert(0, argv[1])
-    from mpaws import outbox
+    from mpaws import outbox, outbox_file, transient
+
+    # The file's code (mpaws.outbox_file) stays loaded, so that its open and os can be
+    # replaced: the outbox forgets it after each use otherwise.
+    transient.forget = lambda *names: None
 
     workdir = argv[2]
     path = workdir + "/outbox.txt"
@@ -115,8 +119,8 @@ def main(argv):
             while True:
                 clean(workdir)
                 Budget.units = None
-                outbox.open = open
-                outbox.os = os
+                outbox_file.open = open
+                outbox_file.os = os
                 box = outbox.Outbox(path, 10, "dev", log=log.append)
                 for subject, body in texts:
                     box.add(subject, body)
@@ -127,8 +131,8 @@ def main(argv):
                     with open(path, "wb") as f:
                         f.write(data[:data.rindex(b"\n", 0, len(data) - 1) - 5])
                 del log[:]
-                outbox.open = cutting_open
-                outbox.os = CuttingOs(fs == "fat")
+                outbox_file.open = cutting_open
+                outbox_file.os = CuttingOs(fs == "fat")
                 Budget.units = cut
                 finished = True
                 try:
@@ -141,8 +145,8 @@ def main(argv):
                 except PowerCut:
                     finished = False
                 Budget.units = None
-                outbox.open = open
-                outbox.os = os
+                outbox_file.open = open
+                outbox_file.os = os
                 again = outbox.Outbox(path, 10, "dev", log=log.append)  # the next boot
                 recovered = [list(m) for m in again.messages()]
                 next_id = again.add("after", "the boot")
