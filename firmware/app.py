@@ -43,7 +43,7 @@ MAX_ID = 64  # mpaws.outbox.MAX_ID: the longest message id (a test keeps them eq
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
-_temporary = None  # certificate auth: the credentials.CertificateCredentials (see _credentials())
+_temporary = None  # certificate auth: the credentials.CertificateCredentials (mpaws.session)
 _api = None  # API Gateway mode (CONFIG_AWS_API_URL): its mpaws.client.Client
 _API_ROUTE = const("/notify")  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
 _JSON = const((("content-type", "application/json"),))
@@ -171,70 +171,20 @@ def _handled(handle):
         return errors.OutOfMemory("too little heap to handle a failure: the message is kept in the outbox")
 
 
-def _credentials():
-    """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
-    (mpaws.credentials), shared by its clients; None with static keys."""
-    global _temporary
-    s = config()
-    if _temporary is None and s.thing_name is not None:
-        from mpaws import credentials
-
-        _temporary = credentials.CertificateCredentials(
-            "%s:%d" % (s.credentials_endpoint, s.credentials_port), s.role_alias, s.thing_name, s.tls_cert,
-            s.tls_key, s.ca, s.verify_tls, s.timeout, log)
-    return _temporary
-
-
-def _connect(service):
-    s = config()
-    from mpaws import client
-
-    gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
-    return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                          s.verify_tls, s.timeout, log=log, credentials=_credentials())
-
-
-def _function():
-    # One client for the whole session: its TLS connection is kept alive between notifies.
-    global _lambda
-    if _lambda is None:
-        from mpaws import awslambda
-
-        _lambda = awslambda.Lambda(_connect("lambda"), config().function)  # the name was checked by config()
-    return _lambda
-
-
-def _gateway():
-    # API Gateway mode: one client for the session, its connection kept alive like Lambda's;
-    # the URL was taken apart by the config check. No mpaws.apigateway (its Api wrapper and
-    # URL parsing) in the heap: the request is the client's, as for SNS.
-    global _api
-    if _api is None:
-        from mpaws import client, sigv4
-
-        s = config()
-        if s.api_key:
-            signer = client.KeyAuth(s.api_key)
-        elif _credentials() is not None:  # certificate auth: temporary credentials for execute-api
-            _temporary.ensure()
-            signer = (_temporary, s.region, "execute-api")
-        else:
-            signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
-        _api = client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=log)
-    return _api
-
-
 def _client():
     """The session's mpaws.client.Client: Lambda's, SNS's in direct-SNS mode, or API
-    Gateway's (CONFIG_AWS_API_URL)."""
-    global _sns
-    if config().api_url:
-        return _gateway()
-    if config().function:
-        return _function().client
-    if _sns is None:
-        _sns = _connect("sns")
-    return _sns
+    Gateway's (CONFIG_AWS_API_URL); made by mpaws.session on first use."""
+    if _lambda is not None:
+        return _lambda.client
+    c = _api or _sns
+    if c is None:
+        from mpaws import session, transient
+
+        try:
+            c = session.start(sys.modules[__name__])
+        finally:
+            transient.forget("session")
+    return c
 
 
 def payload(subject, body, message_id=None):
@@ -259,8 +209,8 @@ def _deliver(message_id, subject, body):
     if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
         result = c.request("POST", s.api_base + _API_ROUTE, None, _JSON, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.body))
-    if s.function:
-        result = _function().invoke(s.function, payload(subject, body, message_id))
+    if _lambda is not None:  # the session's Lambda client (CONFIG_AWS_LAMBDA_FUNCTION)
+        result = _lambda.invoke(s.function, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
     from mpaws import sns
 

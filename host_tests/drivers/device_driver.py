@@ -124,8 +124,9 @@ def op_notify(step):
 
 def op_invoke(step):
     import app
+    from mpaws import session
 
-    lam = app._function()
+    lam = session.function(app)
     _last["client"] = lam.client
     kwargs = {}
     for name in ("qualifier", "invocation_type", "log_tail", "client_context"):
