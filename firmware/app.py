@@ -256,60 +256,14 @@ def _send(message_id, subject, body, strict=False):
     return result
 
 
-# A subject of 1 to 100 (mpaws.sns.MAX_SUBJECT) printable ASCII characters and a body of
-# at most this many characters (4 bytes of UTF-8 each at most: 260,000 bytes) pass SNS's
-# rules whatever the id; see _plain().
-_PLAIN_BODY_CHARS = 65000
-
-
-def _plain(subject, body):
-    """Whether the message surely passes mpaws.sns.check: the usual message, recognised
-    without loading mpaws.sns (1.4 KB of heap on the way to the TLS handshake)."""
-    if not body or len(body) > _PLAIN_BODY_CHARS or not 0 < len(subject) <= 100 or subject.startswith(" "):
-        return False
-    from mpaws import sigv4  # loaded already, or soon: every mode signs, or its client imports it
-
-    return sigv4.made_of(subject, sigv4.PRINTABLE)
-
-
-def _check_text(subject, body):
-    """Raises errors.InvalidMessage for a message that could never be sent."""
-    if not isinstance(subject, str) or not isinstance(body, str):
-        raise errors.InvalidMessage("subject and body must be strings")
-    # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
-    # rules), is refused here, before the outbox: the message could never leave it. The id
-    # does not exist yet, so the longest one is counted.
-    function = config().function or config().api_url  # through the function: its rules
-    if function and _plain(subject, body):
-        return
-    from mpaws import sns
+def _take_in(subject, body, sending=False):
+    # mpaws.intake checks and stores the message (see intake.take), and is forgotten.
+    from mpaws import intake, transient
 
     try:
-        sns.check(body, subject, ((_ID_ATTRIBUTE, "-" * MAX_ID),))
-    except ValueError as e:
-        raise errors.InvalidMessage(str(e))
+        return intake.take(sys.modules[__name__], subject, body, sending)
     finally:
-        if function:  # through the function, sns is not needed to send: its code goes
-            from mpaws import transient
-
-            transient.forget("sns")
-
-
-def _store(subject, body, sending=False):
-    """Stores a checked message in the outbox; returns its id. Raises errors.InvalidMessage
-    for one over the outbox's size limit or too large for the free heap to send (sending:
-    returns None for the latter, with a log line: it is sent now, without a copy),
-    errors.OutboxError when the file can't be written."""
-    try:
-        return outbox().add(subject, body, _lambda is not None or _sns is not None or _api is not None)
-    except ValueError as e:  # the outbox's own limits (bytes, the id; the heap that must send it: two arguments)
-        if sending and len(e.args) > 1:
-            note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e.args[0])
-            return None
-        raise errors.InvalidMessage(e.args[0])
-    except OSError as e:
-        raise errors.OutboxError("cannot write the outbox (CONFIG_OUTBOX_PATH): %s: is the flash full?"
-                                 % _os_error(e))
+        transient.forget("intake")
 
 
 def _os_error(e):
@@ -349,8 +303,7 @@ def queue(subject, body):
     outbox can't be written (nothing stored), errors.OutOfMemory."""
     previous = _collect_often()
     try:
-        _check_text(subject, body)
-        message_id = _store(subject, body)
+        message_id = _take_in(subject, body)
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
@@ -387,17 +340,9 @@ def _notify(subject, body):
             # freed after, then leaves one hole above it rather than holes between them.
             from mpaws import client, outbox  # noqa: F401
         config()
-        _check_text(subject, body)
+        message_id = _take_in(subject, body, True)
     except MemoryError as e:
         raise _as_aws_error(e)
-    try:
-        message_id = _store(subject, body, True)
-    except MemoryError:  # first: the next clause's class is loaded on a failure, which takes heap
-        message_id = None
-        note_error("too little heap to store the message in the outbox: sending without keeping a copy")
-    except errors.OutboxError as e:
-        message_id = None
-        note_error("%s: sending without keeping a copy" % e.message)
     try:
         _online()
         return _send(message_id, subject, body)

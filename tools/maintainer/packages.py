@@ -56,7 +56,7 @@ PACKAGES = (
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",
      ("mpaws-aws",),
-     ("board.py", "button.py", "config_errors.py", "device.py", "outbox.py", "outbox_flush.py", "outbox_recovery.py",
+     ("board.py", "button.py", "config_errors.py", "device.py", "intake.py", "outbox.py", "outbox_flush.py", "outbox_recovery.py",
       "sensor.py", "session.py", "settings.py", "settings_aws.py", "settings_board.py", "settings_cert.py", "status.py",
       "undelivered.py", "wifi.py"),
      ("app.py",)),
