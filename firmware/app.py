@@ -77,16 +77,7 @@ def config():
 
 def device_id():
     """The device's part of every message id: CONFIG_DEVICE_ID, else the chip's id."""
-    s = config()
-    if s.device_id:
-        return s.device_id
-    try:
-        import machine
-
-        chip = machine.unique_id()
-    except (ImportError, AttributeError):  # not a board
-        return "host"
-    return "esp32-" + "".join("%02x" % b for b in chip)
+    return _intake("device_id")
 
 
 def outbox():
@@ -94,21 +85,21 @@ def outbox():
     when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
-        s = config()
         try:
-            from mpaws import outbox as outbox_file
-
-            _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log,
-                                         max_bytes=s.outbox_bytes)
+            _outbox, _sent = _intake("open_outbox")
         except MemoryError as e:
             raise _as_aws_error(e)
-        except OSError as e:
-            raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
-        if _sent is None:  # kept over reset(): what was sent stays sent
-            # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
-            board = sys.modules.get("mpaws.board")
-            _sent = list(board.rtc_state().get("sent") or ()) if board else []
     return _outbox
+
+
+def _intake(step, *args):
+    # mpaws.intake's step (take, open_outbox, device_id) for this module; forgotten after.
+    from mpaws import intake, transient
+
+    try:
+        return getattr(intake, step)(sys.modules[__name__], *args)
+    finally:
+        transient.forget("intake")
 
 
 def _undelivered():
@@ -256,21 +247,6 @@ def _send(message_id, subject, body, strict=False):
     return result
 
 
-def _take_in(subject, body, sending=False):
-    # mpaws.intake checks and stores the message (see intake.take), and is forgotten.
-    from mpaws import intake, transient
-
-    try:
-        return intake.take(sys.modules[__name__], subject, body, sending)
-    finally:
-        transient.forget("intake")
-
-
-def _os_error(e):
-    # An OSError without its file name (CPython's text quotes the path): its error number.
-    return "%s %s" % (type(e).__name__, e.args[0] if e.args else "")
-
-
 def _online(feed=None):
     """On a board whose WiFi is down (a call from the REPL, main.py not running): connects
     it, waiting CONFIG_WIFI_TIMEOUT_S at most, then sets the clock by NTP if it is not set.
@@ -303,7 +279,7 @@ def queue(subject, body):
     outbox can't be written (nothing stored), errors.OutOfMemory."""
     previous = _collect_often()
     try:
-        message_id = _take_in(subject, body)
+        message_id = _intake("take", subject, body)
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
@@ -340,7 +316,7 @@ def _notify(subject, body):
             # freed after, then leaves one hole above it rather than holes between them.
             from mpaws import client, outbox  # noqa: F401
         config()
-        message_id = _take_in(subject, body, True)
+        message_id = _intake("take", subject, body, True)
     except MemoryError as e:
         raise _as_aws_error(e)
     try:

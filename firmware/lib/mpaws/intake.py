@@ -1,7 +1,10 @@
 # Taking a message in, app.queue()'s work and notify()'s first step: checked against the
-# rules of SNS (and so of the function, which publishes to it), then stored in the outbox.
+# rules of SNS (and so of the function, which publishes to it), then stored in the outbox,
+# which is opened here (with the device's part of the message ids) on first use.
 # Loaded for it and forgotten after (mpaws.transient): its code and messages are not held
 # through the TLS handshake. `app` is the application module (app.py), passed in.
+import sys
+
 from mpaws import errors
 
 try:
@@ -81,4 +84,40 @@ def store(app, subject, body, sending=False):
         raise errors.InvalidMessage(e.args[0])
     except OSError as e:
         raise errors.OutboxError("cannot write the outbox (CONFIG_OUTBOX_PATH): %s: is the flash full?"
-                                 % app._os_error(e))
+                                 % _os_error(e))
+
+
+def _os_error(e):
+    # An OSError without its file name (CPython's text quotes the path): its error number.
+    return "%s %s" % (type(e).__name__, e.args[0] if e.args else "")
+
+
+def device_id(app):
+    """app.device_id(): CONFIG_DEVICE_ID, else the chip's id."""
+    s = app.config()
+    if s.device_id:
+        return s.device_id
+    try:
+        import machine
+
+        chip = machine.unique_id()
+    except (ImportError, AttributeError):  # not a board
+        return "host"
+    return "esp32-" + "".join("%02x" % b for b in chip)
+
+
+def open_outbox(app):
+    """app.outbox()'s first call: the outbox opened, and the ids sent but not taken out
+    (app._sent). An OSError is an errors.OutboxError."""
+    s = app.config()
+    try:
+        from mpaws import outbox
+
+        box = outbox.Outbox(s.outbox_path, s.outbox_limit, device_id(app), log=app.log, max_bytes=s.outbox_bytes)
+    except OSError as e:
+        raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
+    if app._sent is not None:  # kept over reset(): what was sent stays sent
+        return box, app._sent
+    # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
+    board = sys.modules.get("mpaws.board")
+    return box, list(board.rtc_state().get("sent") or ()) if board else []
