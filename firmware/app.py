@@ -111,15 +111,6 @@ def _undelivered():
     return undelivered
 
 
-def _failed(e):
-    # After a failure is handled, its code goes (mpaws.transient): the next attempt, or the
-    # next message, has that heap again. Returns e.
-    from mpaws import transient
-
-    transient.forget("undelivered", "failures", "network_errors")
-    return e
-
-
 def _as_aws_error(e):
     # In a function of its own: a lambda over `e` in the caller would make `e` a cell,
     # allocated on every call of the caller (outbox() runs on every turn of the device loop).
@@ -156,7 +147,13 @@ def _handled(handle):
     errors.OutOfMemory when loading the failure's code took more heap than there is: never
     a raw MemoryError, and the message stays in the outbox."""
     try:
-        return _failed(handle())
+        e = handle()
+        # After a failure is handled, its code goes (mpaws.transient): the next attempt, or
+        # the next message, has that heap again.
+        from mpaws import transient
+
+        transient.forget("undelivered", "failures", "network_errors")
+        return e
     except MemoryError:
         gc.collect()
         return errors.OutOfMemory("too little heap to handle a failure: the message is kept in the outbox")
@@ -249,8 +246,8 @@ def _send(message_id, subject, body, strict=False):
 
 def _online(feed=None):
     """On a board whose WiFi is down (a call from the REPL, main.py not running): connects
-    it, waiting CONFIG_WIFI_TIMEOUT_S at most, then sets the clock by NTP if it is not set.
-    Raises errors.NetworkError when the WiFi does not connect. Nothing on a computer."""
+    it, and sets the clock (mpaws.wifi.online). Raises errors.NetworkError when the WiFi
+    does not connect. Nothing on a computer."""
     global _board
     if _board is None:
         try:
@@ -259,18 +256,10 @@ def _online(feed=None):
             _board = True
         except ImportError:  # a computer: its own network and clock
             _board = False
-    if not _board:
-        return
-    from mpaws import wifi
+    if _board:
+        from mpaws import wifi
 
-    s = config()
-    from mpaws import clock
-
-    if wifi.connect_now(s.wifi_ssid, s.wifi_password, s.wifi_timeout_s, ticks, log, feed) and not clock.is_set():
-        try:
-            log("mpaws: clock set by NTP from %s" % clock.sync_ntp(s.ntp_hosts, 1, log))
-        except OSError as e:  # AWS's reply sets the client's clock instead (one more request)
-            note_error("%s; sending anyway" % e)
+        wifi.online(sys.modules[__name__], feed)
 
 
 def queue(subject, body):
