@@ -43,7 +43,7 @@ MAX_ID = 64  # mpaws.outbox_file.MAX_ID: the longest message id (a test keeps th
 _settings = None
 _lambda = None  # the Lambda client (awslambda.Lambda)
 _sns = None  # direct SNS: the SNS client (mpaws.client.Client)
-_temporary = None  # certificate auth: the credentials.CertificateCredentials (see _credentials())
+_temporary = None  # certificate auth: the credentials.CertificateCredentials (mpaws.session)
 _api = None  # API Gateway mode (CONFIG_AWS_API_URL): its mpaws.client.Client
 _API_ROUTE = const("/notify")  # what notify() POSTs to, under CONFIG_AWS_API_URL (the stage's URL)
 _JSON = const((("content-type", "application/json"),))
@@ -77,16 +77,7 @@ def config():
 
 def device_id():
     """The device's part of every message id: CONFIG_DEVICE_ID, else the chip's id."""
-    s = config()
-    if s.device_id:
-        return s.device_id
-    try:
-        import machine
-
-        chip = machine.unique_id()
-    except (ImportError, AttributeError):  # not a board
-        return "host"
-    return "esp32-" + "".join("%02x" % b for b in chip)
+    return _intake("device_id")
 
 
 def outbox():
@@ -94,21 +85,21 @@ def outbox():
     when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
-        s = config()
         try:
-            from mpaws import outbox as outbox_file
-
-            _outbox = outbox_file.Outbox(s.outbox_path, s.outbox_limit, device_id(), log=log,
-                                         max_bytes=s.outbox_bytes)
+            _outbox, _sent = _intake("open_outbox")
         except MemoryError as e:
             raise _as_aws_error(e)
-        except OSError as e:
-            raise errors.OutboxError("cannot read the outbox (CONFIG_OUTBOX_PATH): %s" % _os_error(e))
-        if _sent is None:  # kept over reset(): what was sent stays sent
-            # On a board, the device loop's RTC memory (mpaws.board) keeps them over a soft reset.
-            board = sys.modules.get("mpaws.board")
-            _sent = list(board.rtc_state().get("sent") or ()) if board else []
     return _outbox
+
+
+def _intake(step, *args):
+    # mpaws.intake's step (take, open_outbox, device_id) for this module; forgotten after.
+    from mpaws import intake, transient
+
+    try:
+        return getattr(intake, step)(sys.modules[__name__], *args)
+    finally:
+        transient.forget("intake")
 
 
 def _undelivered():
@@ -118,15 +109,6 @@ def _undelivered():
     from mpaws import undelivered
 
     return undelivered
-
-
-def _failed(e):
-    # After a failure is handled, its code goes (mpaws.transient): the next attempt, or the
-    # next message, has that heap again. Returns e.
-    from mpaws import transient
-
-    transient.forget("undelivered", "failures", "network_errors")
-    return e
 
 
 def _as_aws_error(e):
@@ -165,78 +147,32 @@ def _handled(handle):
     errors.OutOfMemory when loading the failure's code took more heap than there is: never
     a raw MemoryError, and the message stays in the outbox."""
     try:
-        return _failed(handle())
+        e = handle()
+        # After a failure is handled, its code goes (mpaws.transient): the next attempt, or
+        # the next message, has that heap again.
+        from mpaws import transient
+
+        transient.forget("undelivered", "failures", "network_errors")
+        return e
     except MemoryError:
         gc.collect()
         return errors.OutOfMemory("too little heap to handle a failure: the message is kept in the outbox")
 
 
-def _credentials():
-    """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
-    (mpaws.credentials), shared by its clients; None with static keys."""
-    global _temporary
-    s = config()
-    if _temporary is None and s.thing_name is not None:
-        from mpaws import credentials
-
-        _temporary = credentials.CertificateCredentials(
-            "%s:%d" % (s.credentials_endpoint, s.credentials_port), s.role_alias, s.thing_name, s.tls_cert,
-            s.tls_key, s.ca, s.verify_tls, s.timeout, log)
-    return _temporary
-
-
-def _connect(service):
-    s = config()
-    from mpaws import client
-
-    gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
-    return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                          s.verify_tls, s.timeout, log=log, credentials=_credentials())
-
-
-def _function():
-    # One client for the whole session: its TLS connection is kept alive between notifies.
-    global _lambda
-    if _lambda is None:
-        from mpaws import awslambda
-
-        _lambda = awslambda.Lambda(_connect("lambda"), config().function)  # the name was checked by config()
-    return _lambda
-
-
-def _gateway():
-    # API Gateway mode: one client for the session, its connection kept alive like Lambda's;
-    # the URL was taken apart by the config check. No mpaws.apigateway (its Api wrapper and
-    # URL parsing) in the heap: the request is the client's, as for SNS.
-    global _api
-    if _api is None:
-        from mpaws import client, sigv4
-
-        s = config()
-        if s.api_key:
-            from mpaws import api_key
-
-            signer = api_key.KeyAuth(s.api_key)
-        elif _credentials() is not None:  # certificate auth: temporary credentials for execute-api
-            _temporary.ensure()
-            signer = (_temporary, s.region, "execute-api")
-        else:
-            signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
-        _api = client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=log)
-    return _api
-
-
 def _client():
     """The session's mpaws.client.Client: Lambda's, SNS's in direct-SNS mode, or API
-    Gateway's (CONFIG_AWS_API_URL)."""
-    global _sns
-    if config().api_url:
-        return _gateway()
-    if config().function:
-        return _function().client
-    if _sns is None:
-        _sns = _connect("sns")
-    return _sns
+    Gateway's (CONFIG_AWS_API_URL); made by mpaws.session on first use."""
+    if _lambda is not None:
+        return _lambda.client
+    c = _api or _sns
+    if c is None:
+        from mpaws import session, transient
+
+        try:
+            c = session.start(sys.modules[__name__])
+        finally:
+            transient.forget("session")
+    return c
 
 
 def payload(subject, body, message_id=None):
@@ -261,8 +197,8 @@ def _deliver(message_id, subject, body):
     if s.api_url:  # through API Gateway to the same function: the same JSON, POSTed
         result = c.request("POST", s.api_base + _API_ROUTE, None, _JSON, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.body))
-    if s.function:
-        result = _function().invoke(s.function, payload(subject, body, message_id))
+    if _lambda is not None:  # the session's Lambda client (CONFIG_AWS_LAMBDA_FUNCTION)
+        result = _lambda.invoke(s.function, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
     from mpaws import sns
 
@@ -308,71 +244,10 @@ def _send(message_id, subject, body, strict=False):
     return result
 
 
-# A subject of 1 to 100 (mpaws.sns.MAX_SUBJECT) printable ASCII characters and a body of
-# at most this many characters (4 bytes of UTF-8 each at most: 260,000 bytes) pass SNS's
-# rules whatever the id; see _plain().
-_PLAIN_BODY_CHARS = 65000
-
-
-def _plain(subject, body):
-    """Whether the message surely passes mpaws.sns.check: the usual message, recognised
-    without loading mpaws.sns (1.4 KB of heap on the way to the TLS handshake)."""
-    if not body or len(body) > _PLAIN_BODY_CHARS or not 0 < len(subject) <= 100 or subject.startswith(" "):
-        return False
-    from mpaws import sigv4  # loaded already, or soon: every mode signs, or its client imports it
-
-    return sigv4.made_of(subject, sigv4.PRINTABLE)
-
-
-def _check_text(subject, body):
-    """Raises errors.InvalidMessage for a message that could never be sent."""
-    if not isinstance(subject, str) or not isinstance(body, str):
-        raise errors.InvalidMessage("subject and body must be strings")
-    # What SNS would refuse, and so the function (cloud/lambda_function.py checks SNS's
-    # rules), is refused here, before the outbox: the message could never leave it. The id
-    # does not exist yet, so the longest one is counted.
-    function = config().function or config().api_url  # through the function: its rules
-    if function and _plain(subject, body):
-        return
-    from mpaws import sns
-
-    try:
-        sns.check(body, subject, ((_ID_ATTRIBUTE, "-" * MAX_ID),))
-    except ValueError as e:
-        raise errors.InvalidMessage(str(e))
-    finally:
-        if function:  # through the function, sns is not needed to send: its code goes
-            from mpaws import transient
-
-            transient.forget("sns")
-
-
-def _store(subject, body, sending=False):
-    """Stores a checked message in the outbox; returns its id. Raises errors.InvalidMessage
-    for one over the outbox's size limit or too large for the free heap to send (sending:
-    returns None for the latter, with a log line: it is sent now, without a copy),
-    errors.OutboxError when the file can't be written."""
-    try:
-        return outbox().add(subject, body, _lambda is not None or _sns is not None or _api is not None)
-    except ValueError as e:  # the outbox's own limits (bytes, the id; the heap that must send it: two arguments)
-        if sending and len(e.args) > 1:
-            note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e.args[0])
-            return None
-        raise errors.InvalidMessage(e.args[0])
-    except OSError as e:
-        raise errors.OutboxError("cannot write the outbox (CONFIG_OUTBOX_PATH): %s: is the flash full?"
-                                 % _os_error(e))
-
-
-def _os_error(e):
-    # An OSError without its file name (CPython's text quotes the path): its error number.
-    return "%s %s" % (type(e).__name__, e.args[0] if e.args else "")
-
-
 def _online(feed=None):
     """On a board whose WiFi is down (a call from the REPL, main.py not running): connects
-    it, waiting CONFIG_WIFI_TIMEOUT_S at most, then sets the clock by NTP if it is not set.
-    Raises errors.NetworkError when the WiFi does not connect. Nothing on a computer."""
+    it, and sets the clock (mpaws.wifi.online). Raises errors.NetworkError when the WiFi
+    does not connect. Nothing on a computer."""
     global _board
     if _board is None:
         try:
@@ -381,18 +256,10 @@ def _online(feed=None):
             _board = True
         except ImportError:  # a computer: its own network and clock
             _board = False
-    if not _board:
-        return
-    from mpaws import wifi
+    if _board:
+        from mpaws import wifi
 
-    s = config()
-    from mpaws import clock
-
-    if wifi.connect_now(s.wifi_ssid, s.wifi_password, s.wifi_timeout_s, ticks, log, feed) and not clock.is_set():
-        try:
-            log("mpaws: clock set by NTP from %s" % wifi.sync_ntp(s.ntp_hosts, 1, log))
-        except OSError as e:  # AWS's reply sets the client's clock instead (one more request)
-            note_error("%s; sending anyway" % e)
+        wifi.online(sys.modules[__name__], feed)
 
 
 def queue(subject, body):
@@ -401,8 +268,7 @@ def queue(subject, body):
     outbox can't be written (nothing stored), errors.OutOfMemory."""
     previous = _collect_often()
     try:
-        _check_text(subject, body)
-        message_id = _store(subject, body)
+        message_id = _intake("take", subject, body)
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
@@ -439,17 +305,9 @@ def _notify(subject, body):
             # freed after, then leaves one hole above it rather than holes between them.
             from mpaws import client, outbox  # noqa: F401
         config()
-        _check_text(subject, body)
+        message_id = _intake("take", subject, body, True)
     except MemoryError as e:
         raise _as_aws_error(e)
-    try:
-        message_id = _store(subject, body, True)
-    except MemoryError:  # first: the next clause's class is loaded on a failure, which takes heap
-        message_id = None
-        note_error("too little heap to store the message in the outbox: sending without keeping a copy")
-    except errors.OutboxError as e:
-        message_id = None
-        note_error("%s: sending without keeping a copy" % e.message)
     try:
         _online()
         return _send(message_id, subject, body)

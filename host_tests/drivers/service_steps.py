@@ -18,8 +18,9 @@ class _Config:
 
 def op_invoke(step):
     import app
+    from mpaws import session
 
-    lam = app._function()
+    lam = session.function(app)
     _last["client"] = lam.client
     kwargs = {}
     for name in ("qualifier", "invocation_type", "log_tail", "client_context"):

@@ -3,5 +3,5 @@
 metadata(description="The mpaws device application: notifications with an outbox, WiFi, button and sensor", version="0.1.0", license="MIT")
 add_library("mpaws", "..")  # packages/: require() finds packages/<name>/manifest.py
 require("mpaws-aws", library="mpaws")
-package("mpaws", files=("board.py", "button.py", "config_errors.py", "device.py", "outbox.py", "outbox_file.py", "outbox_flush.py", "outbox_recovery.py", "sensor.py", "settings.py", "settings_aws.py", "settings_board.py", "settings_cert.py", "status.py", "undelivered.py", "wifi.py"), base_path="../../firmware/lib")
+package("mpaws", files=("board.py", "button.py", "config_errors.py", "device.py", "intake.py", "outbox.py", "outbox_file.py", "outbox_flush.py", "outbox_recovery.py", "sensor.py", "session.py", "settings.py", "settings_aws.py", "settings_board.py", "settings_cert.py", "status.py", "undelivered.py", "wifi.py"), base_path="../../firmware/lib")
 module("app.py", base_path="../../firmware")

@@ -152,7 +152,7 @@ def call():
 
 
 def connection():
-    return app._function().client.connection
+    return app._client().connection
 """
 _BURST_DRIVER = """\
 import json

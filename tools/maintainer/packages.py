@@ -57,9 +57,9 @@ PACKAGES = (
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",
      ("mpaws-aws",),
-     ("board.py", "button.py", "config_errors.py", "device.py", "outbox.py", "outbox_file.py", "outbox_flush.py",
-      "outbox_recovery.py", "sensor.py", "settings.py", "settings_aws.py", "settings_board.py", "settings_cert.py",
-      "status.py", "undelivered.py", "wifi.py"),
+     ("board.py", "button.py", "config_errors.py", "device.py", "intake.py", "outbox.py", "outbox_file.py",
+      "outbox_flush.py", "outbox_recovery.py", "sensor.py", "session.py", "settings.py", "settings_aws.py",
+      "settings_board.py", "settings_cert.py", "status.py", "undelivered.py", "wifi.py"),
      ("app.py",)),
 )
 # firmware/ files that are in no package on purpose: the board's own start-up files, which

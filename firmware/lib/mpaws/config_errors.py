@@ -1,5 +1,5 @@
 # The words of config errors, loaded only when config.py is wrong: a value described
-# without being quoted, and config.py failing to run. The checks themselves are
+# without being quoted, and config.py missing or failing to run. The checks themselves are
 # mpaws.settings_aws's, mpaws.settings_board's and mpaws.settings_cert's.
 from mpaws import errors
 
@@ -39,10 +39,13 @@ def describe(value):
 
 
 def broken(e):
-    """A ConfigError for config.py failing to run: the file, the line and the error, never
-    the line's text (it may hold a secret)."""
+    """A ConfigError for config.py missing, or failing to run: the file, the line and the
+    error, never the line's text (it may hold a secret)."""
     import sys
 
+    if isinstance(e, ImportError) and "config" in str(e):
+        return errors.ConfigError("no config.py: copy config_template.py to config.py and fill in your values "
+                                  "(on a board: `make provision`)")
     line = getattr(e, "lineno", None)  # CPython's SyntaxError
     if line is None:
         line = _line_in_config(e)

@@ -6,7 +6,6 @@
 # mpaws.settings_board (WiFi, NTP, LED, button, sensor, deep sleep), each loaded for one
 # check and forgotten after it (mpaws.transient): their code and messages, some KB, are
 # not held while the device runs, and a notify never loads the board's.
-from mpaws import errors
 
 
 def _check_with(name, s, module):
@@ -64,17 +63,8 @@ def load(module=None):
     gc.collect()
     try:
         import config as module  # type: ignore
-    except ImportError as e:
-        if "config" in str(e):
-            raise errors.ConfigError("no config.py: copy config_template.py to config.py and fill in your values "
-                                     "(on a board: `make provision`)")
-        raise _broken(e)
-    except Exception as e:  # noqa: BLE001 -- a syntax error, a NameError, ...: config.py is broken
-        raise _broken(e)
+    except Exception as e:  # noqa: BLE001 -- no config.py, a syntax error, a NameError, ...
+        from mpaws import config_errors  # the failure's code, loaded for it only
+
+        raise config_errors.broken(e)
     return Settings(module, board=False)
-
-
-def _broken(e):
-    from mpaws import config_errors  # the failure's code, loaded for it only
-
-    return config_errors.broken(e)

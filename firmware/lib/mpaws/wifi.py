@@ -2,8 +2,8 @@
 # poll() never blocks, so the main loop keeps serving the button and the watchdog while
 # the access point is away. Where there is no `network` module (a computer), the host's
 # own network is used and the station counts as connected. connect_now() is the blocking
-# variant for app.notify() and app.flush() called from the REPL, when main.py is not running,
-# and sync_ntp() sets the clock once it is connected.
+# variant for app.notify() and app.flush() called from the REPL, when main.py is not running
+# (online(): then the clock is set by NTP too, sync_ntp()).
 from mpaws import errors
 
 POLL_MS = 50  # connect_now(): how often the station is asked while it connects
@@ -184,3 +184,16 @@ def sync_ntp(hosts, attempts=3, log=None):
                 if log:
                     log("mpaws: NTP from %s failed: %s" % (host, e))
     raise OSError("no NTP server answered (%s): check the WiFi and CONFIG_NTP_HOSTS" % (error,))
+
+
+def online(app, feed=None):
+    """app._online() on a board: connects the WiFi when it is down (connect_now(), with the
+    app's config, clock and log), then sets the clock by NTP if it is not set."""
+    s = app.config()
+    from mpaws import clock
+
+    if connect_now(s.wifi_ssid, s.wifi_password, s.wifi_timeout_s, app.ticks, app.log, feed) and not clock.is_set():
+        try:
+            app.log("mpaws: clock set by NTP from %s" % sync_ntp(s.ntp_hosts, 1, app.log))
+        except OSError as e:  # AWS's reply sets the client's clock instead (one more request)
+            app.note_error("%s; sending anyway" % e)

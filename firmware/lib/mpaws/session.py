@@ -1,0 +1,63 @@
+# The session's client for the configured mode, made on the first send and kept by the
+# application (app._lambda, app._sns or app._api) with its TLS connection: Lambda's,
+# direct SNS's, or API Gateway's (signed for execute-api, or with the API key); signing
+# with the fixed keys or with certificate auth's temporary credentials (app._temporary).
+# Loaded to make it and forgotten after (mpaws.transient): its code is not held through
+# the TLS handshake. `app` is the application module (app.py), passed in.
+import gc
+
+from mpaws import client
+
+
+def start(app):
+    """Makes the session's client for config.py's mode; returns it."""
+    s = app.config()
+    if s.api_url:
+        app._api = _gateway(app, s)
+        return app._api
+    if s.function:
+        return function(app).client
+    app._sns = _connect(app, s, "sns")
+    return app._sns
+
+
+def function(app):
+    """The session's Lambda client (awslambda.Lambda), made once."""
+    if app._lambda is None:
+        from mpaws import awslambda
+
+        app._lambda = awslambda.Lambda(_connect(app, app.config(), "lambda"), app.config().function)
+    return app._lambda
+
+
+def _credentials(app, s):
+    # Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
+    # (mpaws.credentials), shared by its clients; None with static keys.
+    if app._temporary is None and s.thing_name is not None:
+        from mpaws import credentials
+
+        app._temporary = credentials.CertificateCredentials(
+            "%s:%d" % (s.credentials_endpoint, s.credentials_port), s.role_alias, s.thing_name, s.tls_cert,
+            s.tls_key, s.ca, s.verify_tls, s.timeout, app.log)
+    return app._temporary
+
+
+def _connect(app, s, service):
+    gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
+    return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
+                          s.verify_tls, s.timeout, log=app.log, credentials=_credentials(app, s))
+
+
+def _gateway(app, s):
+    # API Gateway mode: the URL was taken apart by the config check. No mpaws.apigateway
+    # (its Api wrapper and URL parsing) in the heap: the request is the client's, as for SNS.
+    if s.api_key:
+        signer = client.KeyAuth(s.api_key)
+    elif _credentials(app, s) is not None:  # certificate auth: temporary credentials for execute-api
+        app._temporary.ensure()
+        signer = (app._temporary, s.region, "execute-api")
+    else:
+        from mpaws import sigv4
+
+        signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
+    return client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=app.log)
