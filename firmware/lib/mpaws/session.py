@@ -52,7 +52,9 @@ def _gateway(app, s):
     # API Gateway mode: the URL was taken apart by the config check. No mpaws.apigateway
     # (its Api wrapper and URL parsing) in the heap: the request is the client's, as for SNS.
     if s.api_key:
-        signer = client.KeyAuth(s.api_key)
+        from mpaws import api_key
+
+        signer = api_key.KeyAuth(s.api_key)
     elif _credentials(app, s) is not None:  # certificate auth: temporary credentials for execute-api
         app._temporary.ensure()
         signer = (app._temporary, s.region, "execute-api")
