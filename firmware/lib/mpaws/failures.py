@@ -157,9 +157,10 @@ def reply_error(client, response, corrected, renewed):
     if isinstance(error, errors.ClockSkew):
         date = response.header("date")
         if date is not None:
-            from mpaws import http_date  # a skew reply only
+            from mpaws import http_date, transient  # a skew reply only
 
             server = http_date.plausible(date)
+            transient.forget("http_date")  # not held for the rest of the session: 2 KB of heap
         else:
             server = None
         if server is None:

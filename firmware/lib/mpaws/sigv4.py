@@ -119,15 +119,16 @@ def made_of(text, allowed):
 
 def check_amz_date(date):
     """Raises ValueError unless date is a plausible 'YYYYMMDDTHHMMSSZ'."""
-    # Its numbers, formatted as amz_date() does, must give it back: that proves its digits,
-    # 'T' and 'Z' without a loop over its characters (on a str, it would intern each one).
+    # Its two runs of digits as numbers, formatted back, must give it back: that proves its
+    # digits, 'T' and 'Z' without a loop over its characters (on a str, it would intern
+    # each one); then each field is taken from the numbers.
     try:
-        t = (int(date[:4]), int(date[4:6]), int(date[6:8]), int(date[9:11]), int(date[11:13]), int(date[13:15]))
-        ok = ("%04d%02d%02dT%02d%02d%02dZ" % t == date and t[0] >= 0 and 1 <= t[1] <= 12 and 1 <= t[2] <= 31
-              and 0 <= t[3] <= 23 and 0 <= t[4] <= 59 and 0 <= t[5] <= 60)
+        day, time_of_day = int(date[:8]), int(date[9:15])
+        ok = day >= 0 and time_of_day >= 0 and "%08dT%06dZ" % (day, time_of_day) == date
     except (TypeError, ValueError):  # not a str, or not digits where numbers go
         ok = False
-    if not ok:
+    if not (ok and 1 <= day // 100 % 100 <= 12 and 1 <= day % 100 <= 31 and time_of_day < 240000
+            and time_of_day // 100 % 100 <= 59 and time_of_day % 100 <= 60):
         raise ValueError("bad date: want YYYYMMDDTHHMMSSZ")
 
 
