@@ -12,7 +12,7 @@ import time
 import pytest
 import trustme
 
-from mpaws import api_key, certs, client, clock, credentials, errors, http, sigv4
+from mpaws import api_key, certs, client, clock, credentials, errors, http, sigv4, transient
 from scripted_server import ScriptedServer, ok_reply, reply
 
 TIMEOUT = 3  # seconds: the connection's timeout in every case
@@ -218,8 +218,10 @@ def test_reused_connection_failing_before_any_reply_byte_is_sent_again_once(serv
     conn = connection(server, context)
     assert post(conn, b'{"id": "m1"}').status == 200
     server.script(b"", then=then, count=1)
+    transient.forget("network_errors")  # as a new session: what an earlier test loaded goes
     assert post(conn, b'{"id": "m2"}').status == 200
     assert server.deliveries() == {"m1": 1, "m2": 2} and conn.handshakes == 2
+    assert "mpaws.network_errors" not in sys.modules  # read for the failure, let go of once the request went again
 
 
 # -- the status line, the framing, what is sent ------------------------------------------------
@@ -823,6 +825,21 @@ def test_client_connect_defaults():
                        "lambda.us-east-1.amazonaws.com")  # the bundled Amazon roots; nothing is sent
     assert (c.connection.port, c.connection.timeout, c.max_attempts, c.budget_ms) == (443, 10, 4, 40000)
     assert c.host_header == "lambda.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("first", ["throttle", "reset"])
+def test_a_request_that_succeeds_after_a_retry_holds_no_failure_code(server, context, sleeps, first):
+    # The failed attempt's code (mpaws.failures for a reply, network_errors for the socket)
+    # is let go of before the next attempt: a device that then succeeds does not hold it.
+    server.script(ok_reply())
+    if first == "throttle":
+        server.script(throttle_reply("0"), count=1)
+    else:
+        server.script(b"", then="reset", count=1)
+    c = lambda_client(server, context, base_delay_ms=5)
+    transient.forget("failures", "network_errors")  # as a new session: what an earlier test loaded goes
+    assert invoke(c).status == 200 and c.attempts == 2
+    assert "mpaws.failures" not in sys.modules and "mpaws.network_errors" not in sys.modules
 
 
 def test_client_waits_the_retry_after_seconds_when_the_backoff_is_shorter(server, context, sleeps):

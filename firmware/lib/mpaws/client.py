@@ -11,7 +11,7 @@
 import gc
 import random
 
-from mpaws import clock, errors, http, sigv4
+from mpaws import clock, errors, http, sigv4, transient
 
 _ticks_ms = http.ticks_ms
 _ticks_diff = http.ticks_diff
@@ -103,6 +103,7 @@ class Client:
                     corrected = corrected or again == 1
                     renewed = renewed or again == 2
                     attempt -= 1
+                    _handled()
                     continue
             if not error.retryable or attempt >= self.max_attempts:
                 if attempt > 1 and error.retryable:
@@ -122,7 +123,15 @@ class Client:
             if self.feed is not None:
                 self.feed()
             _sleep_ms(delay)
-            gc.collect()  # the failed attempt's garbage (its socket, its reply): one heap for the next
+            _handled()
+
+
+def _handled():
+    # Before the next attempt: the failed one's code (mpaws.failures, network_errors: 10 KB and
+    # more, loaded for it) is let go of, and its garbage (its socket, its reply) collected, so
+    # that the attempt that succeeds has the heap the first one had.
+    transient.forget("failures", "network_errors")
+    gc.collect()
 
 
 def _tls_context(ca, verify):

@@ -497,6 +497,12 @@ class Connection:
                 self.close()
                 failures = _failures()
                 if reused and attempt == 0 and not self._got_reply_byte and not failures.is_timeout(e):
+                    # Closed while idle: a new connection, the same request, and the failure's
+                    # code let go of (it is not held after a request that then succeeds).
+                    failures = None
+                    from mpaws import transient
+
+                    transient.forget("network_errors")
                     continue
                 raise failures.network_error(e, self.host, self.port, "while waiting for the reply")
             except MemoryError:
