@@ -77,7 +77,7 @@ def config():
 
 def device_id():
     """The device's part of every message id: CONFIG_DEVICE_ID, else the chip's id."""
-    return _intake("device_id")
+    return _call("intake", "device_id")
 
 
 def outbox():
@@ -86,20 +86,20 @@ def outbox():
     global _outbox, _sent
     if _outbox is None:
         try:
-            _outbox, _sent = _intake("open_outbox")
+            _outbox, _sent = _call("intake", "open_outbox")
         except MemoryError as e:
             raise _as_aws_error(e)
     return _outbox
 
 
-def _intake(step, *args):
-    # mpaws.intake's step (take, open_outbox, device_id) for this module; forgotten after.
-    from mpaws import intake, transient
+def _call(module, step, *args):
+    # mpaws.<module>.<step>(app, *args): its code loaded for the call and forgotten after it.
+    from mpaws import transient
 
     try:
-        return getattr(intake, step)(sys.modules[__name__], *args)
+        return getattr(getattr(__import__("mpaws." + module), module), step)(sys.modules[__name__], *args)
     finally:
-        transient.forget("intake")
+        transient.forget(module)
 
 
 def _undelivered():
@@ -166,12 +166,10 @@ def _client():
         return _lambda.client
     c = _api or _sns
     if c is None:
-        from mpaws import session, transient
-
-        try:
-            c = session.start(sys.modules[__name__])
-        finally:
-            transient.forget("session")
+        if config().thing_name is not None:  # certificate auth: the credentials are fetched
+            # first, their TLS session with none of mpaws.session's code in the heap
+            _call("session", "credentials").ensure()
+        c = _call("session", "start")
     return c
 
 
@@ -268,7 +266,7 @@ def queue(subject, body):
     outbox can't be written (nothing stored), errors.OutOfMemory."""
     previous = _collect_often()
     try:
-        message_id = _intake("take", subject, body)
+        message_id = _call("intake", "take", subject, body)
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
@@ -305,7 +303,7 @@ def _notify(subject, body):
             # freed after, then leaves one hole above it rather than holes between them.
             from mpaws import client, outbox  # noqa: F401
         config()
-        message_id = _intake("take", subject, body, True)
+        message_id = _call("intake", "take", subject, body, True)
     except MemoryError as e:
         raise _as_aws_error(e)
     try:

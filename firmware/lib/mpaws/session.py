@@ -30,9 +30,11 @@ def function(app):
     return app._lambda
 
 
-def _credentials(app, s):
-    # Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
-    # (mpaws.credentials), shared by its clients; None with static keys.
+def credentials(app):
+    """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
+    (mpaws.credentials), shared by its clients, made once (not fetched here); None with
+    static keys."""
+    s = app.config()
     if app._temporary is None and s.thing_name is not None:
         from mpaws import credentials
 
@@ -45,7 +47,7 @@ def _credentials(app, s):
 def _connect(app, s, service):
     gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
     return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                          s.verify_tls, s.timeout, log=app.log, credentials=_credentials(app, s))
+                          s.verify_tls, s.timeout, log=app.log, credentials=credentials(app))
 
 
 def _gateway(app, s):
@@ -53,7 +55,7 @@ def _gateway(app, s):
     # (its Api wrapper and URL parsing) in the heap: the request is the client's, as for SNS.
     if s.api_key:
         signer = client.KeyAuth(s.api_key)
-    elif _credentials(app, s) is not None:  # certificate auth: temporary credentials for execute-api
+    elif credentials(app) is not None:  # certificate auth: temporary credentials for execute-api
         app._temporary.ensure()
         signer = (app._temporary, s.region, "execute-api")
     else:
