@@ -85,19 +85,19 @@ def outbox():
     when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
-        try:
-            _outbox, _sent = _call("intake", "open_outbox")
-        except MemoryError as e:
-            raise _as_aws_error(e)
+        _outbox, _sent = _call("intake", "open_outbox")
     return _outbox
 
 
 def _call(module, step, *args):
-    # mpaws.<module>.<step>(app, *args): its code loaded for the call and forgotten after it.
+    # mpaws.<module>.<step>(app, *args): its code loaded for the call and forgotten after
+    # it; a MemoryError is errors.OutOfMemory.
     from mpaws import transient
 
     try:
         return getattr(getattr(__import__("mpaws." + module), module), step)(sys.modules[__name__], *args)
+    except MemoryError as e:
+        raise _as_aws_error(e)
     finally:
         transient.forget(module)
 
@@ -264,15 +264,7 @@ def queue(subject, body):
     """Stores a notification in the outbox, for the main loop (or flush()) to send; returns
     its id. Raises errors.InvalidMessage as notify() does, errors.OutboxError when the
     outbox can't be written (nothing stored), errors.OutOfMemory."""
-    previous = _collect_often()
-    try:
-        message_id = _call("intake", "take", subject, body)
-    except MemoryError as e:
-        raise _as_aws_error(e)
-    finally:
-        _collect_as_before(previous)
-    log("mpaws: queued %s: %s" % (message_id, subject))
-    return message_id
+    return _call("intake", "queue", subject, body)
 
 
 def notify(subject, body):
@@ -338,31 +330,9 @@ def status():
     messages are set aside, too large to read in this heap, and how many were sent but could
     not be taken out), messages refused for good since start (not kept), last error, free
     heap (and on an ESP32 the ESP-IDF heap: free, largest block). See mpaws.status."""
-    from mpaws import transient
-
-    try:
-        from mpaws import status as device_status
-
-        return device_status.status(sys.modules[__name__])
-    except MemoryError as e:  # after a failure, in a small heap: errors.OutOfMemory, never a raw one
-        raise _as_aws_error(e)
-    finally:
-        transient.forget("status")
+    return _call("status", "status")
 
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox, _last, _temporary, _api
-    if _api is not None:
-        _api.close()
-    _api = None
-    if _lambda is not None:
-        _lambda.client.close()
-    if _sns is not None:
-        _sns.close()
-    _settings = None
-    _lambda = None
-    _sns = None
-    _outbox = None
-    _last = None
-    _temporary = None
+    _call("session", "reset")

@@ -2,8 +2,8 @@
 # application (app._lambda, app._sns or app._api) with its TLS connection: Lambda's,
 # direct SNS's, or API Gateway's (signed for execute-api, or with the API key); signing
 # with the fixed keys or with certificate auth's temporary credentials (app._temporary).
-# Loaded to make it and forgotten after (mpaws.transient): its code is not held through
-# the TLS handshake. `app` is the application module (app.py), passed in.
+# Loaded to make it (or to close it: app.reset()) and forgotten after: its code is not held
+# through the TLS handshake. `app` is the application module (app.py), passed in.
 import gc
 
 from mpaws import client
@@ -63,3 +63,14 @@ def _gateway(app, s):
 
         signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
     return client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=app.log)
+
+
+def reset(app):
+    """app.reset()."""
+    if app._api is not None:
+        app._api.close()
+    if app._lambda is not None:
+        app._lambda.client.close()
+    if app._sns is not None:
+        app._sns.close()
+    app._settings = app._lambda = app._sns = app._outbox = app._last = app._temporary = app._api = None
