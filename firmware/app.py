@@ -128,18 +128,15 @@ def _as_aws_error(e):
 _COLLECT_EVERY = const(2048)
 
 
-def _collect_often():
+def _collect_every(nbytes=_COLLECT_EVERY):
+    # gc.threshold(nbytes) (None: unchanged); returns the setting it replaces, None on CPython.
     try:
         previous = gc.threshold()
     except AttributeError:  # CPython
         return None
-    gc.threshold(_COLLECT_EVERY)
+    if nbytes is not None:
+        gc.threshold(nbytes)
     return previous
-
-
-def _collect_as_before(previous):
-    if previous is not None:
-        gc.threshold(previous)
 
 
 def _handled(handle):
@@ -280,11 +277,11 @@ def notify(subject, body):
     or AWS rejected its content): then the error says it was not kept. A message that
     cannot be stored (a full flash), or that the free heap could not send again after a
     restart, is sent without a copy, with a log line."""
-    previous = _collect_often()
+    previous = _collect_every()
     try:
         return _notify(subject, body)
     finally:
-        _collect_as_before(previous)
+        _collect_every(previous)
 
 
 def _notify(subject, body):
@@ -314,7 +311,7 @@ def flush(feed=None):
     (errors.OutboxError: it is not sent again). feed: called before each message and
     attempt, and while the WiFi connects (the main loop feeds its watchdog with it, so
     that it is fed only while sending makes progress)."""
-    previous = _collect_often()
+    previous = _collect_every()
     try:
         from mpaws import outbox_flush  # loaded on the first flush: a notify does not need it
 
@@ -322,7 +319,7 @@ def flush(feed=None):
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
-        _collect_as_before(previous)
+        _collect_every(previous)
 
 
 def status():

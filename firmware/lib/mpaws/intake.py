@@ -23,11 +23,11 @@ _PLAIN_BODY_CHARS = 65000
 
 def queue(app, subject, body):
     """app.queue()."""
-    previous = app._collect_often()
+    previous = app._collect_every()
     try:
         message_id = take(app, subject, body)
     finally:
-        app._collect_as_before(previous)
+        app._collect_every(previous)
     app.log("mpaws: queued %s: %s" % (message_id, subject))
     return message_id
 
