@@ -35,7 +35,7 @@ except ImportError:  # CPython
 
 # The rest of the library (the outbox, the client with its transport and signer, Lambda's
 # module, the clock) is imported where it is first used: `import app` alone (main.py
-# before anything is sent, a user's own code at the REPL) holds ~12 KB of heap, not ~54.
+# before anything is sent, a user's own code at the REPL) holds ~11 KB of heap, not ~54.
 
 _ID_ATTRIBUTE = const("mpaws-id")  # the SNS message attribute with the message id (cloud/lambda_function.py's)
 MAX_ID = 64  # mpaws.outbox.MAX_ID: the longest message id (a test keeps them equal)

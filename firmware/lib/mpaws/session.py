@@ -2,8 +2,8 @@
 # application (app._lambda, app._sns or app._api) with its TLS connection: Lambda's,
 # direct SNS's, or API Gateway's (signed for execute-api, or with the API key); signing
 # with the fixed keys or with certificate auth's temporary credentials (app._temporary).
-# Loaded to make it (or to close it: app.reset()) and forgotten after: its code is not held
-# through the TLS handshake. `app` is the application module (app.py), passed in.
+# Loaded to make it (or to close it: app.reset()) and forgotten after (app._call): its code
+# is not held through the TLS handshake. `app` is the application module (app.py), passed in.
 import gc
 
 from mpaws import client
@@ -66,7 +66,7 @@ def _gateway(app, s):
 
 
 def reset(app):
-    """app.reset()."""
+    """app.reset(): see its docstring."""
     if app._api is not None:
         app._api.close()
     if app._lambda is not None:
