@@ -35,7 +35,7 @@ except ImportError:  # CPython
 
 # The rest of the library (the outbox, the client with its transport and signer, Lambda's
 # module, the clock) is imported where it is first used: `import app` alone (main.py
-# before anything is sent, a user's own code at the REPL) holds ~12 KB of heap, not ~54.
+# before anything is sent, a user's own code at the REPL) holds ~11 KB of heap, not ~54.
 
 _ID_ATTRIBUTE = const("mpaws-id")  # the SNS message attribute with the message id (cloud/lambda_function.py's)
 MAX_ID = 64  # mpaws.outbox_file.MAX_ID: the longest message id (a test keeps them equal)
@@ -77,7 +77,7 @@ def config():
 
 def device_id():
     """The device's part of every message id: CONFIG_DEVICE_ID, else the chip's id."""
-    return _intake("device_id")
+    return _call("intake", "device_id")
 
 
 def outbox():
@@ -85,21 +85,21 @@ def outbox():
     when the file cannot be read, errors.OutOfMemory: never a raw error."""
     global _outbox, _sent
     if _outbox is None:
-        try:
-            _outbox, _sent = _intake("open_outbox")
-        except MemoryError as e:
-            raise _as_aws_error(e)
+        _outbox, _sent = _call("intake", "open_outbox")
     return _outbox
 
 
-def _intake(step, *args):
-    # mpaws.intake's step (take, open_outbox, device_id) for this module; forgotten after.
-    from mpaws import intake, transient
+def _call(module, step, *args):
+    # mpaws.<module>.<step>(app, *args): its code loaded for the call and forgotten after
+    # it; a MemoryError is errors.OutOfMemory.
+    from mpaws import transient
 
     try:
-        return getattr(intake, step)(sys.modules[__name__], *args)
+        return getattr(getattr(__import__("mpaws." + module), module), step)(sys.modules[__name__], *args)
+    except MemoryError as e:
+        raise _as_aws_error(e)
     finally:
-        transient.forget("intake")
+        transient.forget(module)
 
 
 def _undelivered():
@@ -128,18 +128,15 @@ def _as_aws_error(e):
 _COLLECT_EVERY = const(2048)
 
 
-def _collect_often():
+def _collect_every(nbytes=_COLLECT_EVERY):
+    # gc.threshold(nbytes) (None: unchanged); returns the setting it replaces, None on CPython.
     try:
         previous = gc.threshold()
     except AttributeError:  # CPython
         return None
-    gc.threshold(_COLLECT_EVERY)
+    if nbytes is not None:
+        gc.threshold(nbytes)
     return previous
-
-
-def _collect_as_before(previous):
-    if previous is not None:
-        gc.threshold(previous)
 
 
 def _handled(handle):
@@ -166,12 +163,10 @@ def _client():
         return _lambda.client
     c = _api or _sns
     if c is None:
-        from mpaws import session, transient
-
-        try:
-            c = session.start(sys.modules[__name__])
-        finally:
-            transient.forget("session")
+        if config().thing_name is not None:  # certificate auth: the credentials are fetched
+            # first, their TLS session with none of mpaws.session's code in the heap
+            _call("session", "credentials").ensure()
+        c = _call("session", "start")
     return c
 
 
@@ -266,15 +261,7 @@ def queue(subject, body):
     """Stores a notification in the outbox, for the main loop (or flush()) to send; returns
     its id. Raises errors.InvalidMessage as notify() does, errors.OutboxError when the
     outbox can't be written (nothing stored), errors.OutOfMemory."""
-    previous = _collect_often()
-    try:
-        message_id = _intake("take", subject, body)
-    except MemoryError as e:
-        raise _as_aws_error(e)
-    finally:
-        _collect_as_before(previous)
-    log("mpaws: queued %s: %s" % (message_id, subject))
-    return message_id
+    return _call("intake", "queue", subject, body)
 
 
 def notify(subject, body):
@@ -290,11 +277,11 @@ def notify(subject, body):
     or AWS rejected its content): then the error says it was not kept. A message that
     cannot be stored (a full flash), or that the free heap could not send again after a
     restart, is sent without a copy, with a log line."""
-    previous = _collect_often()
+    previous = _collect_every()
     try:
         return _notify(subject, body)
     finally:
-        _collect_as_before(previous)
+        _collect_every(previous)
 
 
 def _notify(subject, body):
@@ -305,7 +292,7 @@ def _notify(subject, body):
             # freed after, then leaves one hole above it rather than holes between them.
             from mpaws import client, outbox  # noqa: F401
         config()
-        message_id = _intake("take", subject, body, True)
+        message_id = _call("intake", "take", subject, body, True)
     except MemoryError as e:
         raise _as_aws_error(e)
     try:
@@ -324,7 +311,7 @@ def flush(feed=None):
     (errors.OutboxError: it is not sent again). feed: called before each message and
     attempt, and while the WiFi connects (the main loop feeds its watchdog with it, so
     that it is fed only while sending makes progress)."""
-    previous = _collect_often()
+    previous = _collect_every()
     try:
         from mpaws import outbox_flush  # loaded on the first flush: a notify does not need it
 
@@ -332,7 +319,7 @@ def flush(feed=None):
     except MemoryError as e:
         raise _as_aws_error(e)
     finally:
-        _collect_as_before(previous)
+        _collect_every(previous)
 
 
 def status():
@@ -340,31 +327,9 @@ def status():
     messages are set aside, too large to read in this heap, and how many were sent but could
     not be taken out), messages refused for good since start (not kept), last error, free
     heap (and on an ESP32 the ESP-IDF heap: free, largest block). See mpaws.status."""
-    from mpaws import transient
-
-    try:
-        from mpaws import status as device_status
-
-        return device_status.status(sys.modules[__name__])
-    except MemoryError as e:  # after a failure, in a small heap: errors.OutOfMemory, never a raw one
-        raise _as_aws_error(e)
-    finally:
-        transient.forget("status")
+    return _call("status", "status")
 
 
 def reset():
     """Forgets the loaded config, the outbox and the connection (after editing config.py)."""
-    global _settings, _lambda, _sns, _outbox, _last, _temporary, _api
-    if _api is not None:
-        _api.close()
-    _api = None
-    if _lambda is not None:
-        _lambda.client.close()
-    if _sns is not None:
-        _sns.close()
-    _settings = None
-    _lambda = None
-    _sns = None
-    _outbox = None
-    _last = None
-    _temporary = None
+    _call("session", "reset")

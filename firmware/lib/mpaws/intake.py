@@ -1,8 +1,8 @@
-# Taking a message in, app.queue()'s work and notify()'s first step: checked against the
-# rules of SNS (and so of the function, which publishes to it), then stored in the outbox,
-# which is opened here (with the device's part of the message ids) on first use.
-# Loaded for it and forgotten after (mpaws.transient): its code and messages are not held
-# through the TLS handshake. `app` is the application module (app.py), passed in.
+# Taking a message in, app.queue() and notify()'s first step: checked against the rules
+# of SNS (and so of the function, which publishes to it), then stored in the outbox, which
+# is opened here (with the device's part of the message ids) on first use. Loaded for each
+# call and forgotten after it (app._call): its code and messages are not held through the
+# TLS handshake. `app` is the application module (app.py), passed in.
 import sys
 
 from mpaws import errors
@@ -19,6 +19,17 @@ _ID_ATTRIBUTE = const("mpaws-id")  # app's: the SNS message attribute with the m
 # at most this many characters (4 bytes of UTF-8 each at most: 260,000 bytes) pass SNS's
 # rules whatever the id; see _plain().
 _PLAIN_BODY_CHARS = 65000
+
+
+def queue(app, subject, body):
+    """app.queue(): see its docstring."""
+    previous = app._collect_every()
+    try:
+        message_id = take(app, subject, body)
+    finally:
+        app._collect_every(previous)
+    app.log("mpaws: queued %s: %s" % (message_id, subject))
+    return message_id
 
 
 def take(app, subject, body, sending=False):

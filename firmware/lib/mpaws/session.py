@@ -2,8 +2,8 @@
 # application (app._lambda, app._sns or app._api) with its TLS connection: Lambda's,
 # direct SNS's, or API Gateway's (signed for execute-api, or with the API key); signing
 # with the fixed keys or with certificate auth's temporary credentials (app._temporary).
-# Loaded to make it and forgotten after (mpaws.transient): its code is not held through
-# the TLS handshake. `app` is the application module (app.py), passed in.
+# Loaded to make it (or to close it: app.reset()) and forgotten after (app._call): its code
+# is not held through the TLS handshake. `app` is the application module (app.py), passed in.
 import gc
 
 from mpaws import client
@@ -30,9 +30,11 @@ def function(app):
     return app._lambda
 
 
-def _credentials(app, s):
-    # Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
-    # (mpaws.credentials), shared by its clients; None with static keys.
+def credentials(app):
+    """Certificate auth (CONFIG_AWS_THING_NAME set): the session's temporary credentials
+    (mpaws.credentials), shared by its clients, made once (not fetched here); None with
+    static keys."""
+    s = app.config()
     if app._temporary is None and s.thing_name is not None:
         from mpaws import credentials
 
@@ -45,7 +47,7 @@ def _credentials(app, s):
 def _connect(app, s, service):
     gc.collect()  # the outbox recovery's garbage first: the session's client fills its holes
     return client.connect(service, s.region, s.access_key, s.secret_key, s.host, s.port, s.session_token, s.ca,
-                          s.verify_tls, s.timeout, log=app.log, credentials=_credentials(app, s))
+                          s.verify_tls, s.timeout, log=app.log, credentials=credentials(app))
 
 
 def _gateway(app, s):
@@ -55,7 +57,7 @@ def _gateway(app, s):
         from mpaws import api_key
 
         signer = api_key.KeyAuth(s.api_key)
-    elif _credentials(app, s) is not None:  # certificate auth: temporary credentials for execute-api
+    elif credentials(app) is not None:  # certificate auth: temporary credentials for execute-api
         app._temporary.ensure()
         signer = (app._temporary, s.region, "execute-api")
     else:
@@ -63,3 +65,14 @@ def _gateway(app, s):
 
         signer = sigv4.Signer(s.access_key, s.secret_key, s.region, "execute-api", session_token=s.session_token)
     return client.open_client(signer, s.api_host, s.api_port, s.ca, s.verify_tls, s.timeout, log=app.log)
+
+
+def reset(app):
+    """app.reset(): see its docstring."""
+    if app._api is not None:
+        app._api.close()
+    if app._lambda is not None:
+        app._lambda.client.close()
+    if app._sns is not None:
+        app._sns.close()
+    app._settings = app._lambda = app._sns = app._outbox = app._last = app._temporary = app._api = None

@@ -36,14 +36,13 @@ class Settings:
         return self
 
     def __getattr__(self, name):
-        # Only for a board key's attribute before check_board(): the check sets them all.
+        # secret_key, kept as _secret_key (out of vars()); a board key's attribute before
+        # check_board(): the check sets them all.
+        if name == "secret_key":
+            return self._secret_key
         if name[0] == "_" or self._module is None:
             raise AttributeError(name)
         return getattr(self.check_board(), name)
-
-    @property
-    def secret_key(self):
-        return self._secret_key
 
     def __repr__(self):
         who = self.access_key if self.thing_name is None else "thing " + self.thing_name  # certificate auth
