@@ -58,7 +58,7 @@ DEADLINE_S = 4 * CONFIG_TIMEOUT
 HEAPSIZE = "100k"
 INVOKES_TARGET = 2
 OUTBOX_CAP = 1000  # CONFIG_OUTBOX_LIMIT's maximum
-BODY_CAP = 64000  # below app._PLAIN_BODY_CHARS (65000), the longest body SNS takes through the function
+BODY_CAP = 64000  # below mpaws.intake._PLAIN_BODY_CHARS (65000), the longest body SNS takes through the function
 
 # Fault modes of the hostile server, each one notify: (label, mode, params, server args).
 FAST_CASES = [
