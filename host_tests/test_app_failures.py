@@ -227,6 +227,7 @@ def test_message_ids_name_the_device(start, server, monkeypatch, keys, machine, 
     message_id = s.app.queue("s", "b")
     assert message_id.startswith(prefix) and s.ids() == [message_id]
     assert s.app.status()["device"] == prefix[:-1]
+    assert "mpaws.network_errors" not in sys.modules and "mpaws.status" not in sys.modules  # not held after
 
 
 def test_notify_after_notify_reuses_the_connection(start, server):

@@ -5,7 +5,7 @@
 import gc
 import time
 
-from mpaws import clock
+from mpaws import clock, transient
 
 HEAP_KEYS = ("heap_free", "idf_heap_free", "idf_heap_largest")
 KEYS = ("device", "wifi", "time", "clock_set", "outbox", "set_aside", "sent_not_removed", "refused", "last_error") + HEAP_KEYS
@@ -49,6 +49,8 @@ def status(app):
         info["idf_heap_free"], info["idf_heap_largest"] = idf or (None, None)
     except MemoryError as e:  # an unreadable outbox: outbox()'s errors.OutboxError
         raise app._undelivered().as_aws_error(e)
+    finally:
+        transient.forget("network_errors")  # read for the ESP-IDF heap only: not held after
     for key in KEYS:
         if info[key] is not None or key not in HEAP_KEYS:  # no heap figures on CPython
             app.log("%s: %s" % (key, info[key]))
