@@ -252,8 +252,8 @@ def test_killed_at_random_moments(runtime, tmp_path, request):
 # Outbox, with json_pieces for a message's line), and the names its code interned. The code
 # that writes and reads the file (mpaws.outbox_file, 5 KB) and opens it
 # (mpaws.outbox_recovery) is loaded for each use and let go: it is not in the heap while a
-# message is on the wire. Measured: 6,880 bytes (10,784 when the file's code was held).
-HELD_BETWEEN_USES = 6880 + 512
+# message is on the wire. Measured: 6,720 bytes (10,784 when the file's code was held).
+HELD_BETWEEN_USES = 6720 + 512
 _HELD_PROBE = """\
 import gc
 import sys

@@ -107,10 +107,6 @@ class Outbox:
     def __len__(self):
         return self.count
 
-    def _say(self, text):
-        if self.log:
-            self.log("mpaws: outbox: " + text)
-
     @staticmethod
     def message_line(message_id, subject, body):
         """A message's line (see the file above) as pieces, made anew for each pass of the

@@ -95,15 +95,15 @@ def open_outbox(box):
             scan = _Scan(candidate)
             if scan.complete:
                 os.rename(candidate, box.path)
-                box._say("recovered the outbox from its %s copy" % ("rebuilt" if candidate == box.salvaged else
-                                                                     "temporary"))
+                outbox_file.say(box, "recovered the outbox from its %s copy"
+                                % ("rebuilt" if candidate == box.salvaged else "temporary"))
                 main = scan
                 break
     temp = _Scan(box.tmp)
     if main.complete:
         if temp.exists:
             outbox_file.remove_file(box.tmp)
-            box._say("discarded an unfinished write (power cut?); the outbox is as last saved")
+            outbox_file.say(box, "discarded an unfinished write (power cut?); the outbox is as last saved")
         outbox_file.remove_file(box.salvaged)
         _adopt(box, main)
     elif main.exists or temp.exists:
@@ -135,8 +135,8 @@ def _salvage(box, main, temp):
     box.count = len(seen)
     outbox_file.commit(box, box.salvaged)
     outbox_file.remove_file(box.tmp)  # after the commit: until then, its lines are only there
-    box._say("the outbox file was damaged or cut short (power cut?): rebuilt, kept %d complete message(s)"
-             % box.count)
+    outbox_file.say(box, "the outbox file was damaged or cut short (power cut?): rebuilt, kept %d complete "
+                         "message(s)" % box.count)
 
 
 def _copy_valid(path, out, seen):
