@@ -105,21 +105,17 @@ def open_outbox(box):
             outbox_file.remove_file(box.tmp)
             outbox_file.say(box, "discarded an unfinished write (power cut?); the outbox is as last saved")
         outbox_file.remove_file(box.salvaged)
-        _adopt(box, main)
+        box.era = main.era
+        box.next = max(main.next, main.top)  # a header may be older than a line
+        box.count = main.count
+        box.size = main.size
     elif main.exists or temp.exists:
-        _salvage(box, main, temp)
+        _salvage(box)
     else:
         box.era = _random_era()
 
 
-def _adopt(box, scan):
-    box.era = scan.era
-    box.next = max(scan.next, scan.top)  # a header may be older than a line
-    box.count = scan.count
-    box.size = scan.size
-
-
-def _salvage(box, main, temp):
+def _salvage(box):
     """Rebuilds the outbox from the complete message lines of a file cut short or damaged
     (and of an unfinished temporary file): a message is kept, even if it may be sent twice."""
     # The counter in a damaged file cannot be trusted: a new era keeps new ids unique.
