@@ -109,8 +109,10 @@ class Outbox:
 
     @staticmethod
     def message_line(message_id, subject, body):
-        """A message's line (see the file above) as pieces, made anew for each pass of the
-        file's code (measured, then written): the escaped text is never held whole."""
+        """A message's line (the file's format, above) as pieces, made anew for each pass of
+        the file's code (measured, then written): the escaped text is never held whole. Here,
+        with json_pieces, which is loaded with the outbox and held for the session (Lambda's
+        and API Gateway's requests make their JSON with it too)."""
         yield '["'
         yield message_id
         yield '", '
