@@ -128,9 +128,10 @@ class Outbox:
         Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, or one
         the free heap could not send (then with the limit as its second argument); nothing
         is stored."""
-        writer = _file()  # first: the free heap is measured with its code in place
-        return writer.add(self, subject, body, client_open, _free_heap(),
-                          OPEN_RESERVE if client_open else SEND_RESERVE)
+        # The free heap before the file's code loads: what sending finds (that code is let go
+        # before a message is sent).
+        free = _free_heap()
+        return _file().add(self, subject, body, client_open, free, OPEN_RESERVE if client_open else SEND_RESERVE)
 
     def remove(self, message_id):
         """Removes a message (AWS accepted it). Returns whether it was there."""
