@@ -107,14 +107,12 @@ class Outbox:
     def __len__(self):
         return self.count
 
-    def _say(self, text):
-        if self.log:
-            self.log("mpaws: outbox: " + text)
-
     @staticmethod
     def message_line(message_id, subject, body):
-        """A message's line (see the file above) as pieces, made anew for each pass of the
-        file's code (measured, then written): the escaped text is never held whole."""
+        """A message's line (the file's format, above) as pieces, made anew for each pass of
+        the file's code (measured, then written): the escaped text is never held whole. Here,
+        with json_pieces, which is loaded with the outbox and held for the session (Lambda's
+        and API Gateway's requests make their JSON with it too)."""
         yield '["'
         yield message_id
         yield '", '
@@ -130,9 +128,10 @@ class Outbox:
         Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, or one
         the free heap could not send (then with the limit as its second argument); nothing
         is stored."""
-        writer = _file()  # first: the free heap is measured with its code in place
-        return writer.add(self, subject, body, client_open, _free_heap(),
-                          OPEN_RESERVE if client_open else SEND_RESERVE)
+        # The free heap before the file's code loads: what sending finds (that code is let go
+        # before a message is sent).
+        free = _free_heap()
+        return _file().add(self, subject, body, client_open, free, OPEN_RESERVE if client_open else SEND_RESERVE)
 
     def remove(self, message_id):
         """Removes a message (AWS accepted it). Returns whether it was there."""

@@ -1,8 +1,9 @@
 # Writing and reading the outbox file (its format: mpaws.outbox): a message added, one
-# removed (each a rewrite of the file), the messages read back one line at a time, and the
-# pieces of the format that opening the file (mpaws.outbox_recovery) uses too. The Outbox
-# loads this module for each add, remove or read and forgets it after (mpaws.transient):
-# its code is not in the heap while a message is on the wire.
+# removed (each a rewrite of the file), the messages read back one line at a time, their log
+# lines, and the pieces of the format that opening the file (mpaws.outbox_recovery) uses
+# too. A message's line is made by the Outbox (Outbox.message_line, with json_pieces, which
+# the session holds). The Outbox loads this module for each add, remove or read and forgets
+# it after (mpaws.transient): its code is not in the heap while a message is on the wire.
 import gc
 import json
 import os
@@ -23,7 +24,7 @@ _ERA_LENGTH = const(8)
 # its subject and body's UTF-8 (the strings, and the buffer they grow in while the line
 # is parsed), on top of its line's bytes as stored.
 _SEND_PER_TEXT_BYTE = const(2)
-PIECE = 128  # bytes of a line read at a time when the file is rewritten (an id is at most 64)
+PIECE = 128  # bytes of a line read at a time when the file is rewritten or a long line measured (an id is at most 64)
 SHORT_LINE = 1024  # a message line up to this long is read at once; a longer one is measured first
 _ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 # MicroPython writes a str's UTF-8 to a binary file as it is: no encoded copy per piece.
@@ -44,6 +45,11 @@ def is_valid_id(text):
 
 def is_valid_era(text):
     return len(text) == _ERA_LENGTH and not text.strip(_ERA_CHARS)
+
+
+def say(box, text):
+    if box.log:
+        box.log("mpaws: outbox: " + text)
 
 
 def remove_file(path):
@@ -198,8 +204,8 @@ def add(box, subject, body, client_open, free, reserve):
     for dropped_id, dropped_subject in _rewrite(box, drop=drop, new=box.message_line(message_id, subject, body),
                                                 new_bytes=size):
         box.dropped += 1
-        box._say("full (%d messages or %d bytes: CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES): dropped the "
-                 "oldest, %s %r" % (box.limit, box.max_bytes, dropped_id, dropped_subject))
+        say(box, "full (%d messages or %d bytes: CONFIG_OUTBOX_LIMIT, CONFIG_OUTBOX_BYTES): dropped the "
+            "oldest, %s %r" % (box.limit, box.max_bytes, dropped_id, dropped_subject))
     return message_id
 
 
@@ -291,6 +297,6 @@ def _long(box, f, head):
     line = None
     if message_id is not None and message_id not in box.aside:
         box.aside.append(message_id)
-        box._say("%s (%d bytes) is too large to read in this heap: set aside, kept in the outbox for a restart with "
-                 "more free heap" % (message_id, length))
+        say(box, "%s (%d bytes) is too large to read in this heap: set aside, kept in the outbox for a restart with "
+            "more free heap" % (message_id, length))
     return None

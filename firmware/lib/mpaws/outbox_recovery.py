@@ -95,31 +95,27 @@ def open_outbox(box):
             scan = _Scan(candidate)
             if scan.complete:
                 os.rename(candidate, box.path)
-                box._say("recovered the outbox from its %s copy" % ("rebuilt" if candidate == box.salvaged else
-                                                                     "temporary"))
+                outbox_file.say(box, "recovered the outbox from its %s copy"
+                                % ("rebuilt" if candidate == box.salvaged else "temporary"))
                 main = scan
                 break
     temp = _Scan(box.tmp)
     if main.complete:
         if temp.exists:
             outbox_file.remove_file(box.tmp)
-            box._say("discarded an unfinished write (power cut?); the outbox is as last saved")
+            outbox_file.say(box, "discarded an unfinished write (power cut?); the outbox is as last saved")
         outbox_file.remove_file(box.salvaged)
-        _adopt(box, main)
+        box.era = main.era
+        box.next = max(main.next, main.top)  # a header may be older than a line
+        box.count = main.count
+        box.size = main.size
     elif main.exists or temp.exists:
-        _salvage(box, main, temp)
+        _salvage(box)
     else:
         box.era = _random_era()
 
 
-def _adopt(box, scan):
-    box.era = scan.era
-    box.next = max(scan.next, scan.top)  # a header may be older than a line
-    box.count = scan.count
-    box.size = scan.size
-
-
-def _salvage(box, main, temp):
+def _salvage(box):
     """Rebuilds the outbox from the complete message lines of a file cut short or damaged
     (and of an unfinished temporary file): a message is kept, even if it may be sent twice."""
     # The counter in a damaged file cannot be trusted: a new era keeps new ids unique.
@@ -135,8 +131,8 @@ def _salvage(box, main, temp):
     box.count = len(seen)
     outbox_file.commit(box, box.salvaged)
     outbox_file.remove_file(box.tmp)  # after the commit: until then, its lines are only there
-    box._say("the outbox file was damaged or cut short (power cut?): rebuilt, kept %d complete message(s)"
-             % box.count)
+    outbox_file.say(box, "the outbox file was damaged or cut short (power cut?): rebuilt, kept %d complete "
+                         "message(s)" % box.count)
 
 
 def _copy_valid(path, out, seen):
