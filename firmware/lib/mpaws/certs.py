@@ -1,7 +1,8 @@
 # The TLS side of a connection's set-up: CA certificates read from DER or PEM files (one
-# at a time) and the ssl.SSLContext that verifies the server with them. Used once per
-# session: client.connect() loads this module, makes the context and forgets the module,
-# so that its code is not in the heap during the handshake and after.
+# at a time) and the ssl.SSLContext that verifies the server with them, with the device
+# certificate and key for mutual TLS (certificate auth). client.connect() and a fetch of
+# temporary credentials (mpaws.credentials_fetch) load this module, make the context and
+# forget the module, so that its code is not in the heap during the handshake and after.
 import sys
 
 try:
@@ -15,7 +16,14 @@ except ImportError:  # v1.22 (its C module is `ssl`) and CPython
 
 from mpaws import errors
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
 _CPYTHON = sys.implementation.name != "micropython"
+_LABEL_CHARS = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
 
 
 def _cadata(data):
@@ -132,9 +140,81 @@ def tls_context(certificates=(), verify=True):
     return ctx
 
 
-def context(ca=None, verify=True):
+def context(ca=None, verify=True, cert=None, key=None):
     """The ssl.SSLContext of a connection. ca: path of a CA file or folder (default: the
-    bundled Amazon roots) or a list of certificate bytes; verify=False: no verification."""
+    bundled Amazon roots) or a list of certificate bytes; verify=False: no verification.
+    cert, key: the device certificate and its private key, for mutual TLS (certificate
+    auth's credentials endpoint): paths of DER or PEM files (PKCS#1, PKCS#8 or SEC1 EC
+    keys), or their bytes. The key is read into the context and let go at once."""
     if not verify:
-        return tls_context(verify=False)
-    return tls_context(ca if isinstance(ca, (list, tuple)) else certificates_in(ca))
+        ctx = tls_context(verify=False)
+    else:
+        ctx = tls_context(ca if isinstance(ca, (list, tuple)) else certificates_in(ca))
+    if cert is None:
+        return ctx
+    cert = pem_block(_read(cert, "CONFIG_TLS_CERT"), b"CERTIFICATE", "CONFIG_TLS_CERT")
+    key = pem_block(_read(key, "CONFIG_TLS_KEY"), b"PRIVATE KEY", "CONFIG_TLS_KEY")
+    try:
+        if _CPYTHON:
+            from mpaws import pem_files  # host runs only
+
+            pem_files.load_cert_chain(ctx, cert, key)
+        else:
+            ctx.load_cert_chain(cert, key)
+    except (ValueError, OSError) as e:
+        # mbedTLS's and OpenSSL's reasons name the problem, never the key's bytes.
+        raise errors.ConfigError("CONFIG_TLS_CERT / CONFIG_TLS_KEY: not a certificate and its private key (%s): "
+                                 "give the files `tools/cloud.py deploy --cert-auth` wrote (DER or PEM; RSA or EC "
+                                 "keys, PKCS#1, PKCS#8 or SEC1)" % (e.args[-1] if e.args else type(e).__name__))
+    finally:
+        key = None  # the context keeps its parsed copy
+    return ctx
+
+
+def _read(path, key):
+    # The file's bytes, or the bytes given as path.
+    if isinstance(path, (bytes, bytearray)):
+        return bytes(path)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise errors.ConfigError("%s: no such file on this device (copy it with `make provision`)" % key)
+    except TypeError:
+        raise errors.ConfigError("%s: give the path of the file" % key)
+
+
+def pem_block(data, name, key):
+    """The DER bytes of the first PEM block whose label ends with name ("CERTIFICATE",
+    "PRIVATE KEY"), or data itself when it is not PEM. DER everywhere: the MicroPython
+    unix port's mbedTLS has no PEM parser. Raises errors.ConfigError naming key."""
+    import binascii
+
+    i = data.find(b"-----BEGIN ")
+    while i >= 0:
+        j = data.find(b"-----", i + 11)
+        if j < 0:
+            break
+        label = data[i + 11 : j]
+        if not 0 < len(label) <= 64 or label.strip(_LABEL_CHARS):
+            # A BEGIN line without its closing dashes: the "label" would run into the
+            # key's base64, which no message may show.
+            raise errors.ConfigError("%s: a PEM BEGIN line is malformed (its label is not closed by -----): give "
+                                     "the file as written (`tools/cloud.py deploy --cert-auth`), or DER" % key)
+        start = j + 5
+        end = data.find(b"-----END " + label + b"-----", start)
+        if end < 0:
+            raise errors.ConfigError("%s: the PEM block %s is not closed (file cut short?)" % (key, label.decode()))
+        if label.endswith(name):
+            text = data[start:end]
+            if b"ENCRYPTED" in label or b"Proc-Type" in text:
+                raise errors.ConfigError("%s: the key is encrypted; give it without a pass phrase "
+                                         "(openssl pkey -in KEY -out KEY.der -outform DER)" % key)
+            try:
+                return binascii.a2b_base64(text.replace(b"\r", b"").replace(b"\n", b""))
+            except ValueError:
+                raise errors.ConfigError("%s: the PEM block is not valid base64" % key)
+        i = data.find(b"-----BEGIN ", end)
+    if data[:1] == b"\x30":  # DER: an ASN.1 SEQUENCE
+        return data
+    raise errors.ConfigError("%s: neither DER nor a PEM %s" % (key, name.decode()))
