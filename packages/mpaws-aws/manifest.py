@@ -3,4 +3,4 @@
 metadata(description="Calls to AWS (Lambda, SNS, IoT, API Gateway) over verified TLS with SigV4, for MicroPython", version="0.1.0", license="MIT")
 add_library("mpaws", "..")  # packages/: require() finds packages/<name>/manifest.py
 require("mpaws-sigv4", library="mpaws")
-package("mpaws", files=("apigateway.py", "awslambda.py", "certs.py", "client.py", "clock.py", "credentials.py", "credentials_failures.py", "credentials_fetch.py", "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py", "http.py", "http_date.py", "http_framing.py", "iot.py", "json_pieces.py", "network_errors.py", "pem_files.py", "sns.py"), base_path="../../firmware/lib")
+package("mpaws", files=("apigateway.py", "awslambda.py", "cert_errors.py", "certs.py", "client.py", "clock.py", "credentials.py", "credentials_failures.py", "credentials_fetch.py", "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py", "http.py", "http_date.py", "http_framing.py", "iot.py", "json_pieces.py", "network_errors.py", "pem_files.py", "sns.py"), base_path="../../firmware/lib")
