@@ -119,7 +119,8 @@ def fetch(credentials):
         e.endpoint = "credentials"
         raise
     finally:
-        # What reading the reply loaded (http_date for its Date) is not needed for an hour.
+        # What the reply loaded (http_date for its Date; the failure's words) is not needed
+        # for an hour.
         transient.forget("credentials_failures", "http_date")
 
 
@@ -141,7 +142,7 @@ def _fetch(credentials):
         credentials.bytes_sent += connection.bytes_sent
         credentials.bytes_received += connection.bytes_received
         connection = None  # its buffer and TLS context: garbage before the reply is looked at
-    gc.collect()  # the reply's or the failure's code loads into the room the connection left
+    gc.collect()  # http_date or the failure's words load into the room the connection left
     if error is not None or response.status >= 300:
         from mpaws import credentials_failures
 
