@@ -156,3 +156,23 @@ def test_micropython_cadata_semantics(micropython, aws_server):
     # cadata must be bytes (or str): no bytearray, no memoryview.
     assert facts["bytearray DER"].startswith("TypeError")
     assert facts["memoryview DER"].startswith("TypeError")
+
+
+def test_each_certificate_problem_of_certs_has_its_words_in_cert_errors():
+    """mpaws.certs names a problem by its index in cert_errors' words (a const()): every
+    index has its words, in the order the constants give, and nothing else is there."""
+    import re
+
+    from mpaws import cert_errors
+
+    with open(os.path.join(REPO, "firmware", "lib", "mpaws", "certs.py")) as f:
+        source = f.read()
+    raised = set(re.findall(r"_failed\((_[A-Z0-9_]+)", source))
+    indexes = dict(re.findall(r"^(_[A-Z0-9_]+) = const\((\d+)\)$", source, re.M))
+    assert raised == set(indexes)
+    assert sorted(int(i) for i in indexes.values()) == list(range(len(cert_errors._WORDS)))
+    # Each message's placeholders are what certs passes: the key (or path, reason) first.
+    assert cert_errors.describe(int(indexes["_NOT_CLOSED"]), "CONFIG_TLS_KEY", b"EC PRIVATE KEY").message == (
+        "CONFIG_TLS_KEY: the PEM block EC PRIVATE KEY is not closed (file cut short?)")
+    assert cert_errors.describe(int(indexes["_NO_CA"])).message.startswith("no CA certificate to verify")
+    assert "'/x'" in cert_errors.describe(int(indexes["_NO_CA_PATH"]), "/x").message

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import REPO, run_micropython
-from mpaws import clock, credentials, credentials_fetch, credentials_reply, errors
+from mpaws import certs, clock, credentials, credentials_fetch, errors
 
 from test_sigv4_botocore import boto_sign
 from test_sigv4_micropython import compiled_lib  # noqa: F401  (fixture)
@@ -57,13 +57,13 @@ GOOD = [
 
 @pytest.mark.parametrize("expiration, date", GOOD)
 def test_parse_good_reply(expiration, date):
-    access_key, secret, token, lifetime = credentials_reply.parse(reply(expiration), date)
+    access_key, secret, token, lifetime = credentials_fetch.parse(reply(expiration), date)
     assert (access_key, secret, token) == (ACCESS_KEY, SECRET, TOKEN)
     assert lifetime == oracle_lifetime(expiration, date)
 
 
 def test_lifetime_is_capped_at_twelve_hours():
-    lifetime = credentials_reply.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
+    lifetime = credentials_fetch.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
     assert lifetime == 43200
 
 
@@ -103,7 +103,7 @@ def test_parse_truncated_and_hostile_replies():
     date = "Thu, 03 Dec 2026 09:00:00 GMT"
     for body in [good[:n] for n in range(len(good))] + HOSTILE:
         with pytest.raises(errors.ProtocolError) as caught:
-            credentials_reply.parse(body, date)
+            credentials_fetch.parse(body, date)
         assert_no_secret(str(caught.value))
         assert caught.value.retryable  # a garbled reply may come out right next time
 
@@ -116,7 +116,7 @@ def test_parse_truncated_and_hostile_replies():
         inner, max_size=5), max_leaves=20).map(lambda v: json.dumps(v).encode())))
 def test_parse_anything_gives_credentials_or_a_protocol_error(body):
     try:
-        access_key, secret, token, lifetime = credentials_reply.parse(body, "Thu, 03 Dec 2026 09:00:00 GMT")
+        access_key, secret, token, lifetime = credentials_fetch.parse(body, "Thu, 03 Dec 2026 09:00:00 GMT")
     except errors.ProtocolError:
         return
     assert 0 < lifetime <= 43200 and access_key and secret and token
@@ -177,7 +177,7 @@ def test_expiry_without_a_date_header_on_either_epoch(request, epoch):
     now_unix = int(real_time())
     expiration = datetime.datetime.fromtimestamp(now_unix + 3600, datetime.timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    lifetime = credentials_reply.parse(reply(expiration), None)[3]
+    lifetime = credentials_fetch.parse(reply(expiration), None)[3]
     assert 3598 <= lifetime <= 3600
     assert clock.now() < 10 ** 9 if epoch == "2000" else clock.now() > 10 ** 9  # the fixture did shift the clock
 
@@ -331,11 +331,11 @@ def _key_forms():
 
 def test_pem_and_der_keys_become_der():
     for der, pem in _key_forms():
-        assert credentials_fetch.pem_block(der, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
-        assert credentials_fetch.pem_block(pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+        assert certs.pem_block(der, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+        assert certs.pem_block(pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
         # openssl's EC keys may come with an EC PARAMETERS block first
         params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
-        assert credentials_fetch.pem_block(params + pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
+        assert certs.pem_block(params + pem, b"PRIVATE KEY", "CONFIG_TLS_KEY") == der
 
 
 def test_bad_key_files_name_the_key_and_never_quote_it():
@@ -347,6 +347,6 @@ def test_bad_key_files_name_the_key_and_never_quote_it():
     plain = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
     for data, words in ((encrypted, "encrypted"), (plain[:-30], "not closed"), (b"hello", "neither DER nor")):
         with pytest.raises(errors.ConfigError) as caught:
-            credentials_fetch.pem_block(data, b"PRIVATE KEY", "CONFIG_TLS_KEY")
+            certs.pem_block(data, b"PRIVATE KEY", "CONFIG_TLS_KEY")
         assert "CONFIG_TLS_KEY" in str(caught.value) and words in str(caught.value)
         assert plain[40:80].decode() not in str(caught.value)

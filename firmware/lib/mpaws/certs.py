@@ -1,7 +1,8 @@
 # The TLS side of a connection's set-up: CA certificates read from DER or PEM files (one
-# at a time) and the ssl.SSLContext that verifies the server with them. Used once per
-# session: client.connect() loads this module, makes the context and forgets the module,
-# so that its code is not in the heap during the handshake and after.
+# at a time) and the ssl.SSLContext that verifies the server with them, with the device
+# certificate and key for mutual TLS (certificate auth). client.connect() and a fetch of
+# temporary credentials (mpaws.credentials_fetch) load this module, make the context and
+# forget the module, so that its code is not in the heap during the handshake and after.
 import sys
 
 try:
@@ -13,9 +14,38 @@ except ImportError:  # v1.22 (its C module is `ssl`) and CPython
 
     _CADATA_BY_POSITION = False
 
-from mpaws import errors
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
 
 _CPYTHON = sys.implementation.name != "micropython"
+_LABEL_CHARS = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")  # a PEM label: "EC PRIVATE KEY", "CERTIFICATE"
+# What is wrong with a certificate or key file: the index of its words in
+# mpaws.cert_errors (small ints, not objects in the heap).
+_NO_CA_PATH = const(0)
+_NO_CA_FILE = const(1)
+_CA_BASE64 = const(2)
+_NO_CA_PEM = const(3)
+_CA_UNREADABLE = const(4)
+_NO_CA = const(5)
+_NO_FILE = const(6)
+_NOT_A_PATH = const(7)
+_BEGIN_LINE = const(8)
+_NOT_CLOSED = const(9)
+_ENCRYPTED = const(10)
+_BASE64 = const(11)
+_NOT_PEM = const(12)
+_NOT_A_PAIR = const(13)
+
+
+def _failed(problem, key=None, what=None):
+    # The errors.ConfigError for a certificate or key file that cannot be used, in the
+    # words of mpaws.cert_errors: loaded on a failure only.
+    from mpaws import cert_errors
+
+    return cert_errors.describe(problem, key, what)
 
 
 def _cadata(data):
@@ -49,13 +79,12 @@ def certificates_in(path=None):
     try:
         is_dir = os.stat(path)[0] & 0x4000
     except OSError:
-        raise errors.ConfigError("CA certificate path %r does not exist: fix CONFIG_TLS_CA (or run `make deploy`, "
-                                 "which copies the bundled certs/)" % path)
+        raise _failed(_NO_CA_PATH, path)
     names = [path]
     if is_dir:
         names = [path + "/" + n for n in sorted(os.listdir(path)) if n.endswith(".der") or n.endswith(".pem")]
         if not names:
-            raise errors.ConfigError("no .der or .pem certificate in %r: fix CONFIG_TLS_CA" % path)
+            raise _failed(_NO_CA_FILE, path)
     for name in names:
         with open(name, "rb") as f:
             data = f.read()
@@ -85,10 +114,10 @@ def pem_to_der(data, name="PEM"):
         try:
             out.append(binascii.a2b_base64(data[i + len(begin) : j].replace(b"\r", b"").replace(b"\n", b"")))
         except ValueError:
-            raise errors.ConfigError("%s: a certificate is not valid base64: check CONFIG_TLS_CA" % name)
+            raise _failed(_CA_BASE64, name)
         i = data.find(begin, j)
     if not out:
-        raise errors.ConfigError("%s has no PEM certificate: check CONFIG_TLS_CA" % name)
+        raise _failed(_NO_CA_PEM, name)
     return out
 
 
@@ -119,11 +148,11 @@ def tls_context(certificates=(), verify=True):
                     except TypeError:  # a C ssl module (v1.22) whose method takes no keyword
                         ctx.load_verify_locations(data)
             except (ValueError, OSError) as e:
-                raise errors.ConfigError("CA certificate not readable as DER or PEM (%s): check CONFIG_TLS_CA" % e)
+                raise _failed(_CA_UNREADABLE, e)
             loaded += 1
             data = None  # mbedTLS keeps its parsed copy: these bytes can go before the next are read
         if not loaded:
-            raise errors.ConfigError("no CA certificate to verify the server with: set CONFIG_TLS_CA")
+            raise _failed(_NO_CA)
         ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE: set it explicitly
     else:
         if hasattr(ctx, "check_hostname"):
@@ -132,9 +161,76 @@ def tls_context(certificates=(), verify=True):
     return ctx
 
 
-def context(ca=None, verify=True):
+def context(ca=None, verify=True, cert=None, key=None):
     """The ssl.SSLContext of a connection. ca: path of a CA file or folder (default: the
-    bundled Amazon roots) or a list of certificate bytes; verify=False: no verification."""
+    bundled Amazon roots) or a list of certificate bytes; verify=False: no verification.
+    cert, key: the device certificate and its private key, for mutual TLS (certificate
+    auth's credentials endpoint): paths of DER or PEM files (PKCS#1, PKCS#8 or SEC1 EC
+    keys), or their bytes. The key is read into the context and let go at once."""
     if not verify:
-        return tls_context(verify=False)
-    return tls_context(ca if isinstance(ca, (list, tuple)) else certificates_in(ca))
+        ctx = tls_context(verify=False)
+    else:
+        ctx = tls_context(ca if isinstance(ca, (list, tuple)) else certificates_in(ca))
+    if cert is None:
+        return ctx
+    cert = pem_block(_read(cert, "CONFIG_TLS_CERT"), b"CERTIFICATE", "CONFIG_TLS_CERT")
+    key = pem_block(_read(key, "CONFIG_TLS_KEY"), b"PRIVATE KEY", "CONFIG_TLS_KEY")
+    try:
+        if _CPYTHON:
+            from mpaws import pem_files  # host runs only
+
+            pem_files.load_cert_chain(ctx, cert, key)
+        else:
+            ctx.load_cert_chain(cert, key)
+    except (ValueError, OSError) as e:
+        raise _failed(_NOT_A_PAIR, e.args[-1] if e.args else type(e).__name__)
+    finally:
+        key = None  # the context keeps its parsed copy
+    return ctx
+
+
+def _read(path, key):
+    # The file's bytes, or the bytes given as path.
+    if isinstance(path, (bytes, bytearray)):
+        return bytes(path)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise _failed(_NO_FILE, key)
+    except TypeError:
+        raise _failed(_NOT_A_PATH, key)
+
+
+def pem_block(data, name, key):
+    """The DER bytes of the first PEM block whose label ends with name ("CERTIFICATE",
+    "PRIVATE KEY"), or data itself when it is not PEM. DER everywhere: the MicroPython
+    unix port's mbedTLS has no PEM parser. Raises errors.ConfigError naming key."""
+    import binascii
+
+    i = data.find(b"-----BEGIN ")
+    while i >= 0:
+        j = data.find(b"-----", i + 11)
+        if j < 0:
+            break
+        label = data[i + 11 : j]
+        if not 0 < len(label) <= 64 or label.strip(_LABEL_CHARS):
+            # A BEGIN line without its closing dashes: the "label" would run into the
+            # key's base64, which no message may show.
+            raise _failed(_BEGIN_LINE, key)
+        start = j + 5
+        end = data.find(b"-----END " + label + b"-----", start)
+        if end < 0:
+            raise _failed(_NOT_CLOSED, key, label)
+        if label.endswith(name):
+            text = data[start:end]
+            if b"ENCRYPTED" in label or b"Proc-Type" in text:
+                raise _failed(_ENCRYPTED, key)
+            try:
+                return binascii.a2b_base64(text.replace(b"\r", b"").replace(b"\n", b""))
+            except ValueError:
+                raise _failed(_BASE64, key)
+        i = data.find(b"-----BEGIN ", end)
+    if data[:1] == b"\x30":  # DER: an ASN.1 SEQUENCE
+        return data
+    raise _failed(_NOT_PEM, key, name)

@@ -8,9 +8,8 @@
 # The credentials live in RAM only. They are fetched before the first request, again a
 # few minutes before they run out (_REFRESH_BEFORE_S), and at once when AWS answers a
 # request with ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request
-# once more). The fetch itself (client certificate, TLS, HTTP) is in
-# mpaws.credentials_fetch, its reply's JSON in mpaws.credentials_reply, loaded for each
-# fetch and forgotten after it: an hourly task does not hold their code in the heap.
+# once more). The fetch itself (TLS, HTTP, JSON) is in mpaws.credentials_fetch, loaded for
+# each fetch and forgotten after it: an hourly task does not hold its code in the heap.
 #
 # Expiry: the reply's expiration (UTC, ISO 8601) minus the reply's Date header (both as
 # seconds since 1970, mpaws.clock) is the credentials' lifetime; it is counted on the
