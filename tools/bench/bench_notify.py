@@ -65,6 +65,15 @@ result = app.notify(%(subject)r, %(body)r)
 print("ok" if result.status == 200 else "status %%d" %% result.status)
 """
 
+# The same notify, counted only when its message was kept in the outbox while it was sent
+# (stored first, taken out after): a notify whose free heap was below the outbox's store
+# limit sends without a copy, logs why and sets app.last_error.
+_KEPT_PROBE = """\
+import app
+result = app.notify(%(subject)r, %(body)r)
+print("ok" if result.status == 200 and app.last_error is None else "not kept: %%s" %% app.last_error)
+"""
+
 # Where the heap goes: what the imported modules hold (their code: on the unix port, as on
 # a board, an imported .mpy's bytecode lives in the heap), then what a notify adds.
 _FOOTPRINT_PROBE = """\
@@ -344,6 +353,8 @@ def heap_figures(setup):
     out["runs"] = 0
     for key, ca in (("notify", None), ("notify_roots", setup.roots)):
         out[key] = setup.tools.notify_heap(setup.bench, "heap_" + key, notify(ca))
+    out["notify_kept"] = setup.tools.notify_heap(setup.bench, "heap_notify_kept", lambda folder: {
+        "config": setup.config_source(folder), "notify_probe": _KEPT_PROBE % texts})
     cases = {
         "invoke": (setup.case_dir("heap_invoke", {"invoke_probe": _INVOKE_PROBE % texts}), "invoke_probe"),
         "tls": (setup.case_dir("heap_tls", {"tls_probe": _TLS_PROBE % {"ca": setup.server.ca_der,
@@ -539,6 +550,9 @@ def group_notify(bench):
     tools.add_notify_heap(bench, g, "heap_notify_roots", "min heapsize, notify, + 5 bundled roots",
                           heap["notify_roots"], ("<=", HEAP_TARGET),
                           note="CONFIG_TLS_CA = a folder of the five Amazon roots and the test CA (the board's default)")
+    tools.add_notify_heap(bench, g, "heap_notify_kept", "  min heapsize, notify with its outbox copy",
+                          heap["notify_kept"], note="the message stored before it is sent and taken out after "
+                          "(below this, notify sends without a copy: the outbox's store limit, SEND_RESERVE)")
     notify, roots = heap["notify"]["median"], heap["notify_roots"]["median"]
     bench.add(g, "heap_roots_extra", "  5 bundled roots - one root", roots - notify, "bytes", ("<=", ROOTS_EXTRA),
               note="the difference of the two medians")
