@@ -286,11 +286,11 @@ def notify(subject, body):
 
 def _notify(subject, body):
     try:
-        if _settings is None:
-            # The code every send holds (the outbox, the client with its transport and signer)
-            # first, at the bottom of the heap: the config checks' code, loaded next and
-            # freed after, then leaves one hole above it rather than holes between them.
-            from mpaws import client, outbox  # noqa: F401
+        # The code every send holds (the outbox, the client with its transport and signer)
+        # first, at the bottom of the heap: the config checks' code, loaded next and freed
+        # after, then leaves one hole above it rather than holes between them. The outbox's
+        # store limit counts on it being loaded (mpaws.outbox.OPEN_RESERVE).
+        from mpaws import client, outbox  # noqa: F401
         config()
         message_id = _call("intake", "take", subject, body, True)
     except MemoryError as e:

@@ -87,7 +87,10 @@ def store(app, subject, body, sending=False):
     returns None for the latter, with a log line: it is sent now, without a copy),
     errors.OutboxError when the file can't be written."""
     try:
-        return app.outbox().add(subject, body, app._lambda is not None or app._sns is not None or app._api is not None)
+        # sending (notify()): the sending code is in the heap already (notify() loads it first),
+        # as it is once the session's client exists.
+        return app.outbox().add(subject, body, sending or app._lambda is not None or app._sns is not None
+                                or app._api is not None)
     except ValueError as e:  # the outbox's own limits (bytes, the id; the heap that must send it: two arguments)
         if sending and len(e.args) > 1:
             app.note_error("%s: sending it now without keeping a copy (a restart could not send it)" % e.args[0])

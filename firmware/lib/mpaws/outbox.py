@@ -34,21 +34,23 @@ from mpaws.json_pieces import json_string
 
 # A message is stored only when the heap that stores it can send it, from a new process too:
 # sending takes SEND_RESERVE bytes more than is held when a message is queued before the
-# session's client exists (the request's modules, the TLS connection; OPEN_RESERVE once it
-# exists), plus the line read back from the file (its bytes as stored) and its subject and
-# body decoded from it (mpaws.outbox_file's _SEND_PER_TEXT_BYTE per byte of their UTF-8: the
-# strings and the buffer they grow in while the line is parsed); the request's body is made
-# from them in pieces, never copied (json_pieces.JsonPieces). Measured on the unix port after
-# gc.collect() (free heap when queued vs the largest body a new process then flushes, Lambda
-# mode): 30.4 to 32.1 KB for bodies of plain ASCII and of line breaks at heaps of 104 to 160
-# KB; 42 to 44 KB beside the fault suite's driver at 120 KB (test_faults: its objects are in
-# the flushing process too, and a long line is read only when half the free heap can hold
-# it); 22.9 to 23.3 KB less free once the client is open. 2 KB more for the heap's layout.
-# The 64-bit port's objects are larger than the ESP32's, and mbedTLS takes its memory from
-# the gc heap there, from the ESP-IDF heap on the board: on the board these are on the safe
-# side.
+# sending code is loaded (queue() at the REPL: the client's modules, the TLS connection), and
+# OPEN_RESERVE more once that code is in the heap (notify() loads it before it stores; the
+# session's client exists), plus the line read back from the file (its bytes as stored) and
+# its subject and body decoded from it (mpaws.outbox_file's _SEND_PER_TEXT_BYTE per byte of
+# their UTF-8: the strings and the buffer they grow in while the line is parsed); the
+# request's body is made from them in pieces, never copied (json_pieces.JsonPieces).
+# Measured on the unix port after gc.collect(), Lambda mode: SEND_RESERVE from the free heap
+# when queued vs the largest body a new process then flushes, 30.4 to 32.1 KB at heaps of
+# 104 to 160 KB, 42 to 44 KB beside the fault suite's driver at 120 KB (its objects and
+# names are in the flushing process too), 2 KB more for the heap's layout; OPEN_RESERVE from
+# what a notify holds when it stores (51.2 KB; 63.1 KB once the client is open) vs the
+# smallest heap in which a new process flushes a one-character message (71.2 KB:
+# 69.1 KB of gc heap): 18.2 KB, 2 KB more for the layout. The 64-bit port's objects are
+# larger than the ESP32's, and mbedTLS takes its memory from the gc heap there, from the
+# ESP-IDF heap on the board: on the board these are on the safe side.
 SEND_RESERVE = 46000
-OPEN_RESERVE = 19500
+OPEN_RESERVE = 20500
 
 
 def _free_heap():
@@ -123,8 +125,8 @@ class Outbox:
 
     def add(self, subject, body, client_open=False):
         """Stores a message; returns its id. When the outbox is full, the oldest messages
-        are dropped to make room, each with a log line. client_open: whether the session's
-        client (and so what sending needs besides the message) is in the heap already.
+        are dropped to make room, each with a log line. client_open: whether what sending needs
+        besides the message (the client's code, or the client) is in the heap already.
         Raises ValueError, naming the limit, for a message over CONFIG_OUTBOX_BYTES, or one
         the free heap could not send (then with the limit as its second argument); nothing
         is stored."""
