@@ -100,21 +100,16 @@ else:
         return memoryview(piece) if isinstance(piece, str) else piece
 
 
-def byte_length(piece):
-    """Length in bytes of a body piece (str counts as UTF-8)."""
-    return len(_bytes_of(piece))
-
-
 ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated: its pieces
 
 
 def body_length(body):
-    """Length in bytes of a body: one piece, or an iterable of pieces."""
+    """Length in bytes of a body: one piece, or an iterable of pieces (str counts as UTF-8)."""
     if isinstance(body, ONE_PIECE):
-        return byte_length(body)
+        return len(_bytes_of(body))
     length = 0
     for piece in body:
-        length += byte_length(piece)
+        length += len(_bytes_of(piece))
     return length
 
 
