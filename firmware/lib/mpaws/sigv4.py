@@ -13,6 +13,7 @@
 # same method, path, query and header names, as a device's do. A signature then checks
 # and trims only the header values that changed (a new Content-Length), and hashes the
 # plan's bytes and the values, with the signing key's HMAC pads cached per day.
+import gc
 import hashlib
 import sys
 import time
@@ -65,7 +66,8 @@ else:
 def _once(name, step, *args):
     # mpaws.sigv4_<name>.<step>(sigv4, *args): code a Signer runs once (when it is made, on
     # a new request shape, on a new day), loaded for the call and, on a device, let go of
-    # after it: its heap is not held while requests are only signed.
+    # after it: its heap is not held while requests are only signed. Collected at once, so
+    # that what is made next fills its place instead of splitting the free heap above it.
     name = "sigv4_" + name
     try:
         return getattr(getattr(__import__("mpaws." + name), name), step)(sys.modules[__name__], *args)
@@ -74,6 +76,7 @@ def _once(name, step, *args):
             from mpaws import transient
 
             transient.forget(name)
+            gc.collect()
 
 
 def uri_encode(text, safe=""):
