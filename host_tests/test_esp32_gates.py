@@ -182,7 +182,7 @@ print(dict(added)["Authorization"])
 def test_compiled_signer_signs_under_micropython(mpy_cross, micropython, tmp_path):
     package = tmp_path / "mpaws"
     package.mkdir()
-    for name in ("__init__", "sigv4", "sigv4_plan", "transient"):  # the signer's device core
+    for name in ("__init__", "sigv4", "sigv4_key", "sigv4_plan", "transient"):  # the signer's device core
         source = os.path.join(FIRMWARE, "lib", "mpaws", name + ".py")
         if os.path.exists(source):
             proc = subprocess.run([mpy_cross, "-o", str(package / (name + ".mpy")), source], capture_output=True,

@@ -45,7 +45,7 @@ LICENSE = "MIT"
 PACKAGES = (
     ("mpaws-sigv4", "AWS Signature Version 4 for MicroPython: header signing, presigned URLs, S3, IoT WebSocket URLs",
      (),
-     ("__init__.py", "sigv4.py", "sigv4_full.py", "sigv4_plan.py", "transient.py"),
+     ("__init__.py", "sigv4.py", "sigv4_full.py", "sigv4_key.py", "sigv4_plan.py", "transient.py"),
      ()),
     ("mpaws-aws", "Calls to AWS (Lambda, SNS, IoT, API Gateway) over verified TLS with SigV4, for MicroPython",
      ("mpaws-sigv4",),

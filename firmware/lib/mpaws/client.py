@@ -24,18 +24,6 @@ def backoff_ms(attempt, base_ms, cap_ms):
     return (random.getrandbits(16) * ceiling) >> 16
 
 
-def _host_header(host, port):
-    return host if port == 443 else "%s:%d" % (host, port)
-
-
-def _failures():
-    # The failure path only; its garbage goes first (see http._failures).
-    gc.collect()
-    from mpaws import failures
-
-    return failures
-
-
 class Client:
     """Sends signed requests to one AWS endpoint over one kept-alive TLS connection.
     budget_ms: the most one request() may take, retries and their pauses included (by
@@ -56,7 +44,8 @@ class Client:
         self.base_delay_ms = base_delay_ms
         self.max_delay_ms = max_delay_ms
         self.log = log
-        self.host_header = _host_header(connection.host, connection.port)
+        host = connection.host
+        self.host_header = host if connection.port == 443 else "%s:%d" % (host, connection.port)
         self.attempts = 0  # attempts made by the last request (for logs and tests)
 
     def close(self):
@@ -98,7 +87,10 @@ class Client:
                 # What the reply means, in mpaws.failures (loaded for it): the error, and
                 # whether the request goes again at once, which is not a retry (1: the clock
                 # was set from AWS's reply; 2: new temporary credentials were fetched).
-                error, again = _failures().reply_error(self, response, corrected, renewed)
+                gc.collect()  # the failure path only; its garbage goes first (see http._failures)
+                from mpaws import failures
+
+                error, again = failures.reply_error(self, response, corrected, renewed)
                 if again:
                     corrected = corrected or again == 1
                     renewed = renewed or again == 2
@@ -134,17 +126,6 @@ def _handled():
     gc.collect()
 
 
-def _tls_context(ca, verify):
-    # mpaws.certs reads the CA files and makes the context once per session, then is
-    # forgotten (mpaws.transient): its code is free again before the handshake.
-    from mpaws import certs, transient
-
-    try:
-        return certs.context(ca, verify)
-    finally:
-        transient.forget("certs")
-
-
 def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
             timeout=10, max_attempts=4, budget_ms=None, log=None, credentials=None):
     """A Client for one service endpoint. ca: path of a CA file or folder (default: the
@@ -171,7 +152,14 @@ def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_at
     # low in the heap, not above garbage that would split the free space into holes too
     # small for what the handshake and the request need.
     gc.collect()
-    context = _tls_context(ca, verify)
+    # mpaws.certs reads the CA files and makes the context once per session, then is
+    # forgotten: its code is free again before the handshake.
+    from mpaws import certs
+
+    try:
+        context = certs.context(ca, verify)
+    finally:
+        transient.forget("certs")
     connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
     if isinstance(signer, tuple):
         signer = signer[0].signer(signer[1], signer[2], connection)  # closes it before a fetch

@@ -100,21 +100,16 @@ else:
         return memoryview(piece) if isinstance(piece, str) else piece
 
 
-def byte_length(piece):
-    """Length in bytes of a body piece (str counts as UTF-8)."""
-    return len(_bytes_of(piece))
-
-
 ONE_PIECE = (str, bytes, bytearray, memoryview)  # a body that is not one of these is iterated: its pieces
 
 
 def body_length(body):
-    """Length in bytes of a body: one piece, or an iterable of pieces."""
+    """Length in bytes of a body: one piece, or an iterable of pieces (str counts as UTF-8)."""
     if isinstance(body, ONE_PIECE):
-        return byte_length(body)
+        return len(_bytes_of(body))
     length = 0
     for piece in body:
-        length += byte_length(piece)
+        length += len(_bytes_of(piece))
     return length
 
 
@@ -404,13 +399,6 @@ class Connection:
     def _too_large(self, size, max_body):
         return _error(_BODY_TOO_LARGE, self._where(), size, max_body)
 
-    def _read_body(self, length, max_body):
-        if length > max_body:
-            raise self._too_large(length, max_body)
-        body = bytearray(length)
-        self._read_exact_into(memoryview(body))
-        return body
-
     def _read_status(self):
         """The status line's (status, version, reason), after any 100 Continue."""
         for _ in range(_MAX_INTERIM + 1):
@@ -452,7 +440,11 @@ class Connection:
             length = response.header("content-length")
             if not length.isdigit():
                 raise _error(_BAD_LENGTH, length[:20], self._where())
-            response.body = self._read_body(int(length), max_body)
+            length = int(length)
+            if length > max_body:
+                raise self._too_large(length, max_body)
+            response.body = bytearray(length)
+            self._read_exact_into(memoryview(response.body))
         else:
             response.body = _framing().read_until_close(self, max_body)
             keep = False

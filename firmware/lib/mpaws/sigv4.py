@@ -13,6 +13,7 @@
 # same method, path, query and header names, as a device's do. A signature then checks
 # and trims only the header values that changed (a new Content-Length), and hashes the
 # plan's bytes and the values, with the signing key's HMAC pads cached per day.
+import gc
 import hashlib
 import sys
 import time
@@ -62,25 +63,20 @@ else:
         return buf
 
 
-def _pads(key, inner_prefix=b""):
-    # An HMAC-SHA256 key (RFC 2104) as its two started hashes: the ESP32 has no hmac.
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    inner = bytearray(64)
-    inner[: len(key)] = key
-    outer = bytearray(inner)
-    for i in range(64):  # in place: a list of 64 ints would take 0.5 KB
-        inner[i] ^= 0x36
-        outer[i] ^= 0x5C
-    return _start(inner + inner_prefix), _start(outer)
+def _once(name, step, *args):
+    # mpaws.sigv4_<name>.<step>(sigv4, *args): code a Signer runs once (when it is made, on
+    # a new request shape, on a new day), loaded for the call and, on a device, let go of
+    # after it: its heap is not held while requests are only signed. Collected at once, so
+    # that what is made next fills its place instead of splitting the free heap above it.
+    name = "sigv4_" + name
+    try:
+        return getattr(getattr(__import__("mpaws." + name), name), step)(sys.modules[__name__], *args)
+    finally:
+        if _ON_A_DEVICE:
+            from mpaws import transient
 
-
-def _hmac(pads, message):
-    inner = _resume(pads[0])
-    inner.update(message)
-    outer = _resume(pads[1])
-    outer.update(inner.digest())
-    return outer.digest()
+            transient.forget(name)
+            gc.collect()
 
 
 def uri_encode(text, safe=""):
@@ -161,31 +157,21 @@ def _trim(value):
     return " ".join([w for w in value.replace("\r", " ").replace("\n", " ").replace("\t", " ").split(" ") if w])
 
 
-def _feed(h, piece):
-    h.update(_utf8(piece) if isinstance(piece, str) else piece)
-
-
-def _payload_hex(body):
-    h = hashlib.sha256()
-    try:
-        if body is None or isinstance(body, _ONE_PIECE):
-            if body is not None:
-                _feed(h, body)
-        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
-            raise TypeError
-        else:
-            for piece in body:  # a list, or pieces made anew on each iteration
-                _feed(h, piece)
-    except TypeError:
-        raise ValueError("bad body: want bytes, str or an iterable of them")
-    return hexlify(h.digest())
-
-
 def payload_hash(body):
     """Hex SHA-256 of a request body: None, bytes, bytearray, memoryview, str (as UTF-8),
     or an iterable of such pieces (a list, a tuple, json_pieces.JsonPieces), hashed one by
     one (never joined)."""
-    return _payload_hex(body).decode()
+    h = hashlib.sha256()
+    try:
+        if body is None or isinstance(body, _ONE_PIECE):
+            body = () if body is None else (body,)
+        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
+            raise TypeError
+        for piece in body:  # a list, or pieces made anew on each iteration
+            h.update(_utf8(piece) if isinstance(piece, str) else piece)
+    except TypeError:
+        raise ValueError("bad body: want bytes, str or an iterable of them")
+    return hexlify(h.digest()).decode()
 
 
 def _check(field, value, allowed=""):
@@ -203,19 +189,12 @@ class Signer:
     is refused (sigv4_full.Signer normalises it)."""
 
     def __init__(self, access_key, secret_key, region, service, session_token=None):
-        _check("access_key", access_key, _TOKEN[1:63])
-        _check("secret_key", secret_key)
-        _check("region", region, _TOKEN[:37])  # - a-z 0-9
-        _check("service", service, _TOKEN[:37])
-        if session_token is not None:
-            _check("session_token", session_token)
-            check_header("X-Amz-Security-Token", session_token)
+        # Checked; of the secret, only its HMAC pads are kept, never the text (mpaws.sigv4_key).
+        self._secret = _once("key", "start", access_key, secret_key, region, service, session_token)
         self.access_key = access_key
         self.region = region
         self.service = service
         self.session_token = session_token
-        # Only the HMAC pads of "AWS4" + secret are kept, never the text.
-        self._secret = _pads(("AWS4" + secret_key).encode())
         self._date = None  # the last date checked
         self._shape = (None, None, None)  # method, path and query of the plan
         self._given = []  # the plan's given headers, (name, value) as given
@@ -224,10 +203,7 @@ class Signer:
 
     def signing_key(self, day):
         """HMAC(HMAC(HMAC(HMAC("AWS4" + secret, day), region), service), "aws4_request")."""
-        key = _hmac(self._secret, day.encode())
-        for part in (self.region, self.service, "aws4_request"):
-            key = _hmac(_pads(key), part.encode())
-        return key
+        return _once("key", "signing_key", self, day)
 
     def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
         """Signs a request; returns the headers to add, in order: X-Amz-Date,
@@ -280,23 +256,22 @@ class Signer:
             check_amz_date(date)
             if not date.startswith(self._day):
                 day = date[:8]
-                self._inner, self._outer = _pads(self.signing_key(day), (ALGORITHM + "\n").encode())
-                self._scope = "%s/%s/%s/aws4_request" % (day, self.region, self.service)
-                self._mid = _utf8("\n" + self._scope + "\n")
+                self._inner, self._outer, self._scope, self._mid = _once("key", "new_day", self, day)
                 self._day = day
                 self._auth = None  # its Credential holds the day
             self._date = date
         return date
 
-    def _payload(self, body, payload_hash):
-        # The payload hash's hex, as sha256 takes it.
-        if payload_hash is None:
-            return _payload_hex(body)
-        if payload_hash != UNSIGNED_PAYLOAD:
-            _check("payload_hash", payload_hash, "0123456789abcdef")
-            if len(payload_hash) != 64:
+    def _payload(self, body, given):
+        # The payload hash's hex, as sha256 takes it: the given one (hex, or
+        # UNSIGNED_PAYLOAD), else the body's.
+        if given is None:
+            given = payload_hash(body)
+        elif given != UNSIGNED_PAYLOAD:
+            _check("payload_hash", given, "0123456789abcdef")
+            if len(given) != 64:
                 raise ValueError("bad payload_hash")
-        return _utf8(payload_hash)
+        return _utf8(given)
 
     def _same_headers(self, headers):
         # Whether headers have the plan's names, in order. Their values are taken in: a
@@ -327,14 +302,5 @@ class Signer:
         -2 X-Amz-Date, -1 the payload hash. Header signing adds and signs X-Amz-Date (and
         the token), replacing given ones; presign signs the given headers only."""
         # The code is mpaws.sigv4_plan's: a device loads it for a new plan (its session's
-        # first request, new credentials) and lets go of it after, ~2 KB of heap not held
-        # while requests are only signed.
-        from mpaws import sigv4_plan
-
-        try:
-            return sigv4_plan.plan(sys.modules[__name__], self, method, path, query, headers, presign)
-        finally:
-            if _ON_A_DEVICE:
-                from mpaws import transient
-
-                transient.forget("sigv4_plan")
+        # first request, new credentials) and lets go of it after.
+        return _once("plan", "plan", self, method, path, query, headers, presign)

@@ -10,7 +10,7 @@
 import hashlib
 from binascii import hexlify
 
-from mpaws import sigv4, sigv4_plan
+from mpaws import sigv4, sigv4_key, sigv4_plan
 
 # Re-exported, so that one import gives the whole signer.
 from mpaws.sigv4 import ALGORITHM, UNSIGNED_PAYLOAD, amz_date, check_amz_date, check_header, query_string, uri_encode
@@ -21,7 +21,7 @@ READ_CHUNK = 512  # bytes hashed at a time from a stream body
 
 def hmac_sha256(key, message):
     """HMAC-SHA256 of message (bytes or str) under key (bytes)."""
-    return sigv4._hmac(sigv4._pads(key), message.encode() if isinstance(message, str) else message)
+    return sigv4_key.hmac(sigv4, sigv4_key.pads(sigv4, key), message.encode() if isinstance(message, str) else message)
 
 
 def _is_stream(body):
