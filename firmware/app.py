@@ -103,8 +103,12 @@ def _call(module, step, *args):
 
 
 def _undelivered():
-    # The failure path only. The failed step's garbage goes first: the code then loads into
-    # the holes it leaves, not into what is left of a fragmented heap.
+    # The failure path only. The failed step's garbage goes first, and the code that made
+    # the exception (an AWS error reply's, a socket error's): this code then loads into the
+    # holes they leave, not into what is left of a fragmented heap.
+    from mpaws import transient
+
+    transient.forget("failures", "network_errors")
     gc.collect()
     from mpaws import undelivered
 

@@ -193,6 +193,39 @@ def test_clock_skew_reply_without_a_date_leaves_the_clock_and_keeps_the_message(
     assert server.deliveries() == {kept_id(box): MAX_ATTEMPTS}
 
 
+# -- an AWS error reply's text is read without interning its characters ------------------------
+
+_READ_REPLY = """\
+import micropython
+from mpaws import failures
+with open("reply.json", encoding="utf-8") as f:
+    text = f.read()
+failures.json_field('{"message": "a\\\\u00e9"}', "message")
+micropython.qstr_info()
+field = failures.json_field(text, "message")
+micropython.qstr_info()
+print("FIELD", field)
+"""
+
+
+def test_an_error_replys_message_is_read_without_interning_its_characters(micropython, mpy_firmware, tmp_path):
+    """failures.json_field under MicroPython from the .mpy build: the message of an error
+    reply (escapes, a surrogate pair, letters no name uses) is decoded as json.loads does,
+    and no name is interned for it (one per character before: names are never freed, and a
+    failure's names took the name table past its next doubling, 7 KB)."""
+    import subprocess
+
+    message = 'Rate exceeded for QXZJ vkwy 0123: \u00e9 \U0001f600 "quoted" back\\slash\nsecond line'
+    (tmp_path / "reply.json").write_text(json.dumps({"__type": "Throttling", "message": message}), encoding="utf-8")
+    proc = subprocess.run([micropython, "-c", _READ_REPLY], cwd=tmp_path, capture_output=True, timeout=60,
+                          env=dict(os.environ, MICROPYPATH=".frozen:%s/lib" % mpy_firmware))
+    out = proc.stdout.decode("utf-8")
+    pools = [line for line in out.splitlines() if line.startswith("qstr pool:")]
+    assert proc.returncode == 0 and len(pools) == 2, out + proc.stderr.decode("utf-8", "replace")
+    assert out.split("FIELD ", 1)[1] == message + "\n", out
+    assert pools[0] == pools[1], pools  # n_qstr, the names' bytes: unchanged
+
+
 # -- certificate auth: the device's certificate and key files -------------------------------------
 
 

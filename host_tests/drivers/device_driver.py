@@ -120,86 +120,32 @@ def op_notify(step):
     return _result(result)
 
 
-def op_sleep(step):
-    import time
-
-    time.sleep(step["seconds"])
-    return {"ok": True}
-
-
-def op_wait_for_file(step):
-    # Lets a test act at a known point of a run (e.g. restart the server between two
-    # notifies) instead of guessing with a sleep.
-    import os
-    import time
-
-    deadline = time.time() + step.get("timeout", 60)
-    while time.time() < deadline:
-        try:
-            os.stat(step["path"])
-            return {"ok": True}
-        except OSError:
-            time.sleep(0.01)
-    return {"ok": False, "error": "Timeout", "message": "no file " + step["path"]}
-
-
-def op_reset(step):
+def op_app(step):
+    """The app's calls whose result the step reports as it is: one function for them all,
+    not one each (each function takes heap that the firmware is measured in)."""
     import app
 
-    app.reset()
-    return {"ok": True}
-
-
-def op_queue(step):
-    import app
-
-    return {"ok": True, "id": app.queue(step["subject"], step["body"])}
-
-
-def op_flush(step):
-    import app
-
-    return {"ok": True, "sent": app.flush()}
-
-
-def op_status(step):
-    import app
-
-    return dict(app.status(), ok=True)
-
-
-def op_outbox(step):
-    import app
-
-    return {"ok": True, "outbox": [list(m) for m in app.outbox().messages()]}
-
-
-def op_last_error(step):
-    import app
-
+    op = step["op"]
+    if op == "queue":
+        return {"ok": True, "id": app.queue(step["subject"], step["body"])}
+    if op == "flush":
+        return {"ok": True, "sent": app.flush()}
+    if op == "status":
+        return dict(app.status(), ok=True)
+    if op == "outbox":
+        return {"ok": True, "outbox": [list(m) for m in app.outbox().messages()]}
     return {"ok": True, "last_error": app.last_error}
 
 
-def op_modules(step):
-    """Where the named modules were loaded from (their __file__)."""
-    for name in step["names"]:
-        __import__(name)
-    return {"ok": True, "files": dict((name, getattr(sys.modules[name], "__file__", None)) for name in step["names"])}
-
-
 STEPS = {
-    "modules": op_modules,
-    "queue": op_queue,
-    "flush": op_flush,
-    "status": op_status,
-    "outbox": op_outbox,
-    "last_error": op_last_error,
+    "queue": op_app,
+    "flush": op_app,
+    "status": op_app,
+    "outbox": op_app,
+    "last_error": op_app,
     "tune": op_tune,
     "notify": op_notify,
-    "reset": op_reset,
-    "sleep": op_sleep,
-    "wait_for_file": op_wait_for_file,
-}
+}  # and those of service_steps (sleep, reset, modules, ...), loaded for the first of them
 
 
 def _ms():

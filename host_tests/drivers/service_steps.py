@@ -1,7 +1,7 @@
 """Driver steps (see host_tests/drivers/device_driver.py) that call the library, a service
-or the config check directly, not through app.notify/queue/flush: loaded by the driver for
-the first such step, so that the runs that only notify (the fault suite, in a small heap)
-do not hold their code. The driver gives its helpers with use() before the first step.
+or the config check directly, not through app.notify/queue/flush, and the steps few runs
+need (sleep, wait_for_file, reset, modules): loaded by the driver for the first such step,
+so that the runs that only notify (the fault suite, in a small heap) do not hold their code. The driver gives its helpers with use() before the first step.
 """
 _last = _result = _text = None
 
@@ -129,6 +129,45 @@ def _compat_report():
     return out
 
 
+def op_sleep(step):
+    import time
+
+    time.sleep(step["seconds"])
+    return {"ok": True}
+
+
+def op_wait_for_file(step):
+    # Lets a test act at a known point of a run (e.g. restart the server between two
+    # notifies) instead of guessing with a sleep.
+    import os
+    import time
+
+    deadline = time.time() + step.get("timeout", 60)
+    while time.time() < deadline:
+        try:
+            os.stat(step["path"])
+            return {"ok": True}
+        except OSError:
+            time.sleep(0.01)
+    return {"ok": False, "error": "Timeout", "message": "no file " + step["path"]}
+
+
+def op_reset(step):
+    import app
+
+    app.reset()
+    return {"ok": True}
+
+
+def op_modules(step):
+    """Where the named modules were loaded from (their __file__)."""
+    import sys
+
+    for name in step["names"]:
+        __import__(name)
+    return {"ok": True, "files": dict((name, getattr(sys.modules[name], "__file__", None)) for name in step["names"])}
+
+
 STEPS = {
     "invoke": op_invoke,
     "payload": op_payload,
@@ -139,4 +178,8 @@ STEPS = {
     "iot_publish": op_iot_publish,
     "connect": op_connect,
     "compat": lambda step: _compat_report(),
+    "sleep": op_sleep,
+    "wait_for_file": op_wait_for_file,
+    "reset": op_reset,
+    "modules": op_modules,
 }

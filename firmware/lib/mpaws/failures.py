@@ -46,13 +46,30 @@ def _between(text, start, end):
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}  # the others (\\ \" \/) stand for themselves
 _HEX = "0123456789abcdefABCDEF"
 
+# The text is read in slices found with str.find, never one character at a time: on the
+# device, text[i] and chr() intern the character as a name, for good (and a name table that
+# grows takes a block of 7 KB).
+
 
 def _code_unit(text, i):
     # The number of the four hex digits of a \uXXXX escape at text[i:i + 4], or None.
     digits = text[i : i + 4]
-    if len(digits) != 4 or not all(c in _HEX for c in digits):
+    if len(digits) != 4 or digits.strip(_HEX):
         return None
     return int(digits, 16)
+
+
+def _character(code):
+    # The character of a code point, decoded from its UTF-8 bytes (chr() would intern it).
+    if code < 0x80:
+        data = (code,)
+    elif code < 0x800:
+        data = (0xC0 | code >> 6, 0x80 | code & 0x3F)
+    elif code < 0x10000:
+        data = (0xE0 | code >> 12, 0x80 | code >> 6 & 0x3F, 0x80 | code & 0x3F)
+    else:
+        data = (0xF0 | code >> 18, 0x80 | code >> 12 & 0x3F, 0x80 | code >> 6 & 0x3F, 0x80 | code & 0x3F)
+    return bytes(data).decode()
 
 
 def _json_string(text, i):
@@ -62,22 +79,31 @@ def _json_string(text, i):
     out = []
     i += 1
     n = len(text)
-    while i < n and text[i] != '"':
-        c = text[i]
-        if c == "\\" and i + 1 < n:
-            i += 1
-            c = text[i]
-            code = _code_unit(text, i + 1) if c == "u" else None
-            if code is None:
-                c = _ESCAPES.get(c, c)
-            else:
-                i += 4
-                if 0xD800 <= code < 0xDC00 and text[i + 1 : i + 3] == "\\u":
-                    low = _code_unit(text, i + 3)
-                    if low is not None and 0xDC00 <= low < 0xE000:
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        i += 6
-                c = chr(0xFFFD if 0xD800 <= code < 0xE000 else code)
+    while i < n:
+        end = text.find('"', i)
+        if end < 0:
+            end = n
+        escape = text.find("\\", i, end)
+        if escape < 0:
+            out.append(text[i:end])
+            break
+        out.append(text[i:escape])
+        i = escape + 1
+        if i == n:  # a backslash at the end of a text cut short
+            out.append("\\")
+            break
+        c = text[i : i + 1]
+        code = _code_unit(text, i + 1) if c == "u" else None
+        if code is None:
+            c = _ESCAPES.get(c, c)
+        else:
+            i += 4
+            if 0xD800 <= code < 0xDC00 and text[i + 1 : i + 3] == "\\u":
+                low = _code_unit(text, i + 3)
+                if low is not None and 0xDC00 <= low < 0xE000:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+            c = _character(0xFFFD if 0xD800 <= code < 0xE000 else code)
         out.append(c)
         i += 1
     return "".join(out)
@@ -95,11 +121,9 @@ def json_field(text, *names):
         i = text.find(":", i + len(name) + 2)
         if i < 0:
             continue
-        i += 1
-        while i < len(text) and text[i] in " \t\r\n":
-            i += 1
-        if i < len(text) and text[i] == '"':
-            return _json_string(text, i)
+        quote = text.find('"', i + 1)
+        if quote >= 0 and not text[i + 1 : quote].strip(" \t\r\n"):  # only white space before it
+            return _json_string(text, quote)
     return None
 
 
@@ -229,40 +253,10 @@ def from_response(status, error_type, body, request_id=None, gateway=True):
 
 
 # -- Amazon API Gateway (mpaws.apigateway) ------------------------------------------------
-# API Gateway answers a route's failures itself, with a JSON body {"message": "..."} whose
-# few texts are fixed; they mean something else than the same status from a service, so
-# each gets a message that says what to check. The function behind a route refuses a
-# message with a proxy response {"errorType", "errorMessage"} (cloud/lambda_function.py):
-# that is errors.FunctionError, as through Invoke, so errors.refusal decides the same way.
-_GATEWAY_HINTS = {
-    "Missing Authentication Token": (
-        "NotFound", "no such route: check the stage and the path in CONFIG_AWS_API_URL (a REST API answers "
-        "this for a path or stage it does not have, and for an unsigned request to an IAM route)"),
-    "Forbidden": (
-        "AccessDenied", "the route refused the request: check CONFIG_AWS_API_KEY (the key, enabled, in a usage "
-        "plan of this stage) or, with IAM, that the key may execute-api:Invoke this route"),
-    "Not Found": (
-        "NotFound", "no such route: check the stage and the path in CONFIG_AWS_API_URL"),
-    "Unauthorized": (
-        "AccessDenied", "the route's authorizer refused the request: check the credentials it expects"),
-    "Too Many Requests": (
-        "Throttled", "the API's rate limit (stage, route or usage plan throttling) was reached: send less often "
-        "or raise the limit"),
-    "Limit Exceeded": (
-        "Throttled", "the usage plan's quota for this API key is spent: wait for the next period or raise the "
-        "quota"),
-    "Internal server error": (
-        "ServiceError", "the integration behind the route failed (the function raised, timed out or returned no "
-        "proxy response): check the function's logs"),
-    "Internal Server Error": (
-        "ServiceError", "the integration behind the route failed (the function raised, timed out or returned no "
-        "proxy response): check the function's logs"),
-    "Endpoint request timed out": (
-        "ServiceError", "the integration did not answer within API Gateway's 29 s: check the function's "
-        "duration"),
-}
-
-
+# The function behind a route refuses a message with a proxy response {"errorType",
+# "errorMessage"} (cloud/lambda_function.py): that is errors.FunctionError, as through
+# Invoke, so errors.refusal decides the same way. API Gateway's own replies (fixed texts)
+# are mpaws.gateway_errors'.
 def _api_gateway(status, code, message, text, body, request_id):
     """The AWSError of an API Gateway reply, or None when it is not one."""
     if status >= 400 and text.lstrip().startswith("{") and '"errorType"' in text:
@@ -271,11 +265,10 @@ def _api_gateway(status, code, message, text, body, request_id):
             return errors.FunctionError("the function behind the route refused the request: %s: %s"
                                         % (error_type, message), "Handled", bytes(body), status, request_id,
                                         None, error_type, message)
-    hint = _GATEWAY_HINTS.get(message)
-    if hint is None:
-        return None
-    kind = hint[0]
-    if kind == "ServiceError" and status < 500 or kind == "Throttled" and status != 429:
-        return None
-    return getattr(errors, kind)("API Gateway: %s: %s" % (message, hint[1]), status, code, request_id)
+    from mpaws import gateway_errors, transient  # its own texts, for this reply only
+
+    try:
+        return gateway_errors.error(status, code, message, request_id)
+    finally:
+        transient.forget("gateway_errors")
 # -- end of Amazon API Gateway ------------------------------------------------------------

@@ -33,21 +33,14 @@ def tls_hint(code):
     return ""
 
 
-def idf_heap():
-    """(free bytes, largest free block) of the ESP-IDF data heap, or None where the port
-    has no esp32.idf_heap_info (not an ESP32)."""
-    try:
-        import esp32
-
-        regions = esp32.idf_heap_info(esp32.HEAP_DATA)  # (total, free, largest free block, least free) each
-    except (ImportError, AttributeError):
-        return None
-    return sum(r[1] for r in regions), max([r[2] for r in regions] or [0])
-
-
 def idf_heap_hint():
     """Why a TLS handshake failed when the ESP-IDF heap cannot hold a connection; else ""."""
-    heap = idf_heap()
+    from mpaws import idf_heap, transient  # read for this hint only
+
+    try:
+        heap = idf_heap.free()
+    finally:
+        transient.forget("idf_heap")
     if heap is None or heap[0] >= IDF_TLS_BYTES and heap[1] >= IDF_TLS_BLOCK:
         return ""
     return (" (the ESP-IDF heap, where mbedTLS allocates the connection, has %d bytes free, largest block %d; a TLS "

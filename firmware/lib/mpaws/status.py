@@ -1,7 +1,7 @@
 # The device's state for app.status(): WiFi, time, outbox, last error, and the heap --
 # MicroPython's gc heap, and on an ESP32 the ESP-IDF heap that mbedTLS and the WiFi
-# allocate from (mpaws.network_errors.idf_heap). Loaded for the call and forgotten after
-# it; `app` is the application module (app.py), passed in.
+# allocate from (mpaws.idf_heap). Loaded for the call and forgotten after it; `app` is the
+# application module (app.py), passed in.
 import gc
 import time
 
@@ -28,8 +28,6 @@ def status(app):
     """app.status(): see its docstring. heap_free: the gc heap's free bytes after a
     collection (None on CPython); idf_heap_free, idf_heap_largest: the ESP-IDF data heap's
     free bytes and largest free block (None where there is no esp32.idf_heap_info)."""
-    from mpaws import network_errors
-
     try:
         t = time.gmtime(clock.now())
         info = {
@@ -45,12 +43,15 @@ def status(app):
         }
         gc.collect()
         info["heap_free"] = gc.mem_free() if hasattr(gc, "mem_free") else None
-        idf = network_errors.idf_heap()
+        from mpaws import idf_heap  # read once: not held after
+
+        try:
+            idf = idf_heap.free()
+        finally:
+            transient.forget("idf_heap")
         info["idf_heap_free"], info["idf_heap_largest"] = idf or (None, None)
     except MemoryError as e:  # an unreadable outbox: outbox()'s errors.OutboxError
         raise app._undelivered().as_aws_error(e)
-    finally:
-        transient.forget("network_errors")  # read for the ESP-IDF heap only: not held after
     for key in KEYS:
         if info[key] is not None or key not in HEAP_KEYS:  # no heap figures on CPython
             app.log("%s: %s" % (key, info[key]))
