@@ -82,6 +82,12 @@ class Client:
                 retry_after = None
             else:
                 if response.status < 300:
+                    if attempt > 1 or corrected or renewed:
+                        # The failed attempts' code (mpaws.failures, network_errors: 8 KB and more,
+                        # loaded for them) is let go of: a request that succeeded does not hold it.
+                        # Not between attempts: loaded again for each failure of a storm, it would
+                        # leave the heap in pieces.
+                        transient.forget("failures", "network_errors")
                     return response
                 retry_after = response.header("retry-after")
                 # What the reply means, in mpaws.failures (loaded for it): the error, and
@@ -95,7 +101,6 @@ class Client:
                     corrected = corrected or again == 1
                     renewed = renewed or again == 2
                     attempt -= 1
-                    _handled()
                     continue
             if not error.retryable or attempt >= self.max_attempts:
                 if attempt > 1 and error.retryable:
@@ -115,15 +120,7 @@ class Client:
             if self.feed is not None:
                 self.feed()
             _sleep_ms(delay)
-            _handled()
-
-
-def _handled():
-    # Before the next attempt: the failed one's code (mpaws.failures, network_errors: 10 KB and
-    # more, loaded for it) is let go of, and its garbage (its socket, its reply) collected, so
-    # that the attempt that succeeds has the heap the first one had.
-    transient.forget("failures", "network_errors")
-    gc.collect()
+            gc.collect()  # the failed attempt's garbage (its socket, its reply): one heap for the next
 
 
 def connect(service, region, access_key, secret_key, host, port=443, session_token=None, ca=None, verify=True,
