@@ -157,21 +157,28 @@ def _trim(value):
     return " ".join([w for w in value.replace("\r", " ").replace("\n", " ").replace("\t", " ").split(" ") if w])
 
 
+def _payload_hex(body):
+    # The body's hash as hex bytes, as sha256 takes it (no str made and encoded again).
+    h = hashlib.sha256()
+    try:
+        if body is None or isinstance(body, _ONE_PIECE):
+            if body is not None:  # one piece: no tuple made around it
+                h.update(_utf8(body) if isinstance(body, str) else body)
+        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
+            raise TypeError
+        else:
+            for piece in body:  # a list, or pieces made anew on each iteration
+                h.update(_utf8(piece) if isinstance(piece, str) else piece)
+    except TypeError:
+        raise ValueError("bad body: want bytes, str or an iterable of them")
+    return hexlify(h.digest())
+
+
 def payload_hash(body):
     """Hex SHA-256 of a request body: None, bytes, bytearray, memoryview, str (as UTF-8),
     or an iterable of such pieces (a list, a tuple, json_pieces.JsonPieces), hashed one by
     one (never joined)."""
-    h = hashlib.sha256()
-    try:
-        if body is None or isinstance(body, _ONE_PIECE):
-            body = () if body is None else (body,)
-        elif hasattr(body, "read"):  # a stream (sigv4_full's): never hashed line by line
-            raise TypeError
-        for piece in body:  # a list, or pieces made anew on each iteration
-            h.update(_utf8(piece) if isinstance(piece, str) else piece)
-    except TypeError:
-        raise ValueError("bad body: want bytes, str or an iterable of them")
-    return hexlify(h.digest()).decode()
+    return _payload_hex(body).decode()
 
 
 def _check(field, value, allowed=""):
@@ -266,8 +273,8 @@ class Signer:
         # The payload hash's hex, as sha256 takes it: the given one (hex, or
         # UNSIGNED_PAYLOAD), else the body's.
         if given is None:
-            given = payload_hash(body)
-        elif given != UNSIGNED_PAYLOAD:
+            return _payload_hex(body)
+        if given != UNSIGNED_PAYLOAD:
             _check("payload_hash", given, "0123456789abcdef")
             if len(given) != 64:
                 raise ValueError("bad payload_hash")
