@@ -552,7 +552,7 @@ BIG_BODY_CHARS = 12000
 
 def test_big_message_is_stored_and_sent_after_a_restart_or_refused_with_the_limit(dev, server, runtime):
     """Queued in one process, sent by a flush in the next (the outbox opened after a
-    restart). In MicroPython's 128k heap the message is refused before it is stored, its
+    restart). In MicroPython's HEAPSIZE heap the message is refused before it is stored, its
     error naming the limit or the free heap."""
     body = "".join("line %05d of a long report\n" % i for i in range(BIG_BODY_CHARS // 26))[:BIG_BODY_CHARS]
     queued = run(dev, [{"op": "queue", "subject": "big", "body": body}, OUTBOX]).results
