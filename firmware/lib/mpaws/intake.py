@@ -13,7 +13,7 @@ except ImportError:  # CPython
     def const(value):
         return value
 
-_ID_ATTRIBUTE = const("mpaws-id")  # app's: the SNS message attribute with the message id
+_ID_ATTRIBUTE = const("mpaws-id")  # as app's, which a private const() keeps out of app's globals on MicroPython
 
 # A subject of 1 to 100 (mpaws.sns.MAX_SUBJECT) printable ASCII characters and a body of
 # at most this many characters (4 bytes of UTF-8 each at most: 260,000 bytes) pass SNS's
