@@ -49,7 +49,7 @@ PACKAGES = (
      ()),
     ("mpaws-aws", "Calls to AWS (Lambda, SNS, IoT, API Gateway) over verified TLS with SigV4, for MicroPython",
      ("mpaws-sigv4",),
-     ("api_key.py", "apigateway.py", "awslambda.py", "cert_errors.py", "certs.py", "client.py", "clock.py",
+     ("api_key.py", "api_url.py", "apigateway.py", "awslambda.py", "cert_errors.py", "certs.py", "client.py", "clock.py",
       "credentials.py", "credentials_failures.py", "credentials_fetch.py", "error_base.py", "error_kinds.py",
       "errors.py", "failures.py", "function_name.py", "gateway_errors.py", "http.py", "http_date.py",
       "http_framing.py", "idf_heap.py", "iot.py",

@@ -108,7 +108,7 @@ def _check_signer(s):
         _fail("CONFIG_AWS_ACCESS_KEY", "refused by the signer (%s)" % e)
 
 
-# -- API Gateway mode (mpaws.apigateway) ----------------------------------------------------
+# -- API Gateway mode (mpaws.api_url) --------------------------------------------------------
 def _check_api(s, module):
     """CONFIG_AWS_API_URL (the stage's URL: notify() POSTs to <url>/notify) and
     CONFIG_AWS_API_KEY (with it, no AWS key is needed). The key is never quoted."""
@@ -120,17 +120,17 @@ def _check_api(s, module):
 
         from mpaws import transient
 
-        kept = "mpaws.apigateway" in sys.modules  # a program's own Api: left loaded
-        from mpaws import apigateway
+        kept = "mpaws.api_url" in sys.modules  # mpaws.apigateway's (a program's own Api): left loaded
+        from mpaws import api_url
 
         try:
-            s.api_host, s.api_port, s.api_base, s.api_region = apigateway.parse_url(url)
+            s.api_host, s.api_port, s.api_base, s.api_region = api_url.parse_url(url)
         except ValueError as e:
             _fail("CONFIG_AWS_API_URL", "%s (the stage's URL, e.g. https://ID.execute-api.REGION.amazonaws.com/prod, "
                   "as `tools/cloud.py deploy --api` prints it)" % e)
         finally:
             if not kept:
-                transient.forget("apigateway")  # the app sends through mpaws.client itself
+                transient.forget("api_url")
     if key is not None:
         if url is None:
             _fail("CONFIG_AWS_API_KEY", "is used only with CONFIG_AWS_API_URL (set both, or neither)")
