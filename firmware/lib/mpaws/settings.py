@@ -30,8 +30,11 @@ class Settings:
 
     def check_board(self):
         """Checks the board's keys (mpaws.settings_board) unless done; returns self."""
-        if self._module is not None:
-            _check_with("settings_board", self, self._module)
+        module = self._module
+        if module is not None:
+            if module is _CONFIG:  # config.py, let go of after the AWS keys' check (load())
+                module = _config()
+            _check_with("settings_board", self, module)
             self._module = None
         return self
 
@@ -60,10 +63,26 @@ def load(module=None):
     # The garbage of the imports goes first, so that what stays for the session (the
     # config, the settings, the outbox, the connection) fills the heap from the bottom.
     gc.collect()
+    s = Settings(_config(), board=False)
+    import sys
+
+    if sys.implementation.name == "micropython":
+        # The checked AWS keys are the Settings' own attributes now: on a device, the config
+        # module (its globals, the board's values) is let go of until the board's check
+        # imports it again. CPython keeps it, as it keeps what it loads.
+        sys.modules.pop("config", None)
+        s._module = _CONFIG
+    return s
+
+
+_CONFIG = "config.py"  # Settings._module: config.py, to be imported again for the board's check
+
+
+def _config():
     try:
-        import config as module  # type: ignore
+        import config  # type: ignore
     except Exception as e:  # noqa: BLE001 -- no config.py, a syntax error, a NameError, ...
         from mpaws import config_errors  # the failure's code, loaded for it only
 
         raise config_errors.broken(e)
-    return Settings(module, board=False)
+    return config
