@@ -14,7 +14,7 @@ block and never changed: what the run writes stays in memory. Each step prints o
   {"op": "walk"}                                     -> {"ok": true, "files": {path: [size, sha256]}}
   {"op": "statvfs"}                                  -> {"ok": true, "statvfs": [...]}
   {"op": "notify", "subject": "...", "body": "..."}  -> import app; app.notify(...)
-  {"op": "modules"}                                  -> {"ok": true, "files": {module: file}}
+  {"op": "modules", "names": [...]}                  -> {"ok": true, "files": {module: file}} (names: imported first)
   {"op": "mount", "size": N}                         -> the same filesystem as a partition of N
                                                         bytes (another flash size): VfsLfs2's answer
 """
@@ -123,6 +123,8 @@ def step(s):
     if op == "statvfs":
         return {"statvfs": list(os.statvfs("/"))}
     if op == "modules":
+        for name in s.get("names", ()):
+            __import__(name)
         out = {}
         for name, module in sys.modules.items():
             out[name] = getattr(module, "__file__", None)
