@@ -58,6 +58,11 @@ print("HELD", result.status, gc.mem_alloc() - start)
 print("KEPT", app.last_error is None)  # stored in the outbox first, taken out after: not sent without a copy
 micropython.qstr_info()
 print("THRESHOLD", gc.threshold(), "DURING", during)
+import sys
+print("LOADED", " ".join(sorted(name for name in sys.modules if name not in ("__main__", "heap_probe"))))
+if gc.mem_free() > 100000:  # the large heap's run: the board's keys' check (settings_board) loads 7 KB more
+    app.config().check_board()  # config.py, let go of after the notify's check, is read again
+    print("BOARD", "config" in sys.modules, app.config().led_pin)
 """
 
 
@@ -113,6 +118,23 @@ def test_resident_names_and_held_heap_after_a_notify_stay_within_their_budgets(p
     # While it sends, notify() collects every app._COLLECT_EVERY bytes (2 KB); then the
     # program's gc.threshold() is as it was.
     assert "THRESHOLD 12288 DURING [2048]" in lines, proc.stdout
+
+
+# What a notify that succeeded holds: the application, its client, transport, signer and
+# outbox, never the code loaded for one step (the checks, the session's set-up, the outbox
+# file's code) nor any failure's (the error kinds, the reply and socket errors), nor the
+# config module, whose values the settings hold.
+HELD_MODULES = ("app mpaws mpaws.awslambda mpaws.client mpaws.clock mpaws.error_base mpaws.errors mpaws.http "
+                "mpaws.json_pieces mpaws.outbox mpaws.settings mpaws.sigv4 mpaws.transient")
+
+
+def test_a_notify_that_succeeds_holds_only_the_sending_code(probe, aws_server):  # noqa: F811
+    proc = probe(512 * 1024)
+    loaded = [line[len("LOADED "):] for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
+    assert proc.returncode == 0 and loaded, proc.stdout + proc.stderr
+    assert loaded[0] == HELD_MODULES
+    # The board's keys are checked later (the device loop's start): config.py is imported again.
+    assert "BOARD True None" in proc.stdout
 
 
 def test_a_notify_succeeds_in_the_heap_budget(probe, aws_server):  # noqa: F811

@@ -1,6 +1,7 @@
-# The base exceptions of mpaws (AWSError, ConfigError, NetworkError), apart from
-# everything else so that mpaws.errors and mpaws.error_kinds both build on them without
-# importing each other. Reached as errors.AWSError, errors.ConfigError, errors.NetworkError.
+# The base exception of mpaws, AWSError, and OutOfMemory, apart from everything else so
+# that mpaws.errors and mpaws.error_kinds both build on them without importing each other.
+# Reached as errors.AWSError and errors.OutOfMemory. The other kinds, ConfigError and
+# NetworkError included, are mpaws.error_kinds': a notify that succeeds holds none of them.
 
 
 class AWSError(Exception):
@@ -23,16 +24,6 @@ class AWSError(Exception):
         if self.request_id:
             parts.append("request id " + self.request_id)
         return self.message + (" (" + ", ".join(parts) + ")" if parts else "")
-
-
-class ConfigError(AWSError):
-    """A config key is missing or malformed; the message names the key and the fix."""
-
-
-class NetworkError(AWSError):
-    """No answer from AWS: DNS, refused or reset connection. Worth retrying."""
-
-    retryable = True
 
 
 class OutOfMemory(AWSError):

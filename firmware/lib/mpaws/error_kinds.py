@@ -1,8 +1,18 @@
-# The specific failures, as subclasses of mpaws.errors.AWSError and NetworkError: what
-# went wrong and whether a retry can help. Reached as errors.<Name> (errors.Throttled,
-# errors.ClockSkew, ...), which loads this module on first use: a device whose requests
-# succeed never holds these classes in its heap.
-from mpaws.error_base import AWSError, NetworkError, OutOfMemory  # noqa: F401 (errors.OutOfMemory)
+# The failures, as subclasses of mpaws.errors.AWSError: what went wrong and whether a
+# retry can help. Reached as errors.<Name> (errors.ConfigError, errors.NetworkError,
+# errors.Throttled, errors.ClockSkew, ...), which loads this module on first use: a device
+# whose requests succeed never holds these classes in its heap.
+from mpaws.error_base import AWSError, OutOfMemory  # noqa: F401 (errors.OutOfMemory)
+
+
+class ConfigError(AWSError):
+    """A config key is missing or malformed; the message names the key and the fix."""
+
+
+class NetworkError(AWSError):
+    """No answer from AWS: DNS, refused or reset connection. Worth retrying."""
+
+    retryable = True
 
 
 class DNSError(NetworkError):

@@ -1,6 +1,7 @@
 # What can go wrong talking to AWS, as a small set of exceptions a device can act on.
-# The base classes are in mpaws.error_base, the specific ones (errors.Throttled,
-# errors.ClockSkew, ...) in mpaws.error_kinds; both are reached through this module.
+# The base class is in mpaws.error_base (with OutOfMemory), the others (errors.ConfigError,
+# errors.NetworkError, errors.Throttled, ...) in mpaws.error_kinds; both are reached
+# through this module.
 #
 # Every failure is an AWSError. `retryable` says whether the client sends the same request
 # again at once (throttling, 5xx, a dropped connection, a malformed reply); `status`,
@@ -10,15 +11,16 @@
 #
 # Imports point one way: errors -> error_kinds -> error_base. An AWS error reply becomes an
 # exception in mpaws.failures (failures.from_response), which builds on this module.
-from mpaws.error_base import AWSError, ConfigError, NetworkError, OutOfMemory, preview  # noqa: F401
+from mpaws.error_base import AWSError, OutOfMemory, preview  # noqa: F401
 
 
 def __getattr__(name):
-    # The specific exceptions (DNSError, Timeout, TLSError, ProtocolError, ResponseTooLarge,
-    # OutboxError, InvalidMessage, AccessDenied, InvalidSignature, ClockSkew,
-    # ExpiredToken, NotFound, Throttled, PayloadTooLarge, BadRequest, ServiceError,
-    # FunctionError) and refusal() are in mpaws.error_kinds, loaded on the first failure or
-    # `except`: ~4 KB of heap a device that only succeeds does without.
+    # The other exceptions (ConfigError; NetworkError and its DNSError, Timeout, TLSError,
+    # ProtocolError; ResponseTooLarge, OutboxError, InvalidMessage, AccessDenied,
+    # InvalidSignature, ClockSkew, ExpiredToken, NotFound, Throttled, PayloadTooLarge,
+    # BadRequest, ServiceError, FunctionError) and refusal() are in mpaws.error_kinds,
+    # loaded on the first failure or `except` naming one: ~5 KB of heap a device that only
+    # succeeds does without.
     if name[0] == "_":
         raise AttributeError(name)
     import gc
