@@ -293,6 +293,43 @@ def test_signature_with_the_temporary_credentials_matches_botocore():
         assert ("Credential=%s/" % key) in added["Authorization"]
 
 
+_HELD_PROBE = """\
+import gc, sys
+sys.path[:] = [sys.argv[1], ".frozen"]
+from mpaws import credentials, credentials_fetch
+
+
+def held(token_chars):
+    gc.collect()
+    start = gc.mem_alloc()
+    c = credentials.CertificateCredentials("c.credentials.iot.us-east-1.amazonaws.com", "alias", "thing", b"", b"")
+    credentials_fetch.take(c, "ASIAMPAWSTEMPORARY01", "s" * 40, "T" * token_chars, 3600)
+    signer = c.signer("us-east-1", "lambda")
+    signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    gc.collect()
+    return gc.mem_alloc() - start, signer
+
+
+held(40)  # the modules' first load
+small, kept = held(40)
+kept = None
+large, kept = held(4040)
+print("HELD", small, large)
+"""
+
+
+def test_the_session_token_is_held_once_under_micropython(micropython, compiled_lib, tmp_path):  # noqa: F811
+    """A signer on temporary credentials keeps their session token (1 KB and more from
+    AWS) once: 4,000 characters more of it hold 4,000 bytes more of heap, not twice that
+    (str(token) on MicroPython is a copy)."""
+    probe = tmp_path / "held_probe.py"
+    probe.write_text(_HELD_PROBE)
+    proc = run_micropython(micropython, [str(probe), compiled_lib])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    small, large = (int(n) for n in proc.stdout.split("HELD")[1].split())
+    assert 4000 <= large - small < 4000 + 512, (small, large)
+
+
 def test_repr_and_log_never_show_the_secret():
     logged = []
     creds = FakeFetch(3600, FakeClock(), log=logged.append)
