@@ -31,7 +31,7 @@ _RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId U
 def _call(step, *args):
     # mpaws.credentials_fetch.<step>(*args): the checks and the fetch, loaded for the call
     # and forgotten after it. What stays for the session is this module: the signing.
-    # (Names already interned, as app._call's: each new name stays in the heap for good.)
+    # Named as app._call: a name of its own would be one more interned for good.
     from mpaws import credentials_fetch, transient
 
     try:
@@ -49,7 +49,8 @@ class CertificateCredentials:
     now: the clock (seconds, the port's epoch; default mpaws.clock.now), for tests. Raises
     ValueError for an endpoint, role alias or thing name the request cannot carry.
 
-    access_key and session_token are readable; the secret is never shown (logs).
+    access_key and session_token are readable; the secret is never shown (logs; repr()
+    is the default one: a __repr__'s code would be held for the session).
     fetches, handshakes, bytes_sent, bytes_received: what the credentials calls cost."""
 
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
