@@ -339,6 +339,29 @@ def test_repr_and_log_never_show_the_secret():
     assert SECRET not in text and TOKEN[:40] not in text
 
 
+@pytest.mark.parametrize("port, host_is_the_configs", [(443, True), (8443, False)])
+def test_the_session_makes_the_credentials_from_the_config(port, host_is_the_configs):
+    """mpaws.session: the config's endpoint, role alias, thing, files and TLS settings; on
+    port 443 the credentials' host is the config's own str (no copy held for the session)."""
+    from types import SimpleNamespace
+
+    from mpaws import session
+
+    endpoint = "".join(["c2abcdefgh.credentials.iot", ".us-east-1.amazonaws.com"])  # not an interned constant
+    s = SimpleNamespace(thing_name="thing-1", credentials_endpoint=endpoint, credentials_port=port,
+                        role_alias="mpaws-role-alias", tls_cert="cert.der", tls_key="key.der", ca="ca.der",
+                        verify_tls=True, timeout=7)
+    app = SimpleNamespace(config=lambda: s, _temporary=None, log=print)
+    creds = session.credentials(app)
+    assert app._temporary is creds and session.credentials(app) is creds  # made once
+    assert (creds.host, creds.port, creds.role_alias, creds.thing_name) == (endpoint, port, "mpaws-role-alias",
+                                                                            "thing-1")
+    assert (creds.cert, creds.key, creds.ca, creds.verify, creds.timeout, creds.log) == (
+        "cert.der", "key.der", "ca.der", True, 7, print)
+    assert (creds.host is endpoint) == host_is_the_configs
+    assert creds.access_key is None and creds.fetches == 0  # made, not fetched
+
+
 @pytest.mark.parametrize("endpoint, alias, thing", [
     ("", "alias", "thing"), ("host:x", "alias", "thing"), ("host", "al/ias", "thing"), ("host", "alias", "th ing"),
     ("host", "alias", "t" * 129), ("host", "", "thing"), ("host", "alias", "thing\r\n"),
