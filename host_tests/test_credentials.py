@@ -202,11 +202,11 @@ class FakeFetch(credentials.CertificateCredentials):
         self.lifetime = lifetime
         self.answers = []
 
-    def _fetch(self):
+    def refresh(self):
         n = len(self.answers) + 1
         answer = ("ASIAMPAWSTEMPORARY%02d" % n, SECRET + str(n), TOKEN + str(n), self.lifetime)
         self.answers.append(answer)
-        return answer
+        credentials_fetch.take(self, *answer)
 
 
 class FakeClock:
@@ -223,7 +223,7 @@ def test_refresh_a_few_minutes_before_expiry(lifetime, due):
     creds = FakeFetch(lifetime, now)
     assert not creds.fresh()
     creds.ensure()
-    assert creds.fetches == 1 and creds.generation == 1
+    assert creds.fetches == 1
     now.t += due - 1
     creds.ensure()
     assert creds.fetches == 1 and creds.fresh()
@@ -293,6 +293,43 @@ def test_signature_with_the_temporary_credentials_matches_botocore():
         assert ("Credential=%s/" % key) in added["Authorization"]
 
 
+_HELD_PROBE = """\
+import gc, sys
+sys.path[:] = [sys.argv[1], ".frozen"]
+from mpaws import credentials, credentials_fetch
+
+
+def held(token_chars):
+    gc.collect()
+    start = gc.mem_alloc()
+    c = credentials.CertificateCredentials("c.credentials.iot.us-east-1.amazonaws.com", "alias", "thing", b"", b"")
+    credentials_fetch.take(c, "ASIAMPAWSTEMPORARY01", "s" * 40, "T" * token_chars, 3600)
+    signer = c.signer("us-east-1", "lambda")
+    signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
+    gc.collect()
+    return gc.mem_alloc() - start, signer
+
+
+held(40)  # the modules' first load
+small, kept = held(40)
+kept = None
+large, kept = held(4040)
+print("HELD", small, large)
+"""
+
+
+def test_the_session_token_is_held_once_under_micropython(micropython, compiled_lib, tmp_path):  # noqa: F811
+    """A signer on temporary credentials keeps their session token (1 KB and more from
+    AWS) once: 4,000 characters more of it hold 4,000 bytes more of heap, not twice that
+    (str(token) on MicroPython is a copy)."""
+    probe = tmp_path / "held_probe.py"
+    probe.write_text(_HELD_PROBE)
+    proc = run_micropython(micropython, [str(probe), compiled_lib])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    small, large = (int(n) for n in proc.stdout.split("HELD")[1].split())
+    assert 4000 <= large - small < 4000 + 512, (small, large)
+
+
 def test_repr_and_log_never_show_the_secret():
     logged = []
     creds = FakeFetch(3600, FakeClock(), log=logged.append)
@@ -300,6 +337,29 @@ def test_repr_and_log_never_show_the_secret():
     text = repr(creds) + repr(creds.signer("us-east-1", "lambda")) + "\n".join(logged)
     assert "ASIAMPAWSTEMPORARY01" in text
     assert SECRET not in text and TOKEN[:40] not in text
+
+
+@pytest.mark.parametrize("port, host_is_the_configs", [(443, True), (8443, False)])
+def test_the_session_makes_the_credentials_from_the_config(port, host_is_the_configs):
+    """mpaws.session: the config's endpoint, role alias, thing, files and TLS settings; on
+    port 443 the credentials' host is the config's own str (no copy held for the session)."""
+    from types import SimpleNamespace
+
+    from mpaws import session
+
+    endpoint = "".join(["c2abcdefgh.credentials.iot", ".us-east-1.amazonaws.com"])  # not an interned constant
+    s = SimpleNamespace(thing_name="thing-1", credentials_endpoint=endpoint, credentials_port=port,
+                        role_alias="mpaws-role-alias", tls_cert="cert.der", tls_key="key.der", ca="ca.der",
+                        verify_tls=True, timeout=7)
+    app = SimpleNamespace(config=lambda: s, _temporary=None, log=print)
+    creds = session.credentials(app)
+    assert app._temporary is creds and session.credentials(app) is creds  # made once
+    assert (creds.host, creds.port, creds.role_alias, creds.thing_name) == (endpoint, port, "mpaws-role-alias",
+                                                                            "thing-1")
+    assert (creds.cert, creds.key, creds.ca, creds.verify, creds.timeout, creds.log) == (
+        "cert.der", "key.der", "ca.der", True, 7, print)
+    assert (creds.host is endpoint) == host_is_the_configs
+    assert creds.access_key is None and creds.fetches == 0  # made, not fetched
 
 
 @pytest.mark.parametrize("endpoint, alias, thing", [

@@ -8,6 +8,9 @@ No output of any run may show the private key, the temporary secret or the sessi
 """
 import base64
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -15,7 +18,7 @@ import uuid
 import pytest
 import trustme
 
-from device import assert_error, device, mpy_build, notify, runtime  # noqa: F401
+from device import Device, assert_error, device, mpy_build, notify, runtime  # noqa: F401
 from local_aws import LocalAWS
 
 
@@ -153,6 +156,61 @@ def test_short_lived_credentials_are_refreshed_before_they_expire(device, aws, i
     assert [r.status for r in invokes(aws, mark)] == [200, 200]  # no ExpiredToken: refreshed in time
     assert len(iot.client_calls(calls)) == 2 and results[2]["credentials_fetches"] == 2
     assert all(len(delivered(aws, b)) == 1 for b in bodies)
+
+
+# What certificate auth leaves in the heap after a notify, beyond what the same notify with
+# static keys leaves (host_tests/test_heap_budget.py): mpaws.credentials (is it fresh, the
+# signing), the credentials with their session token, and the names the fetch interned
+# (each loaded module's path among them). Measured with this test's probe: 596 names and
+# 59,936 bytes held (61,248 before only what signing needs stayed of mpaws.credentials and the
+# signer stopped copying the session token).
+CERT_NAMES_BUDGET = 596 + 8  # below 620, where MicroPython allocates a new, twice as large name table
+CERT_HELD_BUDGET = 59936 + 1024
+
+_HELD_PROBE = """\
+import gc
+import micropython
+import sys
+gc.collect()
+start = gc.mem_alloc()
+micropython.qstr_info()
+import app
+result = app.notify("subject", "body of message")
+gc.collect()
+print("HELD", result.status, gc.mem_alloc() - start)
+micropython.qstr_info()
+print("LOADED", [name for name in sys.modules if name[6:] in (
+    "credentials_fetch", "certs", "http_date", "settings_cert", "credentials_failures", "pem_files")])
+"""
+
+
+def test_what_certificate_auth_holds_after_a_notify_stays_within_its_budget(micropython, mpy_cross, mpy_firmware,
+                                                                             aws, iot, tmp_path):
+    """Under MicroPython from the .mpy build, as on a board: after the first notify (the
+    fetch, then the Invoke) only mpaws.credentials stays of certificate auth's code; the
+    heap held and the names interned stay within their budgets."""
+    (tmp_path / "issued").mkdir()
+    cert = iot.issue(folder=str(tmp_path / "issued"))
+    # Paths relative to the folder, as short as a board's: each imported .mpy and each
+    # file read interns nothing of the temporary folder's name, so the figures do not move.
+    os.symlink(mpy_firmware, tmp_path / "fw")
+    for source, name in ((aws.ca_der, "ca.der"), (cert.cert_der, "cert.der"), (cert.key_der, "key.der")):
+        shutil.copyfile(source, tmp_path / name)
+    Device("micropython", tmp_path, micropython).write_config(**aws.cert_device_config(
+        cert, CONFIG_TLS_CA="ca.der", CONFIG_TLS_CERT="cert.der", CONFIG_TLS_KEY="key.der",
+        CONFIG_OUTBOX_PATH="outbox.txt"))
+    source = tmp_path / "probe_source.py"
+    source.write_text(_HELD_PROBE)
+    subprocess.run([mpy_cross, "-s", "held_probe.py", "-o", str(tmp_path / "held_probe.mpy"), str(source)], check=True)
+    proc = subprocess.run([micropython, "-X", "heapsize=512k", "-m", "held_probe"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, MICROPYPATH=".frozen::fw:fw/lib"))
+    lines = proc.stdout.splitlines()
+    held = [line.split() for line in lines if line.startswith("HELD ")]
+    names = [int(line.split("n_qstr=")[1].split(",")[0]) for line in lines if line.startswith("qstr pool:")]
+    assert proc.returncode == 0 and held and held[0][1] == "200" and len(names) == 2, proc.stdout + proc.stderr
+    assert "LOADED []" in lines, proc.stdout  # the fetch's code, the checks', the TLS context's: let go of
+    assert names[1] - names[0] <= CERT_NAMES_BUDGET, names
+    assert int(held[0][2]) <= CERT_HELD_BUDGET, held
 
 
 @pytest.mark.parametrize("how", ["revoked", "inactive", "unregistered", "other-ca"])

@@ -6,15 +6,12 @@
 # owner revokes in one call, and keys that run out within the hour.
 #
 # The credentials live in RAM only. They are fetched before the first request, again a
-# few minutes before they run out (_REFRESH_BEFORE_S), and at once when AWS answers a
-# request with ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request
-# once more). The fetch itself (TLS, HTTP, JSON) is in mpaws.credentials_fetch, loaded for
-# each fetch and forgotten after it: an hourly task does not hold its code in the heap.
-#
-# Expiry: the reply's expiration (UTC, ISO 8601) minus the reply's Date header (both as
-# seconds since 1970, mpaws.clock) is the credentials' lifetime; it is counted on the
-# device's own clock from the moment they arrived, so a board whose clock is still at its
-# power-on value (2000) or whose epoch is 2000 gets it right alike.
+# few minutes before they run out, and at once when AWS answers a request with
+# ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request once more).
+# This module holds what every request needs: whether they are fresh, and the signing.
+# The rest (the names checked, the fetch over TLS, the reply and its expiry) is in
+# mpaws.credentials_fetch, loaded for a check or a fetch and forgotten after it: an
+# hourly task does not hold its code in the heap through the session's requests.
 from mpaws import clock, sigv4
 
 try:
@@ -23,20 +20,24 @@ except ImportError:  # CPython
     def const(value):
         return value
 
-# Constants made const(): mpy-cross writes them into the bytecode, as names they would stay
-# in the heap for good.
-_REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 # What AWS answers a request signed with credentials that ran out (or were revoked early):
 # refresh, then send the request once more. One str, each code between spaces: a tuple of
-# five would hold five more objects in the heap.
+# five would hold five more objects in the heap; const(): written into the bytecode, not
+# kept as a name in the heap.
 _RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId UnrecognizedClientException "
                      "TokenRefreshRequired ")
 
 
-def _is_name(text, allowed):
-    if not isinstance(text, str) or not 1 <= len(text) <= 128:
-        return False
-    return sigv4.made_of(text, sigv4.LETTERS + sigv4.DIGITS + allowed)  # ASCII, as on MicroPython
+def _call(step, *args):
+    # mpaws.credentials_fetch.<step>(*args): the checks and the fetch, loaded for the call
+    # and forgotten after it. What stays for the session is this module: the signing.
+    # Named as app._call: a name of its own would be one more interned for good.
+    from mpaws import credentials_fetch, transient
+
+    try:
+        return getattr(credentials_fetch, step)(*args)
+    finally:
+        transient.forget("credentials_fetch")
 
 
 class CertificateCredentials:
@@ -45,22 +46,16 @@ class CertificateCredentials:
     :port) with the device certificate. cert, key: paths of the certificate and its
     private key (DER or PEM; PKCS#1, PKCS#8 or SEC1 EC keys), or their bytes; ca: as for
     client.connect() (path, list of certificate bytes, None for the bundled Amazon roots).
-    now: the clock (seconds, the port's epoch; default mpaws.clock.now), for tests.
+    now: the clock (seconds, the port's epoch; default mpaws.clock.now), for tests. Raises
+    ValueError for an endpoint, role alias or thing name the request cannot carry.
 
-    access_key and session_token are readable; the secret is never shown (repr, logs).
+    access_key and session_token are readable; the secret is never shown (logs; repr()
+    is the default one: a __repr__'s code would be held for the session).
     fetches, handshakes, bytes_sent, bytes_received: what the credentials calls cost."""
 
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
                  now=None):
-        host, _, port = endpoint.partition(":")
-        if not host or port and not sigv4.made_of(port, sigv4.DIGITS):
-            raise ValueError("credentials endpoint: a host name, optionally :port")
-        if not _is_name(role_alias, "=,@-_"):
-            raise ValueError("role alias: 1 to 128 letters, digits or =,@-_")
-        if not _is_name(thing_name, ":_-"):
-            raise ValueError("thing name: 1 to 128 letters, digits or :_-")
-        self.host = host
-        self.port = int(port) if port else 443
+        self.host, self.port = _call("endpoint", endpoint, role_alias, thing_name)
         self.role_alias = role_alias
         self.thing_name = thing_name
         self.cert = cert
@@ -74,15 +69,10 @@ class CertificateCredentials:
         self.session_token = None
         self._secret = None
         self._refresh_at = 0  # on the device's clock (self.now); 0: none yet
-        self.generation = 0  # counts fetches; a signer made for an older one is made again
-        self.fetches = 0
+        self.fetches = 0  # a signer made before the last fetch is made again
         self.handshakes = 0
         self.bytes_sent = 0
         self.bytes_received = 0
-
-    def __repr__(self):
-        return "<CertificateCredentials %s for thing %s via %s, key %s>" % (self.role_alias, self.thing_name,
-                                                                          self.host, self.access_key)
 
     def fresh(self):
         """Whether credentials are held and not due for refreshing."""
@@ -96,25 +86,7 @@ class CertificateCredentials:
         """Fetches new credentials now. Raises errors.AccessDenied when the endpoint refuses
         the certificate or the thing, another errors.AWSError when it cannot be reached or
         answers nonsense (the old credentials are then kept, expired)."""
-        access_key, secret, token, lifetime = self._fetch()
-        self.access_key, self._secret, self.session_token = access_key, secret, token
-        # Refresh a few minutes before they run out; short-lived ones (a test's 20 s) at
-        # three quarters of their life.
-        self._refresh_at = self.now() + lifetime - min(_REFRESH_BEFORE_S, lifetime // 4)
-        self.generation += 1
-        self.fetches += 1
-        if self.log:
-            self.log("mpaws: temporary credentials %s for thing %s, valid %d s" % (access_key, self.thing_name,
-                                                                                lifetime))
-
-    def _fetch(self):
-        # (access key, secret, session token, lifetime in seconds), by mpaws.credentials_fetch.
-        from mpaws import credentials_fetch, transient
-
-        try:
-            return credentials_fetch.fetch(self)
-        finally:
-            transient.forget("credentials_fetch")
+        _call("refresh", self)
 
     def ensure(self):
         """Fetches credentials unless fresh ones are held."""
@@ -138,10 +110,10 @@ class Signer:
         self.region = region
         self.service = service
         self.connection = connection
-        # The sigv4.Signer and the credentials' generation it was made for; names the
+        # The sigv4.Signer and the credentials' fetches when it was made; names the
         # credentials' own (interned once, they are never freed).
         self.signer = None
-        self.generation = -1
+        self.fetches = -1
 
     def renews(self, error):
         """Whether error (an errors.AWSError reply) says the credentials ran out or are no
@@ -159,8 +131,8 @@ class Signer:
                 self.connection.close()
             self.signer = None  # the old secret's HMAC pads go before the fetch
             c.refresh()
-        if self.generation != c.generation or self.signer is None:
+        if self.fetches != c.fetches or self.signer is None:
             self.signer = sigv4.Signer(c.access_key, c._secret, self.region, self.service,
                                         session_token=c.session_token)
-            self.generation = c.generation
+            self.fetches = c.fetches
         return self.signer.sign(method, path, query, headers, body, payload_hash, date)

@@ -1,6 +1,7 @@
 # One fetch of temporary credentials from the AWS IoT credentials provider, for
-# mpaws.credentials: the GET over mutual TLS, the JSON reply checked field by field.
-# Loaded for a fetch and forgotten after it (mpaws.transient). The TLS context with the
+# mpaws.credentials: the endpoint and the names the request carries checked, the GET over
+# mutual TLS, the JSON reply checked field by field, and when the new credentials are due
+# for refreshing. Loaded for a check or a fetch and forgotten after it (mpaws.transient). The TLS context with the
 # device certificate and key is made by mpaws.certs, forgotten before the handshake; a
 # failure is explained by mpaws.credentials_failures, loaded on a failure only.
 #
@@ -19,9 +20,52 @@ except ImportError:  # CPython
 
 # Constants made const(): mpy-cross writes them into the bytecode, as names they would stay
 # in the heap for good.
+_REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 _MAX_REPLY = const(16384)  # bytes; a reply is ~1.5 KB (the session token is most of it)
 _MAX_LIFETIME_S = const(43200)  # AWS issues credentials for 12 hours at most
 _TOKEN_CHARS = const("-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def is_name(text, allowed):
+    """Whether text is 1 to 128 ASCII letters, digits or allowed characters: a role alias
+    (allowed "=,@-_"; it goes into the request's path) or a thing name (":_-"; a header)."""
+    if not isinstance(text, str) or not 1 <= len(text) <= 128:
+        return False
+    return sigv4.made_of(text, sigv4.LETTERS + sigv4.DIGITS + allowed)  # ASCII, as on MicroPython
+
+
+def endpoint(text, role_alias, thing_name):
+    """(host, port) of a credentials endpoint "host" or "host:port" (port 443 by default).
+    Raises ValueError for it, or for a role alias or thing name the request cannot carry."""
+    host, _, port = text.partition(":")
+    if not host or port and not sigv4.made_of(port, sigv4.DIGITS):
+        raise ValueError("credentials endpoint: a host name, optionally :port")
+    if not is_name(role_alias, "=,@-_"):
+        raise ValueError("role alias: 1 to 128 letters, digits or =,@-_")
+    if not is_name(thing_name, ":_-"):
+        raise ValueError("thing name: 1 to 128 letters, digits or :_-")
+    return host, int(port) if port else 443
+
+
+def refresh(credentials):
+    """Fetches new credentials into credentials (an mpaws.credentials.CertificateCredentials):
+    see its refresh()."""
+    take(credentials, *fetch(credentials))
+
+
+def take(credentials, access_key, secret, session_token, seconds):
+    """Takes the credentials a fetch returned into credentials, valid for seconds from now
+    and due for refreshing a few minutes before they run out, counted on the device's own
+    clock (credentials.now): a board whose clock is still at its power-on value (2000) or
+    whose epoch is 2000 gets it right alike. (Parameter names that are interned already:
+    each new one would stay in the heap for good.)"""
+    credentials.access_key, credentials._secret, credentials.session_token = access_key, secret, session_token
+    # Short-lived ones (a test's 20 s) at three quarters of their life.
+    credentials._refresh_at = credentials.now() + seconds - min(_REFRESH_BEFORE_S, seconds // 4)
+    credentials.fetches += 1
+    if credentials.log:
+        credentials.log("mpaws: temporary credentials %s for thing %s, valid %d s" % (access_key,
+                                                                                   credentials.thing_name, seconds))
 
 
 def context(credentials):

@@ -38,9 +38,11 @@ def credentials(app):
     if app._temporary is None and s.thing_name is not None:
         from mpaws import credentials
 
-        app._temporary = credentials.CertificateCredentials(
-            "%s:%d" % (s.credentials_endpoint, s.credentials_port), s.role_alias, s.thing_name, s.tls_cert,
-            s.tls_key, s.ca, s.verify_tls, s.timeout, app.log)
+        endpoint = s.credentials_endpoint  # on port 443, the credentials' host is this str, not a copy
+        if s.credentials_port != 443:
+            endpoint = "%s:%d" % (endpoint, s.credentials_port)
+        app._temporary = credentials.CertificateCredentials(endpoint, s.role_alias, s.thing_name, s.tls_cert,
+                                                            s.tls_key, s.ca, s.verify_tls, s.timeout, app.log)
     return app._temporary
 
 

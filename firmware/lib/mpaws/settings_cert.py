@@ -22,16 +22,21 @@ def check(s, module, *checks):
     string, check_host, describe = checks
     import os
 
-    from mpaws import credentials
-
     s.credentials_endpoint, s.credentials_port = check_host("CONFIG_AWS_CREDENTIALS_ENDPOINT",
                                                             string(module, "CONFIG_AWS_CREDENTIALS_ENDPOINT"))
     s.role_alias = string(module, "CONFIG_AWS_ROLE_ALIAS")
-    if not credentials._is_name(s.role_alias, "=,@-_"):
+    s.thing_name = string(module, "CONFIG_AWS_THING_NAME")
+    from mpaws import credentials_fetch, transient  # what the request can carry
+
+    try:
+        alias_ok = credentials_fetch.is_name(s.role_alias, "=,@-_")
+        thing_ok = credentials_fetch.is_name(s.thing_name, ":_-")
+    finally:
+        transient.forget("credentials_fetch")
+    if not alias_ok:
         _fail("CONFIG_AWS_ROLE_ALIAS", "is not a role alias: it has %s, want 1 to 128 letters, digits or =,@-_"
               % describe(s.role_alias))
-    s.thing_name = string(module, "CONFIG_AWS_THING_NAME")
-    if not credentials._is_name(s.thing_name, ":_-"):
+    if not thing_ok:
         _fail("CONFIG_AWS_THING_NAME", "is not a thing name: it has %s, want 1 to 128 letters, digits or :_-"
               % describe(s.thing_name))
     for key, attr in (("CONFIG_TLS_CERT", "tls_cert"), ("CONFIG_TLS_KEY", "tls_key")):

@@ -43,7 +43,11 @@ except AttributeError:
     # MicroPython's sha256 has no copy(): a "state" is the bytes hashed so far.
     _resume = hashlib.sha256
     _start = bytes
-    _utf8 = str  # MicroPython hashes a str's UTF-8 in place: no encoded copy
+
+    def _utf8(text):
+        # MicroPython hashes a str's UTF-8 in place: no encoded copy. Not str(text), which
+        # copies it: a session token of 1 KB or more would be held twice.
+        return text
 
     def _hex(buf, digest, i=0):
         # Hex into a reused buffer: hexlify() would allocate 128 bytes each time.
