@@ -40,21 +40,18 @@ The contract:
   reply's expiration are described, never quoted; a malformed PEM BEGIN line never shows
   the key.
 
-The heap (64-bit unix port, -X heapsize=HEAPSIZE, measured with gc.collect(); gc.mem_alloc()
-beside this driver): the interpreter and the driver hold 9.3 KB, 59 KB once the first step
-has made the client, 66.5 KB after a notify that succeeds (602 names) and 81-82.5 KB after
-one that failed (a 503 storm, a skew reply): the outbox, mpaws.error_kinds (kept: errors
-caches its classes) and the names of the failure's code (about 85), which take the name
-table past 620 names, so that it allocates its next block (7 KB). The rest of what a
-failure loads is let go of after it (mpaws.failures 8.2 KB before mpaws.undelivered, 3 KB,
-loads to handle it; network_errors 6.3 KB, http_date, gateway_errors) and status() does
-not load network_errors: a flush or status() after a failed notify peaks within the rest.
-At 96k some cases (a 503 storm's flush, a skew reply's retry, the function's content
-check) end in errors.OutOfMemory, the message kept, rather than the error they assert; at
-98k and 100k all pass in most folder layouts, but the layout moves the edge: with the
-temporary folder 25 or 45 characters longer, one storm's flush ran out at 100k (2 of 24
-lengths). At 102k every case passed in each length tried, hence HEAPSIZE. On an ESP32 the modules take ~0.72 of that, and TLS comes from the IDF heap,
-not this one.
+The heap (64-bit unix port, -X heapsize=HEAPSIZE): the firmware runs by a short relative
+path, as on a board (fw/lib/mpaws/http.mpy; each imported .mpy interns its path for good),
+so that the figures do not move with the temporary folder's name. After a failed notify (a
+503 storm, a skew reply) the heap holds the outbox, mpaws.error_kinds (kept: errors caches
+its classes) and the names of the failure's code (about 85), which take the name table past
+620 names, so that it allocates its next block (7 KB). The rest of what a failure loads is
+let go of after it (mpaws.failures before mpaws.undelivered loads to handle it;
+network_errors, http_date, gateway_errors) and status() does not load network_errors: a
+flush or status() after a failed notify peaks within the rest. At 100k every case passes
+with the temporary folder's name 5 to 90 characters long (and at 98k); at 96k three cases
+end in errors.OutOfMemory, the message kept, rather than the error they assert. On an ESP32 the modules take ~0.72 of that, and TLS comes from the IDF
+heap, not this one.
 
 The helpers (fault_device, run_fault) are also for tools/bench: run_fault() runs one fault
 mode once and returns (deliveries per id, seconds the notify took, the driver's Run).
@@ -75,7 +72,7 @@ BOUND_S = 4 * CONFIG_TIMEOUT  # the longest a notify (or one flush) may take
 SLACK_S = 2.0  # for the runtime itself (scheduling, a slow shared machine)
 KILL_S = BOUND_S + 10  # a driver run still going after this is killed (the call wedged)
 MAX_ATTEMPTS = 4  # the client's default attempts: the most requests one notify may make
-HEAPSIZE = "102k"  # the firmware and this driver, on the 64-bit unix port (see above)
+HEAPSIZE = "100k"  # the firmware and this driver, on the 64-bit unix port (see above)
 RUNTIMES = ("cpython", "micropython")  # micropython: the .mpy build, -X heapsize=HEAPSIZE
 
 OUTBOX, STATUS, LAST_ERROR = {"op": "outbox"}, {"op": "status"}, {"op": "last_error"}
