@@ -38,9 +38,8 @@ Figures:
 
 The device driver (host_tests/drivers/device_driver.py) runs as .mpy too under
 MicroPython (device.mpy_build() compiles it beside the firmware, as for the suite). The
-issue's heap is 100k; the suite itself runs at test_faults.HEAPSIZE (102k: at 100k some
-folder layouts run out in a storm's flush). When a plain notify, or a flush after a restart of a 1000-character message, does
-not run at 100k, every MicroPython figure is measured at the smallest heap above it, in
+issue's heap is 100k, as test_faults.HEAPSIZE. When a plain notify, or a flush after a restart
+of a 1000-character message, does not run at 100k, every MicroPython figure is measured at the smallest heap above it, in
 steps of 4 KB, where both do; the figures' notes name that heap and why 100k failed.
 """
 import os
@@ -656,7 +655,7 @@ def group_faults(bench):
 
     kb = base["heap"]
     bench.add(g, "work_heap", "heapsize of every micropython run", int(kb[:-1]), "KB", ("<=", 100),
-              note="100k (the issue's heap; the fault suite runs at 102k) if a plain notify and a flush of a "
+              note="100k (the issue's heap, and the fault suite's) if a plain notify and a flush of a "
               "1000-character message after a restart run there, else the smallest heap above it, in 4 KB steps, where they do%s"
               % ("; failed: " + "; ".join(base["failed"]) if base["failed"] else ""))
     if base["notify_heap_kb"] is not None:
