@@ -27,7 +27,8 @@ except ImportError:  # CPython
 
 # Limits made const() too: written into the bytecode, not kept as names in the heap.
 _BUFFER_SIZE = const(512)  # bytes: the request write buffer and the reply read buffer
-_RECV_SIZE = const(256)  # most bytes asked of one recv(): each is a new bytes object, in one free block
+_RECV_SIZE = const(128)  # most bytes asked of one recv(): each is a new bytes object, in one free block
+# (small: a reply arrives when the heap is at its fullest; 256 needed 400 bytes more for a notify)
 _MAX_LINE = const(8192)  # longest status or header line accepted (a Lambda log tail is ~5.5 KB)
 _MAX_HEADERS = const(64)  # most header lines accepted in a reply
 _MAX_INTERIM = const(4)  # most "100 Continue" replies before the real one
