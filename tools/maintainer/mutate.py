@@ -69,6 +69,9 @@ MODULES = {
                                                      "-k", "not micropython and not every_point and not random"]),
     "undelivered": (LIB + "undelivered.py", [TESTS + "test_undelivered.py"]),
     "app": ("firmware/app.py", APP_TESTS),
+    # intake.py: a message checked, stored, or sent without a copy; the outbox opened; the
+    # device id: app.notify() and queue() in-process (test_app_failures.py, ~9 s).
+    "intake": (LIB + "intake.py", [TESTS + "test_app_failures.py"]),
 }
 MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
 
