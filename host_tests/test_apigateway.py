@@ -162,6 +162,13 @@ def test_dot_and_empty_segments_are_refused(path):
     ("https://api.example.com", ("api.example.com", 443, "", None)),
     ("https://api.example.com/devices/v2", ("api.example.com", 443, "/devices/v2", None)),
     ("https://localhost:8443/prod", ("localhost", 8443, "/prod", None)),
+    ("https://localhost:1/prod", ("localhost", 1, "/prod", None)),  # the ports at either end
+    ("https://localhost:65535/prod", ("localhost", 65535, "/prod", None)),
+    # Every printable character but space, '?' and '#' is a path's: '!' is the first after space.
+    ("https://api.example.com/!$&'()*+,;=:@-_~", ("api.example.com", 443, "/!$&'()*+,;=:@-_~", None)),
+    # An execute-api name outside amazonaws.com (a private DNS name): no region taken from it.
+    ("https://abc123.execute-api.us-west-2.amazonaws/prod", ("abc123.execute-api.us-west-2.amazonaws", 443, "/prod",
+                                                             None)),
 ])
 def test_parse_url(url, expected):
     assert apigateway.parse_url(url) == expected
@@ -172,7 +179,11 @@ def test_parse_url(url, expected):
     ("https://api.example.com/prod?x=1", "query"),
     ("https://api.example.com/a//b", "segment"),
     ("https://api.example.com:99999/prod", "port"),
+    ("https://api.example.com:65536/prod", "port"),
+    ("https://api.example.com:0/prod", "port"),
     ("https://api_example.com/prod", "host"),
+    ("https:///prod", "host"),
+    ("https://:8443/prod", "host"),
     ("https://api.example.com/pr od", "spaces"),
 ])
 def test_bad_urls_are_refused(url, words):

@@ -72,6 +72,10 @@ MODULES = {
     # intake.py: a message checked, stored, or sent without a copy; the outbox opened; the
     # device id: app.notify() and queue() in-process (test_app_failures.py, ~9 s).
     "intake": (LIB + "intake.py", [TESTS + "test_app_failures.py"]),
+    # api_url.py: an API's URL taken apart, and what config.py's check says of a bad one (~1 s).
+    "api_url": (LIB + "api_url.py", [TESTS + "test_apigateway.py", TESTS + "test_apigateway_settings.py", "-k",
+                                     "(parse_url or bad_urls or custom_domain or segments or in_process or needs_no "
+                                     "or takes_the_region) and not micropython"]),
 }
 MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
 
