@@ -622,11 +622,16 @@ def test_the_status_of_the_last_reply_is_not_taken_for_the_next(start, server, n
 # -- certificate auth ----------------------------------------------------------------------------------
 
 
+def certificate_keys(device_cert, port):
+    """The config keys of certificate auth, its credentials endpoint on localhost:port."""
+    return dict(CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None, CONFIG_AWS_THING_NAME="mpaws-thing-1",
+                CONFIG_AWS_CREDENTIALS_ENDPOINT="localhost:%d" % port, CONFIG_AWS_ROLE_ALIAS="mpaws-role-alias",
+                CONFIG_TLS_CERT=device_cert["cert"], CONFIG_TLS_KEY=device_cert["key"])
+
+
 @pytest.mark.parametrize("mode", ["lambda", "api"])
 def test_certificate_auth_fetches_the_credentials_once_for_the_session(start, server, device_cert, mode):
-    keys = dict(CONFIG_AWS_ACCESS_KEY=None, CONFIG_AWS_SECRET_KEY=None, CONFIG_AWS_THING_NAME="mpaws-thing-1",
-                CONFIG_AWS_CREDENTIALS_ENDPOINT="localhost:%d" % server.port, CONFIG_AWS_ROLE_ALIAS="mpaws-role-alias",
-                CONFIG_TLS_CERT=device_cert["cert"], CONFIG_TLS_KEY=device_cert["key"])
+    keys = certificate_keys(device_cert, server.port)
     if mode == "api":
         keys.update(mode_keys("api", server))
     s = start(**keys)
@@ -639,6 +644,16 @@ def test_certificate_auth_fetches_the_credentials_once_for_the_session(start, se
         assert "Credential=ASIAHOSTILETEMPORARY/" in request.header("authorization")
         assert request.header("x-amz-security-token") == "hostile-session-token"
     assert s.stored() == []
+
+
+@pytest.mark.parametrize("port", [442, 444])  # either side of the default, 443: no listener on loopback
+def test_certificate_auth_connects_to_the_credentials_port_configured(start, server, device_cert, port):
+    s = start(**certificate_keys(device_cert, port))
+    with pytest.raises(errors.NetworkError) as caught:
+        s.app.notify("kept", "b")
+    [message_id] = s.ids()
+    assert caught.value.message.startswith("connection to localhost:%d refused" % port), caught.value.message
+    assert "(kept in the outbox as %s" % message_id in caught.value.message and server.requests == []
 
 
 # -- the other modes, reset() -------------------------------------------------------------------------

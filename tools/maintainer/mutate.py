@@ -76,6 +76,11 @@ MODULES = {
     "api_url": (LIB + "api_url.py", [TESTS + "test_apigateway.py", TESTS + "test_apigateway_settings.py", "-k",
                                      "(parse_url or bad_urls or custom_domain or segments or in_process or needs_no "
                                      "or takes_the_region) and not micropython"]),
+    # session.py: each mode's client, certificate auth's credentials, reset(): notify() in-process
+    # in each mode (test_app_failures.py, ~2 s).
+    "session": (LIB + "session.py", [TESTS + "test_app_failures.py", "-k",
+                                     "certificate or reset or api_gateway or direct_sns or delivers_once or "
+                                     "counts_the_open or reuses or rtc_memory"]),
 }
 MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
 
