@@ -82,6 +82,7 @@ MODULES = {
                                      "certificate or reset or api_gateway or direct_sns or delivers_once or "
                                      "counts_the_open or reuses or rtc_memory"]),
 }
+PLUGIN = "mutant_exception"  # tools/maintainer/mutant_exception.py: see its docstring
 MUTANT_TIMEOUT_S = 120  # one mutant's test run; longer is a hang (counted as killed: make test fails it too)
 
 # The operators run: a change a regression could make. Left out: every arithmetic operator
@@ -133,10 +134,11 @@ def copy_tree(name):
 
 
 def fingerprint(module):
-    """What decides a module's mutants: its source, the operators and its test selection. A
-    change of the tests keeps the session: --survivors runs its survivors again."""
+    """What decides a module's mutants: its source, the operators, its test selection and the
+    plugin its tests run with. A change of the tests keeps the session: --survivors runs its
+    survivors again."""
     path, tests = MODULES[module]
-    digest = hashlib.sha256(repr((path, tests, OPERATORS)).encode())
+    digest = hashlib.sha256(repr((path, tests, OPERATORS, PLUGIN)).encode())
     with open(os.path.join(REPO, path), "rb") as f:
         digest.update(f.read())
     return digest.hexdigest()
@@ -155,8 +157,11 @@ def forget_survivors(session):
 
 
 def test_command(module):
+    # `env`: cosmic-ray runs the command without a shell. The plugin (mutant_exception.py, in
+    # the tree's tools/maintainer) defines the class an ExceptionReplacer mutant catches.
     _, tests = MODULES[module]
-    return " ".join([tool("python"), "-m", "pytest", "-p", "no:cacheprovider", "-x", "-q", "--timeout=60"]
+    return " ".join(["env", "PYTHONPATH=" + os.path.join("tools", "maintainer"), tool("python"), "-m", "pytest",
+                     "-p", "no:cacheprovider", "-p", PLUGIN, "-x", "-q", "--timeout=60"]
                     + ["'%s'" % t if " " in t else t for t in tests])
 
 
