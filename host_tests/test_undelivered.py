@@ -48,6 +48,7 @@ class FlashApp:
         self.refused = 0
         self.stored = stored  # messages in the outbox, for len()
         self.stuck = set()  # ids whose removal fails even when the flash is not full
+        self.fault = OSError(28, "No space left on device")  # what a removal raises then
 
     def note_error(self, text):
         self.last_error = text
@@ -58,7 +59,7 @@ class FlashApp:
 
     def remove(self, message_id):
         if self.full or message_id in self.stuck:
-            raise OSError(28, "No space left on device")
+            raise self.fault
         self.removed.append(message_id)
         return True
 
@@ -86,13 +87,22 @@ def test_ids_sent_but_not_taken_out_survive_a_soft_reset_in_the_rtc_memory(rtc_b
     assert board.rtc_state().get("sent") is None
 
 
-def test_ids_still_not_taken_out_stay_recorded_and_flush_is_told(rtc_board):
+# What a removal from the outbox raises when it cannot rewrite the file: a full flash, too
+# little heap for the new file's lines.
+REWRITE_FAULTS = [OSError(28, "No space left on device"), MemoryError("memory allocation failed, allocating 512 bytes")]
+REWRITE_FAULT_IDS = ["full-flash", "no-heap"]
+
+
+@pytest.mark.parametrize("fault", REWRITE_FAULTS, ids=REWRITE_FAULT_IDS)
+def test_ids_still_not_taken_out_stay_recorded_and_flush_is_told(rtc_board, fault):
     board, world = rtc_board
     app = FlashApp()
+    app.fault = fault
     undelivered.mark_sent(app, "esp32.era-1", None, OSError(28, "No space left on device"))
     stuck = undelivered.forget_sent(app)
     assert stuck is not None and not getattr(stuck, "sent", False)  # flush raises it after the rest
     assert "1 delivered message(s) still in the outbox" in stuck.message
+    assert "(%s: %s)" % (type(fault).__name__, fault) in stuck.message
     assert app._sent == ["esp32.era-1"]
     board._state = None
     assert board.rtc_state().get("sent") == ["esp32.era-1"]
@@ -105,6 +115,26 @@ def test_a_record_too_large_for_the_rtc_memory_stays_in_ram(rtc_board):
     error = undelivered.mark_sent(app, "esp32.era-1", None, OSError(28, "No space left on device"))
     assert error.sent is True and app._sent == ["esp32.era-1"]
     assert "esp32.era-1" in app.last_error and "is the flash full?" in app.last_error
+
+
+@pytest.mark.parametrize("fault", [OSError(5, "EIO"), MemoryError("memory allocation failed, allocating 96 bytes")],
+                         ids=["io-error", "no-heap"])
+def test_an_rtc_memory_that_cannot_be_written_leaves_the_ids_in_ram(rtc_board, monkeypatch, fault):
+    board, world = rtc_board
+    app = FlashApp()
+    board.rtc_state().save()  # the RTC memory as the device loop left it
+
+    def write(*data):
+        if data:
+            raise fault
+        return world.rtc_memory
+
+    monkeypatch.setattr(board.rtc_state().rtc, "memory", write)
+    error = undelivered.mark_sent(app, "esp32.era-1", None, OSError(28, "No space left on device"))
+    assert error.sent is True and app._sent == ["esp32.era-1"]
+    assert "esp32.era-1" in app.last_error and "is the flash full?" in app.last_error
+    app.full = False
+    assert undelivered.forget_sent(app) is None and app._sent == [] and app.removed == ["esp32.era-1"]
 
 
 def test_ids_are_kept_in_ram_where_there_is_no_board(monkeypatch):
@@ -158,8 +188,10 @@ def test_each_sent_id_that_can_be_taken_out_is_even_when_one_cannot(rtc_board):
     assert stuck is not None and app.removed == ["esp32.era-2"] and app._sent == ["esp32.era-1"]
 
 
-def test_notify_of_a_refused_message_the_flash_cannot_drop_says_it_is_kept():
+@pytest.mark.parametrize("fault", REWRITE_FAULTS, ids=REWRITE_FAULT_IDS)
+def test_notify_of_a_refused_message_the_flash_cannot_drop_says_it_is_kept(fault):
     app = FlashApp()
+    app.fault = fault
     e = undelivered.notify_failed(app, refused_error(), "esp32.era-1", "subject")
     assert "(kept in the outbox as esp32.era-1: app.flush() sends it)" in e.message
     assert app.removed == [] and app.refused == 0
