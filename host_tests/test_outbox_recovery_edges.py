@@ -3,6 +3,7 @@ the next number when the header is older than its lines, lines after the end lin
 power-cut and cut-short cases at every byte are in test_outbox.py."""
 import builtins
 import io
+import os
 import re
 
 import pytest
@@ -32,6 +33,28 @@ def test_new_file_starts_at_one_with_a_fresh_era(tmp_path):
     assert all(re.match(r"^[0-9a-f]{8}$", era) for era in eras) and len(set(eras)) == 20
     for a, b in ((0, 2), (2, 4), (4, 6), (0, 6)):  # each byte of the era drawn on its own
         assert any(era[a:a + 2] != era[b:b + 2] for era in eras)
+
+
+def no_urandom(monkeypatch):
+    monkeypatch.delattr(os, "urandom")
+
+
+def urandom_not_implemented(monkeypatch):
+    def urandom(n):
+        raise NotImplementedError("no random source")
+
+    monkeypatch.setattr(os, "urandom", urandom)
+
+
+@pytest.mark.parametrize("port", [no_urandom, urandom_not_implemented], ids=["no-urandom", "urandom-not-implemented"])
+def test_a_port_without_urandom_draws_the_era_from_random(tmp_path, monkeypatch, port):
+    port(monkeypatch)
+    eras = set()
+    for i in range(5):
+        box = outbox.Outbox(str(tmp_path / ("box%d.txt" % i)), 10, "dev")
+        assert box.add("s", "b") == "dev.%s-1" % box.era and re.match(r"^[0-9a-f]{8}$", box.era)
+        eras.add(box.era)
+    assert len(eras) == 5
 
 
 def test_header_older_than_its_lines_continues_after_the_highest_id(tmp_path):
