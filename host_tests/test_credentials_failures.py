@@ -141,6 +141,18 @@ def test_endpoint_refusing_the_role_alias_says_what_to_check(endpoint, device_fi
     assert ("'thing1'" in message) == (status == 403), message  # the thing matters to a refused certificate
 
 
+@pytest.mark.parametrize("status, error_type", [(413, None), (400, "InvalidParameterValue")],
+                         ids=["413", "400-invalid-parameter"])
+def test_what_the_credentials_endpoint_refuses_never_drops_a_message(endpoint, device_files, status, error_type):
+    """From AWS itself these replies refuse the message's content (errors.refusal: it leaves
+    the outbox); from the credentials endpoint no message was sent: it stays."""
+    headers = [("Content-Type", "application/json")] + ([("x-amzn-ErrorType", error_type)] if error_type else [])
+    endpoint.script(reply(status, "Refused", headers, json.dumps({"message": "the message is too large"}).encode()))
+    with pytest.raises(errors.AWSError) as caught:
+        credentials_fetch.fetch(certificate_credentials(endpoint, device_files))
+    assert "credentials endpoint" in caught.value.message and errors.refusal(caught.value) is None
+
+
 def test_certificate_the_endpoint_does_not_trust_is_access_denied(endpoint, tmp_path):
     stranger = trustme.CA().issue_cert("thing1.example")
     files = {"cert": str(tmp_path / "cert.pem"), "key": str(tmp_path / "key.pem")}
