@@ -447,6 +447,108 @@ def test_host_name_that_resolves_to_no_address_is_a_dns_error(context, monkeypat
     assert conn.sock is None and conn.handshakes == 0
 
 
+@pytest.mark.parametrize("host", ["a" * 64 + ".example.com", "api..example.com"], ids=["label-of-64", "empty-label"])
+def test_host_name_no_resolver_can_take_is_a_dns_error(context, host):
+    conn = http.Connection(host, 443, context, timeout=3)  # CPython refuses it before asking DNS (IDNA)
+    with pytest.raises(errors.DNSError, match="cannot resolve host name " + host.replace(".", r"\.")):
+        conn.request("GET", "/", [("host", host)])
+    assert conn.sock is None and conn.handshakes == 0
+
+
+def test_server_that_resets_the_handshake_is_a_network_error_that_says_when(context):
+    """A credentials endpoint refusing the device certificate looks like this to mbedTLS:
+    "during the TLS handshake" is what mpaws.credentials_failures tells it by."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def hang_up():
+        peer, _ = listener.accept()
+        peer.recv(1024)  # the ClientHello
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, not a close
+        peer.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    conn = http.Connection("127.0.0.1", listener.getsockname()[1], context, timeout=TIMEOUT)
+    try:
+        with pytest.raises(errors.NetworkError) as caught:
+            conn.request("GET", "/", [("host", "127.0.0.1")])
+    finally:
+        thread.join(TIMEOUT)
+        listener.close()
+    assert "during the TLS handshake" in caught.value.message, caught.value.message
+    assert conn.sock is None and conn.handshakes == 0
+
+
+def test_tls_layer_refusing_the_certificate_with_a_value_error_is_not_trusted(server, context, monkeypatch):
+    """MicroPython's ssl module raises ValueError("invalid cert") for a certificate mbedTLS
+    cannot take (CPython: an SSLError): a TLSError that says what to check."""
+    def wrap_socket(sock, server_hostname=None):
+        raise ValueError("invalid cert ")
+
+    monkeypatch.setattr(context, "wrap_socket", wrap_socket)
+    conn = connection(server, context)
+    with pytest.raises(errors.TLSError) as caught:
+        post(conn)
+    assert "invalid cert (certificate not trusted" in caught.value.message, caught.value.message
+    assert conn.sock is None and server.requests == []
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """The sockets the transport opens (real ones), to see that each is closed."""
+    import socket
+
+    made = []
+
+    class Recorded(socket.socket):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if "fileno" not in kwargs:  # not one the server's accept() made
+                made.append(self)
+
+    monkeypatch.setattr(http.socket, "socket", Recorded)
+    return made
+
+
+def out_of_heap(*args, **kwargs):
+    raise MemoryError("memory allocation failed, allocating 4096 bytes")
+
+
+@pytest.mark.parametrize("step", ["tcp", "tls"])
+def test_a_connection_that_runs_out_of_heap_while_opening_closes_its_socket(server, context, monkeypatch, opened,
+                                                                             step):
+    """A board has a handful of sockets: one a failure left open is lost until a reset."""
+    if step == "tcp":
+        monkeypatch.setattr(http, "_no_delay", out_of_heap)
+    else:
+        monkeypatch.setattr(context, "wrap_socket", out_of_heap)
+    conn = connection(server, context)
+    with pytest.raises(errors.OutOfMemory):
+        post(conn)
+    assert opened and all(sock.fileno() == -1 for sock in opened) and conn.sock is None
+
+
+def test_a_socket_whose_close_fails_is_let_go_of_and_the_next_request_reconnects(server, context):
+    conn = connection(server, context)
+    assert post(conn).status == 200
+    real_close = conn.sock.close
+
+    def close():  # a TLS socket whose close_notify cannot go out: the peer is gone
+        real_close()
+        raise OSError(104, "ECONNRESET")
+
+    conn.sock.close = close
+    conn.close()
+    assert conn.sock is None
+    assert post(conn).status == 200 and conn.handshakes == 2
+
+
 def test_closed_port_is_a_network_error_naming_the_host(context):
     import socket
 
