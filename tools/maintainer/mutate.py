@@ -138,9 +138,10 @@ def fingerprint(module):
     plugin its tests run with. A change of the tests keeps the session: --survivors runs its
     survivors again."""
     path, tests = MODULES[module]
-    digest = hashlib.sha256(repr((path, tests, OPERATORS, PLUGIN)).encode())
-    with open(os.path.join(REPO, path), "rb") as f:
-        digest.update(f.read())
+    digest = hashlib.sha256(repr((path, tests, OPERATORS)).encode())
+    for source in (path, os.path.join("tools", "maintainer", PLUGIN + ".py")):
+        with open(os.path.join(REPO, source), "rb") as f:
+            digest.update(f.read())
     return digest.hexdigest()
 
 
