@@ -41,7 +41,6 @@ def set_from(server):
     return offset
 
 
-
 def __getattr__(name):
     # days_from_civil, unix_seconds and local_seconds are mpaws.calendar's, loaded on their
     # first use (a Date header, credentials' expiry, NTP, the device loop): a notify that
