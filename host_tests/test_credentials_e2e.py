@@ -180,7 +180,8 @@ gc.collect()
 print("HELD", result.status, gc.mem_alloc() - start)
 micropython.qstr_info()
 print("LOADED", [name for name in sys.modules if name[6:] in (
-    "credentials_fetch", "certs", "http_date", "settings_cert", "credentials_failures", "pem_files")])
+    "credentials_fetch", "credentials_state", "certs", "http_date", "settings_cert", "credentials_failures",
+    "pem_files", "calendar")])
 """
 
 

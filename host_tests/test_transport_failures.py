@@ -831,7 +831,9 @@ def test_client_opened_with_defaults_talks_https_to_port_443_with_an_api_key():
 
 
 def test_client_with_temporary_credentials_signs_through_them(server, context):
-    creds = credentials.CertificateCredentials("localhost:1", "mpaws-role", "thing1", b"", b"", ca=[])
+    from test_credentials import FakeClock, FakeFetch  # the fetch's answers fixed
+
+    creds = FakeFetch(3600, FakeClock())
     c = client.open_client((creds, "us-west-2", "execute-api"), "localhost", server.port, ca=[server.ca_der_bytes])
     assert (c.signer.credentials, c.signer.region, c.signer.service) == (creds, "us-west-2", "execute-api")
     assert c.signer.connection is c.connection and c.host_header == "localhost:%d" % server.port

@@ -55,6 +55,8 @@ MODULES = {
     "error_kinds": (LIB + "error_kinds.py", [TESTS + "test_outbox_policy.py", TESTS + "test_transport_failures.py"]),
     "credentials_fetch": (LIB + "credentials_fetch.py", [TESTS + "test_credentials.py",
                                                          TESTS + "test_credentials_failures.py"]),
+    "credentials_state": (LIB + "credentials_state.py", [TESTS + "test_credentials.py",
+                                                         TESTS + "test_credentials_failures.py"]),
     "credentials_failures": (LIB + "credentials_failures.py", [TESTS + "test_credentials_failures.py"]),
     "outbox": (LIB + "outbox.py", [TESTS + "test_outbox_bounds.py", TESTS + "test_outbox_recovery_edges.py",
                                    TESTS + "test_outbox.py",

@@ -134,8 +134,7 @@ def connect(service, region, access_key, secret_key, host, port=443, session_tok
     if credentials is None:
         signer = sigv4.Signer(access_key, secret_key, region, service, session_token=session_token)
     else:
-        credentials.ensure()  # fetched before this client's TLS context exists: less heap at the peak
-        signer = (credentials, region, service)  # made with the connection (credentials.signer)
+        signer = (credentials, region, service)  # made by open_client (credentials.signer)
     return open_client(signer, host, port, ca, verify, timeout, max_attempts, budget_ms, log)
 
 
@@ -144,6 +143,11 @@ def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_at
     sign(method, path, query, headers, payload_hash=, date=) returns the headers to add
     (mpaws.api_key.KeyAuth: an API key, no signature), or (credentials, region, service) for temporary
     credentials (mpaws.credentials)."""
+    temporary = isinstance(signer, tuple)
+    if temporary:
+        # Fetched (unless fresh ones are held) and the signer made before this client's TLS
+        # context exists: the fetch's own context and code are garbage by then.
+        signer = signer[0].signer(signer[1], signer[2])
     # What loading and checking left behind goes now: the TLS context (its mbedTLS state
     # wants 3 KB in one block) and the connection, kept for the whole session, then sit
     # low in the heap, not above garbage that would split the free space into holes too
@@ -158,6 +162,6 @@ def open_client(signer, host, port=443, ca=None, verify=True, timeout=10, max_at
     finally:
         transient.forget("certs")
     connection = http.Connection(host, port, context, timeout=timeout, log=log, verify=verify)
-    if isinstance(signer, tuple):
-        signer = signer[0].signer(signer[1], signer[2], connection)  # closes it before a fetch
+    if temporary:
+        signer.connection = connection  # closed before a fetch
     return Client(signer, connection, max_attempts=max_attempts, budget_ms=budget_ms, log=log)

@@ -8,36 +8,27 @@
 # The credentials live in RAM only. They are fetched before the first request, again a
 # few minutes before they run out, and at once when AWS answers a request with
 # ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request once more).
-# This module holds what every request needs: whether they are fresh, and the signing.
-# The rest (the names checked, the fetch over TLS, the reply and its expiry) is in
-# mpaws.credentials_fetch, loaded for a check or a fetch and forgotten after it: an
-# hourly task does not hold its code in the heap through the session's requests.
-from mpaws import clock, sigv4
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(value):
-        return value
-
-# What AWS answers a request signed with credentials that ran out (or were revoked early):
-# refresh, then send the request once more. One str, each code between spaces: a tuple of
-# five would hold five more objects in the heap; const(): written into the bytecode, not
-# kept as a name in the heap.
-_RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId UnrecognizedClientException "
-                     "TokenRefreshRequired ")
+# This module holds what every request needs: whether they are fresh, and giving them to
+# the signer. The signer is an mpaws.sigv4.Signer on the current credentials, which asks
+# renew() before each signature. The rest is loaded for its step and forgotten after it:
+# the fetch over mutual TLS in mpaws.credentials_fetch; the names checked, the reply and
+# its expiry in mpaws.credentials_state. An hourly task does not hold its code in the
+# heap through the session's requests.
+from mpaws import sigv4
 
 
-def _call(step, *args):
-    # mpaws.credentials_fetch.<step>(*args): the checks and the fetch, loaded for the call
-    # and forgotten after it. What stays for the session is this module: the signing.
-    # Named as app._call: a name of its own would be one more interned for good.
-    from mpaws import credentials_fetch, transient
-
+def _call(module, step, *args):
+    # mpaws.credentials_<module>.<step>(*args): the checks and the state's steps ("state"),
+    # the fetch ("fetch"), loaded for the call and forgotten after it. What stays for the
+    # session is this module: when to renew. Named as app._call: a name of its own would be
+    # one more interned for good.
+    name = "credentials_" + module
     try:
-        return getattr(credentials_fetch, step)(*args)
+        return getattr(getattr(__import__("mpaws." + name), name), step)(*args)
     finally:
-        transient.forget("credentials_fetch")
+        from mpaws import transient
+
+        transient.forget(name)
 
 
 class CertificateCredentials:
@@ -55,24 +46,8 @@ class CertificateCredentials:
 
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
                  now=None):
-        self.host, self.port = _call("endpoint", endpoint, role_alias, thing_name)
-        self.role_alias = role_alias
-        self.thing_name = thing_name
-        self.cert = cert
-        self.key = key
-        self.ca = ca
-        self.verify = verify
-        self.timeout = timeout
-        self.log = log
-        self.now = now or clock.now
-        self.access_key = None
-        self.session_token = None
-        self._secret = None
-        self._refresh_at = 0  # on the device's clock (self.now); 0: none yet
-        self.fetches = 0  # a signer made before the last fetch is made again
-        self.handshakes = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
+        # The names checked and the state set by mpaws.credentials_state: code run once.
+        _call("state", "start", self, endpoint, role_alias, thing_name, cert, key, ca, verify, timeout, log, now)
 
     def fresh(self):
         """Whether credentials are held and not due for refreshing."""
@@ -86,7 +61,7 @@ class CertificateCredentials:
         """Fetches new credentials now. Raises errors.AccessDenied when the endpoint refuses
         the certificate or the thing, another errors.AWSError when it cannot be reached or
         answers nonsense (the old credentials are then kept, expired)."""
-        _call("refresh", self)
+        _call("fetch", "refresh", self)
 
     def ensure(self):
         """Fetches credentials unless fresh ones are held."""
@@ -94,45 +69,32 @@ class CertificateCredentials:
             self.refresh()
 
     def signer(self, region, service, connection=None):
-        """A signer for client.Client that signs with these credentials (token included),
-        fetching or refreshing them first when needed. connection: the client's, closed
-        before a fetch: only one TLS session is open at a time, which is what a board's
-        heap holds."""
-        return Signer(self, region, service, connection)
+        """An mpaws.sigv4.Signer for client.Client on these credentials (token included),
+        fetched first unless fresh ones are held. Before each signature it asks renew():
+        when they are due, new ones are fetched, after closing `connection` (the client's):
+        only one TLS session is open at a time, which is what a board's heap holds."""
+        self.ensure()
+        made = sigv4.Signer(self.access_key, self._secret, region, service, session_token=self.session_token)
+        made.credentials = self
+        made.connection = connection
+        made.fetches = self.fetches
+        return made
 
-
-class Signer:
-    """What client.Client signs with: sigv4.Signer's sign(), on the current credentials
-    (see CertificateCredentials.signer)."""
-
-    def __init__(self, credentials, region, service, connection=None):
-        self.credentials = credentials
-        self.region = region
-        self.service = service
-        self.connection = connection
-        # The sigv4.Signer and the credentials' fetches when it was made; names the
-        # credentials' own (interned once, they are never freed).
-        self.signer = None
-        self.fetches = -1
+    def renew(self, signer):
+        """Called by signer (see signer()) before each signature: fetches new credentials
+        when these are due, and gives the signer the current ones."""
+        if not self.fresh():
+            if signer.connection is not None:
+                signer.connection.close()
+            self.refresh()
+        if signer.fetches != self.fetches:
+            # New keys in the same signer: the client and its caller hold it.
+            sigv4.Signer.__init__(signer, self.access_key, self._secret, signer.region, signer.service,
+                                  session_token=self.session_token)
+            signer.fetches = self.fetches
 
     def renews(self, error):
         """Whether error (an errors.AWSError reply) says the credentials ran out or are no
-        longer valid (ExpiredToken, InvalidClientTokenId): if so, the next sign() fetches
+        longer valid (ExpiredToken, InvalidClientTokenId): if so, the next signature fetches
         new ones, and client.Client sends the request once more."""
-        if " %s " % error.code in _RENEW_CODES:
-            self.credentials.expire()
-            return True
-        return False
-
-    def sign(self, method, path, query=None, headers=(), body=None, payload_hash=None, date=None):
-        c = self.credentials
-        if not c.fresh():
-            if self.connection is not None:
-                self.connection.close()
-            self.signer = None  # the old secret's HMAC pads go before the fetch
-            c.refresh()
-        if self.fetches != c.fetches or self.signer is None:
-            self.signer = sigv4.Signer(c.access_key, c._secret, self.region, self.service,
-                                        session_token=c.session_token)
-            self.fetches = c.fetches
-        return self.signer.sign(method, path, query, headers, body, payload_hash, date)
+        return _call("state", "renews", self, error)

@@ -196,8 +196,8 @@ def reply_error(client, response, corrected, renewed):
             return error, 1
     # Temporary credentials (mpaws.credentials): ExpiredToken / InvalidClientTokenId fetches
     # new ones; the request is signed with them and sent once more.
-    renews = getattr(client.signer, "renews", None)
-    if renews is not None and not renewed and renews(error):
+    credentials = getattr(client.signer, "credentials", None)
+    if credentials is not None and not renewed and credentials.renews(error):
         if client.log:
             client.log("mpaws: %s; fetching new temporary credentials" % error.code)
         return error, 2

@@ -24,9 +24,10 @@ def start(app):
 def function(app):
     """The session's Lambda client (awslambda.Lambda), made once."""
     if app._lambda is None:
+        lambda_client = _connect(app, app.config(), "lambda")
         from mpaws import awslambda
 
-        app._lambda = awslambda.Lambda(_connect(app, app.config(), "lambda"), app.config().function)
+        app._lambda = awslambda.Lambda(lambda_client, app.config().function)
     return app._lambda
 
 
@@ -60,8 +61,7 @@ def _gateway(app, s):
 
         signer = api_key.KeyAuth(s.api_key)
     elif credentials(app) is not None:  # certificate auth: temporary credentials for execute-api
-        app._temporary.ensure()
-        signer = (app._temporary, s.region, "execute-api")
+        signer = (app._temporary, s.region, "execute-api")  # fetched by client.open_client
     else:
         from mpaws import sigv4
 

@@ -26,13 +26,13 @@ def check(s, module, *checks):
                                                             string(module, "CONFIG_AWS_CREDENTIALS_ENDPOINT"))
     s.role_alias = string(module, "CONFIG_AWS_ROLE_ALIAS")
     s.thing_name = string(module, "CONFIG_AWS_THING_NAME")
-    from mpaws import credentials_fetch, transient  # what the request can carry
+    from mpaws import credentials_state, transient  # what the request can carry
 
     try:
-        alias_ok = credentials_fetch.is_name(s.role_alias, "=,@-_")
-        thing_ok = credentials_fetch.is_name(s.thing_name, ":_-")
+        alias_ok = credentials_state.is_name(s.role_alias, "=,@-_")
+        thing_ok = credentials_state.is_name(s.thing_name, ":_-")
     finally:
-        transient.forget("credentials_fetch")
+        transient.forget("credentials_state")
     if not alias_ok:
         _fail("CONFIG_AWS_ROLE_ALIAS", "is not a role alias: it has %s, want 1 to 128 letters, digits or =,@-_"
               % describe(s.role_alias))

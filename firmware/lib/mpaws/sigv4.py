@@ -199,6 +199,10 @@ class Signer:
     (an ARN's ':' sent as '%3A' is signed as '%253A'); a path with '.' or '//' segments
     is refused (sigv4_full.Signer normalises it)."""
 
+    # Temporary credentials (mpaws.credentials.CertificateCredentials.signer()) that this
+    # signer's keys are, asked to renew() before each signature; None: fixed keys.
+    credentials = None
+
     def __init__(self, access_key, secret_key, region, service, session_token=None):
         # Checked; of the secret, only its HMAC pads are kept, never the text (mpaws.sigv4_key).
         self._secret = _once("key", "start", access_key, secret_key, region, service, session_token)
@@ -221,6 +225,8 @@ class Signer:
         X-Amz-Security-Token (with a session token), Authorization. Given headers with
         those names are replaced, not signed. body: see payload_hash(); or give
         payload_hash (hex, or UNSIGNED_PAYLOAD). date: 'YYYYMMDDTHHMMSSZ' (default: now)."""
+        if self.credentials is not None:
+            self.credentials.renew(self)  # fetched again when due, then these keys replaced
         date = self._use_date(date)
         payload = self._payload(body, payload_hash)
         query = query or ()
