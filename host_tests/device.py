@@ -183,6 +183,13 @@ class Device:
 MPY_FLAGS = ("-X", "no-source-lines")
 
 
+def source_name(relative):
+    """The source name (mpy-cross -s) the Makefile gives the module at relative (a path under
+    firmware/): its module name, "mpaws.sigv4" or "app"."""
+    module = relative[:-3].replace(os.sep, ".")
+    return module[len("lib."):] if module.startswith("lib.") else module
+
+
 def mpy_build(mpy_cross, out):
     """Compiles firmware/ as `make build` does into out (a directory): every module to
     .mpy (boot.py and main.py stay source; config.py is left out), certs copied. Returns
@@ -204,7 +211,8 @@ def mpy_build(mpy_cross, out):
             if relative in ("boot.py", "main.py"):
                 shutil.copyfile(path, target)
                 continue
-            proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", relative, "-o", target[:-3] + ".mpy", path],
+            proc = subprocess.run([mpy_cross] + list(MPY_FLAGS) + ["-s", source_name(relative), "-o",
+                                                                   target[:-3] + ".mpy", path],
                                   capture_output=True, text=True, timeout=60)
             assert proc.returncode == 0, proc.stdout + proc.stderr
     driver = str(out).rstrip("/") + "_driver"  # the driver's .mpy, beside the build (not in it)

@@ -353,6 +353,14 @@ SIGV4_REL = os.path.join("lib", "mpaws", "sigv4.py")
 MPY_FLAGS = ["-X", "no-source-lines"]  # as the Makefile's $(OUT)/%.mpy rule
 
 
+def source_name(rel):
+    """The name a module's .mpy gives its source (tracebacks' "File ..."), as the Makefile's
+    $(OUT)/%.mpy rule: its module name ("mpaws.sigv4", "app"), a name its import has interned
+    already; a path ("lib/mpaws/sigv4.py") would be one more name held for good."""
+    module = rel[:-3].replace(os.sep, ".")
+    return module[len("lib."):] if module.startswith("lib.") else module
+
+
 def compile_firmware(bench):
     """Compiles every .py under firmware/ as `make build` does (mpy-cross MPY_FLAGS -s REL -o OUT),
     into a temporary tree. Returns ({relative .py path: .mpy path}, {relative path: error});
@@ -368,7 +376,8 @@ def compile_firmware(bench):
             rel = os.path.relpath(os.path.join(root, name), FIRMWARE)
             out = os.path.join(out_root, rel[:-3] + ".mpy")
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            proc = subprocess.run([tool("mpy-cross")] + MPY_FLAGS + ["-s", rel, "-o", out, os.path.join(FIRMWARE, rel)],
+            proc = subprocess.run([tool("mpy-cross")] + MPY_FLAGS + ["-s", source_name(rel), "-o", out,
+                                   os.path.join(FIRMWARE, rel)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 errors[rel] = proc.stderr.strip()
