@@ -30,15 +30,16 @@ from device import Device, mpy_build
 # leaner, lower them to the new figures plus the same margins; a change that needs more must
 # say why it is worth it.
 #
-# Measured after a notify that succeeds was left holding only the sending code (no config
-# module, no error kind but AWSError and OutOfMemory, the calendar loaded on use, the API
-# URL's parsing without mpaws.apigateway): 554 names, 53,952 bytes held (this test's
-# probe; 558 and 55,616 before); one notify with its outbox copy in Lambda mode in 71,248
+# Measured once each module's source name (mpy-cross -s, for tracebacks) was its module
+# name, not one more name for its path: 534 names, 53,536 bytes held (this test's probe;
+# 554 and 53,952 before, 558 and 55,616 before a notify that succeeds was left holding only
+# the sending code: no config module, no error kind but AWSError and OutOfMemory, the
+# calendar loaded on use, the API URL's parsing without mpaws.apigateway); one notify with its outbox copy in Lambda mode in 71,248
 # bytes (make bench heap_notify_kept, median over folder layouts; a notify that may send
 # without a copy 64,912, 65,936 before, 108,784 before the notify heap was first cut down).
-# Certificate auth stays below 620 names after a notify (about 605).
-RESIDENT_NAMES_BUDGET = 554 + 12  # names interned by `import app` and one notify
-HELD_HEAP_BUDGET = 53952 + 1024  # bytes of gc heap held after them (gc.collect(); gc.mem_alloc())
+# Certificate auth stays below 620 names after a notify (about 580).
+RESIDENT_NAMES_BUDGET = 534 + 12  # names interned by `import app` and one notify
+HELD_HEAP_BUDGET = 53536 + 1024  # bytes of gc heap held after them (gc.collect(); gc.mem_alloc())
 NOTIFY_HEAP_BUDGET = 71248 + 4096  # `micropython -X heapsize=` in which one notify succeeds, its copy kept
 
 _PROBE = """\
