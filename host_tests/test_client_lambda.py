@@ -473,7 +473,7 @@ def test_failure_code_is_loaded_only_on_a_failure(device, aws_server, function, 
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0 and lines[0] == outcome, proc.stdout + proc.stderr
     modules = lines[1].split()
-    assert "mpaws.http" in modules and "mpaws.awslambda" in modules
+    assert "mpaws.http" in modules and "mpaws.client" in modules
     assert ("mpaws.error_kinds" in modules) == (outcome != "sent")
-    for name in ("mpaws.failures", "mpaws.network_errors", "mpaws.undelivered"):
+    for name in ("mpaws.failures", "mpaws.network_errors", "mpaws.undelivered", "mpaws.awslambda"):
         assert name not in modules, modules

@@ -123,9 +123,9 @@ def test_resident_names_and_held_heap_after_a_notify_stay_within_their_budgets(p
 
 # What a notify that succeeded holds: the application, its client, transport, signer and
 # outbox, never the code loaded for one step (the checks, the session's set-up, the outbox
-# file's code) nor any failure's (the error kinds, the reply and socket errors), nor the
-# config module, whose values the settings hold.
-HELD_MODULES = ("app mpaws mpaws.awslambda mpaws.client mpaws.clock mpaws.error_base mpaws.errors mpaws.http "
+# file's code, the Invoke's reply: mpaws.awslambda) nor any failure's (the error kinds, the
+# reply and socket errors), nor the config module, whose values the settings hold.
+HELD_MODULES = ("app mpaws mpaws.client mpaws.clock mpaws.error_base mpaws.errors mpaws.http "
                 "mpaws.json_pieces mpaws.outbox mpaws.settings mpaws.sigv4 mpaws.transient")
 
 

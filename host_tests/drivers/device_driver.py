@@ -109,7 +109,7 @@ def op_notify(step):
         result = app.notify(step["subject"], step["body"])
     finally:  # the client notify made (or had), for the stats; not made here: with certificate auth that
         # fetches credentials, which is notify's to do and to report
-        c = app._lambda.client if app._lambda is not None else app._sns or app._api
+        c = app._lambda or app._sns or app._api
         if c is not None:
             _last["client"] = c
     if isinstance(result, str) or result is None:  # direct SNS: the MessageId

@@ -18,9 +18,9 @@ class _Config:
 
 def op_invoke(step):
     import app
-    from mpaws import session
+    from mpaws import awslambda, session
 
-    lam = session.function(app)
+    lam = awslambda.Lambda(session.function(app))  # the library's Invoke, on the session's client
     _last["client"] = lam.client
     kwargs = {}
     for name in ("qualifier", "invocation_type", "log_tail", "client_context"):

@@ -67,18 +67,25 @@ class Lambda:
             from mpaws import lambda_options  # a plain invoke, a notify's, holds none of their code
 
             query = lambda_options.add(headers, qualifier, invocation_type, log_tail, client_context)
-        response = self.client.request("POST", invocation_path(function), query, headers,
-                                       payload if payload is not None else "")
-        tail = response.header("x-amz-log-result") or None  # asked for with log_tail=True
-        if tail is not None:
-            from mpaws import lambda_options
+        return invoked(function, self.client.request("POST", invocation_path(function), query, headers,
+                                                     payload if payload is not None else ""))
 
-            tail = lambda_options.log_tail(tail)
-        kind = response.header("x-amz-function-error")
-        request_id = response.header("x-amzn-requestid")
-        if kind:  # the function failed: its error, made where the failure path's code lives
-            from mpaws import failures
 
-            raise failures.function_error(function, kind, response, request_id, tail)
-        return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
-                            request_id)
+def invoked(function, response):
+    """What the 2xx reply (an http.Response) to an Invoke of function says: its
+    InvokeResult; raises errors.FunctionError when the function failed. (app sends a
+    notification's Invoke itself, as Lambda.invoke() does, and loads this module for the
+    reply only.)"""
+    tail = response.header("x-amz-log-result") or None  # asked for with log_tail=True
+    if tail is not None:
+        from mpaws import lambda_options
+
+        tail = lambda_options.log_tail(tail)
+    kind = response.header("x-amz-function-error")
+    request_id = response.header("x-amzn-requestid")
+    if kind:  # the function failed: its error, made where the failure path's code lives
+        from mpaws import failures
+
+        raise failures.function_error(function, kind, response, request_id, tail)
+    return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
+                        request_id)

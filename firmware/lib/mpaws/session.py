@@ -16,18 +16,22 @@ def start(app):
         app._api = _gateway(app, s)
         return app._api
     if s.function:
-        return function(app).client
+        return function(app)
     app._sns = _connect(app, s, "sns")
     return app._sns
 
 
 def function(app):
-    """The session's Lambda client (awslambda.Lambda), made once."""
+    """The session's Lambda client (an mpaws.client.Client), made once, and the path of the
+    config's function's Invoke (settings.function_path): app sends a notification's Invoke
+    as awslambda.Lambda.invoke() does, and loads mpaws.awslambda for its reply only."""
     if app._lambda is None:
-        lambda_client = _connect(app, app.config(), "lambda")
-        from mpaws import awslambda
+        s = app.config()
+        app._lambda = _connect(app, s, "lambda")
+        from mpaws import awslambda, transient
 
-        app._lambda = awslambda.Lambda(lambda_client, app.config().function)
+        s.function_path = awslambda.invocation_path(s.function)
+        transient.forget("awslambda")
     return app._lambda
 
 
@@ -74,7 +78,7 @@ def reset(app):
     if app._api is not None:
         app._api.close()
     if app._lambda is not None:
-        app._lambda.client.close()
+        app._lambda.close()
     if app._sns is not None:
         app._sns.close()
     app._settings = app._lambda = app._sns = app._outbox = app._last = app._temporary = app._api = None
