@@ -9,12 +9,12 @@
 # few minutes before they run out, and at once when AWS answers a request with
 # ExpiredToken or InvalidClientTokenId (mpaws.client then sends that request once more).
 # This module holds what every request needs: whether they are fresh, and giving them to
-# the signer. The signer is an mpaws.sigv4.Signer on the current credentials, which asks
+# the signer. The signer is an mpaws.sigv4.Signer on the current credentials that asks
 # renew() before each signature. The rest is loaded for its step and forgotten after it:
 # the fetch over mutual TLS in mpaws.credentials_fetch; the names checked, the reply and
 # its expiry in mpaws.credentials_state. An hourly task does not hold its code in the
 # heap through the session's requests.
-from mpaws import sigv4
+from mpaws import clock, sigv4
 
 
 def _call(module, step, *args):
@@ -43,6 +43,28 @@ class CertificateCredentials:
     access_key and session_token are readable; the secret is never shown (logs; repr()
     is the default one: a __repr__'s code would be held for the session).
     fetches, handshakes, bytes_sent, bytes_received: what the credentials calls cost."""
+
+    now = staticmethod(clock.now)  # the clock the refresh is due by; a test's own, when given
+
+    # The state credentials_state.start() sets (annotations: nothing in the heap).
+    host: str
+    port: int
+    role_alias: str
+    thing_name: str
+    cert: "str | bytes"
+    key: "str | bytes"
+    ca: "str | list | None"
+    verify: bool
+    timeout: "int | float"
+    log: object
+    access_key: "str | None"
+    session_token: "str | None"
+    _secret: "str | None"
+    _refresh_at: int  # on the device's clock (now()); 0: none yet
+    fetches: int  # a signer on the credentials of an earlier fetch takes the new ones
+    handshakes: int
+    bytes_sent: int
+    bytes_received: int
 
     def __init__(self, endpoint, role_alias, thing_name, cert, key, ca=None, verify=True, timeout=10, log=None,
                  now=None):
@@ -98,3 +120,4 @@ class CertificateCredentials:
         longer valid (ExpiredToken, InvalidClientTokenId): if so, the next signature fetches
         new ones, and client.Client sends the request once more."""
         return _call("state", "renews", self, error)
+

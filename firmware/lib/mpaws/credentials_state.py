@@ -1,5 +1,5 @@
 # The state of temporary credentials (mpaws.credentials.CertificateCredentials) and what
-# is checked about them: the endpoint and the names the request carries, set up once;
+# is checked about them: the endpoint and the names the request carries, checked once;
 # the credentials endpoint's JSON reply checked field by field, taken in, and when the new
 # credentials are due for refreshing; an AWS reply that says they ran out. Loaded for one
 # of these steps and forgotten after it (mpaws.transient). The fetch over mutual TLS is
@@ -62,12 +62,13 @@ def start(credentials, text, role_alias, thing_name, cert, key, ca, verify, time
     credentials.verify = verify
     credentials.timeout = timeout
     credentials.log = log
-    credentials.now = now or clock.now
+    if now is not None:  # else the class's: the device's clock
+        credentials.now = now
     credentials.access_key = None
     credentials.session_token = None
     credentials._secret = None
-    credentials._refresh_at = 0  # on the device's clock (credentials.now); 0: none yet
-    credentials.fetches = 0  # a signer on the credentials of an earlier fetch takes the new ones
+    credentials._refresh_at = 0
+    credentials.fetches = 0
     credentials.handshakes = 0
     credentials.bytes_sent = 0
     credentials.bytes_received = 0

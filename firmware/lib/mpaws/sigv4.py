@@ -200,8 +200,12 @@ class Signer:
     is refused (sigv4_full.Signer normalises it)."""
 
     # Temporary credentials (mpaws.credentials.CertificateCredentials.signer()) that this
-    # signer's keys are, asked to renew() before each signature; None: fixed keys.
+    # signer's keys are, asked to renew() before each signature; None: fixed keys. Then
+    # (annotations: nothing in the heap) the client's connection, closed before a fetch,
+    # and the credentials' fetches when the keys were taken.
     credentials = None
+    connection: object
+    fetches: int
 
     def __init__(self, access_key, secret_key, region, service, session_token=None):
         # Checked; of the secret, only its HMAC pads are kept, never the text (mpaws.sigv4_key).
