@@ -195,16 +195,16 @@ def _deliver(message_id, subject, body):
         result = c.request("POST", s.api_base + _API_ROUTE, None, _JSON, payload(subject, body, message_id))
         return result, "%d: %s" % (result.status, errors.preview(result.body))
     if _lambda is not None:  # the session's Lambda client (CONFIG_AWS_LAMBDA_FUNCTION)
-        # The Invoke awslambda.Lambda.invoke() sends. mpaws.awslambda is loaded for the reply
-        # only and let go of after it: it is not in the heap while the request is signed and
-        # sent, when the heap is fullest (1.3 KB less heap for a notify).
+        # The Invoke awslambda.Lambda.invoke() sends. Lambda's code is not in the heap while
+        # the request is signed and sent, when the heap is fullest (2 KB less heap for a
+        # notify): the reply's (mpaws.lambda_reply) is loaded for it and let go of after it.
         response = c.request("POST", s.function_path, None, _JSON, payload(subject, body, message_id))
-        from mpaws import awslambda, transient
+        from mpaws import lambda_reply, transient
 
         try:
-            result = awslambda.invoked(s.function, response)
+            result = lambda_reply.invoked(s.function, response)
         finally:
-            transient.forget("awslambda")
+            transient.forget("lambda_reply")
         return result, "%d: %s" % (result.status, errors.preview(result.payload))
     from mpaws import sns
 

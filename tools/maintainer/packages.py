@@ -53,7 +53,7 @@ PACKAGES = (
       "client.py", "clock.py", "credentials.py", "credentials_failures.py", "credentials_fetch.py",
       "credentials_state.py", "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py",
       "gateway_errors.py", "http.py", "http_date.py", "http_framing.py", "idf_heap.py", "iot.py",
-      "json_pieces.py", "lambda_options.py", "network_errors.py", "pem_files.py",
+      "json_pieces.py", "lambda_options.py", "lambda_reply.py", "network_errors.py", "pem_files.py",
       "sns.py"),
      ()),
     ("mpaws-device", "The mpaws device application: notifications with an outbox, WiFi, button and sensor",

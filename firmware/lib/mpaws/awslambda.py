@@ -2,10 +2,9 @@
 #
 # The function name goes into the path URI-encoded, so an ARN's ':' is sent as '%3A'
 # (and, by the signer, signed as '%253A': every service but S3 encodes the path twice).
-import json
-
 from mpaws import sigv4
 from mpaws.json_pieces import JsonPieces, json_object, json_string  # noqa: F401 -- as before, here too
+from mpaws.lambda_reply import InvokeResult, invoked  # noqa: F401 -- InvokeResult: as before, here too
 
 
 def check_function(function):
@@ -23,25 +22,6 @@ def check_function(function):
 
 def invocation_path(function):
     return "/2015-03-31/functions/" + sigv4.uri_encode(function) + "/invocations"
-
-
-class InvokeResult:
-    """What Invoke returned: status (200, 202 for Event, 204 for DryRun), payload (bytes),
-    executed_version, log_tail (text, with log_tail=True), request_id."""
-
-    def __init__(self, status, payload, executed_version, log_tail, request_id):
-        self.status = status
-        self.payload = payload
-        self.executed_version = executed_version
-        self.log_tail = log_tail
-        self.request_id = request_id
-
-    def json(self):
-        """The payload decoded as JSON (None when empty)."""
-        return json.loads(self.payload) if self.payload else None
-
-    def __repr__(self):
-        return "<InvokeResult %d, %d bytes, version %s>" % (self.status, len(self.payload), self.executed_version)
 
 
 class Lambda:
@@ -69,23 +49,3 @@ class Lambda:
             query = lambda_options.add(headers, qualifier, invocation_type, log_tail, client_context)
         return invoked(function, self.client.request("POST", invocation_path(function), query, headers,
                                                      payload if payload is not None else ""))
-
-
-def invoked(function, response):
-    """What the 2xx reply (an http.Response) to an Invoke of function says: its
-    InvokeResult; raises errors.FunctionError when the function failed. (app sends a
-    notification's Invoke itself, as Lambda.invoke() does, and loads this module for the
-    reply only.)"""
-    tail = response.header("x-amz-log-result") or None  # asked for with log_tail=True
-    if tail is not None:
-        from mpaws import lambda_options
-
-        tail = lambda_options.log_tail(tail)
-    kind = response.header("x-amz-function-error")
-    request_id = response.header("x-amzn-requestid")
-    if kind:  # the function failed: its error, made where the failure path's code lives
-        from mpaws import failures
-
-        raise failures.function_error(function, kind, response, request_id, tail)
-    return InvokeResult(response.status, bytes(response.body), response.header("x-amz-executed-version"), tail,
-                        request_id)

@@ -24,14 +24,14 @@ def start(app):
 def function(app):
     """The session's Lambda client (an mpaws.client.Client), made once, and the path of the
     config's function's Invoke (settings.function_path): app sends a notification's Invoke
-    as awslambda.Lambda.invoke() does, and loads mpaws.awslambda for its reply only."""
+    as awslambda.Lambda.invoke() does, and loads mpaws.lambda_reply for its reply only."""
     if app._lambda is None:
         s = app.config()
         app._lambda = _connect(app, s, "lambda")
         from mpaws import awslambda, transient
 
         s.function_path = awslambda.invocation_path(s.function)
-        transient.forget("awslambda")
+        transient.forget("awslambda", "lambda_reply")  # the reply's code loads for each reply
     return app._lambda
 
 
