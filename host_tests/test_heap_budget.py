@@ -30,17 +30,19 @@ from device import Device, mpy_build
 # leaner, lower them to the new figures plus the same margins; a change that needs more must
 # say why it is worth it.
 #
-# Measured once each module's source name (mpy-cross -s, for tracebacks) was its module
-# name, not one more name for its path: 534 names, 53,536 bytes held (this test's probe;
-# 554 and 53,952 before, 558 and 55,616 before a notify that succeeds was left holding only
-# the sending code: no config module, no error kind but AWSError and OutOfMemory, the
-# calendar loaded on use, the API URL's parsing without mpaws.apigateway); one notify with its outbox copy in Lambda mode in 71,248
-# bytes (make bench heap_notify_kept, median over folder layouts; a notify that may send
-# without a copy 64,912, 65,936 before, 108,784 before the notify heap was first cut down).
-# Certificate auth stays below 620 names after a notify (about 580).
-RESIDENT_NAMES_BUDGET = 534 + 12  # names interned by `import app` and one notify
-HELD_HEAP_BUDGET = 53536 + 1024  # bytes of gc heap held after them (gc.collect(); gc.mem_alloc())
-NOTIFY_HEAP_BUDGET = 71248 + 4096  # `micropython -X heapsize=` in which one notify succeeds, its copy kept
+# Measured after a notify that succeeded was left holding only the sending code (no config
+# module, no error kind but AWSError and OutOfMemory, the calendar loaded on use, the API
+# URL's parsing without mpaws.apigateway, Lambda's code loaded for the reply and let go of)
+# and each module's source name (mpy-cross -s, for tracebacks) was its module name: 537
+# names, 53,632 bytes held (this test's probe, which keeps the notify's InvokeResult, and
+# so awslambda's code; 554 and 53,952 before the source names, 558 and 55,616 before that);
+# one notify with its outbox copy in Lambda mode in 70,992 bytes (make bench
+# heap_notify_kept, median over folder layouts; 71,248 before; a notify that may send
+# without a copy 62,576, 64,912 and 65,936 before, 108,784 before the notify heap was first
+# cut down). Certificate auth stays below 620 names after a notify (about 585).
+RESIDENT_NAMES_BUDGET = 537 + 12  # names interned by `import app` and one notify
+HELD_HEAP_BUDGET = 53632 + 1024  # bytes of gc heap held after them (gc.collect(); gc.mem_alloc())
+NOTIFY_HEAP_BUDGET = 70992 + 4096  # `micropython -X heapsize=` in which one notify succeeds, its copy kept
 
 _PROBE = """\
 import gc
@@ -76,13 +78,17 @@ def mpy_firmware(mpy_cross, tmp_path_factory):
 def probe(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path):  # noqa: F811
     """run(heapsize) -> the probe's CompletedProcess: the .mpy firmware, a config.py for
     aws_server (source, as on a board) and the probe (compiled: it is not measured)."""
+    return _runner(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path, _PROBE)
+
+
+def _runner(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path, probe_source):  # noqa: F811
     # Paths relative to the folder, as short as a board's (/lib/mpaws/http.mpy): each imported
     # .mpy interns its path, so that the figures do not move with the temporary folder's name.
     os.symlink(mpy_firmware, tmp_path / "fw")
     shutil.copyfile(aws_server.ca_der, tmp_path / "ca.der")
     Device("micropython", tmp_path, micropython).use_server(aws_server, CONFIG_TLS_CA="ca.der")  # outbox.txt here
     source = tmp_path / "probe_source.py"
-    source.write_text(_PROBE)
+    source.write_text(probe_source)
     subprocess.run([mpy_cross, "-s", "heap_probe.py", "-o", str(tmp_path / "heap_probe.mpy"), str(source)], check=True)
     env = dict(os.environ, MICROPYPATH=".frozen::fw:fw/lib")
 
@@ -165,3 +171,28 @@ def test_the_device_loop_allocates_nothing_while_idle(micropython, mpy_firmware,
 
     figures = bench_device.device_figures(types.SimpleNamespace(tmp=str(tmp_path)), str(mpy_firmware), run)
     assert figures["idle"] == 0, "each idle turn of the device loop allocates %s bytes" % figures["idle"]
+
+
+_KEPT_PROBE = """\
+import gc
+import app
+app.log = lambda line: None
+app.notify("subject", "first")  # the session's modules and connection, once
+gc.collect()
+before = gc.mem_alloc()
+kept = app.notify("subject", "second")
+gc.collect()
+print("KEPT", type(kept).__name__, gc.mem_alloc() - before)
+"""
+
+
+def test_a_result_the_caller_keeps_holds_only_the_replys_code(micropython, mpy_cross, mpy_firmware, aws_server,
+                                                               tmp_path):  # noqa: F811
+    """A notify's InvokeResult kept by its caller (the REPL's `_`, a variable) holds its
+    class's module, let go of by app after the reply: mpaws.lambda_reply (1,760 bytes with
+    the result, measured), not all of Lambda's code (2.3 KB more), which the next notify
+    would load again beside it."""
+    proc = _runner(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path, _KEPT_PROBE)(256 * 1024)
+    kept = [line.split() for line in proc.stdout.splitlines() if line.startswith("KEPT ")]
+    assert proc.returncode == 0 and kept, proc.stdout + proc.stderr
+    assert kept[0][1] == "InvokeResult" and int(kept[0][2]) < 2048, kept
