@@ -295,7 +295,9 @@ def test_micropython_vfslfs2_mounts_the_image(micropython, tmp_path, layout):
     assert last["mounts"] == ["VfsLfs2 /"]  # vfs.mount's detection chose LittleFS v2
     bsize, frsize, blocks, free = results[0]["statvfs"][:4]
     assert (bsize, frsize, blocks) == (4096, 4096, fs_size // 4096)
-    assert free < blocks and free > blocks - 80  # about 55 blocks used (each traversal counts a little differently)
+    # About 80 blocks used: a block or more for each of the 62 files, and the folders (each
+    # traversal counts a little differently).
+    assert free < blocks and free > blocks - 100
     assert results[1]["files"] == {path: [len(data), hashlib.sha256(data).hexdigest()]
                                    for path, data in expected.items()}
     assert results[2]["names"] == sorted(p.split("/")[-1] for p in expected if p.startswith("lib/mpaws/"))
