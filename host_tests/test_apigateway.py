@@ -116,8 +116,10 @@ def botocore_authorization(case, method, target, headers, body, region):
 @given(api_requests())
 def test_iam_requests_are_signed_as_botocore_signs_them(case):
     note(case)
+    # By the host: a custom domain's stage may itself be named "execute-api".
+    aws_host = ".execute-api." in case["url"].split("/")[2]
     api = apigateway.Api(case["url"], access_key=ACCESS_KEY, secret_key=SECRET_KEY, session_token=case["token"],
-                         region=case["region"] if "execute-api" not in case["url"] else None)
+                         region=None if aws_host else case["region"])
     connection = recorded(api)
     with mock.patch("mpaws.clock.amz_date", return_value=case["date"]):
         reply = api.request(case["method"], case["path"], case["query"], case["body"],
@@ -126,7 +128,7 @@ def test_iam_requests_are_signed_as_botocore_signs_them(case):
     [(method, target, headers, body)] = connection.sent
     assert target.startswith(api.base + "/")
     region = api.region
-    if "execute-api" in case["url"]:
+    if aws_host:
         assert region == case["url"].split(".")[2]  # from the host name
     expected = botocore_authorization(case, method, target, headers, body, region)
     assert dict(headers)["Authorization"] == expected
@@ -323,7 +325,7 @@ def test_micropython_signs_execute_api_requests_as_botocore(micropython, tmp_pat
     tmp_path = tmp_path_factory.mktemp("mp")
     for case in cases:
         case.update(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                    region=None if "execute-api" in case["url"] else case["region"])
+                    region=None if ".execute-api." in case["url"].split("/")[2] else case["region"])
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
     script = tmp_path / "sign.py"
