@@ -106,13 +106,15 @@ def test_stand_in_restarted_between_two_notifies(device, stand_in, tmp_path):
     first_body, second_body = "before restart " + token(), "after restart " + token()
     mark = len(aws.requests)
     runs = []
-    restarted = tmp_path / "restarted"
-    steps = [notify("restart", first_body), {"op": "wait_for_file", "path": str(restarted)},
+    restarted, waiting = tmp_path / "restarted", tmp_path / "waiting"
+    steps = [notify("restart", first_body), {"op": "wait_for_file", "path": str(restarted), "signal": str(waiting)},
              notify("restart", second_body)]
     thread = threading.Thread(target=lambda: runs.append(device.run(steps, timeout=60)))
     thread.start()
     deadline = time.monotonic() + 30
-    while not any(r.reply for r in invokes(aws, mark)) and time.monotonic() < deadline:
+    # Once the first notify is done, its reply read: the stand-in has the reply before it
+    # is written, and restarting then would cut it (the device then sends it again).
+    while not waiting.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     aws.restart()  # while the device waits with its connection open
     restarted.write_text("go")

@@ -138,9 +138,13 @@ def op_sleep(step):
 
 def op_wait_for_file(step):
     # Lets a test act at a known point of a run (e.g. restart the server between two
-    # notifies) instead of guessing with a sleep.
+    # notifies) instead of guessing with a sleep. "signal": a file made first, telling the
+    # test that the steps before this one are done.
     import os
     import time
+
+    if "signal" in step:
+        open(step["signal"], "w").close()
 
     deadline = time.time() + step.get("timeout", 60)
     while time.time() < deadline:
