@@ -420,7 +420,9 @@ def test_server_that_never_replies_is_a_timeout_within_the_connections_timeout(s
     started = time.monotonic()
     with pytest.raises(errors.Timeout):
         post(conn)
-    assert time.monotonic() - started < 1.5
+    # Well before the server's 5 s reply: the 0.5 s timeout ended it (a loaded CI machine
+    # adds to it, up to 1.56 s seen, as the failure's code loads).
+    assert time.monotonic() - started < 3
     assert conn.sock is None and len(server.requests) == 1  # not sent again: it may have arrived
 
 
