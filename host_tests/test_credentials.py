@@ -359,7 +359,15 @@ def test_the_session_makes_the_credentials_from_the_config(port, host_is_the_con
     assert (creds.cert, creds.key, creds.ca, creds.verify, creds.timeout, creds.log) == (
         "cert.der", "key.der", "ca.der", True, 7, print)
     assert (creds.host is endpoint) == host_is_the_configs
-    assert creds.access_key is None and creds.fetches == 0  # made, not fetched
+    assert creds.access_key is None and not creds.fresh()  # made, not fetched
+    assert (creds.fetches, creds.handshakes, creds.bytes_sent, creds.bytes_received) == (0, 0, 0, 0)
+
+
+def test_names_of_1_and_of_128_characters_are_taken():
+    for alias, thing in (("a", "t" * 128), ("a" * 128, "t")):
+        creds = credentials.CertificateCredentials("host", alias, thing, "cert", "key")
+        assert (creds.role_alias, creds.thing_name) == (alias, thing)
+    assert not credentials_state.is_name("", ":_-") and not credentials_state.is_name("t" * 129, ":_-")
 
 
 @pytest.mark.parametrize("endpoint, alias, thing", [
