@@ -651,6 +651,13 @@ def lambda_client(server, context, base_delay_ms=5, max_delay_ms=40, max_attempt
     return c
 
 
+def test_invoke_result_json_is_the_payload_decoded_and_none_when_empty():
+    from mpaws import lambda_reply
+
+    assert lambda_reply.InvokeResult(200, b'{"id": "m1"}', "$LATEST", None, "r1").json() == {"id": "m1"}
+    assert lambda_reply.InvokeResult(202, b"", None, None, "r2").json() is None  # an Event invoke's
+
+
 def invoke(c, body=b'{"id": "m1"}'):
     return c.request("POST", "/2015-03-31/functions/notify/invocations", headers=(("content-type", "application/json"),),
                      body=body)
