@@ -773,6 +773,28 @@ def test_credentials_endpoint_error_never_drops_a_message(make_dev, server, devi
     assert all(server.deliveries()[i] == 1 for i in ids), server.deliveries()
 
 
+def test_expired_token_reply_renews_the_credentials_once_and_delivers_once(make_dev, server, device_cert):
+    """An Invoke answered ExpiredTokenException (the hour ran out, or the credentials were
+    revoked): the signer's credentials are fetched again (the Lambda connection closed
+    first), the same request is signed with the new keys and sent once more, and the
+    message leaves the outbox. Never a loop: the server sees two credentials calls and the
+    message twice (the refused request, then the accepted one)."""
+    dev = cert_dev(make_dev, server, device_cert)
+    server.set_mode("normal", count=1)  # the first credentials call
+    server.set_mode("reply", count=1, status=403, error_type="ExpiredTokenException",
+                    body='{"message": "The security token included in the request is expired"}')
+    r = run(dev, [notify("renewed", "b"), OUTBOX, STATUS], server=server)
+    result, box, status = r.results
+    assert not secret_files(dev)
+    assert result["ok"], r
+    assert box["outbox"] == [] and status["refused"] == 0, (box, status)
+    [message_id] = [i for i in server.deliveries() if i is not None]
+    assert server.deliveries() == {None: 2, message_id: 2}, server.deliveries()
+    # The Lambda connection was closed before the second fetch: one TLS session at a time.
+    invokes = [q for q in server.requests if q.id == message_id]
+    assert invokes[0].connection != invokes[1].connection
+
+
 def kept_id_of(box, subject):
     """The id of the outbox's message with this subject."""
     [message_id] = [m[0] for m in box["outbox"] if m[1] == subject]
