@@ -330,6 +330,42 @@ def test_the_session_token_is_held_once_under_micropython(micropython, compiled_
     assert 4000 <= large - small < 4000 + 512, (small, large)
 
 
+_INTERN_PROBE = """\
+import sys, micropython
+sys.path[:] = [sys.argv[1], ".frozen"]
+from mpaws import credentials_state, errors
+
+
+def parse(expiration):
+    body = ('{"credentials": {"accessKeyId": "ASIAMPAWSTEMPORARY01", "secretAccessKey": "s3cr3t/' + 'x' * 30
+            + '", "sessionToken": "token", "expiration": "' + expiration + '"}}')
+    try:
+        credentials_state.parse(body.encode(), "Thu, 03 Dec 2026 09:00:00 GMT")
+    except errors.ProtocolError:
+        pass
+
+
+parse("2026-12-03T10:00:00Z")  # the code's own names, once, and the failure's
+parse("2026-12-03T10:00:00X")
+micropython.qstr_info()
+for expiration in ("2026%12%03%10%00%00Z", "2026~12~03~10~00~00Z", "2026^12^03^10^00^00Z",
+                   "2026-12-03|10:00:00Z", "2026-12-03T10}00:00Z", "2026-12-03T10:00{00Z"):
+    parse(expiration)
+micropython.qstr_info()
+"""
+
+
+def test_a_hostile_expiration_interns_none_of_its_characters(micropython, compiled_lib, tmp_path):  # noqa: F811
+    """The expiration's separators are checked by slices: text[i] on MicroPython interns
+    the character it makes, a name held for good, one for each odd character a reply sends."""
+    probe = tmp_path / "intern_probe.py"
+    probe.write_text(_INTERN_PROBE)
+    proc = run_micropython(micropython, [str(probe), compiled_lib])
+    counts = [line.split("n_qstr=")[1].split(",")[0] for line in proc.stdout.splitlines() if "n_qstr=" in line]
+    assert proc.returncode == 0 and len(counts) == 2, proc.stdout + proc.stderr
+    assert counts[0] == counts[1], counts
+
+
 def test_repr_and_log_never_show_the_secret():
     logged = []
     creds = FakeFetch(3600, FakeClock(), log=logged.append)

@@ -99,8 +99,10 @@ def take(credentials, access_key, secret, session_token, seconds):
 
 def _iso_seconds(text):
     """Seconds since 1970 of 'YYYY-MM-DDTHH:MM:SS[.fff]Z' (or +00:00), or None."""
-    if not isinstance(text, str) or len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
-            or text[13] != ":" or text[16] != ":":
+    # Its separators by slices: text[i] interns the character it makes, a slice does not (a
+    # hostile reply's characters would stay in the heap for good).
+    if not isinstance(text, str) or len(text) < 20 or text[4:5] != "-" or text[7:8] != "-" or text[10:11] != "T" \
+            or text[13:14] != ":" or text[16:17] != ":":
         return None
     rest = text[19:]
     if rest[:1] == ".":
