@@ -197,3 +197,27 @@ def test_a_result_the_caller_keeps_holds_only_the_replys_code(micropython, mpy_c
     kept = [line.split() for line in proc.stdout.splitlines() if line.startswith("KEPT ")]
     assert proc.returncode == 0 and kept, proc.stdout + proc.stderr
     assert kept[0][1] == "InvokeResult" and int(kept[0][2]) < 2048, kept
+
+
+_LAZY_NAMES_PROBE = """\
+import micropython
+from mpaws import clock, errors
+
+clock.local_seconds, errors.NetworkError  # calendar and the error kinds loaded, their names with them
+micropython.qstr_info()
+clock.unix_seconds, clock.days_from_civil, errors.ProtocolError, errors.Throttled, errors.refusal
+micropython.qstr_info()
+"""
+
+
+def test_names_forwarded_by_a_modules_getattr_intern_nothing(micropython, mpy_firmware, tmp_path):  # noqa: F811
+    """clock and errors hand the calendar's functions and the error kinds over by a module
+    __getattr__ (their code loads on first use). Looking at the name's first character as
+    name[0] would intern it, a one-character name held for good for each one asked for."""
+    probe = tmp_path / "lazy_names_probe.py"
+    probe.write_text(_LAZY_NAMES_PROBE)
+    proc = subprocess.run([micropython, str(probe)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, MICROPYPATH=".frozen:%s/lib" % mpy_firmware))
+    counts = [_names(line) for line in proc.stdout.splitlines() if "n_qstr=" in line]
+    assert proc.returncode == 0 and len(counts) == 2, proc.stdout + proc.stderr
+    assert counts[0] == counts[1], counts

@@ -45,7 +45,7 @@ def __getattr__(name):
     # days_from_civil, unix_seconds and local_seconds are mpaws.calendar's, loaded on their
     # first use (a Date header, credentials' expiry, NTP, the device loop): a notify that
     # only signs holds none of their code.
-    if name[0] == "_":
+    if name.startswith("_"):
         raise AttributeError(name)
     from mpaws import calendar
 

@@ -21,7 +21,7 @@ def __getattr__(name):
     # BadRequest, ServiceError, FunctionError) and refusal() are in mpaws.error_kinds,
     # loaded on the first failure or `except` naming one: ~5 KB of heap a device that only
     # succeeds does without.
-    if name[0] == "_":
+    if name.startswith("_"):
         raise AttributeError(name)
     import gc
 

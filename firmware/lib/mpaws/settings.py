@@ -43,7 +43,7 @@ class Settings:
         # check_board(): the check sets them all.
         if name == "secret_key":
             return self._secret_key
-        if name[0] == "_" or self._module is None:
+        if name.startswith("_") or self._module is None:
             raise AttributeError(name)
         return getattr(self.check_board(), name)
 
