@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import REPO, run_micropython
-from mpaws import certs, clock, credentials, credentials_fetch, credentials_state, errors
+from mpaws import certs, clock, credentials, credentials_fetch, credentials_reply, credentials_state, errors
 
 from test_sigv4_botocore import boto_sign
 from test_sigv4_micropython import compiled_lib  # noqa: F401  (fixture)
@@ -57,13 +57,13 @@ GOOD = [
 
 @pytest.mark.parametrize("expiration, date", GOOD)
 def test_parse_good_reply(expiration, date):
-    access_key, secret, token, lifetime = credentials_state.parse(reply(expiration), date)
+    access_key, secret, token, lifetime = credentials_reply.parse(reply(expiration), date)
     assert (access_key, secret, token) == (ACCESS_KEY, SECRET, TOKEN)
     assert lifetime == oracle_lifetime(expiration, date)
 
 
 def test_lifetime_is_capped_at_twelve_hours():
-    lifetime = credentials_state.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
+    lifetime = credentials_reply.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
     assert lifetime == 43200
 
 
@@ -103,7 +103,7 @@ def test_parse_truncated_and_hostile_replies():
     date = "Thu, 03 Dec 2026 09:00:00 GMT"
     for body in [good[:n] for n in range(len(good))] + HOSTILE:
         with pytest.raises(errors.ProtocolError) as caught:
-            credentials_state.parse(body, date)
+            credentials_reply.parse(body, date)
         assert_no_secret(str(caught.value))
         assert caught.value.retryable  # a garbled reply may come out right next time
 
@@ -116,7 +116,7 @@ def test_parse_truncated_and_hostile_replies():
         inner, max_size=5), max_leaves=20).map(lambda v: json.dumps(v).encode())))
 def test_parse_anything_gives_credentials_or_a_protocol_error(body):
     try:
-        access_key, secret, token, lifetime = credentials_state.parse(body, "Thu, 03 Dec 2026 09:00:00 GMT")
+        access_key, secret, token, lifetime = credentials_reply.parse(body, "Thu, 03 Dec 2026 09:00:00 GMT")
     except errors.ProtocolError:
         return
     assert 0 < lifetime <= 43200 and access_key and secret and token
@@ -177,7 +177,7 @@ def test_expiry_without_a_date_header_on_either_epoch(request, epoch):
     now_unix = int(real_time())
     expiration = datetime.datetime.fromtimestamp(now_unix + 3600, datetime.timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    lifetime = credentials_state.parse(reply(expiration), None)[3]
+    lifetime = credentials_reply.parse(reply(expiration), None)[3]
     assert 3598 <= lifetime <= 3600
     assert clock.now() < 10 ** 9 if epoch == "2000" else clock.now() > 10 ** 9  # the fixture did shift the clock
 
@@ -206,7 +206,7 @@ class FakeFetch(credentials.CertificateCredentials):
         n = len(self.answers) + 1
         answer = ("ASIAMPAWSTEMPORARY%02d" % n, SECRET + str(n), TOKEN + str(n), self.lifetime)
         self.answers.append(answer)
-        credentials_state.take(self, *answer)
+        credentials_reply.take(self, *answer)
 
 
 class FakeClock:
@@ -296,14 +296,14 @@ def test_signature_with_the_temporary_credentials_matches_botocore():
 _HELD_PROBE = """\
 import gc, sys
 sys.path[:] = [sys.argv[1], ".frozen"]
-from mpaws import credentials, credentials_state
+from mpaws import credentials, credentials_reply
 
 
 def held(token_chars):
     gc.collect()
     start = gc.mem_alloc()
     c = credentials.CertificateCredentials("c.credentials.iot.us-east-1.amazonaws.com", "alias", "thing", b"", b"")
-    credentials_state.take(c, "ASIAMPAWSTEMPORARY01", "s" * 40, "T" * token_chars, 3600)
+    credentials_reply.take(c, "ASIAMPAWSTEMPORARY01", "s" * 40, "T" * token_chars, 3600)
     signer = c.signer("us-east-1", "lambda")
     signer.sign("GET", "/", headers=[("host", "h")], date="20261203T090000Z")
     gc.collect()
@@ -333,14 +333,14 @@ def test_the_session_token_is_held_once_under_micropython(micropython, compiled_
 _INTERN_PROBE = """\
 import sys, micropython
 sys.path[:] = [sys.argv[1], ".frozen"]
-from mpaws import credentials_state, errors
+from mpaws import credentials_reply, errors
 
 
 def parse(expiration):
     body = ('{"credentials": {"accessKeyId": "ASIAMPAWSTEMPORARY01", "secretAccessKey": "s3cr3t/' + 'x' * 30
             + '", "sessionToken": "token", "expiration": "' + expiration + '"}}')
     try:
-        credentials_state.parse(body.encode(), "Thu, 03 Dec 2026 09:00:00 GMT")
+        credentials_reply.parse(body.encode(), "Thu, 03 Dec 2026 09:00:00 GMT")
     except errors.ProtocolError:
         pass
 

@@ -162,12 +162,13 @@ def test_short_lived_credentials_are_refreshed_before_they_expire(device, aws, i
 # static keys leaves (host_tests/test_heap_budget.py): mpaws.credentials (are they fresh,
 # renewing the signer's keys), the credentials with their session token, and the names the
 # fetch interned (each loaded module's path among them). Measured with this test's probe:
-# 586 names and 57,312 bytes held, the notify's InvokeResult kept (596 and 59,936 before
-# the client signed with a sigv4.Signer the credentials renew and before each module's
-# source name was its module name; 61,248 bytes before only what signing needs stayed of
-# mpaws.credentials and the signer stopped copying the session token).
-CERT_NAMES_BUDGET = 586 + 8  # below 620, where MicroPython allocates a new, twice as large name table
-CERT_HELD_BUDGET = 57312 + 1024
+# 588 names and 56,736 bytes held, the notify's InvokeResult kept (586 and 57,312 while
+# clock kept calendar's functions after the fetch; 596 and 59,936 before the client signed
+# with a sigv4.Signer the credentials renew and before each module's source name was its
+# module name; 61,248 bytes before only what signing needs stayed of mpaws.credentials and
+# the signer stopped copying the session token).
+CERT_NAMES_BUDGET = 588 + 8  # below 620, where MicroPython allocates a new, twice as large name table
+CERT_HELD_BUDGET = 56736 + 1024
 
 _HELD_PROBE = """\
 import gc
@@ -182,16 +183,19 @@ gc.collect()
 print("HELD", result.status, gc.mem_alloc() - start)
 micropython.qstr_info()
 print("LOADED", [name for name in sys.modules if name[6:] in (
-    "credentials_fetch", "credentials_state", "certs", "http_date", "settings_cert", "credentials_failures",
-    "pem_files", "calendar")])
+    "credentials_fetch", "credentials_state", "credentials_reply", "certs", "http_date", "settings_cert",
+    "credentials_failures", "pem_files", "calendar")])
+print("CLOCK", [name for name in ("unix_seconds", "days_from_civil", "local_seconds")
+                if name in sys.modules["mpaws.clock"].__dict__])
 """
 
 
 def test_what_certificate_auth_holds_after_a_notify_stays_within_its_budget(micropython, mpy_cross, mpy_firmware,
                                                                              aws, iot, tmp_path):
     """Under MicroPython from the .mpy build, as on a board: after the first notify (the
-    fetch, then the Invoke) only mpaws.credentials stays of certificate auth's code; the
-    heap held and the names interned stay within their budgets."""
+    fetch, then the Invoke) only mpaws.credentials stays of certificate auth's code (no
+    module the fetch loaded, nor calendar's functions kept as clock's names); the heap held
+    and the names interned stay within their budgets."""
     (tmp_path / "issued").mkdir()
     cert = iot.issue(folder=str(tmp_path / "issued"))
     # Paths relative to the folder, as short as a board's: each imported .mpy and each
@@ -212,6 +216,7 @@ def test_what_certificate_auth_holds_after_a_notify_stays_within_its_budget(micr
     names = [int(line.split("n_qstr=")[1].split(",")[0]) for line in lines if line.startswith("qstr pool:")]
     assert proc.returncode == 0 and held and held[0][1] == "200" and len(names) == 2, proc.stdout + proc.stderr
     assert "LOADED []" in lines, proc.stdout  # the fetch's code, the checks', the TLS context's: let go of
+    assert "CLOCK []" in lines, proc.stdout  # nor held by clock: the calendar the expiry needed
     assert names[1] - names[0] <= CERT_NAMES_BUDGET, names
     assert int(held[0][2]) <= CERT_HELD_BUDGET, held
 

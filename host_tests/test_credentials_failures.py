@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import trustme
 
-from mpaws import certs, credentials, credentials_failures, credentials_fetch, credentials_state, errors
+from mpaws import certs, credentials, credentials_failures, credentials_fetch, credentials_reply, errors
 from scripted_server import ScriptedServer, reply
 from test_credentials import ACCESS_KEY, SECRET, TOKEN
 from test_credentials import reply as credentials_body
@@ -99,7 +99,7 @@ def test_second_pem_block_is_found_after_one_of_another_kind():
                                                  ("2026-12-03T09:59:59Z", 3599), ("2026-12-03T23:59:60Z", 43200),
                                                  ("2026-12-03T23:00:00Z", 43200), ("2026-12-03T10:00:00.9Z", 3600)])
 def test_expiration_at_its_edges_is_read(expiration, lifetime):
-    assert credentials_state.parse(credentials_body(expiration), DATE)[3] == lifetime
+    assert credentials_reply.parse(credentials_body(expiration), DATE)[3] == lifetime
 
 
 @pytest.mark.parametrize("expiration", ["2026-12-03T09:00:00Z", "2026-00-10T10:00:00Z", "2026-12-00T10:00:00Z",
@@ -111,7 +111,7 @@ def test_expiration_at_its_edges_is_read(expiration, lifetime):
                                         "2026x12-03T10:00:00Z", "2026-12x03T10:00:00Z", "2026-12-03T10:00:-1Z"])
 def test_expiration_now_or_not_a_time_is_a_protocol_error(expiration):
     with pytest.raises(errors.ProtocolError, match="expiration|expired 0 s ago"):
-        credentials_state.parse(credentials_body(expiration), DATE)
+        credentials_reply.parse(credentials_body(expiration), DATE)
 
 
 # -- the endpoint ----------------------------------------------------------------------------------
@@ -180,10 +180,10 @@ def test_endpoint_the_device_does_not_trust_stays_a_tls_error(endpoint, device_f
 def test_access_key_of_16_to_128_characters_is_taken(key, accepted):
     body = credentials_body("2026-12-03T10:00:00Z", accessKeyId=key)
     if accepted:
-        assert credentials_state.parse(body, DATE)[0] == key
+        assert credentials_reply.parse(body, DATE)[0] == key
     else:
         with pytest.raises(errors.ProtocolError, match="accessKeyId is not 16 to 128 characters"):
-            credentials_state.parse(body, DATE)
+            credentials_reply.parse(body, DATE)
 
 
 @pytest.mark.parametrize("secret,accepted", [("tilde~and!punctuation{}", True), ("del\x7f", False),
@@ -191,16 +191,16 @@ def test_access_key_of_16_to_128_characters_is_taken(key, accepted):
 def test_secret_may_hold_any_printable_ascii_but_no_space_or_control(secret, accepted):
     body = credentials_body("2026-12-03T10:00:00Z", secretAccessKey=secret)
     if accepted:
-        assert credentials_state.parse(body, DATE)[1] == secret
+        assert credentials_reply.parse(body, DATE)[1] == secret
     else:
         with pytest.raises(errors.ProtocolError, match="secretAccessKey holds a space or control character") as caught:
-            credentials_state.parse(body, DATE)
+            credentials_reply.parse(body, DATE)
         assert secret not in caught.value.message
 
 
 def test_expiration_that_is_not_text_is_named_by_its_type():
     with pytest.raises(errors.ProtocolError, match="expiration is not an ISO 8601 UTC time: it has a value of type int"):
-        credentials_state.parse(credentials_body(1796292000), DATE)
+        credentials_reply.parse(credentials_body(1796292000), DATE)
 
 
 def test_reply_over_16_kb_is_too_large(endpoint, device_files):
@@ -231,7 +231,7 @@ def test_endpoint_on_port_443_is_named_without_its_port(endpoint, device_files, 
 
 def test_expired_credentials_say_how_long_ago():
     with pytest.raises(errors.ProtocolError, match="the credentials expired 3600 s ago"):
-        credentials_state.parse(credentials_body("2026-12-03T08:00:00Z"), DATE)
+        credentials_reply.parse(credentials_body("2026-12-03T08:00:00Z"), DATE)
 
 
 @pytest.mark.parametrize("status", [300, 302])
@@ -253,7 +253,7 @@ def test_endpoint_reply_of_299_is_a_success(endpoint, device_files):
 def test_expiration_in_an_error_is_described_not_quoted():
     expiration = "2026-12-03T10:00:00" + "X" * 80
     with pytest.raises(errors.ProtocolError) as caught:
-        credentials_state.parse(credentials_body(expiration), DATE)
+        credentials_reply.parse(credentials_body(expiration), DATE)
     assert "it has 99 characters" in caught.value.message and "XXXX" not in caught.value.message
 
 
@@ -261,20 +261,20 @@ def test_expiration_in_an_error_is_described_not_quoted():
 def test_session_token_of_at_most_4096_characters_is_taken(length, accepted):
     body = credentials_body("2026-12-03T10:00:00Z", sessionToken="T" * length)
     if accepted:
-        assert len(credentials_state.parse(body, DATE)[2]) == length
+        assert len(credentials_reply.parse(body, DATE)[2]) == length
     else:
         with pytest.raises(errors.ProtocolError, match="sessionToken is missing or malformed"):
-            credentials_state.parse(body, DATE)
+            credentials_reply.parse(body, DATE)
 
 
 @pytest.mark.parametrize("key", ["ASIAMPAWSTEMPORARz", "ASIAMPAWSTEMPORAR-", "ASIAMPAWSTEMPORAR0"])
 def test_access_key_is_upper_case_letters_and_digits(key):
     body = credentials_body("2026-12-03T10:00:00Z", accessKeyId=key)
     if key[-1] == "0":
-        assert credentials_state.parse(body, DATE)[0] == key
+        assert credentials_reply.parse(body, DATE)[0] == key
     else:
         with pytest.raises(errors.ProtocolError, match="accessKeyId is missing or malformed"):
-            credentials_state.parse(body, DATE)
+            credentials_reply.parse(body, DATE)
 
 
 def test_reply_of_exactly_16_kb_is_read(endpoint, device_files):
@@ -329,5 +329,5 @@ def test_expired_credentials_name_the_first_40_characters_of_their_expiration():
     body = json.dumps({"credentials": {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET,
                                        "sessionToken": TOKEN, "expiration": expiration}}).encode()
     with pytest.raises(errors.ProtocolError, match="expired") as raised:
-        credentials_state.parse(body, None, 1700000000)
+        credentials_reply.parse(body, None, 1700000000)
     assert "(%s)" % expiration[:40] in raised.value.message, raised.value.message

@@ -1,4 +1,4 @@
-"""Runs the firmware's credentials reply parser (mpaws.credentials_state.parse) on cases
+"""Runs the firmware's credentials reply parser (mpaws.credentials_reply.parse) on cases
 from a JSON file, under MicroPython (or CPython), one JSON line per case.
 
     micropython host_tests/mpy/run_credentials.py LIB_DIR CASES_FILE
@@ -14,13 +14,13 @@ sys.path[:] = [sys.argv[1], ".frozen"] if sys.implementation.name == "micropytho
 
 from binascii import unhexlify  # noqa: E402
 
-from mpaws import credentials_state, errors  # noqa: E402
+from mpaws import credentials_reply, errors  # noqa: E402
 
 with open(sys.argv[2]) as f:
     cases = json.loads(f.read())
 for case in cases:
     try:
-        access_key, secret, token, lifetime = credentials_state.parse(unhexlify(case["body"]), case["date"],
+        access_key, secret, token, lifetime = credentials_reply.parse(unhexlify(case["body"]), case["date"],
                                                                       case["now"])
         out = {"ok": [access_key, lifetime, len(secret), len(token)]}
     except errors.AWSError as e:

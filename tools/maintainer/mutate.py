@@ -57,6 +57,8 @@ MODULES = {
                                                          TESTS + "test_credentials_failures.py"]),
     "credentials_state": (LIB + "credentials_state.py", [TESTS + "test_credentials.py",
                                                          TESTS + "test_credentials_failures.py"]),
+    "credentials_reply": (LIB + "credentials_reply.py", [TESTS + "test_credentials.py",
+                                                         TESTS + "test_credentials_failures.py"]),
     "lambda_reply": (LIB + "lambda_reply.py", [TESTS + "test_transport_failures.py", TESTS + "test_client_lambda.py",
                                                "-k", "not micropython"]),
     "credentials_failures": (LIB + "credentials_failures.py", [TESTS + "test_credentials_failures.py"]),

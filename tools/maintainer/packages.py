@@ -51,7 +51,7 @@ PACKAGES = (
      ("mpaws-sigv4",),
      ("api_key.py", "api_url.py", "apigateway.py", "awslambda.py", "calendar.py", "cert_errors.py", "certs.py",
       "client.py", "clock.py", "credentials.py", "credentials_failures.py", "credentials_fetch.py",
-      "credentials_state.py", "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py",
+      "credentials_reply.py", "credentials_state.py", "error_base.py", "error_kinds.py", "errors.py", "failures.py", "function_name.py",
       "gateway_errors.py", "http.py", "http_date.py", "http_framing.py", "idf_heap.py", "iot.py",
       "json_pieces.py", "lambda_options.py", "lambda_reply.py", "network_errors.py", "pem_files.py",
       "sns.py"),

@@ -44,11 +44,10 @@ def set_from(server):
 def __getattr__(name):
     # days_from_civil, unix_seconds and local_seconds are mpaws.calendar's, loaded on their
     # first use (a Date header, credentials' expiry, NTP, the device loop): a notify that
-    # only signs holds none of their code.
+    # only signs holds none of their code. Not kept as this module's names: a function kept
+    # here would hold calendar's code for good, after a credentials fetch let go of it.
     if name.startswith("_"):
         raise AttributeError(name)
     from mpaws import calendar
 
-    value = getattr(calendar, name)
-    globals()[name] = value  # found directly from now on
-    return value
+    return getattr(calendar, name)

@@ -11,9 +11,9 @@
 # This module holds what every request needs: whether they are fresh, and giving them to
 # the signer. The signer is an mpaws.sigv4.Signer on the current credentials that asks
 # renew() before each signature. The rest is loaded for its step and forgotten after it:
-# the fetch over mutual TLS in mpaws.credentials_fetch; the names checked, the reply and
-# its expiry in mpaws.credentials_state. An hourly task does not hold its code in the
-# heap through the session's requests.
+# the fetch over mutual TLS in mpaws.credentials_fetch; the names checked in
+# mpaws.credentials_state; the reply and its expiry in mpaws.credentials_reply. An hourly
+# task does not hold its code in the heap through the session's requests.
 from mpaws import clock, sigv4
 
 

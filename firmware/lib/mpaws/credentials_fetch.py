@@ -2,8 +2,9 @@
 # mpaws.credentials: the GET over mutual TLS. Loaded for a fetch and forgotten after it
 # (mpaws.transient); what it needs at the handshake is only this. The TLS context with the
 # device certificate and key is made by mpaws.certs, forgotten before the handshake; the
-# reply is checked and taken in by mpaws.credentials_state, loaded once the connection is
-# closed; a failure is explained by mpaws.credentials_failures, loaded on a failure only.
+# reply's Date is read by mpaws.http_date, then the reply is checked and taken in by
+# mpaws.credentials_reply, each loaded once the connection is closed and forgotten before
+# the next; a failure is explained by mpaws.credentials_failures, loaded on a failure only.
 import gc
 
 from mpaws import errors, http, transient
@@ -22,11 +23,11 @@ def refresh(credentials):
     see its refresh()."""
     try:
         values = fetch(credentials)
-        from mpaws import credentials_state  # loaded by the fetch for the reply
+        from mpaws import credentials_reply  # loaded by the fetch for the reply
 
-        credentials_state.take(credentials, *values)
+        credentials_reply.take(credentials, *values)
     finally:
-        transient.forget("credentials_state")
+        transient.forget("credentials_reply")
 
 
 def context(credentials):
@@ -79,6 +80,15 @@ def _fetch(credentials):
         from mpaws import credentials_failures
 
         raise credentials_failures.error(credentials, response, error)
-    from mpaws import credentials_state
+    date = response.header("date")
+    if date:
+        # Read before the reply's code loads, and let go of: http_date and
+        # mpaws.credentials_reply are never in the heap together.
+        from mpaws import http_date
 
-    return credentials_state.parse(response.body, response.header("date"), credentials.now())
+        date = http_date.parse(date)  # seconds since 1970, or None: not a date
+        transient.forget("http_date")
+        gc.collect()
+    from mpaws import credentials_reply
+
+    return credentials_reply.parse(response.body, date, credentials.now())

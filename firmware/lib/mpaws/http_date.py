@@ -1,6 +1,6 @@
 # HTTP dates ('Tue, 11 Jun 2019 05:58:19 GMT') as seconds since 1970, checked: the Date of
 # a clock-skew reply (mpaws.client) and of the credentials provider's reply
-# (mpaws.credentials_state). Loaded by those, when they need it, and only then.
+# (mpaws.credentials_fetch). Loaded by those, when they need it, and only then.
 from mpaws import clock
 
 try:
