@@ -62,6 +62,14 @@ def test_parse_good_reply(expiration, date):
     assert lifetime == oracle_lifetime(expiration, date)
 
 
+@pytest.mark.parametrize("expiration, date", GOOD)
+def test_parse_takes_the_date_read_already_as_seconds(expiration, date):
+    """A fetch reads the reply's Date (mpaws.http_date) before the reply's code loads, and
+    hands over its seconds since 1970: the same lifetime as from the header itself."""
+    seconds = int(email.utils.parsedate_to_datetime(date).timestamp())
+    assert credentials_reply.parse(reply(expiration), seconds)[3] == oracle_lifetime(expiration, date)
+
+
 def test_lifetime_is_capped_at_twelve_hours():
     lifetime = credentials_reply.parse(reply("2027-12-03T10:00:00Z"), "Thu, 03 Dec 2026 09:00:00 GMT")[3]
     assert lifetime == 43200
