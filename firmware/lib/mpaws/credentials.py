@@ -120,4 +120,3 @@ class CertificateCredentials:
         longer valid (ExpiredToken, InvalidClientTokenId): if so, the next signature fetches
         new ones, and client.Client sends the request once more."""
         return _call("state", "renews", self, error)
-

@@ -11,10 +11,9 @@ except ImportError:  # CPython
     def const(value):
         return value
 
-# Constants made const(): mpy-cross writes them into the bytecode, as names they would stay
-# in the heap for good.
 # What AWS answers a request signed with credentials that ran out (or were revoked early):
-# refresh, then send the request once more. One str, each code between spaces.
+# refresh, then send the request once more. One str, each code between spaces; const():
+# mpy-cross writes it into the bytecode, as a name it would stay in the heap for good.
 _RENEW_CODES = const(" ExpiredToken ExpiredTokenException InvalidClientTokenId UnrecognizedClientException "
                      "TokenRefreshRequired ")
 
