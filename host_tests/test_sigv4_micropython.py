@@ -4,6 +4,7 @@ the way it goes onto the ESP32; and (c) compiled, within a 64 KB heap."""
 import glob
 import os
 import re
+import string
 import subprocess
 
 import pytest
@@ -146,3 +147,38 @@ def test_a_new_plan_interns_no_name(micropython, compiled_lib, tmp_path):
     tables = [int(re.search(r"n_qstr=(\d+)", line).group(1)) for line in proc.stdout.splitlines()
               if line.startswith("qstr pool")]
     assert len(tables) == 2 and tables[1] == tables[0], proc.stdout
+
+
+CLASSES_SCRIPT = """\
+import sys
+sys.path.insert(0, LIB)
+from mpaws import sigv4
+from mpaws.sigv4 import DIGITS, LETTERS
+print("DIGITS", DIGITS)
+print("LOWER", sigv4.LOWER)
+print("UPPER", sigv4.UPPER)
+print("LETTERS", LETTERS)
+print("PRINTABLE", sigv4.PRINTABLE)
+print("HELD", [name for name in ("DIGITS", "LOWER", "UPPER", "LETTERS", "PRINTABLE") if name in sigv4.__dict__])
+try:
+    sigv4.NOT_A_NAME
+    print("MISSING found")
+except AttributeError:
+    print("MISSING AttributeError")
+"""
+
+
+def test_ascii_classes_are_made_when_asked_for_not_held(micropython, compiled_lib, tmp_path):
+    """sigv4.DIGITS, LOWER, UPPER, LETTERS and PRINTABLE under MicroPython from the .mpy
+    build: Python's string module's ASCII sets, reachable by attribute and by `from ...
+    import`, and none of them held as a module name for the session."""
+    script = tmp_path / "classes.py"
+    script.write_text(CLASSES_SCRIPT.replace("LIB", repr(compiled_lib)))
+    proc = run_micropython(micropython, [str(script)], heapsize="256k", cwd=str(tmp_path))
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+    got = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    printable = "".join(sorted(set(string.printable) - set(string.whitespace) | {" "}))
+    assert got["DIGITS"] == string.digits and got["LOWER"] == string.ascii_lowercase
+    assert got["UPPER"] == string.ascii_uppercase and got["LETTERS"] == string.ascii_letters
+    assert got["PRINTABLE"] == printable and len(printable) == 95
+    assert got["HELD"] == "[]" and got["MISSING"] == "AttributeError"
