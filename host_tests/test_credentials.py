@@ -241,6 +241,24 @@ def test_refresh_a_few_minutes_before_expiry(lifetime, due):
     assert creds.fetches == 2 and creds.access_key == "ASIAMPAWSTEMPORARY02"
 
 
+def test_what_no_signature_runs_is_loaded_for_the_call_and_let_go_of():
+    """fresh(), expire() and renews() are mpaws.credentials_state's, reached through the
+    class's __getattr__ and forgotten after the call (refresh(), the fetch's, is reached the
+    same way by ensure() in the end-to-end tests); any other missing attribute is an
+    AttributeError, as without the __getattr__."""
+    now = FakeClock()
+    creds = FakeFetch(3600, now)
+    assert not creds.fresh()
+    creds.ensure()
+    assert creds.fresh() and creds.fetches == 1
+    creds.expire()
+    assert not creds.fresh() and "mpaws.credentials_state" not in sys.modules
+    assert not creds.renews(errors.AWSError("no", 403, "AccessDeniedException"))
+    assert not hasattr(creds, "fresh_") and not hasattr(creds, "secret")
+    with pytest.raises(AttributeError, match="renew_"):
+        creds.renew_  # noqa: B018
+
+
 def test_expired_token_reply_refreshes_at_once():
     now = FakeClock()
     creds = FakeFetch(3600, now)

@@ -11,8 +11,9 @@
 # This module holds what every request needs: whether they are fresh, and giving them to
 # the signer. The signer is an mpaws.sigv4.Signer on the current credentials that asks
 # renew() before each signature. The rest is loaded for its step and forgotten after it:
-# the fetch over mutual TLS in mpaws.credentials_fetch; the names checked in
-# mpaws.credentials_state; the reply and its expiry in mpaws.credentials_reply. An hourly
+# the fetch over mutual TLS in mpaws.credentials_fetch; the names checked, and the steps
+# no signature takes (fresh(), expire(), renews()), in mpaws.credentials_state; the reply
+# and its expiry in mpaws.credentials_reply. An hourly
 # task does not hold its code in the heap through the session's requests.
 from mpaws import clock, sigv4
 
@@ -39,6 +40,14 @@ class CertificateCredentials:
     client.connect() (path, list of certificate bytes, None for the bundled Amazon roots).
     now: the clock (seconds, the port's epoch; default mpaws.clock.now), for tests. Raises
     ValueError for an endpoint, role alias or thing name the request cannot carry.
+
+    fresh(): whether credentials are held and not due for refreshing. expire(): marks them
+    as run out (the next request fetches new ones). refresh(): fetches new ones now; raises
+    errors.AccessDenied when the endpoint refuses the certificate or the thing, another
+    errors.AWSError when it cannot be reached or answers nonsense (the old credentials are
+    then kept, expired). renews(error): whether error (an errors.AWSError reply) says they
+    ran out or are no longer valid (ExpiredToken, InvalidClientTokenId); if so, the next
+    signature fetches new ones, and client.Client sends the request once more.
 
     access_key and session_token are readable; the secret is never shown (logs; repr()
     is the default one: a __repr__'s code would be held for the session).
@@ -71,30 +80,25 @@ class CertificateCredentials:
         # The names checked and the state set by mpaws.credentials_state: code run once.
         _call("state", "start", self, endpoint, role_alias, thing_name, cert, key, ca, verify, timeout, log, now)
 
-    def fresh(self):
-        """Whether credentials are held and not due for refreshing."""
-        return self.access_key is not None and self.now() < self._refresh_at
+    # fresh(), expire(), refresh() and renews(error) (see the class's docstring) are
+    # mpaws.credentials_state's (refresh(): mpaws.credentials_fetch's), reached through
+    # __getattr__, loaded for the call and forgotten after it. Kept as methods, their code
+    # would be held through every request (measured: 0.3 KB more heap for a notify); only
+    # what each signature runs is here.
 
-    def expire(self):
-        """Marks the credentials as run out: the next request fetches new ones."""
-        self._refresh_at = 0
-
-    def refresh(self):
-        """Fetches new credentials now. Raises errors.AccessDenied when the endpoint refuses
-        the certificate or the thing, another errors.AWSError when it cannot be reached or
-        answers nonsense (the old credentials are then kept, expired)."""
-        _call("fetch", "refresh", self)
-
-    def ensure(self):
-        """Fetches credentials unless fresh ones are held."""
-        if not self.fresh():
+    def ensure(self, connection=None):
+        """Fetches credentials unless fresh ones are held, after closing connection (a
+        client's; None: none) if they are fetched: only one TLS session is open at a time,
+        which is what a board's heap holds."""
+        if self.access_key is None or self.now() >= self._refresh_at:  # not fresh()
+            if connection is not None:
+                connection.close()
             self.refresh()
 
     def signer(self, region, service, connection=None):
         """An mpaws.sigv4.Signer for client.Client on these credentials (token included),
         fetched first unless fresh ones are held. Before each signature it asks renew():
-        when they are due, new ones are fetched, after closing `connection` (the client's):
-        only one TLS session is open at a time, which is what a board's heap holds."""
+        when they are due, new ones are fetched, after closing `connection` (the client's)."""
         self.ensure()
         made = sigv4.Signer(self.access_key, self._secret, region, service, session_token=self.session_token)
         made.credentials = self
@@ -105,18 +109,14 @@ class CertificateCredentials:
     def renew(self, signer):
         """Called by signer (see signer()) before each signature: fetches new credentials
         when these are due, and gives the signer the current ones."""
-        if not self.fresh():
-            if signer.connection is not None:
-                signer.connection.close()
-            self.refresh()
+        self.ensure(signer.connection)
         if signer.fetches != self.fetches:
             # New keys in the same signer: the client and its caller hold it.
             sigv4.Signer.__init__(signer, self.access_key, self._secret, signer.region, signer.service,
                                   session_token=self.session_token)
             signer.fetches = self.fetches
 
-    def renews(self, error):
-        """Whether error (an errors.AWSError reply) says the credentials ran out or are no
-        longer valid (ExpiredToken, InvalidClientTokenId): if so, the next signature fetches
-        new ones, and client.Client sends the request once more."""
-        return _call("state", "renews", self, error)
+    def __getattr__(self, name):
+        if name not in ("fresh", "expire", "refresh", "renews"):
+            raise AttributeError(name)
+        return lambda *args: _call("fetch" if name == "refresh" else "state", name, self, *args)

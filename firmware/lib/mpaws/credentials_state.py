@@ -1,6 +1,8 @@
 # The state of temporary credentials (mpaws.credentials.CertificateCredentials) and what
-# is checked about them once: the endpoint and the names the request carries; and an AWS
-# reply that says they ran out. Loaded for one of these steps and forgotten after it
+# is checked about them once: the endpoint and the names the request carries; whether
+# they are fresh, or marked as run out (the methods CertificateCredentials reaches through
+# its __getattr__); and an AWS reply that says they ran out. Loaded for one of these steps
+# and forgotten after it
 # (mpaws.transient). The fetch over mutual TLS is mpaws.credentials_fetch's, and its
 # reply is checked and taken in by mpaws.credentials_reply.
 from mpaws import sigv4
@@ -64,9 +66,19 @@ def start(credentials, text, role_alias, thing_name, cert, key, ca, verify, time
     credentials.bytes_received = 0
 
 
+def fresh(credentials):
+    """credentials.fresh(): see mpaws.credentials.CertificateCredentials."""
+    return credentials.access_key is not None and credentials.now() < credentials._refresh_at
+
+
+def expire(credentials):
+    """credentials.expire(): see there."""
+    credentials._refresh_at = 0
+
+
 def renews(credentials, error):
     """credentials.renews(error): see there."""
     if " %s " % error.code in _RENEW_CODES:
-        credentials.expire()
+        expire(credentials)
         return True
     return False
