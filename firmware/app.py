@@ -126,18 +126,27 @@ def _as_aws_error(e):
 # above it, and what stays fills the holes it leaves. The session's modules, connection and
 # messages then sit closer together: one notify fits in 4 to 6 KB less heap (unix port,
 # median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
-# The cost: a collection per 2 KB allocated, about 75 in a session's first notify (150 KB
-# allocated, modules loaded) and 15 in the next. The program's own setting (gc.threshold())
-# is back when they return.
+# The cost: a collection per 2 KB allocated, about 15 in a notify. Until the session's
+# client is made (its modules loaded; certificate auth's credentials fetched over a TLS
+# session of their own), every 256 bytes: about 600 collections in a session's first
+# notify (150 KB allocated; 13 ms more on the unix port), for 1.5 KB less heap with a
+# device certificate (make bench: 64,912 bytes instead of 66,377), where the fetch's and
+# the Lambda connection's TLS contexts each want 3 KB in one piece. The program's own
+# setting (gc.threshold()) is back when they return.
 _COLLECT_EVERY = const(2048)
+_COLLECT_EVERY_FIRST = const(256)
 
 
-def _collect_every(nbytes=_COLLECT_EVERY):
-    # gc.threshold(nbytes) (None: unchanged); returns the setting it replaces, None on CPython.
+def _collect_every(nbytes=-2):
+    # gc.threshold(nbytes) (-2, a value gc.threshold() never returns: _COLLECT_EVERY, or
+    # _COLLECT_EVERY_FIRST before the session's client exists; None: unchanged); returns the
+    # setting it replaces, None on CPython.
     try:
         previous = gc.threshold()
     except AttributeError:  # CPython
         return None
+    if nbytes == -2:
+        nbytes = _COLLECT_EVERY if _lambda or _api or _sns else _COLLECT_EVERY_FIRST
     if nbytes is not None:
         gc.threshold(nbytes)
     return previous

@@ -123,9 +123,36 @@ def test_resident_names_and_held_heap_after_a_notify_stay_within_their_budgets(p
                                                                                        RESIDENT_NAMES_BUDGET))
     assert held_bytes <= HELD_HEAP_BUDGET, (
         "the device holds %d bytes of heap after one notify, over the budget of %d" % (held_bytes, HELD_HEAP_BUDGET))
-    # While it sends, notify() collects every app._COLLECT_EVERY bytes (2 KB); then the
-    # program's gc.threshold() is as it was.
-    assert "THRESHOLD 12288 DURING [2048]" in lines, proc.stdout
+    # While it sends, notify() collects every app._COLLECT_EVERY_FIRST bytes (256) before the
+    # session's client exists; then the program's gc.threshold() is as it was.
+    assert "THRESHOLD 12288 DURING [256]" in lines, proc.stdout
+
+
+_THRESHOLD_PROBE = """\
+import gc
+gc.threshold(12288)  # the program's own setting
+import app
+during = []
+app_log = app.log
+app.log = lambda line: during.append(gc.threshold()) or app_log(line)  # notify() logs as it sends
+for subject in ("first", "second", "third"):
+    app.notify(subject, "body of message")
+    print("THRESHOLD", gc.threshold(), "DURING", during)
+    during.clear()
+"""
+
+
+def test_a_session_is_set_up_collecting_more_often_then_each_notify_every_2_kb(micropython, mpy_cross,
+                                                                                mpy_firmware, aws_server, tmp_path):  # noqa: F811
+    """A session's first notify (its client made, its modules loaded) collects the heap
+    every 256 bytes allocated; the next ones, with the client made, every 2 KB; after each,
+    the program's own gc.threshold() is back."""
+    run = _runner(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path, _THRESHOLD_PROBE)
+    proc = run(256 * 1024)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("THRESHOLD")]
+    assert proc.returncode == 0 and lines == ["THRESHOLD 12288 DURING [256]", "THRESHOLD 12288 DURING [2048]",
+                                              "THRESHOLD 12288 DURING [2048]"], proc.stdout + proc.stderr
+    assert len(aws_server.invocations("notify")) == 3
 
 
 # What a notify that succeeded holds: the application, its client, transport, signer and
