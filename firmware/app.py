@@ -126,13 +126,13 @@ def _as_aws_error(e):
 # above it, and what stays fills the holes it leaves. The session's modules, connection and
 # messages then sit closer together: one notify fits in 4 to 6 KB less heap (unix port,
 # median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
-# The cost: a collection per 2 KB allocated, about 15 in a notify. Until the session's
-# client is made (its modules loaded; certificate auth's credentials fetched over a TLS
-# session of their own), every 256 bytes: about 600 collections in a session's first
-# notify (150 KB allocated; 13 ms more on the unix port), for 1.5 KB less heap with a
-# device certificate (make bench: 64,912 bytes instead of 66,377), where the fetch's and
-# the Lambda connection's TLS contexts each want 3 KB in one piece. The program's own
-# setting (gc.threshold()) is back when they return.
+# The cost: a collection per 2 KB allocated, about 15 in a notify. One that starts before
+# the session's client exists (the session's first: its modules load, its client is made,
+# with certificate auth its credentials are fetched over a TLS session of their own)
+# collects every 256 bytes: about 600 collections (150 KB allocated; 13 ms more on the
+# unix port), for 1.5 KB less heap with a device certificate (make bench: 64,912 bytes
+# instead of 66,377), where the fetch's and the Lambda connection's TLS contexts each want
+# 3 KB in one piece. The program's own setting (gc.threshold()) is back when they return.
 _COLLECT_EVERY = const(2048)
 _COLLECT_EVERY_FIRST = const(256)
 
