@@ -128,25 +128,30 @@ def _as_aws_error(e):
 # median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
 # The cost: a collection per 2 KB allocated, about 15 in a notify. One that starts before
 # the session's client exists (the session's first: its modules load, its client is made,
-# with certificate auth its credentials are fetched over a TLS session of their own)
-# collects every 256 bytes: about 600 collections (150 KB allocated; 13 ms more on the
-# unix port), for 1.5 KB less heap with a device certificate (make bench: 64,912 bytes
-# instead of 66,377), where the fetch's and the Lambda connection's TLS contexts each want
-# 3 KB in one piece. The program's own setting (gc.threshold()) is back when they return.
+# with certificate auth its credentials are fetched over a TLS session of their own) with
+# less than _ROOMY bytes free collects every 256 bytes: about 600 collections (150 KB
+# allocated; 13 ms more on the unix port), for 1.5 KB less heap with a device certificate
+# (make bench: 64,912 bytes instead of 66,377), where the fetch's and the Lambda
+# connection's TLS contexts each want 3 KB in one piece. With more free (a board after boot
+# has about 106 KB; the first notify needs about 50 KB on the unix port), every 2 KB: a
+# board waking from deep sleep to send does not pay for room it has. The program's own
+# setting (gc.threshold()) is back when they return.
 _COLLECT_EVERY = const(2048)
 _COLLECT_EVERY_FIRST = const(256)
+_ROOMY = const(65536)
 
 
 def _collect_every(nbytes=-2):
     # gc.threshold(nbytes) (-2, a value gc.threshold() never returns: _COLLECT_EVERY, or
-    # _COLLECT_EVERY_FIRST before the session's client exists; None: unchanged); returns the
-    # setting it replaces, None on CPython.
+    # _COLLECT_EVERY_FIRST before the session's client exists in a tight heap; None:
+    # unchanged); returns the setting it replaces, None on CPython.
     try:
         previous = gc.threshold()
     except AttributeError:  # CPython
         return None
     if nbytes == -2:
-        nbytes = _COLLECT_EVERY if _lambda or _api or _sns else _COLLECT_EVERY_FIRST
+        roomy = _lambda or _api or _sns or gc.mem_free() >= _ROOMY
+        nbytes = _COLLECT_EVERY if roomy else _COLLECT_EVERY_FIRST
     if nbytes is not None:
         gc.threshold(nbytes)
     return previous
