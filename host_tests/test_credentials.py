@@ -259,6 +259,19 @@ def test_what_no_signature_runs_is_loaded_for_the_call_and_let_go_of():
         creds.renew_  # noqa: B018
 
 
+def test_expired_credentials_are_due_even_at_the_clocks_start():
+    """A board's clock reads 0 at power-on (the 2000 epoch) until NTP sets it: expire()
+    makes the credentials due then too."""
+    now = FakeClock(0)
+    creds = FakeFetch(3600, now)
+    creds.ensure()
+    assert creds.fresh()
+    creds.expire()
+    assert not creds.fresh()
+    creds.ensure()
+    assert creds.fetches == 2 and creds.fresh()
+
+
 def test_expired_token_reply_refreshes_at_once():
     now = FakeClock()
     creds = FakeFetch(3600, now)

@@ -73,7 +73,7 @@ def fresh(credentials):
 
 def expire(credentials):
     """credentials.expire(): see there."""
-    credentials._refresh_at = 0
+    credentials._refresh_at = 0  # due: the device's clock (now()) is never below 0
 
 
 def renews(credentials, error):
