@@ -6,6 +6,7 @@ The device-level cases (through app.notify, under MicroPython too) are in
 test_failure_paths.py."""
 import json
 import ssl
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -127,6 +128,15 @@ def test_endpoint_answering_credentials_gives_them(endpoint, device_files):
     assert request.header("x-amzn-iot-thingname") == "thing1"
     assert request.header("host") == "localhost:%d" % endpoint.port
     assert creds.handshakes == 1 and creds.bytes_sent > 0 and creds.bytes_received > len(TOKEN)
+
+
+def test_endpoint_answering_without_a_date_is_timed_on_the_device_clock(endpoint, device_files):
+    """No Date header: the credentials' lifetime is their expiration less the device's own
+    clock (the unix port's, 1970 epoch), not a Date parsed from nothing."""
+    expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    endpoint.script(reply(200, "OK", [("Content-Type", "application/json")], credentials_body(expiration)))
+    lifetime = credentials_fetch.fetch(certificate_credentials(endpoint, device_files))[3]
+    assert 3590 <= lifetime <= 3600, lifetime
 
 
 @pytest.mark.parametrize("status,error,hint", [(404, errors.NotFound, "check CONFIG_AWS_ROLE_ALIAS"),
