@@ -53,7 +53,7 @@ ticks = None  # the clock WiFi waits on: board.Clock() when None (the simulated 
 last_error = None  # the last failure (sending, WiFi, NTP, sensor), for status()
 refused = 0  # messages refused for good (errors.refusal) since start, not kept; for status()
 _sent = None  # ids AWS accepted that are still in the outbox (it could not be rewritten)
-_last = None  # the client of the message being sent
+_last = None  # the client of the message being sent (or last sent): its session is set up
 
 
 def log(message):
@@ -127,8 +127,8 @@ def _as_aws_error(e):
 # messages then sit closer together: one notify fits in 4 to 6 KB less heap (unix port,
 # median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
 # The cost: a collection per 2 KB allocated, about 15 in a notify. One that starts before
-# the session's client exists (the session's first: its modules load, its client is made,
-# with certificate auth its credentials are fetched over a TLS session of their own) with
+# the session has sent (its first: its modules load, its client is made, with certificate
+# auth its credentials are fetched over a TLS session of their own) with
 # less than _ROOMY bytes free collects every 256 bytes: about 600 collections (150 KB
 # allocated; 13 ms more on the unix port), for 1.5 KB less heap with a device certificate
 # (make bench: 64,912 bytes instead of 66,377), where the fetch's and the Lambda
@@ -143,15 +143,14 @@ _ROOMY = const(65536)
 
 def _collect_every(nbytes=-2):
     # gc.threshold(nbytes) (-2, a value gc.threshold() never returns: _COLLECT_EVERY, or
-    # _COLLECT_EVERY_FIRST before the session's client exists in a tight heap; None:
-    # unchanged); returns the setting it replaces, None on CPython.
+    # _COLLECT_EVERY_FIRST before the session has sent, in a tight heap; None: unchanged);
+    # returns the setting it replaces, None on CPython.
     try:
         previous = gc.threshold()
     except AttributeError:  # CPython
         return None
     if nbytes == -2:
-        roomy = _lambda or _api or _sns or gc.mem_free() >= _ROOMY
-        nbytes = _COLLECT_EVERY if roomy else _COLLECT_EVERY_FIRST
+        nbytes = _COLLECT_EVERY if _last is not None or gc.mem_free() >= _ROOMY else _COLLECT_EVERY_FIRST
     if nbytes is not None:
         gc.threshold(nbytes)
     return previous

@@ -230,11 +230,18 @@ def test_message_ids_name_the_device(start, server, monkeypatch, keys, machine, 
     assert "mpaws.network_errors" not in sys.modules and "mpaws.status" not in sys.modules  # not held after
 
 
-def test_notify_after_notify_reuses_the_connection(start, server):
-    s = start()
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_notify_after_notify_reuses_the_connection(start, server, mode):
+    """In each mode the session's client (its TLS connection) is made once: the second
+    notify neither opens another connection nor leaves the first one open."""
+    s = start(**mode_keys(mode, server))
     s.app.notify("one", "b")
+    client = s.app._client()
     s.app.notify("two", "b")
-    assert [r.event["subject"] for r in server.requests] == ["one", "two"]
+    assert s.app._client() is client
+    assert len(server.requests) == 2 and len({r.id for r in server.requests}) == 2
+    if mode != "direct-sns":
+        assert [r.event["subject"] for r in server.requests] == ["one", "two"]
     assert server.handshakes == 1 and s.stored() == []
 
 
@@ -668,9 +675,11 @@ def test_direct_sns_publishes_with_the_id_attribute(start, server):
 
 
 @pytest.mark.parametrize("key", [None, "an-api-key-of-twenty-chars"], ids=["signed", "api-key"])
-def test_api_gateway_mode_posts_the_payload_to_the_route(start, server, key):
+def test_api_gateway_mode_posts_the_payload_to_the_route(start, server, key, monkeypatch):
     s = start(CONFIG_AWS_API_KEY=key, **mode_keys("api", server))
+    monkeypatch.delitem(sys.modules, "mpaws.sns", raising=False)
     result = s.app.notify("door", "open")
+    assert "mpaws.sns" not in sys.modules  # direct SNS's code: not loaded, nor held, through API Gateway
     assert result.status == 200
     [request] = server.requests
     assert request.path == API_STAGE + "/notify" and request.event["subject"] == "door"

@@ -143,12 +143,12 @@ for subject in ("first", "second", "third"):
 """
 
 
-@pytest.mark.parametrize("heap_kb, first", [(72, 256), (256, 2048)])
+@pytest.mark.parametrize("heap_kb, first", [(72, 256), (256, 2048)], ids=["tight", "roomy"])
 def test_a_session_is_set_up_collecting_more_often_in_a_tight_heap(micropython, mpy_cross, mpy_firmware,
                                                                    aws_server, tmp_path, heap_kb, first):  # noqa: F811
     """A session's first notify (its client made, its modules loaded) collects the heap
     every 256 bytes allocated when less than 64 KB is free at its start, every 2 KB in a
-    heap with room; the next ones, with the client made, every 2 KB; after each, the
+    heap with room; the next ones, once the session has sent, every 2 KB; after each, the
     program's own gc.threshold() is back."""
     run = _runner(micropython, mpy_cross, mpy_firmware, aws_server, tmp_path, _THRESHOLD_PROBE)
     proc = run(heap_kb * 1024)
