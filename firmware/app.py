@@ -159,7 +159,7 @@ def _collect_every(nbytes=-2):
 def _handled(handle):
     """The errors.AWSError that handle() makes of a failure (or its None), or
     errors.OutOfMemory when loading the failure's code took more heap than there is: never
-    a raw MemoryError, and the message stays in the outbox."""
+    a raw MemoryError, and a message the outbox stored stays there."""
     try:
         e = handle()
         # After a failure is handled, its code goes (mpaws.transient): the next attempt, or
@@ -170,7 +170,7 @@ def _handled(handle):
         return e
     except MemoryError:
         gc.collect()
-        return errors.OutOfMemory("too little heap to handle a failure: the message is kept in the outbox")
+        return errors.OutOfMemory("too little heap to handle a failure: a message the outbox stored stays there")
 
 
 def _client():

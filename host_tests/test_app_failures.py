@@ -466,7 +466,7 @@ def test_no_heap_for_the_failure_code_is_out_of_memory_and_the_message_is_kept(s
     no_heap_for("mpaws.undelivered")
     with pytest.raises(errors.OutOfMemory) as caught:
         s.app.notify("kept", "b")
-    assert caught.value.message == "too little heap to handle a failure: the message is kept in the outbox"
+    assert caught.value.message == "too little heap to handle a failure: a message the outbox stored stays there"
     [message_id] = s.ids()
     assert server.deliveries() == {message_id: MAX_ATTEMPTS}
 
