@@ -128,14 +128,14 @@ def _as_aws_error(e):
 # median of 3 layouts: Lambda 78.1 KB instead of 82.9, direct SNS 77.6 instead of 83.7).
 # The cost: a collection per 2 KB allocated, about 15 in a notify. One that starts before
 # the session has sent (its first: its modules load, its client is made, with certificate
-# auth its credentials are fetched over a TLS session of their own) with
-# less than _ROOMY bytes free collects every 256 bytes: about 600 collections (150 KB
-# allocated; 13 ms more on the unix port), for 1.5 KB less heap with a device certificate
-# (make bench: 64,912 bytes instead of 66,377), where the fetch's and the Lambda
-# connection's TLS contexts each want 3 KB in one piece. With more free (a board after boot
-# has about 106 KB; the first notify needs about 50 KB on the unix port), every 2 KB: a
-# board waking from deep sleep to send does not pay for room it has. The program's own
-# setting (gc.threshold()) is back when they return.
+# auth its credentials are fetched over a TLS session of their own) with less than _ROOMY
+# bytes free collects every 256 bytes: about 600 collections (150 KB allocated; 13 ms more
+# on the unix port), for 1.5 KB less heap with a device certificate (make bench: 64,912
+# bytes instead of 66,377), where the fetch's and the Lambda connection's TLS contexts
+# each want 3 KB in one piece. With more free (a board after boot has about 106 KB; the
+# first notify needs about 50 KB on the unix port), every 2 KB: a board waking from deep
+# sleep to send does not pay for room it has. The program's own setting (gc.threshold())
+# is back when they return.
 _COLLECT_EVERY = const(2048)
 _COLLECT_EVERY_FIRST = const(256)
 _ROOMY = const(65536)
