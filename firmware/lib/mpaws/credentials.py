@@ -13,8 +13,8 @@
 # renew() before each signature. The rest is loaded for its step and forgotten after it:
 # the fetch over mutual TLS in mpaws.credentials_fetch; the names checked, and the steps
 # no signature takes (fresh(), expire(), renews()), in mpaws.credentials_state; the reply
-# and its expiry in mpaws.credentials_reply. An hourly
-# task does not hold its code in the heap through the session's requests.
+# and its expiry in mpaws.credentials_reply. An hourly task does not hold its code in the
+# heap through the session's requests.
 from mpaws import clock, sigv4
 
 

@@ -20,7 +20,6 @@ except ImportError:  # CPython
 # in the heap for good.
 _REFRESH_BEFORE_S = const(300)  # fetch new credentials this long before the old ones run out
 _MAX_LIFETIME_S = const(43200)  # AWS issues credentials for 12 hours at most
-_TOKEN_CHARS = const("-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def take(credentials, access_key, secret, session_token, seconds):
@@ -84,7 +83,7 @@ def parse(body, date=None, now=None):
     fields = document.get("credentials") if isinstance(document, dict) else None
     if not isinstance(fields, dict):
         raise errors.ProtocolError("credentials reply has no \"credentials\" object")
-    access_key = _field(fields, "accessKeyId", _TOKEN_CHARS[27:])
+    access_key = _field(fields, "accessKeyId", sigv4.UPPER + sigv4.DIGITS)
     if not 16 <= len(access_key) <= 128:
         raise errors.ProtocolError("credentials reply: accessKeyId is not 16 to 128 characters")
     secret = _field(fields, "secretAccessKey")

@@ -2,9 +2,9 @@
 # is checked about them once: the endpoint and the names the request carries; whether
 # they are fresh, or marked as run out (the methods CertificateCredentials reaches through
 # its __getattr__); and an AWS reply that says they ran out. Loaded for one of these steps
-# and forgotten after it
-# (mpaws.transient). The fetch over mutual TLS is mpaws.credentials_fetch's, and its
-# reply is checked and taken in by mpaws.credentials_reply.
+# and forgotten after it (mpaws.transient). The fetch over mutual TLS is
+# mpaws.credentials_fetch's, and its reply is checked and taken in by
+# mpaws.credentials_reply.
 from mpaws import sigv4
 
 try:
